@@ -1,0 +1,1 @@
+//! Runnable example programs for pulse: see the `[[example]]` list in Cargo.toml.

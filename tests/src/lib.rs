@@ -1,0 +1,1 @@
+//! Integration tests for pulse live in `tests/`: real runtimes, real threads, real files.

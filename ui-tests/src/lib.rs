@@ -1,0 +1,1 @@
+//! trybuild UI tests for the pulse macros live in `tests/`.
