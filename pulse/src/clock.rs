@@ -1,0 +1,257 @@
+//! Clocks: monotonic timestamps, thread CPU time, and the kernel's per-thread
+//! scheduler statistics (`schedstat`: on-CPU time and run-queue wait).
+//!
+//! Every time source the recorder uses is behind a function here, so the
+//! clock can change (e.g. to a calibrated TSC) without touching the hooks.
+
+use std::fs::File;
+use std::io;
+
+/// Nanoseconds on the monotonic clock (`CLOCK_MONOTONIC`, the clock behind
+/// `std::time::Instant` on Linux). Only differences are meaningful.
+///
+/// This is the recorder's one timestamp source; the trace stores
+/// `monotonic_nanos() - trace_start`.
+#[cfg(unix)]
+#[inline]
+pub fn monotonic_nanos() -> u64 {
+    read_clock(libc::CLOCK_MONOTONIC).unwrap_or(0)
+}
+
+/// Nanoseconds on the monotonic clock. Only differences are meaningful.
+#[cfg(not(unix))]
+#[inline]
+pub fn monotonic_nanos() -> u64 {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The calling thread's CPU time in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`),
+/// or 0 where the platform has no per-thread CPU clock.
+///
+/// This is a real system call on Linux (not served by the vDSO), so the
+/// recorder reads it only on park and unpark, never per poll.
+#[inline]
+pub fn thread_cpu_nanos() -> u64 {
+    #[cfg(unix)]
+    {
+        read_clock(libc::CLOCK_THREAD_CPUTIME_ID).unwrap_or(0)
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
+}
+
+/// CPU time of another thread of this process, identified by its kernel
+/// thread id, or `None` if the thread has exited (or off Linux).
+///
+/// Uses the kernel's per-thread CPU clock id (what glibc's
+/// `pthread_getcpuclockid` computes from a tid), so it is exact even while
+/// the thread is running, unlike `schedstat`, which lags by up to one tick.
+pub fn thread_cpu_nanos_of(tid: i32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED) from linux/posix-timers.h.
+        const CPUCLOCK_PERTHREAD_MASK: libc::clockid_t = 4;
+        const CPUCLOCK_SCHED: libc::clockid_t = 2;
+        let clock = ((!tid) << 3) | CPUCLOCK_PERTHREAD_MASK | CPUCLOCK_SCHED;
+        read_clock(clock)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = tid;
+        None
+    }
+}
+
+#[cfg(unix)]
+#[inline]
+fn read_clock(clock: libc::clockid_t) -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime writes it only.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+}
+
+/// The calling thread's kernel thread id (Linux), used to find its
+/// `/proc/self/task/<tid>` entries from the sampler thread.
+pub fn current_tid() -> Option<i32> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        Some(unsafe { libc::gettid() })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// One reading of a thread's `schedstat`: cumulative nanoseconds on CPU and
+/// nanoseconds spent runnable but waiting in a run queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedStat {
+    /// Time spent running on a CPU (`se.sum_exec_runtime`).
+    pub cpu_nanos: u64,
+    /// Time spent runnable, waiting for a CPU (`sched_info.run_delay`).
+    pub run_delay_nanos: u64,
+}
+
+/// An open `schedstat` file, read with `pread` so the descriptor is reused:
+/// one system call per reading, no path lookup.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(target_os = "linux")] {
+/// use pulse::clock::SchedStatFile;
+///
+/// let file = SchedStatFile::open_current_thread().expect("Linux has /proc/thread-self");
+/// let first = file.read().unwrap();
+/// let second = file.read().unwrap();
+/// assert!(second.run_delay_nanos >= first.run_delay_nanos);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SchedStatFile {
+    file: File,
+}
+
+impl SchedStatFile {
+    /// Opens the calling thread's `/proc/thread-self/schedstat`.
+    ///
+    /// Fails off Linux or where the kernel was built without schedstats.
+    pub fn open_current_thread() -> io::Result<Self> {
+        Self::open_path("/proc/thread-self/schedstat")
+    }
+
+    /// Opens `/proc/self/task/<tid>/schedstat` for a thread of this process.
+    pub fn open_thread(tid: i32) -> io::Result<Self> {
+        Self::open_path(&format!("/proc/self/task/{tid}/schedstat"))
+    }
+
+    fn open_path(path: &str) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let this = SchedStatFile { file };
+        // Fail at open, not at the first reading, if the format is unexpected.
+        this.read()?;
+        Ok(this)
+    }
+
+    /// Reads the current values.
+    pub fn read(&self) -> io::Result<SchedStat> {
+        let mut buf = [0u8; 96];
+        let n = read_at(&self.file, &mut buf)?;
+        parse_schedstat(&buf[..n]).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected schedstat contents (expected three decimal fields)",
+            )
+        })
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    file.read_at(buf, 0)
+}
+
+#[cfg(not(unix))]
+fn read_at(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let _ = (file, buf);
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "schedstat needs Linux",
+    ))
+}
+
+/// Parses `"<cpu ns> <run delay ns> <timeslices>\n"`.
+fn parse_schedstat(bytes: &[u8]) -> Option<SchedStat> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut fields = text.split_ascii_whitespace();
+    let cpu_nanos = fields.next()?.parse().ok()?;
+    let run_delay_nanos = fields.next()?.parse().ok()?;
+    fields.next()?.parse::<u64>().ok()?;
+    Some(SchedStat {
+        cpu_nanos,
+        run_delay_nanos,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kernel_schedstat_line() {
+        assert_eq!(
+            parse_schedstat(b"123456 789 42\n"),
+            Some(SchedStat {
+                cpu_nanos: 123456,
+                run_delay_nanos: 789
+            })
+        );
+        assert_eq!(parse_schedstat(b"12 x 3\n"), None);
+        assert_eq!(parse_schedstat(b"12 3\n"), None);
+        assert_eq!(parse_schedstat(b""), None);
+    }
+
+    #[test]
+    fn monotonic_clock_moves_forward() {
+        let a = monotonic_nanos();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = monotonic_nanos();
+        assert!(b >= a + 2_000_000, "{a} -> {b}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn thread_cpu_time_counts_work_not_sleep() {
+        let spin_until = std::time::Instant::now() + std::time::Duration::from_millis(20);
+        let before = thread_cpu_nanos();
+        while std::time::Instant::now() < spin_until {
+            std::hint::spin_loop();
+        }
+        let after_spin = thread_cpu_nanos();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let after_sleep = thread_cpu_nanos();
+        assert!(after_spin - before >= 10_000_000, "spinning 20ms used {}ns", after_spin - before);
+        assert!(after_sleep - after_spin < 5_000_000, "sleeping used {}ns of CPU", after_sleep - after_spin);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_another_threads_cpu_clock_and_schedstat() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            let spin_until = std::time::Instant::now() + std::time::Duration::from_millis(20);
+            while std::time::Instant::now() < spin_until {
+                std::hint::spin_loop();
+            }
+            tx.send(current_tid().unwrap()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        let cpu = thread_cpu_nanos_of(tid).expect("thread is alive");
+        assert!(cpu >= 10_000_000, "other thread's CPU clock read {cpu}ns");
+        let stat = SchedStatFile::open_thread(tid).unwrap().read().unwrap();
+        assert!(stat.cpu_nanos > 0);
+        done_tx.send(()).unwrap();
+        worker.join().unwrap();
+        assert_eq!(thread_cpu_nanos_of(tid), None, "exited thread has no clock");
+    }
+}

@@ -1,0 +1,232 @@
+//! The background thread: every `flush_interval` it moves recorded events to
+//! the writer; every `sample_interval` it samples the global queue depth and
+//! each worker thread's CPU time and run-queue wait. It is a plain OS thread,
+//! never a task on the traced runtime, so it does not appear in the trace.
+
+use crate::buffer::NO_WORKER;
+use crate::clock::{self, SchedStatFile};
+use crate::config::Config;
+use crate::event::TelemetryEvent;
+use crate::recorder::Shared;
+use crate::writer::TraceWriter;
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the flusher did, returned when it exits.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FlushStats {
+    pub(crate) events_written: u64,
+}
+
+/// Starts the flusher thread.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    writer: Box<dyn TraceWriter>,
+    config: &Config,
+) -> io::Result<JoinHandle<FlushStats>> {
+    let flusher = Flusher {
+        shared,
+        writer,
+        flush_every: config.get_flush_interval(),
+        sample_every: config.get_sample_interval(),
+        read_run_delay: config.get_run_queue_wait(),
+        stats: FlushStats::default(),
+        batches: Vec::new(),
+        samples: Vec::new(),
+        schedstat: HashMap::new(),
+        reported_dropped: 0,
+        failed: false,
+    };
+    std::thread::Builder::new()
+        .name("pulse-flusher".to_owned())
+        .spawn(move || flusher.run())
+}
+
+struct Flusher {
+    shared: Arc<Shared>,
+    writer: Box<dyn TraceWriter>,
+    flush_every: Duration,
+    sample_every: Duration,
+    read_run_delay: bool,
+    stats: FlushStats,
+    /// Reused across flushes (the collector swaps its batches in here).
+    batches: Vec<Vec<TelemetryEvent>>,
+    /// Sampler events waiting for the next flush.
+    samples: Vec<TelemetryEvent>,
+    /// `schedstat` of each worker thread, by tid, opened on first sample.
+    schedstat: HashMap<i32, Option<SchedStatFile>>,
+    /// Dropped events already recorded in the trace.
+    reported_dropped: u64,
+    /// The writer failed; batches are counted and discarded.
+    failed: bool,
+}
+
+impl Flusher {
+    fn run(mut self) -> FlushStats {
+        let start = Instant::now();
+        let mut next_sample = start;
+        let mut next_flush = start + self.flush_every;
+        loop {
+            let now = Instant::now();
+            if now >= next_sample {
+                self.sample();
+                next_sample = advance(next_sample, self.sample_every, now);
+            }
+            if now >= next_flush {
+                self.flush();
+                next_flush = advance(next_flush, self.flush_every, now);
+            }
+            let deadline = next_sample.min(next_flush);
+            let wake = self
+                .shared
+                .collector
+                .wait(deadline.saturating_duration_since(Instant::now()));
+            if wake.stopping {
+                break;
+            }
+            if wake.flush {
+                self.flush();
+            }
+        }
+        self.sample();
+        self.flush();
+        if !self.failed {
+            if let Err(err) = self.writer.finish() {
+                self.fail(err, 0);
+            }
+        }
+        self.stats
+    }
+
+    /// Records the global queue depth and every worker's CPU and run-queue
+    /// readings.
+    fn sample(&mut self) {
+        if !self.shared.is_enabled() {
+            return;
+        }
+        let Some(metrics) = self.shared.runtime_metrics() else {
+            return;
+        };
+        let timestamp_nanos = self.shared.now();
+        self.samples.push(TelemetryEvent::QueueSample {
+            timestamp_nanos,
+            global_queue: u64::try_from(metrics.global_queue_depth()).unwrap_or(u64::MAX),
+        });
+        let workers: Vec<(i32, u32)> = self
+            .shared
+            .slots()
+            .iter()
+            .filter_map(|slot| {
+                let worker = slot.worker.load(Ordering::Relaxed);
+                Some((slot.tid?, worker)).filter(|_| worker != NO_WORKER)
+            })
+            .collect();
+        for (tid, worker) in workers {
+            // The thread may have exited since it was listed.
+            let Some(cpu_nanos) = clock::thread_cpu_nanos_of(tid) else {
+                self.schedstat.remove(&tid);
+                continue;
+            };
+            let read_run_delay = self.read_run_delay;
+            let run_delay_nanos = self
+                .schedstat
+                .entry(tid)
+                .or_insert_with(|| {
+                    read_run_delay
+                        .then(|| SchedStatFile::open_thread(tid).ok())
+                        .flatten()
+                })
+                .as_ref()
+                .and_then(|file| file.read().ok())
+                .map_or(0, |stat| stat.run_delay_nanos);
+            self.samples.push(TelemetryEvent::WorkerSample {
+                timestamp_nanos: self.shared.now(),
+                worker,
+                cpu_nanos,
+                run_delay_nanos,
+            });
+        }
+    }
+
+    /// Moves everything recorded so far to the writer.
+    fn flush(&mut self) {
+        self.collect_thread_buffers();
+        self.shared.collector.drain(&mut self.batches);
+        let dropped = self.shared.collector.dropped();
+        if dropped > self.reported_dropped && !self.failed {
+            self.samples.push(TelemetryEvent::EventsDropped {
+                timestamp_nanos: self.shared.now(),
+                count: dropped - self.reported_dropped,
+            });
+            self.reported_dropped = dropped;
+        }
+        let mut batches = std::mem::take(&mut self.batches);
+        let samples = std::mem::take(&mut self.samples);
+        let result = self.write(std::iter::once(&samples).chain(batches.iter()));
+        if let Err((err, unwritten)) = result {
+            self.fail(err, unwritten);
+        }
+        self.samples = samples;
+        self.samples.clear();
+        self.shared.collector.recycle(&mut batches);
+        self.batches = batches;
+    }
+
+    /// Copies what every thread has published but not yet handed over, and
+    /// forgets buffers of threads that have exited (they flush on exit).
+    fn collect_thread_buffers(&mut self) {
+        let mut slots = self.shared.slots();
+        for slot in slots.iter() {
+            slot.copy_out(&self.shared.collector);
+        }
+        slots.retain(|slot| Arc::strong_count(slot) > 1 || slot.pending() > 0);
+    }
+
+    /// Writes the batches; on failure returns the error and how many events
+    /// were not written.
+    fn write<'a>(
+        &mut self,
+        batches: impl Iterator<Item = &'a Vec<TelemetryEvent>>,
+    ) -> Result<(), (io::Error, u64)> {
+        let mut batches = batches.filter(|b| !b.is_empty());
+        if self.failed {
+            let lost: usize = batches.map(Vec::len).sum();
+            self.shared.collector.add_dropped(lost as u64);
+            return Ok(());
+        }
+        while let Some(batch) = batches.next() {
+            if let Err(err) = self.writer.write_batch(batch) {
+                let lost = batch.len() + batches.map(Vec::len).sum::<usize>();
+                return Err((err, lost as u64));
+            }
+            self.stats.events_written += batch.len() as u64;
+        }
+        self.writer.flush().map_err(|err| (err, 0))
+    }
+
+    /// Stops recording after a writer error, reporting it once.
+    fn fail(&mut self, err: io::Error, unwritten: u64) {
+        self.failed = true;
+        self.shared.collector.add_dropped(unwritten);
+        let message = err.to_string();
+        eprintln!(
+            "pulse: writing the trace failed, recording stopped (the program continues): {message}"
+        );
+        self.shared.fail_writer(message);
+    }
+}
+
+/// The next deadline after `previous`, skipping missed ones rather than
+/// running them back to back.
+fn advance(previous: Instant, every: Duration, now: Instant) -> Instant {
+    let next = previous + every;
+    if next <= now {
+        now + every
+    } else {
+        next
+    }
+}
