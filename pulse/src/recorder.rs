@@ -44,7 +44,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
         Shared {
             enabled: AtomicBool::new(config.is_enabled()),
             epoch_nanos: clock::monotonic_nanos(),
@@ -77,6 +77,10 @@ impl Shared {
             Some(metrics) => saturate_u32(metrics.worker_local_queue_depth(worker)),
             None => 0,
         }
+    }
+
+    pub(crate) fn set_runtime_metrics(&self, metrics: RuntimeMetrics) {
+        let _ = self.metrics.set(metrics);
     }
 
     pub(crate) fn runtime_metrics(&self) -> Option<&RuntimeMetrics> {
@@ -244,22 +248,27 @@ fn current_worker() -> Option<u32> {
     tokio::runtime::worker_index().map(saturate_u32)
 }
 
+// The four recording functions take the worker index as an argument so that
+// `bench::HotPath` drives exactly the code the hooks run.
+
 #[inline]
-fn on_poll_start(shared: &Arc<Shared>, meta: &TaskMeta<'_>) {
-    if !shared.enabled.load(Ordering::Relaxed) {
+pub(crate) fn record_poll_start(
+    shared: &Arc<Shared>,
+    worker: u32,
+    task_id: u64,
+    spawned_at: SpawnLocation,
+) {
+    if !shared.is_enabled() {
         return;
     }
-    let Some(worker) = current_worker() else {
-        return;
-    };
     let local_queue = shared.local_queue(worker as usize);
     let timestamp_nanos = shared.now();
     let event = TelemetryEvent::PollStart {
         timestamp_nanos,
         worker,
         local_queue,
-        task_id: task_id_u64(meta.id()),
-        spawned_at: SpawnLocation(meta.spawned_at()),
+        task_id,
+        spawned_at,
     };
     with_local(shared, |local| {
         local.note_worker(worker);
@@ -269,10 +278,7 @@ fn on_poll_start(shared: &Arc<Shared>, meta: &TaskMeta<'_>) {
 }
 
 #[inline]
-fn on_poll_end(shared: &Arc<Shared>) {
-    let Some(worker) = current_worker() else {
-        return;
-    };
+pub(crate) fn record_poll_end(shared: &Arc<Shared>, worker: u32) {
     with_local(shared, |local| {
         if !std::mem::take(&mut local.in_poll) {
             return;
@@ -287,13 +293,10 @@ fn on_poll_end(shared: &Arc<Shared>) {
     });
 }
 
-fn on_park(shared: &Arc<Shared>) {
-    if !shared.enabled.load(Ordering::Relaxed) {
+pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
+    if !shared.is_enabled() {
         return;
     }
-    let Some(worker) = current_worker() else {
-        return;
-    };
     with_local(shared, |local| {
         local.note_worker(worker);
         let local_queue = local.shared.local_queue(worker as usize);
@@ -314,11 +317,8 @@ fn on_park(shared: &Arc<Shared>) {
     });
 }
 
-fn on_unpark(shared: &Arc<Shared>) {
-    let enabled = shared.enabled.load(Ordering::Relaxed);
-    let Some(worker) = current_worker() else {
-        return;
-    };
+pub(crate) fn record_unpark(shared: &Arc<Shared>, worker: u32) {
+    let enabled = shared.is_enabled();
     with_local(shared, |local| {
         if !std::mem::take(&mut local.parked) && !enabled {
             return;
@@ -399,7 +399,7 @@ impl TracedRuntime {
         let runtime = builder.build().map_err(Error::Runtime)?;
         let metrics = runtime.metrics();
         let worker_count = saturate_u32(metrics.num_workers());
-        let _ = shared.metrics.set(metrics);
+        shared.set_runtime_metrics(metrics);
 
         let metadata = TraceMetadata {
             time_unit_nanos: config.get_time_unit_nanos(),
@@ -411,11 +411,7 @@ impl TracedRuntime {
             config: config.describe(),
         };
         writer.begin(&metadata).map_err(Error::Write)?;
-        let flusher = flusher::spawn(shared.clone(), writer, config).map_err(Error::FlushThread)?;
-        let guard = TelemetryGuard {
-            handle: TelemetryHandle { shared },
-            flusher: Some(flusher),
-        };
+        let guard = TelemetryGuard::start(shared, writer, config)?;
         Ok((runtime, guard))
     }
 
@@ -446,14 +442,33 @@ impl TracedRuntime {
 }
 
 fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
+    // Threads that are not workers (blocking-pool threads, a `block_on`
+    // caller on the multi-thread runtime) have no worker index: skip them.
     let s = shared.clone();
-    builder.on_before_task_poll(move |meta| on_poll_start(&s, meta));
+    builder.on_before_task_poll(move |meta: &TaskMeta<'_>| {
+        if let Some(worker) = current_worker() {
+            let spawned_at = SpawnLocation(meta.spawned_at());
+            record_poll_start(&s, worker, task_id_u64(meta.id()), spawned_at);
+        }
+    });
     let s = shared.clone();
-    builder.on_after_task_poll(move |_| on_poll_end(&s));
+    builder.on_after_task_poll(move |_| {
+        if let Some(worker) = current_worker() {
+            record_poll_end(&s, worker);
+        }
+    });
     let s = shared.clone();
-    builder.on_thread_park(move || on_park(&s));
+    builder.on_thread_park(move || {
+        if let Some(worker) = current_worker() {
+            record_park(&s, worker);
+        }
+    });
     let s = shared.clone();
-    builder.on_thread_unpark(move || on_unpark(&s));
+    builder.on_thread_unpark(move || {
+        if let Some(worker) = current_worker() {
+            record_unpark(&s, worker);
+        }
+    });
     let s = shared.clone();
     builder.on_thread_stop(move || flush_current_thread(&s));
 }
@@ -557,6 +572,19 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
+    /// Starts the flusher thread for `shared`.
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        writer: Box<dyn TraceWriter>,
+        config: &Config,
+    ) -> Result<TelemetryGuard, Error> {
+        let flusher = flusher::spawn(shared.clone(), writer, config).map_err(Error::FlushThread)?;
+        Ok(TelemetryGuard {
+            handle: TelemetryHandle { shared },
+            flusher: Some(flusher),
+        })
+    }
+
     /// A handle to control the recording.
     pub fn handle(&self) -> TelemetryHandle {
         self.handle.clone()
