@@ -186,8 +186,10 @@ impl Flusher {
         slots.retain(|slot| Arc::strong_count(slot) > 1 || slot.pending() > 0);
     }
 
-    /// Writes the batches; on failure returns the error and how many events
-    /// were not written.
+    /// Writes the batches and flushes the writer; on failure returns the
+    /// error and how many events were not confirmed written (those written
+    /// since the last successful flush count as lost: they may sit in a
+    /// buffer that never reached the disk).
     fn write<'a>(
         &mut self,
         batches: impl Iterator<Item = &'a Vec<TelemetryEvent>>,
@@ -198,14 +200,17 @@ impl Flusher {
             self.shared.collector.add_dropped(lost as u64);
             return Ok(());
         }
+        let mut unflushed = 0u64;
         while let Some(batch) = batches.next() {
             if let Err(err) = self.writer.write_batch(batch) {
-                let lost = batch.len() + batches.map(Vec::len).sum::<usize>();
-                return Err((err, lost as u64));
+                let rest: usize = batch.len() + batches.map(Vec::len).sum::<usize>();
+                return Err((err, unflushed + rest as u64));
             }
-            self.stats.events_written += batch.len() as u64;
+            unflushed += batch.len() as u64;
         }
-        self.writer.flush().map_err(|err| (err, 0))
+        self.writer.flush().map_err(|err| (err, unflushed))?;
+        self.stats.events_written += unflushed;
+        Ok(())
     }
 
     /// Stops recording after a writer error, reporting it once.
