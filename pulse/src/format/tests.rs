@@ -1,0 +1,1 @@
+//! Golden-byte and error tests for the format module.
