@@ -24,11 +24,13 @@
 //! use pulse::format::{Encoder, FormatVersion, TraceEvent, TraceMetadata, TraceReader};
 //! use pulse::TelemetryEvent;
 //!
-//! let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+//! // Timestamps are stored in ticks of `time_unit_nanos`, rounded down.
+//! let metadata = TraceMetadata { time_unit_nanos: 1_000, ..TraceMetadata::default() };
+//! let mut encoder = Encoder::new(FormatVersion::V6, metadata);
 //! let mut bytes = Vec::new();
 //! encoder.begin_file(0, &mut bytes);
 //! encoder.encode(
-//!     &TelemetryEvent::QueueSample { timestamp_nanos: 10_000, global_queue: 700 },
+//!     &TelemetryEvent::QueueSample { timestamp_nanos: 10_999, global_queue: 700 },
 //!     &mut bytes,
 //! );
 //!

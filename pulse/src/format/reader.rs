@@ -158,8 +158,8 @@ enum State {
 ///
 /// let mut reader = TraceReader::open(&path)?;
 /// assert_eq!(reader.version(), FormatVersion::V6);
-/// for event in &mut reader {
-///     let TraceEvent::PollStart { worker, task_id, location, .. } = event? else {
+/// while let Some(event) = reader.next_event()? {
+///     let TraceEvent::PollStart { worker, task_id, location, .. } = event else {
 ///         unreachable!("the file holds one PollStart");
 ///     };
 ///     assert_eq!((worker, task_id), (1, Some(42)));
