@@ -1,0 +1,850 @@
+//! Reading the attribute's arguments into a [`Configuration`]: every value
+//! checked on its own, kept with its tokens so later errors point at it.
+//! Combinations are checked in `validate.rs`.
+
+use crate::errors::Errors;
+use crate::size::{self, SizeError};
+use crate::suggest;
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, Lit, LitStr, Meta, MetaNameValue, Token};
+
+/// Which part of the program an argument configures.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Group {
+    /// The same argument as `#[tokio::main]`'s.
+    Tokio,
+    /// A recording setting (overridden by `config = ...`).
+    Pulse,
+    /// `config = ...`, which replaces every recording setting.
+    Config,
+}
+
+/// One argument `#[pulse::main]` accepts.
+pub(crate) struct Key {
+    pub(crate) name: &'static str,
+    pub(crate) group: Group,
+    /// How it is written, for "needs a value" and wrong-type messages.
+    pub(crate) example: &'static str,
+    /// Where the setting lives on `pulse::Config`, for `config = ...` users.
+    pub(crate) config_method: &'static str,
+}
+
+const fn key(
+    name: &'static str,
+    group: Group,
+    example: &'static str,
+    config_method: &'static str,
+) -> Key {
+    Key {
+        name,
+        group,
+        example,
+        config_method,
+    }
+}
+
+/// Every argument, in the order the documentation lists them.
+pub(crate) const KEYS: &[Key] = &[
+    key("flavor", Group::Tokio, "flavor = \"current_thread\"", ""),
+    key("worker_threads", Group::Tokio, "worker_threads = 4", ""),
+    key("start_paused", Group::Tokio, "start_paused = true", ""),
+    key(
+        "unhandled_panic",
+        Group::Tokio,
+        "unhandled_panic = \"shutdown_runtime\"",
+        "",
+    ),
+    key("name", Group::Tokio, "name = \"my-runtime\"", ""),
+    key("crate", Group::Tokio, "crate = \"my_pulse\"", ""),
+    key(
+        "flush_ms",
+        Group::Pulse,
+        "flush_ms = 250",
+        "Config::flush_interval",
+    ),
+    key(
+        "sample_ms",
+        Group::Pulse,
+        "sample_ms = 10",
+        "Config::sample_interval",
+    ),
+    key(
+        "writer",
+        Group::Pulse,
+        "writer = \"rotating\"",
+        "Config::writer",
+    ),
+    key(
+        "path",
+        Group::Pulse,
+        "path = \"pulse-trace.bin\"",
+        "Config::writer",
+    ),
+    key(
+        "max_file_size",
+        Group::Pulse,
+        "max_file_size = \"64MiB\"",
+        "Config::writer",
+    ),
+    key(
+        "max_total_size",
+        Group::Pulse,
+        "max_total_size = \"512MiB\"",
+        "Config::writer",
+    ),
+    key(
+        "buffer_events",
+        Group::Pulse,
+        "buffer_events = 1024",
+        "Config::buffer_events",
+    ),
+    key(
+        "max_pending_events",
+        Group::Pulse,
+        "max_pending_events = 65536",
+        "Config::max_pending_events",
+    ),
+    key("format", Group::Pulse, "format = \"v6\"", "Config::format"),
+    key(
+        "enabled",
+        Group::Pulse,
+        "enabled = false",
+        "Config::enabled",
+    ),
+    key("config", Group::Config, "config = my_config", ""),
+];
+
+/// Names people reach for that are spelled differently here.
+const ALIASES: &[(&str, &str)] = &[
+    ("core_threads", "worker_threads"),
+    ("threads", "worker_threads"),
+    ("workers", "worker_threads"),
+    ("flush_interval", "flush_ms"),
+    ("sample_interval", "sample_ms"),
+    ("file", "path"),
+    ("output", "path"),
+    ("trace", "path"),
+    ("version", "format"),
+    ("enable", "enabled"),
+    ("disabled", "enabled"),
+    ("crate_name", "crate"),
+];
+
+pub(crate) fn find_key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// A value with the tokens of its `key = value` pair.
+pub(crate) struct Arg<T> {
+    pub(crate) value: T,
+    /// `key = value`, for errors about the argument as a whole.
+    pub(crate) pair: TokenStream,
+    /// The value alone, for errors and generated code about the value.
+    pub(crate) span: Span,
+}
+
+impl<T> Arg<T> {
+    fn new(value: T, nv: &MetaNameValue) -> Arg<T> {
+        Arg {
+            value,
+            pair: nv.to_token_stream(),
+            span: nv.value.span(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Flavor {
+    MultiThread,
+    CurrentThread,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum UnhandledPanic {
+    Ignore,
+    ShutdownRuntime,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Writer {
+    Rotating,
+    File,
+    Null,
+}
+
+impl Writer {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Writer::Rotating => "rotating",
+            Writer::File => "file",
+            Writer::Null => "null",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Format {
+    V5,
+    V6,
+}
+
+/// The arguments as written, each checked on its own.
+#[derive(Default)]
+pub(crate) struct Configuration {
+    pub(crate) flavor: Option<Arg<Flavor>>,
+    pub(crate) worker_threads: Option<Arg<u64>>,
+    pub(crate) start_paused: Option<Arg<bool>>,
+    pub(crate) unhandled_panic: Option<Arg<UnhandledPanic>>,
+    pub(crate) name: Option<Arg<LitStr>>,
+    pub(crate) crate_path: Option<Arg<syn::Path>>,
+    pub(crate) flush_ms: Option<Arg<u64>>,
+    pub(crate) sample_ms: Option<Arg<u64>>,
+    pub(crate) writer: Option<Arg<Writer>>,
+    pub(crate) path: Option<Arg<LitStr>>,
+    pub(crate) max_file_size: Option<Arg<u64>>,
+    pub(crate) max_total_size: Option<Arg<u64>>,
+    pub(crate) buffer_events: Option<Arg<u64>>,
+    pub(crate) max_pending_events: Option<Arg<u64>>,
+    pub(crate) format: Option<Arg<Format>>,
+    pub(crate) enabled: Option<Arg<bool>>,
+    pub(crate) config: Option<Arg<Expr>>,
+}
+
+/// Parses `args` (the tokens inside `#[pulse::main(...)]`).
+pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Configuration {
+    let mut config = Configuration::default();
+    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
+        Ok(metas) => metas,
+        Err(err) => {
+            errors.push(err);
+            return config;
+        }
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for meta in metas {
+        match meta {
+            Meta::NameValue(nv) => {
+                let Some(name) = nv.path.get_ident().map(Ident::to_string) else {
+                    errors.spanned(
+                        &nv.path,
+                        "expected an argument name such as `flush_ms`, not a path",
+                    );
+                    continue;
+                };
+                let Some(key) = find_key(&name) else {
+                    errors.spanned(&nv.path, unknown_key(&name));
+                    continue;
+                };
+                if seen.contains(&name) {
+                    errors.spanned(
+                        &nv,
+                        format!("`{name}` is set more than once; keep one of them"),
+                    );
+                    continue;
+                }
+                seen.push(name);
+                config.set(key, &nv, errors);
+            }
+            Meta::Path(path) => {
+                let name = path.get_ident().map(Ident::to_string).unwrap_or_default();
+                errors.spanned(&path, bare_word(&name));
+            }
+            Meta::List(list) => {
+                let name = list
+                    .path
+                    .get_ident()
+                    .map(Ident::to_string)
+                    .unwrap_or_default();
+                let message = match find_key(&name) {
+                    Some(key) => format!("write `{}`, with `=`", key.example),
+                    None => unknown_key(&name),
+                };
+                errors.spanned(&list, message);
+            }
+        }
+    }
+    config
+}
+
+impl Configuration {
+    fn set(&mut self, key: &Key, nv: &MetaNameValue, errors: &mut Errors) {
+        let value = &nv.value;
+        match key.name {
+            "flavor" => {
+                self.flavor = choice(key, value, errors, &FLAVORS).map(|v| Arg::new(v, nv));
+            }
+            "worker_threads" => {
+                self.worker_threads = int(key, value, 1, errors).map(|v| Arg::new(v, nv))
+            }
+            "start_paused" => {
+                self.start_paused = boolean(key, value, errors).map(|v| Arg::new(v, nv))
+            }
+            "unhandled_panic" => {
+                self.unhandled_panic =
+                    choice(key, value, errors, &UNHANDLED_PANICS).map(|v| Arg::new(v, nv));
+            }
+            "name" => self.name = string(key, value, errors).map(|v| Arg::new(v, nv)),
+            "crate" => self.crate_path = crate_path(value, errors).map(|v| Arg::new(v, nv)),
+            "flush_ms" => self.flush_ms = int(key, value, 1, errors).map(|v| Arg::new(v, nv)),
+            "sample_ms" => self.sample_ms = int(key, value, 1, errors).map(|v| Arg::new(v, nv)),
+            "writer" => self.writer = choice(key, value, errors, &WRITERS).map(|v| Arg::new(v, nv)),
+            "path" => self.path = string(key, value, errors).map(|v| Arg::new(v, nv)),
+            "max_file_size" => {
+                self.max_file_size = byte_size(key, value, errors).map(|v| Arg::new(v, nv))
+            }
+            "max_total_size" => {
+                self.max_total_size = byte_size(key, value, errors).map(|v| Arg::new(v, nv))
+            }
+            "buffer_events" => {
+                self.buffer_events = int(key, value, 1, errors).map(|v| Arg::new(v, nv))
+            }
+            "max_pending_events" => {
+                self.max_pending_events = int(key, value, 1, errors).map(|v| Arg::new(v, nv));
+            }
+            "format" => self.format = choice(key, value, errors, &FORMATS).map(|v| Arg::new(v, nv)),
+            "enabled" => self.enabled = boolean(key, value, errors).map(|v| Arg::new(v, nv)),
+            "config" => self.config = config_fn(value, errors).map(|v| Arg::new(v, nv)),
+            other => unreachable!("`{other}` is in KEYS but has no setter"),
+        }
+    }
+}
+
+/// The accepted strings of one argument, with what each means; `Err` holds
+/// the message for strings that are close but wrong.
+type Choices<T> = [(&'static str, Result<T, &'static str>)];
+
+const FLAVORS: [(&str, Result<Flavor, &str>); 6] = [
+    ("multi_thread", Ok(Flavor::MultiThread)),
+    ("current_thread", Ok(Flavor::CurrentThread)),
+    (
+        "local",
+        Err(
+            "`flavor = \"local\"` is not supported by `#[pulse::main]` yet: pulse records \
+             `Runtime`s built by `TracedRuntime`, and a `LocalRuntime` is built differently; \
+             use `flavor = \"current_thread\"` and run `!Send` work in a `tokio::task::LocalSet`",
+        ),
+    ),
+    (
+        "single_thread",
+        Err("the single-threaded flavor is called `current_thread`"),
+    ),
+    (
+        "basic_scheduler",
+        Err("`basic_scheduler` was renamed to `current_thread`"),
+    ),
+    (
+        "threaded_scheduler",
+        Err("`threaded_scheduler` was renamed to `multi_thread`"),
+    ),
+];
+
+const UNHANDLED_PANICS: [(&str, Result<UnhandledPanic, &str>); 2] = [
+    ("ignore", Ok(UnhandledPanic::Ignore)),
+    ("shutdown_runtime", Ok(UnhandledPanic::ShutdownRuntime)),
+];
+
+const WRITERS: [(&str, Result<Writer, &str>); 3] = [
+    ("rotating", Ok(Writer::Rotating)),
+    ("file", Ok(Writer::File)),
+    ("null", Ok(Writer::Null)),
+];
+
+const FORMATS: [(&str, Result<Format, &str>); 2] = [("v6", Ok(Format::V6)), ("v5", Ok(Format::V5))];
+
+/// The literal inside `value`, looking through the invisible groups that
+/// `macro_rules!` puts around fragments.
+fn literal(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(lit) => Some(&lit.lit),
+        Expr::Group(group) => literal(&group.expr),
+        _ => None,
+    }
+}
+
+/// "a string", "an integer", ... for "found ..." messages.
+fn describe(value: &Expr) -> &'static str {
+    match literal(value) {
+        Some(Lit::Str(_)) => "a string",
+        Some(Lit::Int(_)) => "an integer",
+        Some(Lit::Float(_)) => "a floating-point number",
+        Some(Lit::Bool(_)) => "a boolean",
+        Some(Lit::Char(_)) => "a character",
+        Some(Lit::Byte(_) | Lit::ByteStr(_) | Lit::CStr(_)) => "a byte literal",
+        Some(_) => "a literal of another kind",
+        None => match value {
+            Expr::Path(_) => "a name",
+            Expr::Unary(_) => "an expression",
+            _ => "an expression (only literals are accepted here)",
+        },
+    }
+}
+
+/// The accepted strings of `choices`, quoted, for messages.
+fn list<T>(choices: &Choices<T>) -> String {
+    let valid: Vec<String> = choices
+        .iter()
+        .filter(|(_, meaning)| meaning.is_ok())
+        .map(|(name, _)| format!("\"{name}\""))
+        .collect();
+    valid.join(", ")
+}
+
+fn choice<T: Copy>(
+    key: &Key,
+    value: &Expr,
+    errors: &mut Errors,
+    choices: &Choices<T>,
+) -> Option<T> {
+    let what = match key.name {
+        "flavor" => "runtime flavor",
+        "unhandled_panic" => "unhandled-panic behaviour",
+        "writer" => "writer",
+        _ => "format",
+    };
+    let text = match literal(value) {
+        Some(Lit::Str(s)) => s.value(),
+        _ => {
+            // `flavor = current_thread` (no quotes) is the likely slip.
+            let bare = value.to_token_stream().to_string();
+            let hint = if choices.iter().any(|(name, _)| *name == bare) {
+                format!("; add quotes: `{} = \"{bare}\"`", key.name)
+            } else {
+                format!(", one of {}", list(choices))
+            };
+            errors.spanned(
+                value,
+                format!(
+                    "`{}` expects a string{hint}; found {}",
+                    key.name,
+                    describe(value)
+                ),
+            );
+            return None;
+        }
+    };
+    match choices.iter().find(|(name, _)| *name == text) {
+        Some((_, Ok(meaning))) => Some(*meaning),
+        Some((_, Err(message))) => {
+            errors.spanned(value, message);
+            None
+        }
+        None => {
+            let names: Vec<&str> = choices
+                .iter()
+                .filter(|(_, m)| m.is_ok())
+                .map(|(n, _)| *n)
+                .collect();
+            let suggestion = suggest::closest(&text, &names)
+                .map(|name| format!("did you mean \"{name}\"? "))
+                .unwrap_or_default();
+            errors.spanned(
+                value,
+                format!(
+                    "unknown {what} \"{text}\"; {suggestion}the {what}s are {}",
+                    list(choices)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn int(key: &Key, value: &Expr, min: u64, errors: &mut Errors) -> Option<u64> {
+    let unit = match key.name {
+        "flush_ms" | "sample_ms" => " (milliseconds)",
+        "buffer_events" | "max_pending_events" => " (events)",
+        "worker_threads" => " (threads)",
+        _ => "",
+    };
+    match literal(value) {
+        Some(Lit::Int(lit)) => match lit.base10_parse::<u64>() {
+            Ok(n) if n < min => {
+                let why = match key.name {
+                    "flush_ms" | "sample_ms" => ": the interval cannot be zero",
+                    "worker_threads" => ": a runtime needs a worker",
+                    _ => "",
+                };
+                errors.spanned(value, format!("`{}` must be at least {min}{why}", key.name));
+                None
+            }
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.spanned(
+                    value,
+                    format!("`{}` is out of range: it must fit in 64 bits", key.name),
+                );
+                None
+            }
+        },
+        Some(Lit::Str(s)) if s.value().trim().parse::<u64>().is_ok() => {
+            errors.spanned(
+                value,
+                format!(
+                    "`{}` expects an integer, not a string; remove the quotes: `{} = {}`",
+                    key.name,
+                    key.name,
+                    s.value().trim()
+                ),
+            );
+            None
+        }
+        _ if matches!(value, Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_))) => {
+            errors.spanned(
+                value,
+                format!("`{}` cannot be negative; e.g. `{}`", key.name, key.example),
+            );
+            None
+        }
+        _ => {
+            errors.spanned(
+                value,
+                format!(
+                    "`{}` expects an integer{unit}, e.g. `{}`; found {}",
+                    key.name,
+                    key.example,
+                    describe(value)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn byte_size(key: &Key, value: &Expr, errors: &mut Errors) -> Option<u64> {
+    match literal(value) {
+        Some(Lit::Int(lit)) => match lit.base10_parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.spanned(
+                    value,
+                    format!("`{}` is out of range: it must fit in 64 bits", key.name),
+                );
+                None
+            }
+        },
+        Some(Lit::Str(s)) => match size::parse_size(&s.value()) {
+            Ok(n) => Some(n),
+            Err(err) => {
+                let example = match err {
+                    SizeError::UnknownUnit(_) | SizeError::Fraction => {
+                        format!(" (e.g. `{}`)", key.example)
+                    }
+                    _ => String::new(),
+                };
+                errors.spanned(
+                    value,
+                    format!("`{}` = \"{}\": {err}{example}", key.name, s.value()),
+                );
+                None
+            }
+        },
+        _ => {
+            errors.spanned(
+                value,
+                format!(
+                    "`{}` expects a size: a number of bytes or a string such as \"64MiB\", e.g. `{}`; found {}",
+                    key.name,
+                    key.example,
+                    describe(value)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn boolean(key: &Key, value: &Expr, errors: &mut Errors) -> Option<bool> {
+    match literal(value) {
+        Some(Lit::Bool(b)) => Some(b.value),
+        Some(Lit::Str(s)) if matches!(s.value().as_str(), "true" | "false") => {
+            errors.spanned(
+                value,
+                format!(
+                    "`{}` expects `true` or `false`, not a string; remove the quotes: `{} = {}`",
+                    key.name,
+                    key.name,
+                    s.value()
+                ),
+            );
+            None
+        }
+        _ => {
+            errors.spanned(
+                value,
+                format!(
+                    "`{}` expects `true` or `false`; found {}",
+                    key.name,
+                    describe(value)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn string(key: &Key, value: &Expr, errors: &mut Errors) -> Option<LitStr> {
+    match literal(value) {
+        Some(Lit::Str(s)) if s.value().trim().is_empty() => {
+            errors.spanned(
+                value,
+                format!("`{}` cannot be empty; e.g. `{}`", key.name, key.example),
+            );
+            None
+        }
+        Some(Lit::Str(s)) => Some(s.clone()),
+        _ => {
+            errors.spanned(
+                value,
+                format!(
+                    "`{}` expects a string literal, e.g. `{}`; found {}",
+                    key.name,
+                    key.example,
+                    describe(value)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `crate = "my_pulse"` as in `#[tokio::main]`; a bare path is accepted too.
+fn crate_path(value: &Expr, errors: &mut Errors) -> Option<syn::Path> {
+    match (literal(value), value) {
+        (Some(Lit::Str(s)), _) => match s.parse::<syn::Path>() {
+            Ok(path) => Some(path),
+            Err(_) => {
+                errors.spanned(
+                    value,
+                    format!("`crate = \"{}\"` is not a path; write the path pulse is reachable at, e.g. `crate = \"my_pulse\"`", s.value()),
+                );
+                None
+            }
+        },
+        (None, Expr::Path(path)) if path.qself.is_none() => Some(path.path.clone()),
+        _ => {
+            errors.spanned(
+                value,
+                format!("`crate` expects the path pulse is reachable at, e.g. `crate = \"my_pulse\"`; found {}", describe(value)),
+            );
+            None
+        }
+    }
+}
+
+/// `config = my_config` or `config = || ...`: something to call for a
+/// `pulse::Config`.
+fn config_fn(value: &Expr, errors: &mut Errors) -> Option<Expr> {
+    match value {
+        Expr::Path(_) | Expr::Closure(_) => Some(value.clone()),
+        Expr::Group(group) => config_fn(&group.expr, errors),
+        _ if literal(value).is_some() => {
+            errors.spanned(
+                value,
+                format!(
+                    "`config` expects a function returning `pulse::Config`, e.g. `config = my_config` \
+                     or `config = || pulse::Config::new()`; found {}",
+                    describe(value)
+                ),
+            );
+            None
+        }
+        _ => {
+            errors.spanned(
+                value,
+                "`config` expects a function or closure returning `pulse::Config`, not a value; \
+                 wrap the expression in a closure: `config = || <expression>`",
+            );
+            None
+        }
+    }
+}
+
+/// The message for an argument name that is not one of `KEYS`.
+pub(crate) fn unknown_key(name: &str) -> String {
+    let names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+    let alias = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map(|(_, key)| *key);
+    let head = match alias.or_else(|| suggest::closest(name, &names)) {
+        Some(key) => format!("unknown argument `{name}`; did you mean `{key}`?"),
+        None => format!("unknown argument `{name}`."),
+    };
+    let group = |group: Group| -> String {
+        let names: Vec<String> = KEYS
+            .iter()
+            .filter(|k| k.group == group)
+            .map(|k| format!("`{}`", k.name))
+            .collect();
+        names.join(", ")
+    };
+    format!(
+        "{head} The arguments are {} (as for `#[tokio::main]`), {} (pulse's recording \
+         settings) and `config` (a function returning `pulse::Config`)",
+        group(Group::Tokio),
+        group(Group::Pulse)
+    )
+}
+
+/// The message for an argument written without `= value`.
+fn bare_word(name: &str) -> String {
+    if let Some(key) = find_key(name) {
+        return format!("`{name}` needs a value, e.g. `{}`", key.example);
+    }
+    let setting = match name {
+        "multi_thread" | "threaded_scheduler" => Some("flavor = \"multi_thread\""),
+        "current_thread" | "basic_scheduler" | "single_thread" => {
+            Some("flavor = \"current_thread\"")
+        }
+        "rotating" => Some("writer = \"rotating\""),
+        "file" => Some("writer = \"file\""),
+        "null" => Some("writer = \"null\""),
+        "disabled" => Some("enabled = false"),
+        _ => None,
+    };
+    match setting {
+        Some(setting) => format!("write `{setting}`"),
+        None => unknown_key(name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn errors_of(args: TokenStream) -> Vec<String> {
+        let mut errors = Errors::default();
+        parse(args, &mut errors);
+        errors.messages()
+    }
+
+    #[test]
+    fn reads_every_argument() {
+        let mut errors = Errors::default();
+        let c = parse(
+            quote!(
+                flavor = "current_thread",
+                start_paused = true,
+                unhandled_panic = "ignore",
+                name = "rt",
+                crate = "my_pulse",
+                flush_ms = 100,
+                sample_ms = 5,
+                writer = "file",
+                path = "t.bin",
+                buffer_events = 64,
+                max_pending_events = 128,
+                format = "v5",
+                enabled = false
+            ),
+            &mut errors,
+        );
+        assert!(errors.messages().is_empty(), "{:?}", errors.messages());
+        assert_eq!(c.flavor.unwrap().value, Flavor::CurrentThread);
+        assert!(c.start_paused.unwrap().value);
+        assert_eq!(c.unhandled_panic.unwrap().value, UnhandledPanic::Ignore);
+        assert_eq!(c.name.unwrap().value.value(), "rt");
+        assert!(c.crate_path.unwrap().value.is_ident("my_pulse"));
+        assert_eq!(c.flush_ms.unwrap().value, 100);
+        assert_eq!(c.sample_ms.unwrap().value, 5);
+        assert_eq!(c.writer.unwrap().value, Writer::File);
+        assert_eq!(c.path.unwrap().value.value(), "t.bin");
+        assert_eq!(c.buffer_events.unwrap().value, 64);
+        assert_eq!(c.max_pending_events.unwrap().value, 128);
+        assert_eq!(c.format.unwrap().value, Format::V5);
+        assert!(!c.enabled.unwrap().value);
+
+        let c = parse(
+            quote!(
+                worker_threads = 2,
+                max_file_size = "1MiB",
+                max_total_size = 8388608,
+                config = make
+            ),
+            &mut errors,
+        );
+        assert!(errors.messages().is_empty(), "{:?}", errors.messages());
+        assert_eq!(c.worker_threads.unwrap().value, 2);
+        assert_eq!(c.max_file_size.unwrap().value, 1 << 20);
+        assert_eq!(c.max_total_size.unwrap().value, 8 << 20);
+        assert!(c.config.is_some());
+    }
+
+    #[test]
+    fn every_key_has_a_setter_and_an_example() {
+        for key in KEYS {
+            assert!(key.example.starts_with(key.name), "{}", key.name);
+            let nv: MetaNameValue = syn::parse_str(key.example).unwrap();
+            let mut errors = Errors::default();
+            Configuration::default().set(key, &nv, &mut errors);
+            assert!(
+                errors.messages().is_empty(),
+                "{}: {:?}",
+                key.name,
+                errors.messages()
+            );
+            assert_eq!(
+                key.group == Group::Pulse,
+                !key.config_method.is_empty(),
+                "{}",
+                key.name
+            );
+        }
+    }
+
+    #[test]
+    fn suggests_the_closest_key() {
+        let messages = errors_of(quote!(flush_msec = 100));
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].starts_with("unknown argument `flush_msec`; did you mean `flush_ms`?"),
+            "{}",
+            messages[0]
+        );
+        assert!(
+            messages[0].contains("`max_total_size`"),
+            "lists the keys: {}",
+            messages[0]
+        );
+        assert!(errors_of(quote!(core_threads = 2))[0].contains("did you mean `worker_threads`?"));
+        assert!(!errors_of(quote!(colour = 2))[0].contains("did you mean"));
+    }
+
+    #[test]
+    fn reports_all_errors_at_once() {
+        let messages = errors_of(quote!(
+            flush_ms = 0,
+            sample_ms = "10",
+            writer = "roating",
+            flavor = current_thread,
+            flush_ms = 5,
+            max_file_size = "64M",
+            enabled = "yes",
+            nope = 1
+        ));
+        assert_eq!(messages.len(), 8, "{messages:#?}");
+        assert!(messages[0].contains("`flush_ms` must be at least 1"));
+        assert!(messages[1].contains("remove the quotes: `sample_ms = 10`"));
+        assert!(messages[2].contains("did you mean \"rotating\"?"));
+        assert!(messages[3].contains("add quotes: `flavor = \"current_thread\"`"));
+        assert!(messages[4].contains("`flush_ms` is set more than once"));
+        assert!(messages[5].contains("unknown unit `M`"));
+        assert!(messages[6].contains("`enabled` expects `true` or `false`"));
+        assert!(messages[7].contains("unknown argument `nope`"));
+    }
+
+    #[test]
+    fn bare_words_get_the_right_spelling() {
+        assert!(
+            errors_of(quote!(current_thread))[0].contains("write `flavor = \"current_thread\"`")
+        );
+        assert!(errors_of(quote!(flush_ms))[0]
+            .contains("`flush_ms` needs a value, e.g. `flush_ms = 250`"));
+        assert!(errors_of(quote!(flush_ms(5)))[0].contains("write `flush_ms = 250`, with `=`"));
+    }
+}

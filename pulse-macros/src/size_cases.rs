@@ -1,0 +1,38 @@
+// Byte-size strings and what they mean. Both parsers run this table: the
+// macro's (`pulse-macros/src/size.rs`, for `max_file_size = "64MiB"`) and
+// pulse's (`pulse::env::parse_size`, for `PULSE_MAX_FILE_SIZE=64MiB`), so the
+// two spellings can never drift apart. `None` means "rejected".
+&[
+    ("0", Some(0)),
+    ("4096", Some(4096)),
+    ("1_048_576", Some(1 << 20)),
+    ("10B", Some(10)),
+    ("10 b", Some(10)),
+    ("1KB", Some(1_000)),
+    ("1kb", Some(1_000)),
+    ("1KiB", Some(1 << 10)),
+    ("64MiB", Some(64 << 20)),
+    ("64 MiB", Some(64 << 20)),
+    ("  64MiB  ", Some(64 << 20)),
+    ("64mib", Some(64 << 20)),
+    ("64MB", Some(64_000_000)),
+    ("1GiB", Some(1 << 30)),
+    ("2GB", Some(2_000_000_000)),
+    ("1TiB", Some(1 << 40)),
+    ("3TB", Some(3_000_000_000_000)),
+    ("18446744073709551615", Some(u64::MAX)),
+    ("18446744073709551616", None),
+    ("16777216TiB", None),
+    ("", None),
+    ("   ", None),
+    ("MiB", None),
+    ("64M", None),
+    ("64 megabytes", None),
+    ("1.5GiB", None),
+    ("-1", None),
+    ("+1", None),
+    ("_1", None),
+    ("0x10", None),
+    ("64MiB extra", None),
+    ("64 Mi B", None),
+]
