@@ -599,6 +599,18 @@ mod real_runtime {
         }
     }
 
+    /// What the recorded runtime runs.
+    #[derive(Clone, Copy, Debug)]
+    pub(super) enum Workload {
+        /// The worst case for pulse: `tasks` tasks that do nothing but
+        /// yield, `yields` times each, plus a few tasks doing ~1 µs of work
+        /// between yields and a few sleeping in 200 µs steps.
+        YieldHeavy { tasks: usize, yields: usize },
+        /// Something like a service: tasks computing 1–50 µs between
+        /// yields, request/response over channels, and timers.
+        Mixed { tasks: usize, rounds: usize },
+    }
+
     #[inline(never)]
     fn spawn_yielders(tasks: usize, yields: usize) -> Vec<tokio::task::JoinHandle<()>> {
         (0..tasks)
@@ -612,18 +624,27 @@ mod real_runtime {
             .collect()
     }
 
+    /// Spins for about `iterations` × 3 ns.
+    fn compute(seed: u64, iterations: u64) -> u64 {
+        let mut x = seed;
+        for _ in 0..iterations {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        x
+    }
+
     #[inline(never)]
-    fn spawn_workers(tasks: usize, rounds: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    fn spawn_computers(
+        tasks: usize,
+        rounds: usize,
+        max_iterations: u64,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         (0..tasks)
             .map(|i| {
                 tokio::spawn(async move {
-                    let mut x = i as u64;
+                    let mut x = i as u64 + 1;
                     for _ in 0..rounds {
-                        for _ in 0..200 {
-                            x = std::hint::black_box(
-                                x.wrapping_mul(6364136223846793005).wrapping_add(1),
-                            );
-                        }
+                        x = compute(x, 300 + x % max_iterations);
                         tokio::task::yield_now().await;
                     }
                 })
@@ -632,23 +653,54 @@ mod real_runtime {
     }
 
     #[inline(never)]
-    fn spawn_sleepers(tasks: usize, rounds: usize) -> Vec<tokio::task::JoinHandle<()>> {
+    fn spawn_sleepers(
+        tasks: usize,
+        rounds: usize,
+        micros: u64,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         (0..tasks)
-            .map(|_| {
+            .map(|i| {
                 tokio::spawn(async move {
-                    for _ in 0..rounds {
-                        tokio::time::sleep(Duration::from_micros(200)).await;
+                    for round in 0..rounds {
+                        let jitter = (i as u64 * 7 + round as u64 * 13) % micros;
+                        tokio::time::sleep(Duration::from_micros(micros + jitter)).await;
                     }
                 })
             })
             .collect()
     }
 
-    /// Runs a yield-heavy workload and returns its events in the order a
-    /// writer sees them: per-worker chunks of up to 1024 events (the
-    /// thread-local buffer size), interleaved across workers, with queue
-    /// samples every 10 ms.
-    pub(super) fn record(workers: usize, scale: usize) -> Vec<TelemetryEvent> {
+    /// `pairs` clients sending `rounds` requests each to their own server
+    /// task, which does a little work per request.
+    #[inline(never)]
+    fn spawn_request_response(pairs: usize, rounds: usize) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut handles = Vec::new();
+        for i in 0..pairs {
+            let (request_tx, mut request_rx) = tokio::sync::mpsc::channel::<u64>(8);
+            handles.push(tokio::spawn(async move {
+                while let Some(request) = request_rx.recv().await {
+                    compute(request, 1_000);
+                }
+            }));
+            handles.push(tokio::spawn(async move {
+                for round in 0..rounds {
+                    if request_tx.send((i + round) as u64).await.is_err() {
+                        return;
+                    }
+                    if round % 4 == 0 {
+                        tokio::time::sleep(Duration::from_micros(50)).await;
+                    }
+                }
+            }));
+        }
+        handles
+    }
+
+    /// Runs `workload` on a runtime with `workers` workers and returns its
+    /// events in the order a writer sees them: per-worker chunks of up to
+    /// 1024 events (the thread-local buffer size), interleaved across
+    /// workers, with queue samples every 10 ms.
+    pub(super) fn record(workers: usize, workload: Workload) -> Vec<TelemetryEvent> {
         let recording = Arc::new(Recording {
             start: Instant::now(),
             per_worker: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
@@ -736,9 +788,19 @@ mod real_runtime {
             })
         };
         runtime.block_on(async {
-            let mut handles = spawn_yielders(200 * scale, 100);
-            handles.extend(spawn_workers(20 * scale, 100));
-            handles.extend(spawn_sleepers(10 * scale, 20));
+            let mut handles = Vec::new();
+            match workload {
+                Workload::YieldHeavy { tasks, yields } => {
+                    handles.extend(spawn_yielders(tasks, yields));
+                    handles.extend(spawn_computers(tasks / 50, yields, 1));
+                    handles.extend(spawn_sleepers(tasks / 100, yields / 10, 200));
+                }
+                Workload::Mixed { tasks, rounds } => {
+                    handles.extend(spawn_computers(tasks, rounds, 16_000));
+                    handles.extend(spawn_request_response(tasks / 2, rounds));
+                    handles.extend(spawn_sleepers(tasks, rounds / 4, 500));
+                }
+            }
             for handle in handles {
                 handle.await.unwrap();
             }
@@ -771,6 +833,7 @@ mod real_runtime {
 fn encoded_len(version: FormatVersion, time_unit_nanos: u32, events: &[TelemetryEvent]) -> usize {
     let metadata = TraceMetadata {
         time_unit_nanos,
+        has_run_delay: true,
         ..TraceMetadata::default()
     };
     let mut encoder = Encoder::new(version, metadata);
@@ -779,20 +842,43 @@ fn encoded_len(version: FormatVersion, time_unit_nanos: u32, events: &[Telemetry
 
 #[test]
 fn real_runtime_events_round_trip() {
-    let events = real_runtime::record(2, 1);
-    assert!(events.len() > 10_000, "{} events", events.len());
-    let metadata = TraceMetadata {
-        has_run_delay: true,
-        ..TraceMetadata::default()
-    };
-    let mut encoder = Encoder::new(FormatVersion::V6, metadata.clone());
-    let (bytes, _) = encode(&mut encoder, 0, &events);
-    let (reader, decoded) = decode(&bytes, "real.bin");
-    check_v6(&reader, &events, &decoded, &metadata).unwrap();
+    use real_runtime::Workload;
+    for workload in [
+        Workload::YieldHeavy {
+            tasks: 200,
+            yields: 50,
+        },
+        Workload::Mixed {
+            tasks: 20,
+            rounds: 40,
+        },
+    ] {
+        let events = real_runtime::record(2, workload);
+        assert!(
+            events.len() > 1_000,
+            "{workload:?}: {} events",
+            events.len()
+        );
+        for version in [FormatVersion::V5, FormatVersion::V6] {
+            let metadata = TraceMetadata {
+                has_run_delay: true,
+                ..TraceMetadata::default()
+            };
+            let mut encoder = Encoder::new(version, metadata.clone());
+            let (bytes, _) = encode(&mut encoder, 0, &events);
+            let (reader, decoded) = decode(&bytes, "real.bin");
+            if version == FormatVersion::V6 {
+                check_v6(&reader, &events, &decoded, &metadata).unwrap();
+            } else {
+                let expected: Vec<_> = events.iter().filter_map(expected_v5).collect();
+                assert_eq!(decoded, expected);
+            }
+        }
+    }
 }
 
-/// The measurement behind `DEFAULT_TIME_UNIT_NANOS` and FORMAT.md's
-/// bytes-per-event figures. Run it with
+/// The measurement behind `DEFAULT_TIME_UNIT_NANOS` and the bytes per event
+/// in FORMAT.md. Run it with
 ///
 /// ```text
 /// cargo test --release -p tests --test format_roundtrip -- --ignored --nocapture measure_bytes_per_event
@@ -800,10 +886,26 @@ fn real_runtime_events_round_trip() {
 #[test]
 #[ignore = "a measurement: prints bytes per event; run in release with --nocapture"]
 fn measure_bytes_per_event() {
+    use real_runtime::Workload;
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(2);
-    let events = real_runtime::record(workers, 5);
+    for workload in [
+        Workload::YieldHeavy {
+            tasks: 1_000,
+            yields: 500,
+        },
+        Workload::Mixed {
+            tasks: 200,
+            rounds: 400,
+        },
+    ] {
+        measure(workers, workload);
+    }
+}
+
+fn measure(workers: usize, workload: real_runtime::Workload) {
+    let events = real_runtime::record(workers, workload);
     let count = events.len() as f64;
     let mut kinds: HashMap<&str, usize> = HashMap::new();
     for event in &events {
@@ -811,13 +913,12 @@ fn measure_bytes_per_event() {
     }
     let mut kinds: Vec<_> = kinds.into_iter().collect();
     kinds.sort();
-    println!("{} events from {workers} workers: {kinds:?}", events.len());
-    let v5 = encoded_len(FormatVersion::V5, 1, &events);
     println!(
-        "v5:             {:>10} bytes, {:.2} bytes/event",
-        v5,
-        v5 as f64 / count
+        "\n{workload:?}, {workers} workers: {} events {kinds:?}",
+        events.len()
     );
+    let v5 = encoded_len(FormatVersion::V5, 1, &events);
+    println!("  v5:                {:.2} bytes/event", v5 as f64 / count);
     for unit in [1, 8, 16, 32, 64, 100, 128, 256, 1_000] {
         let v6 = encoded_len(FormatVersion::V6, unit, &events);
         let marker = if unit == DEFAULT_TIME_UNIT_NANOS {
@@ -826,7 +927,7 @@ fn measure_bytes_per_event() {
             ""
         };
         println!(
-            "v6, {unit:>4} ns/tick: {v6:>10} bytes, {:.2} bytes/event{marker}",
+            "  v6, {unit:>4} ns/tick:  {:.2} bytes/event{marker}",
             v6 as f64 / count
         );
     }
@@ -847,17 +948,15 @@ fn measure_bytes_per_event() {
     let mut per_kind: Vec<_> = per_kind.into_iter().collect();
     per_kind.sort();
     for (kind, (n, bytes)) in per_kind {
-        println!(
-            "  {kind:<13} {n:>9} events, {:.2} bytes/event",
-            bytes as f64 / n as f64
-        );
+        println!("    {kind:<13} {:.2} bytes/event", bytes as f64 / n as f64);
     }
-    let reader = TraceReader::from_reader(&out[..], "measure").unwrap();
     let started = std::time::Instant::now();
-    let decoded = reader.count();
+    let decoded = TraceReader::from_reader(&out[..], "measure")
+        .unwrap()
+        .count();
     let elapsed = started.elapsed();
     println!(
-        "decoding: {decoded} events in {elapsed:?} ({:.1} ns/event)",
+        "  decoding v6: {:.1} ns/event",
         elapsed.as_nanos() as f64 / decoded as f64
     );
 }

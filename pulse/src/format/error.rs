@@ -273,6 +273,21 @@ pub enum Corruption {
         /// The record being read.
         record: RecordKind,
     },
+    /// A poll record whose local queue change takes the depth out of the
+    /// `u32` range.
+    #[error("{record}: local queue change {change:+} from {previous} leaves the u32 range")]
+    QueueChangeOutOfRange {
+        /// The record being read.
+        record: RecordKind,
+        /// The worker's previous local queue depth.
+        previous: u32,
+        /// The change the record encodes.
+        change: i64,
+    },
+    /// A PollStart that repeats its worker's previous spawn location when
+    /// that worker has had no PollStart yet in this file.
+    #[error("PollStart record repeats the previous spawn location, but its worker has none in this file")]
+    NoPreviousLocation,
     /// A PollStart referring to a spawn location that its file has not
     /// defined.
     #[error("spawn location id {id} used before its definition (tag 0x81) in this file")]

@@ -371,6 +371,14 @@ mod v6_golden {
                 worker: 1,
                 local_queue: 31,
             },
+            // Same spawn site as worker 1's previous PollStart.
+            TelemetryEvent::PollStart {
+                timestamp_nanos: 1_400,
+                worker: 1,
+                local_queue: 30,
+                task_id: 4,
+                spawned_at: spawn,
+            },
         ];
         let bytes = encode_all(FormatVersion::V6, metadata(), &events);
 
@@ -378,10 +386,10 @@ mod v6_golden {
         expected.extend(METADATA);
         expected.extend([0x42, 1]); // switch to worker 1
         expected.extend(definition(1, spawn));
-        expected.extend([0x20, 100, 10, 1]); // PollStart: dt 100, task +5, location 1
-        expected.extend([0x02, 50]); // PollEnd, local queue 2, dt 50
+        expected.extend([0x30, 100, 10, 1]); // PollStart: new location; dt 100, task +5, location 1
+        expected.extend([0x04, 50]); // PollEnd: local queue +2, dt 50
         expected.extend([0x42, 0]); // switch to worker 0
-        expected.extend([0x3F, 40, 0xC8, 0x01, 6, 1]); // PollStart: queue 40, dt 200, task +3
+        expected.extend([0x3F, 40, 0xC8, 0x01, 6, 1]); // PollStart: new location, queue 40 (escaped), dt 200, task +3
         expected.extend([0x40, 10, 0, 0x90, 0x4E, 0xD8, 0x04]); // park: cpu +5000, delay +300
         expected.extend([0x42, 1, 0x43, 120]); // back to worker 1, set time 120
         expected.extend([0x41, 0, 1, 0xC8, 0x01, 0]); // unpark: dt 0, queue 1, cpu +100
@@ -389,6 +397,7 @@ mod v6_golden {
         expected.extend([0x83, 5, 0xAC, 0x02, 1, 7, 8]); // worker sample
         expected.extend([0x84, 3, 0xAC, 0x02, 9]); // events dropped
         expected.extend([0x1F, 31, 10]); // PollEnd: queue 31 (escaped), dt 10
+        expected.extend([0x21, 10, 1]); // PollStart: same location, queue -1, dt 10, task -1
         assert_eq!(bytes, expected);
 
         let mut reader = TraceReader::from_reader(&bytes[..], "t").unwrap();
@@ -447,6 +456,13 @@ mod v6_golden {
                     timestamp_nanos: 1_300,
                     worker: 1,
                     local_queue: 31,
+                },
+                TraceEvent::PollStart {
+                    timestamp_nanos: 1_400,
+                    worker: 1,
+                    local_queue: 30,
+                    task_id: Some(4),
+                    location: Some(LocationId(1)),
                 },
             ]
         );
@@ -767,10 +783,14 @@ mod errors {
     #[test]
     fn truncated_v6_records_of_each_kind() {
         let start = V6_START + 2;
-        let cases: [(&[u8], &str); 8] = [
+        let cases: [(&[u8], &str); 9] = [
+            (
+                &[0x30, 0x80],
+                "truncated PollStart record (needs at least 5 bytes, 2 left)",
+            ),
             (
                 &[0x20, 0x80],
-                "truncated PollStart record (needs at least 5 bytes, 2 left)",
+                "truncated PollStart record (needs at least 4 bytes, 2 left)",
             ),
             (
                 &[0x3F],
@@ -860,10 +880,10 @@ mod errors {
     #[test]
     fn undefined_location() {
         let definition = [0x81, 5, 2, 1, b'f', 3, 4];
-        let events = read_ok(&v6(&[&definition, &[0x42, 0], &[0x20, 1, 0, 2]]));
+        let events = read_ok(&v6(&[&definition, &[0x42, 0], &[0x30, 1, 0, 2]]));
         assert_eq!(events.len(), 1);
         assert_eq!(
-            read_err(&v6(&[&definition, &[0x42, 0], &[0x20, 1, 0, 2], &[0x20, 1, 0, 3]])),
+            read_err(&v6(&[&definition, &[0x42, 0], &[0x30, 1, 0, 2], &[0x30, 1, 0, 3]])),
             (
                 V6_START + 13,
                 format!(
@@ -874,18 +894,95 @@ mod errors {
         );
         let (_, message) = read_err(&v6(&[
             &[0x42, 0],
-            &[0x20, 1, 0, 0x80, 0x80, 0x80, 0x80, 0x10],
+            &[0x30, 1, 0, 0x80, 0x80, 0x80, 0x80, 0x10],
         ]));
-        assert!(message.ends_with(
-            "PollStart record: location 4294967296 is out of range (at most 4294967295)"
+        assert!(
+            message.ends_with(
+                "spawn location id 4294967296 used before its definition (tag 0x81) in this file"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn repeated_location_without_a_previous_one() {
+        let definition = [0x81, 5, 2, 1, b'f', 3, 4];
+        // Worker 0 repeats its location; worker 1 has none to repeat.
+        let bytes = v6(&[
+            &definition,
+            &[0x42, 0],
+            &[0x30, 1, 0, 2],
+            &[0x20, 1, 0],
+            &[0x42, 1],
+            &[0x20, 1, 0],
+        ]);
+        let (events, err) = read_all(&bytes);
+        assert_eq!(events.len(), 2);
+        assert!(matches!(
+            events[1],
+            TraceEvent::PollStart {
+                location: Some(LocationId(2)),
+                ..
+            }
         ));
+        let err = err.unwrap();
+        assert_eq!(err.offset(), V6_START + 7 + 2 + 4 + 3 + 2);
+        assert!(
+            err.to_string().ends_with(
+                "PollStart record repeats the previous spawn location, but its worker has none in this file"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn local_queue_change_below_zero() {
+        // PollEnd with local queue change -1 (zigzag 1) from depth 0.
+        assert_eq!(
+            read_err(&v6(&[&[0x42, 0], &[0x01, 0]])),
+            (
+                V6_START + 2,
+                format!(
+                    "trace.bin: byte {}: PollEnd record: local queue change -1 from 0 leaves the u32 range",
+                    V6_START + 2
+                )
+            )
+        );
+        // Escaped absolute depths, then changes relative to them.
+        let events = read_ok(&v6(&[
+            &[0x42, 0],
+            &[0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0],
+            &[0x01, 0],
+        ]));
+        assert!(matches!(
+            events[..],
+            [
+                TraceEvent::PollEnd {
+                    local_queue: u32::MAX,
+                    ..
+                },
+                TraceEvent::PollEnd {
+                    local_queue: 0xFFFF_FFFE,
+                    ..
+                }
+            ]
+        ));
+        let (_, message) = read_err(&v6(&[
+            &[0x42, 0],
+            &[0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0],
+            &[0x02, 0],
+        ]));
+        assert!(
+            message.ends_with("local queue change +1 from 4294967295 leaves the u32 range"),
+            "{message}"
+        );
     }
 
     #[test]
     fn locations_from_an_earlier_file_must_be_redefined() {
         let definition = [0x81, 5, 2, 1, b'f', 3, 4];
         let first = v6(&[&definition]);
-        let second = v6(&[&[0x42, 0], &[0x20, 1, 0, 2]]);
+        let second = v6(&[&[0x42, 0], &[0x30, 1, 0, 2]]);
         let dir = tempfile::tempdir().unwrap();
         let paths = [dir.path().join("a"), dir.path().join("b")];
         std::fs::write(&paths[0], first).unwrap();

@@ -4,19 +4,29 @@
 
 use super::error::{Corruption, RecordKind, TraceErrorKind};
 use super::trace_event::{LocationId, SpawnSite, TraceEvent};
-use super::varint::{put_str, put_varint, put_zigzag, Cursor, ReadError, MAX_VARINT_LEN};
+use super::varint::{
+    put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
+};
 use super::{TraceMetadata, MAX_RECORD_LEN};
 use crate::event::{SpawnLocation, TelemetryEvent};
 use std::collections::HashMap;
 
-/// PollEnd: `0x00..=0x1F`, the local queue depth in the low five bits.
+/// PollEnd: `0x00..=0x1F`; the low five bits hold the local queue depth
+/// change ([`POLL_END_QUEUE_BITS`]).
 pub(crate) const TAG_POLL_END: u8 = 0x00;
-/// PollStart: `0x20..=0x3F`, the local queue depth in the low five bits.
+/// PollStart: `0x20..=0x3F`; bit [`NEW_LOCATION`] says a location id
+/// follows, the low four bits hold the local queue depth change
+/// ([`POLL_START_QUEUE_BITS`]).
 pub(crate) const TAG_POLL_START: u8 = 0x20;
-/// The low bits of a poll tag that hold the local queue depth.
-pub(crate) const INLINE_QUEUE_MASK: u8 = 0x1F;
-/// Inline depth meaning "the depth follows the tag as a varint".
-pub(crate) const QUEUE_FOLLOWS: u8 = 0x1F;
+/// The bits of a PollEnd tag holding the zigzag change of the local queue
+/// depth from the worker's previous record; all ones is the escape.
+pub(crate) const POLL_END_QUEUE_BITS: u8 = 0x1F;
+/// The bits of a PollStart tag holding the zigzag change of the local
+/// queue depth; all ones is the escape.
+pub(crate) const POLL_START_QUEUE_BITS: u8 = 0x0F;
+/// PollStart tag bit: the spawn location differs from this worker's
+/// previous PollStart in this file, and its id follows.
+pub(crate) const NEW_LOCATION: u8 = 0x10;
 /// WorkerPark.
 pub(crate) const TAG_WORKER_PARK: u8 = 0x40;
 /// WorkerUnpark.
@@ -43,7 +53,7 @@ pub(crate) const TAG_EVENTS_DROPPED: u8 = 0x84;
 pub(crate) const FLAG_HAS_RUN_DELAY: u64 = 1 << 0;
 
 /// The longest compact record: a tag and four varints (PollStart with a
-/// varint local queue, or park/unpark).
+/// varint local queue and a location, or park/unpark).
 pub(crate) const MAX_COMPACT_LEN: usize = 1 + 4 * MAX_VARINT_LEN;
 /// The longest tag + payload length prefix.
 pub(crate) const MAX_PREFIX_LEN: usize = 1 + MAX_VARINT_LEN;
@@ -85,8 +95,10 @@ struct EncoderWorker {
     prev_task: u64,
     prev_cpu: u64,
     prev_run_delay: u64,
-    /// The last spawn location this worker polled in this file (address,
-    /// 0 for none) and its id, which is therefore defined in this file.
+    prev_local_queue: u32,
+    /// The spawn location of this worker's previous PollStart in this file
+    /// (address, 0 for none) and its id, which is therefore defined in
+    /// this file.
     last_location: usize,
     last_location_id: u32,
 }
@@ -184,14 +196,21 @@ impl V6Encoder {
             } => {
                 let slot = self.select_worker(worker, out);
                 let dt = self.advance(slot, timestamp_nanos, out);
-                let location = self.location_id(slot, spawned_at, out);
+                let new_location = self.new_location(slot, spawned_at, out);
                 let state = &mut self.workers[slot];
                 let task_delta = task_id.wrapping_sub(state.prev_task) as i64;
                 state.prev_task = task_id;
-                put_poll_tag(out, TAG_POLL_START, local_queue);
+                let queue_code = queue_change(state, local_queue, POLL_START_QUEUE_BITS);
+                let location_bit = if new_location.is_some() { NEW_LOCATION } else { 0 };
+                out.push(TAG_POLL_START | location_bit | queue_code);
+                if queue_code == POLL_START_QUEUE_BITS {
+                    put_varint(out, local_queue.into());
+                }
                 put_varint(out, dt);
                 put_zigzag(out, task_delta);
-                put_varint(out, location.into());
+                if let Some(id) = new_location {
+                    put_varint(out, id.into());
+                }
             }
             TelemetryEvent::PollEnd {
                 timestamp_nanos,
@@ -200,7 +219,12 @@ impl V6Encoder {
             } => {
                 let slot = self.select_worker(worker, out);
                 let dt = self.advance(slot, timestamp_nanos, out);
-                put_poll_tag(out, TAG_POLL_END, local_queue);
+                let state = &mut self.workers[slot];
+                let queue_code = queue_change(state, local_queue, POLL_END_QUEUE_BITS);
+                out.push(TAG_POLL_END | queue_code);
+                if queue_code == POLL_END_QUEUE_BITS {
+                    put_varint(out, local_queue.into());
+                }
                 put_varint(out, dt);
             }
             TelemetryEvent::WorkerPark {
@@ -285,6 +309,7 @@ impl V6Encoder {
         let run_delay_delta = run_delay_nanos.wrapping_sub(state.prev_run_delay) as i64;
         state.prev_cpu = cpu_nanos;
         state.prev_run_delay = run_delay_nanos;
+        state.prev_local_queue = local_queue;
         out.push(tag);
         put_varint(out, dt);
         put_varint(out, local_queue.into());
@@ -330,24 +355,35 @@ impl V6Encoder {
         dt
     }
 
-    /// The id of `location`, appending its definition if this file has not
-    /// defined it yet. Ids run out after `u32::MAX` locations; later ones
-    /// are written as 0 (unknown).
+    /// The id of `location` if it differs from the one of this worker's
+    /// previous PollStart in this file (`None` if it is the same),
+    /// appending its definition if this file has not defined it yet.
     #[inline]
-    fn location_id(&mut self, slot: usize, location: SpawnLocation, out: &mut Vec<u8>) -> u32 {
+    fn new_location(
+        &mut self,
+        slot: usize,
+        location: SpawnLocation,
+        out: &mut Vec<u8>,
+    ) -> Option<u32> {
         let addr = location.addr();
         let state = &self.workers[slot];
         if state.last_location == addr {
-            return state.last_location_id;
+            return None;
         }
-        let id = self.location_id_slow(location, out);
+        let had_location = state.last_location != 0;
+        let previous_id = state.last_location_id;
+        let id = self.location_id(location, out);
         let state = &mut self.workers[slot];
         state.last_location = addr;
         state.last_location_id = id;
-        id
+        // Two addresses share an id only once ids ran out (both 0).
+        (!had_location || id != previous_id).then_some(id)
     }
 
-    fn location_id_slow(&mut self, location: SpawnLocation, out: &mut Vec<u8>) -> u32 {
+    /// The id of `location`, appending its definition if this file has not
+    /// defined it yet. Ids run out after `u32::MAX` locations; later ones
+    /// are written as 0 (unknown).
+    fn location_id(&mut self, location: SpawnLocation, out: &mut Vec<u8>) -> u32 {
         let next = self.defined_in.len() + 1;
         let id = match self.location_ids.get(&location.addr()) {
             Some(&id) => id,
@@ -380,15 +416,19 @@ impl V6Encoder {
     }
 }
 
-/// Appends a poll tag with the local queue depth inline, or the escape
-/// value and a varint depth.
+/// The tag bits for a poll record's local queue depth: the zigzag change
+/// from the worker's previous depth if it fits below `escape`, otherwise
+/// `escape` (and the caller writes the depth as a varint). Records the
+/// depth as the worker's previous one.
 #[inline]
-fn put_poll_tag(out: &mut Vec<u8>, base: u8, local_queue: u32) {
-    if local_queue < u32::from(QUEUE_FOLLOWS) {
-        out.push(base | local_queue as u8);
+fn queue_change(state: &mut EncoderWorker, local_queue: u32, escape: u8) -> u8 {
+    let change = i64::from(local_queue) - i64::from(state.prev_local_queue);
+    state.prev_local_queue = local_queue;
+    let code = zigzag(change);
+    if code < u64::from(escape) {
+        code as u8
     } else {
-        out.push(base | QUEUE_FOLLOWS);
-        put_varint(out, local_queue.into());
+        escape
     }
 }
 
@@ -522,8 +562,10 @@ struct DecoderWorker {
     prev_task: u64,
     prev_cpu: u64,
     prev_run_delay: u64,
-    /// A location id already checked to be defined in this file (0: none).
-    checked_location: u32,
+    prev_local_queue: u32,
+    /// The location id of this worker's previous PollStart in this file
+    /// (checked to be defined in this file), if it had one.
+    prev_location: Option<u64>,
 }
 
 /// A location definition and the file (generation) that last defined it.
@@ -698,35 +740,69 @@ impl V6Decoder {
     }
 
     fn poll(&mut self, tag: u8, fields: &mut Fields<'_>) -> Result<TraceEvent, TraceErrorKind> {
-        let start = tag & !INLINE_QUEUE_MASK == TAG_POLL_START;
+        let start = tag & 0xE0 == TAG_POLL_START;
         let record = fields.record;
-        let inline = tag & INLINE_QUEUE_MASK;
-        let local_queue = if inline == QUEUE_FOLLOWS {
-            fields.u32("local_queue", if start { 3 } else { 1 })?
+        let (escape, new_location) = if start {
+            (POLL_START_QUEUE_BITS, tag & NEW_LOCATION != 0)
         } else {
-            inline.into()
+            (POLL_END_QUEUE_BITS, false)
         };
-        let dt = fields.varint("dt", if start { 2 } else { 0 })?;
-        let (task_delta, location) = if start {
-            let task_delta = fields.zigzag("task_id", 1)?;
-            (task_delta, fields.varint("location", 0)?)
+        let queue_code = tag & escape;
+        // Fields after the local queue: dt, and for PollStart the task id
+        // and maybe the location.
+        let after_queue = if start { 2 + u64::from(new_location) } else { 1 };
+        let absolute_queue = if queue_code == escape {
+            Some(fields.u32("local_queue", after_queue)?)
         } else {
-            (0, 0)
+            None
+        };
+        let dt = fields.varint("dt", after_queue - 1)?;
+        let (task_delta, location) = if start {
+            let task_delta = fields.zigzag("task_id", u64::from(new_location))?;
+            let location = if new_location {
+                Some(fields.varint("location", 0)?)
+            } else {
+                None
+            };
+            (task_delta, location)
+        } else {
+            (0, None)
         };
         let (worker, slot, mut state) = self.current_worker(record)?;
+        let local_queue = match absolute_queue {
+            Some(depth) => depth,
+            None => {
+                let change = unzigzag(queue_code.into());
+                u32::try_from(i64::from(state.prev_local_queue) + change).map_err(|_| {
+                    Corruption::QueueChangeOutOfRange {
+                        record,
+                        previous: state.prev_local_queue,
+                        change,
+                    }
+                })?
+            }
+        };
+        state.prev_local_queue = local_queue;
         let timestamp_nanos = self.advance(record, &mut state, dt)?;
         let event = if start {
-            let location = self.check_location(&state, location)?;
-            if let Some(LocationId(id)) = location {
-                state.checked_location = id;
-            }
+            let id = match location {
+                Some(id) => {
+                    self.check_location(id)?;
+                    id
+                }
+                None => state
+                    .prev_location
+                    .ok_or(Corruption::NoPreviousLocation)?,
+            };
+            state.prev_location = Some(id);
             state.prev_task = state.prev_task.wrapping_add(task_delta as u64);
             TraceEvent::PollStart {
                 timestamp_nanos,
                 worker,
                 local_queue,
                 task_id: Some(state.prev_task),
-                location,
+                // Checked to fit when it was defined.
+                location: u32::try_from(id).ok().filter(|&id| id != 0).map(LocationId),
             }
         } else {
             TraceEvent::PollEnd {
@@ -740,32 +816,17 @@ impl V6Decoder {
     }
 
     /// Checks that location `id` (0: unknown) was defined in this file.
-    fn check_location(
-        &self,
-        state: &DecoderWorker,
-        id: u64,
-    ) -> Result<Option<LocationId>, TraceErrorKind> {
+    fn check_location(&self, id: u64) -> Result<(), TraceErrorKind> {
         if id == 0 {
-            return Ok(None);
+            return Ok(());
         }
-        let Ok(id32) = u32::try_from(id) else {
-            return Err(Corruption::OutOfRange {
-                record: RecordKind::PollStart,
-                field: "location",
-                value: id,
-                max: u32::MAX.into(),
-            }
-            .into());
-        };
-        // The per-worker cache spares a hash lookup for repeated polls of
-        // tasks from one spawn site.
-        let defined = state.checked_location == id32
-            || self
-                .locations
-                .get(&id32)
-                .is_some_and(|definition| definition.file == self.file);
+        let defined = u32::try_from(id).ok().is_some_and(|id| {
+            self.locations
+                .get(&id)
+                .is_some_and(|definition| definition.file == self.file)
+        });
         if defined {
-            Ok(Some(LocationId(id32)))
+            Ok(())
         } else {
             Err(Corruption::UndefinedLocation { id }.into())
         }
@@ -779,6 +840,7 @@ impl V6Decoder {
         let run_delay_delta = fields.zigzag("run_delay_nanos", 0)?;
         let (worker, slot, mut state) = self.current_worker(record)?;
         let timestamp_nanos = self.advance(record, &mut state, dt)?;
+        state.prev_local_queue = local_queue;
         state.prev_cpu = state.prev_cpu.wrapping_add(cpu_delta as u64);
         state.prev_run_delay = state.prev_run_delay.wrapping_add(run_delay_delta as u64);
         self.store(slot, state);
