@@ -1,4 +1,82 @@
-#![doc = "pulse: a flight recorder for the Tokio runtime (crate docs are written in lib.rs once the API settles)."]
+//! # pulse: a flight recorder for the Tokio runtime
+//!
+//! pulse records every task poll, every worker park and unpark (with the
+//! thread's CPU time and, on Linux, its OS run-queue wait), and periodic
+//! samples of the global queue depth and of each worker's CPU time, into a
+//! compact binary trace. From the trace it answers one question precisely:
+//! *tasks are queued but workers look idle: are the workers parked,
+//! unparked but descheduled by the OS, blocked inside a poll, or busy in a
+//! long poll?*
+//!
+//! ## Recording
+//!
+//! ```
+//! use pulse::{RotatingWriter, TracedRuntime};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("trace.bin");
+//! let mut builder = tokio::runtime::Builder::new_multi_thread();
+//! builder.worker_threads(2).enable_all();
+//! let writer = RotatingWriter::new(&path, 16 << 20, 64 << 20)?;
+//! let (runtime, guard) = TracedRuntime::build(builder, Box::new(writer))?;
+//! runtime.block_on(async {
+//!     let tasks: Vec<_> = (0..10).map(|i| tokio::spawn(async move { i * 2 })).collect();
+//!     for task in tasks {
+//!         task.await?;
+//!     }
+//!     Ok::<_, tokio::task::JoinError>(())
+//! })?;
+//! drop(runtime); // workers hand over their buffers as they stop
+//! drop(guard); // final flush
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Reading
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("trace.bin");
+//! # let (rt, guard) = pulse::TracedRuntime::build(
+//! #     tokio::runtime::Builder::new_multi_thread(),
+//! #     Box::new(pulse::SimpleBinaryWriter::new(&path)?),
+//! # )?;
+//! # rt.block_on(async { tokio::spawn(async {}).await })?;
+//! # drop(rt); drop(guard);
+//! use pulse::format::TraceReader;
+//! use pulse::EventType;
+//!
+//! let mut polls = 0;
+//! for event in TraceReader::open(&path)? {
+//!     if event?.event_type() == EventType::PollStart {
+//!         polls += 1;
+//!     }
+//! }
+//! assert!(polls >= 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## How it works
+//!
+//! ```text
+//! tokio hooks ─► recorder (hot path) ─► thread-local buffer ─► collector ─► flusher thread ─► TraceWriter ─► file(s)
+//! ```
+//!
+//! The hooks ([`recorder`]) append to a per-thread buffer ([`buffer`]) with no
+//! lock or allocation; full buffers, and each worker's buffer when it parks,
+//! go to a bounded collector; a background OS thread ([`flusher`]) hands them
+//! to a [`TraceWriter`] every `flush_interval` and samples queue depths every
+//! `sample_interval`. The byte layout is in [`format`] and `FORMAT.md`.
+//!
+//! ## Requirements
+//!
+//! Tokio's poll hooks and worker index are unstable APIs: build with
+//! `--cfg tokio_unstable` (put `rustflags = ["--cfg", "tokio_unstable"]`
+//! under `[build]` in `.cargo/config.toml`). Without it this crate stops with
+//! a compile error saying so.
 
 #[cfg(not(tokio_unstable))]
 compile_error!(
@@ -8,7 +86,30 @@ compile_error!(
      rustflags = [\"--cfg\", \"tokio_unstable\"]"
 );
 
-pub mod event;
-pub mod format;
+// Without the cfg, only the error above is reported, not a cascade of
+// "private item" errors from Tokio's unstable APIs.
+macro_rules! cfg_tokio_unstable {
+    ($($item:item)*) => { $( #[cfg(tokio_unstable)] $item )* };
+}
 
-pub use event::{EventType, SpawnLocation, TelemetryEvent};
+cfg_tokio_unstable! {
+    #[cfg(feature = "bench")]
+    pub mod bench;
+    mod buffer;
+    pub mod clock;
+    mod collector;
+    pub mod config;
+    mod error;
+    pub mod event;
+    mod flusher;
+    pub mod format;
+    pub mod recorder;
+    pub mod writer;
+
+    pub use config::{Config, WriterConfig};
+    pub use error::Error;
+    pub use event::{EventType, SpawnLocation, TelemetryEvent};
+    pub use format::{FormatVersion, TraceReader};
+    pub use recorder::{TelemetryGuard, TelemetryHandle, TraceSummary, TracedRuntime};
+    pub use writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
+}
