@@ -242,6 +242,18 @@ impl Config {
         self.run_queue_wait
     }
 
+    /// Applies the `PULSE_*` environment variables (`PULSE=off`,
+    /// `PULSE_PATH`, ...) on top of this configuration, as `#[pulse::main]`
+    /// does; see [`crate::env`] for the variables.
+    ///
+    /// ```
+    /// let config = pulse::Config::new().apply_env()?;
+    /// # Ok::<(), pulse::env::EnvError>(())
+    /// ```
+    pub fn apply_env(self) -> Result<Config, crate::env::EnvError> {
+        crate::env::apply(self)
+    }
+
     /// Checks every value, naming the first one out of range.
     pub fn validate(&self) -> Result<(), Error> {
         if self.flush_interval.is_zero() {

@@ -99,10 +99,12 @@ cfg_tokio_unstable! {
     pub mod clock;
     mod collector;
     pub mod config;
+    pub mod env;
     mod error;
     pub mod event;
     mod flusher;
     pub mod format;
+    mod macro_support;
     pub mod recorder;
     pub mod writer;
 
@@ -112,4 +114,7 @@ cfg_tokio_unstable! {
     pub use format::{FormatVersion, TraceReader};
     pub use recorder::{TelemetryGuard, TelemetryHandle, TraceSummary, TracedRuntime};
     pub use writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
+    pub use pulse_macros::main;
+    #[doc(hidden)]
+    pub use macro_support::__private;
 }

@@ -1,0 +1,212 @@
+//! The run-time half of `#[pulse::main]`: what its expansion calls. Not a
+//! public API; only the macro's output uses it (through `pulse::__private`).
+
+/// Items `#[pulse::main]` expansions call. Not a public API: it may change
+/// in any release.
+#[doc(hidden)]
+pub mod __private {
+    use crate::config::Config;
+    use crate::error::Error;
+    use crate::recorder::{TelemetryGuard, TracedRuntime};
+    use std::ffi::OsString;
+    use std::future::Future;
+    use std::io::Write;
+    use tokio::runtime::{Builder, Runtime};
+
+    /// Expansions reach Tokio through pulse, so a program needs only
+    /// `pulse` and `tokio` as dependencies (and `tokio` without `macros`).
+    pub use tokio;
+
+    /// The runtime a `#[pulse::main]` function runs on, and its recording.
+    #[derive(Debug)]
+    pub struct Main {
+        // Fields drop in declaration order: the runtime first, so its
+        // workers hand over their last events as they stop, then the guard,
+        // whose drop is the final flush. That order holds on a normal
+        // return, on an `Err` return and when the body panics and unwinds
+        // through `main`.
+        runtime: Runtime,
+        _guard: Option<TelemetryGuard>,
+    }
+
+    impl Main {
+        /// Applies the `PULSE_*` environment variables to `config` and
+        /// builds the runtime through [`TracedRuntime::from_config`], as a
+        /// library user would. If anything about the recording is wrong, it
+        /// prints one line on stderr and builds the same runtime untraced:
+        /// telemetry never stops the program.
+        ///
+        /// `builder` makes the Tokio builder with the attribute's settings;
+        /// it is called a second time for the untraced fallback.
+        pub fn start(builder: impl Fn() -> Builder, config: Config) -> Main {
+            Main::start_with(
+                builder,
+                config,
+                |name| std::env::var_os(name),
+                &mut std::io::stderr().lock(),
+            )
+        }
+
+        fn start_with(
+            builder: impl Fn() -> Builder,
+            config: Config,
+            lookup: impl FnMut(&str) -> Option<OsString>,
+            stderr: &mut dyn Write,
+        ) -> Main {
+            let config = match crate::env::apply_with(config, lookup) {
+                Ok(config) => config,
+                Err(err) => {
+                    not_recording(stderr, &err, "fix or unset the variable");
+                    return Main::untraced(builder());
+                }
+            };
+            if !config.is_enabled() {
+                return Main::untraced(builder());
+            }
+            match TracedRuntime::from_config(builder(), &config) {
+                Ok((runtime, guard)) => Main {
+                    runtime,
+                    _guard: Some(guard),
+                },
+                Err(err) => {
+                    let fix = match &err {
+                        Error::InvalidConfig { .. } => {
+                            "fix it in `#[pulse::main]`, its config function or the PULSE_* \
+                             variable that sets it"
+                        }
+                        Error::TraceFile { .. } => {
+                            "point PULSE_PATH at a writable file, or set PULSE=off"
+                        }
+                        Error::Runtime(_) | Error::FlushThread(_) | Error::Write(_) => {
+                            "set PULSE=off to run without pulse"
+                        }
+                    };
+                    not_recording(stderr, &err, fix);
+                    Main::untraced(builder())
+                }
+            }
+        }
+
+        fn untraced(mut builder: Builder) -> Main {
+            Main {
+                runtime: builder.build().expect("Failed building the Runtime"),
+                _guard: None,
+            }
+        }
+
+        /// Runs the function's body to completion on the calling thread
+        /// (so it need not be `Send`), returning its output unchanged.
+        pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+            self.runtime.block_on(future)
+        }
+    }
+
+    /// The one line printed when a run cannot be recorded.
+    fn not_recording(stderr: &mut dyn Write, what: &dyn std::fmt::Display, fix: &str) {
+        // Nothing to do if stderr is closed; the program runs on regardless.
+        let _ = writeln!(
+            stderr,
+            "pulse: not recording this run: {what}; {fix} (the program runs without a trace)"
+        );
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::config::WriterConfig;
+
+        fn current_thread() -> Builder {
+            let mut builder = Builder::new_current_thread();
+            builder.enable_all();
+            builder
+        }
+
+        fn start(config: Config, vars: &[(&str, &str)]) -> (Main, String) {
+            let mut stderr = Vec::new();
+            let lookup = |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| OsString::from(v))
+            };
+            let main = Main::start_with(current_thread, config, lookup, &mut stderr);
+            (main, String::from_utf8(stderr).unwrap())
+        }
+
+        #[test]
+        fn records_through_from_config() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.bin");
+            let (main, stderr) = start(Config::new().writer(WriterConfig::file(&path)), &[]);
+            assert!(main._guard.is_some());
+            assert_eq!(stderr, "");
+            assert_eq!(main.block_on(async { 7 }), 7);
+            drop(main);
+            assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        }
+
+        #[test]
+        fn disabled_runs_untraced_and_quietly() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.bin");
+            let file = Config::new().writer(WriterConfig::file(&path));
+            for (config, vars) in [
+                (file.clone().enabled(false), &[][..]),
+                (file.clone(), &[("PULSE", "off")][..]),
+            ] {
+                let (main, stderr) = start(config, vars);
+                assert!(main._guard.is_none());
+                assert_eq!(stderr, "");
+                assert_eq!(main.block_on(async { "ran" }), "ran");
+            }
+            assert!(!path.exists(), "nothing written");
+            let (main, _) = start(file.enabled(false), &[("PULSE", "on")]);
+            assert!(main._guard.is_some(), "PULSE=on overrides enabled = false");
+        }
+
+        #[test]
+        fn bad_environment_prints_one_line_and_runs_untraced() {
+            let (main, stderr) = start(
+                Config::new().writer(WriterConfig::Null),
+                &[("PULSE_FLUSH_MS", "soon"), ("PULSE_FORMAT", "v9")],
+            );
+            assert!(main._guard.is_none());
+            assert_eq!(main.block_on(async { 1 }), 1);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(
+                stderr.starts_with("pulse: not recording this run: PULSE_FLUSH_MS=\"soon\""),
+                "{stderr}"
+            );
+            assert!(
+                stderr.contains("PULSE_FORMAT=\"v9\": expected v5 or v6"),
+                "{stderr}"
+            );
+            assert!(stderr.contains("fix or unset the variable"), "{stderr}");
+        }
+
+        #[test]
+        fn unwritable_trace_prints_one_line_and_runs_untraced() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("missing-dir").join("t.bin");
+            let (main, stderr) = start(Config::new().writer(WriterConfig::file(&path)), &[]);
+            assert!(main._guard.is_none());
+            assert_eq!(main.block_on(async { 2 }), 2);
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.contains("missing-dir"), "{stderr}");
+            assert!(
+                stderr.contains("point PULSE_PATH at a writable file"),
+                "{stderr}"
+            );
+        }
+
+        #[test]
+        fn invalid_setting_prints_one_line_and_runs_untraced() {
+            let (main, stderr) = start(
+                Config::new().writer(WriterConfig::Null),
+                &[("PULSE_BUFFER_EVENTS", "100000000")],
+            );
+            assert!(main._guard.is_none());
+            assert!(stderr.contains("`buffer_events`"), "{stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        }
+    }
+}
