@@ -288,6 +288,13 @@ pub enum Corruption {
     /// that worker has had no PollStart yet in this file.
     #[error("PollStart record repeats the previous spawn location, but its worker has none in this file")]
     NoPreviousLocation,
+    /// A file switching to more distinct workers than
+    /// [`MAX_WORKERS_PER_FILE`](super::MAX_WORKERS_PER_FILE).
+    #[error("more than {max} distinct workers in one file")]
+    TooManyWorkers {
+        /// The limit.
+        max: u64,
+    },
     /// A PollStart referring to a spawn location that its file has not
     /// defined.
     #[error("spawn location id {id} used before its definition (tag 0x81) in this file")]

@@ -82,6 +82,15 @@ pub const DEFAULT_TIME_UNIT_NANOS: u32 = 32;
 /// rejects longer records as corrupt instead of buffering them.
 pub const MAX_RECORD_LEN: u64 = 1 << 20;
 
+/// The most distinct worker indices one v6 file may use. Readers reject
+/// files with more (Tokio runtimes have far fewer workers), which bounds the
+/// memory a hostile file can make a reader use.
+pub const MAX_WORKERS_PER_FILE: usize = 1 << 16;
+
+/// The largest v6 spawn-location id. An [`Encoder`] writes sites seen after
+/// this many as unknown (id 0); readers reject larger ids.
+pub const MAX_LOCATIONS: u32 = 1 << 20;
+
 /// Which version of the format a writer produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]

@@ -905,6 +905,37 @@ mod errors {
     }
 
     #[test]
+    fn limits_bound_what_a_file_can_make_the_reader_hold() {
+        let mut switches = Vec::new();
+        for worker in 0..=MAX_WORKERS_PER_FILE as u64 {
+            varint::put_varint(&mut switches, 0x42);
+            varint::put_varint(&mut switches, worker);
+        }
+        let bytes = v6(&[&switches]);
+        let (offset, message) = read_err(&bytes);
+        assert_eq!(offset, (bytes.len() - 4) as u64);
+        assert!(
+            message.ends_with("more than 65536 distinct workers in one file"),
+            "{message}"
+        );
+        // Switching back to a known worker is fine at the limit.
+        let mut bytes = v6(&[&switches[..switches.len() - 4]]);
+        bytes.extend([0x42, 0, 0x00, 1]);
+        assert_eq!(read_ok(&bytes).len(), 1);
+
+        let mut definition = vec![0x81, 7];
+        varint::put_varint(&mut definition, u64::from(MAX_LOCATIONS) + 1);
+        definition.extend([1, b'f', 1, 1]);
+        let (_, message) = read_err(&v6(&[&definition]));
+        assert!(
+            message.ends_with(
+                "location definition record: id 1048577 is out of range (at most 1048576)"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn repeated_location_without_a_previous_one() {
         let definition = [0x81, 5, 2, 1, b'f', 3, 4];
         // Worker 0 repeats its location; worker 1 has none to repeat.

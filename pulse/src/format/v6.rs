@@ -7,7 +7,7 @@ use super::trace_event::{LocationId, SpawnSite, TraceEvent};
 use super::varint::{
     put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
 };
-use super::{TraceMetadata, MAX_RECORD_LEN};
+use super::{TraceMetadata, MAX_LOCATIONS, MAX_RECORD_LEN, MAX_WORKERS_PER_FILE};
 use crate::event::{SpawnLocation, TelemetryEvent};
 use std::collections::HashMap;
 
@@ -201,7 +201,11 @@ impl V6Encoder {
                 let task_delta = task_id.wrapping_sub(state.prev_task) as i64;
                 state.prev_task = task_id;
                 let queue_code = queue_change(state, local_queue, POLL_START_QUEUE_BITS);
-                let location_bit = if new_location.is_some() { NEW_LOCATION } else { 0 };
+                let location_bit = if new_location.is_some() {
+                    NEW_LOCATION
+                } else {
+                    0
+                };
                 out.push(TAG_POLL_START | location_bit | queue_code);
                 if queue_code == POLL_START_QUEUE_BITS {
                     put_varint(out, local_queue.into());
@@ -381,14 +385,14 @@ impl V6Encoder {
     }
 
     /// The id of `location`, appending its definition if this file has not
-    /// defined it yet. Ids run out after `u32::MAX` locations; later ones
-    /// are written as 0 (unknown).
+    /// defined it yet. Ids run out after [`MAX_LOCATIONS`] locations; later
+    /// ones are written as 0 (unknown).
     fn location_id(&mut self, location: SpawnLocation, out: &mut Vec<u8>) -> u32 {
         let next = self.defined_in.len() + 1;
         let id = match self.location_ids.get(&location.addr()) {
             Some(&id) => id,
             None => {
-                let Ok(id) = u32::try_from(next) else {
+                let Some(id) = u32::try_from(next).ok().filter(|&id| id <= MAX_LOCATIONS) else {
                     return 0;
                 };
                 self.location_ids.insert(location.addr(), id);
@@ -681,6 +685,12 @@ impl V6Decoder {
             TAG_WORKER_SWITCH => {
                 let worker = fields.u32("worker", 0)?;
                 let next = self.workers.len();
+                if next >= MAX_WORKERS_PER_FILE && !self.slots.contains_key(&worker) {
+                    return Err(Corruption::TooManyWorkers {
+                        max: MAX_WORKERS_PER_FILE as u64,
+                    }
+                    .into());
+                }
                 let slot = *self.slots.entry(worker).or_insert(next);
                 if slot == next {
                     self.workers.push(DecoderWorker::default());
@@ -750,7 +760,11 @@ impl V6Decoder {
         let queue_code = tag & escape;
         // Fields after the local queue: dt, and for PollStart the task id
         // and maybe the location.
-        let after_queue = if start { 2 + u64::from(new_location) } else { 1 };
+        let after_queue = if start {
+            2 + u64::from(new_location)
+        } else {
+            1
+        };
         let absolute_queue = if queue_code == escape {
             Some(fields.u32("local_queue", after_queue)?)
         } else {
@@ -790,9 +804,7 @@ impl V6Decoder {
                     self.check_location(id)?;
                     id
                 }
-                None => state
-                    .prev_location
-                    .ok_or(Corruption::NoPreviousLocation)?,
+                None => state.prev_location.ok_or(Corruption::NoPreviousLocation)?,
             };
             state.prev_location = Some(id);
             state.prev_task = state.prev_task.wrapping_add(task_delta as u64);
@@ -882,6 +894,15 @@ impl V6Decoder {
                     return Err(Corruption::Zero {
                         record,
                         field: "id",
+                    }
+                    .into());
+                }
+                if id > MAX_LOCATIONS {
+                    return Err(Corruption::OutOfRange {
+                        record,
+                        field: "id",
+                        value: id.into(),
+                        max: MAX_LOCATIONS.into(),
                     }
                     .into());
                 }
