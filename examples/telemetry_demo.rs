@@ -66,7 +66,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         events += 1;
         *by_type.entry(event.event_type()).or_default() += 1;
         if event.event_type() == EventType::PollStart {
-            *polls_by_worker.entry(event.worker().unwrap_or(0)).or_default() += 1;
+            *polls_by_worker
+                .entry(event.worker().unwrap_or(0))
+                .or_default() += 1;
         }
     }
 

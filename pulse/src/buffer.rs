@@ -222,6 +222,9 @@ mod tests {
         reader.join().unwrap();
         let got = drained(&c);
         assert_eq!(got.len() as u64, N);
-        assert!(got.iter().copied().eq(0..N), "events out of order or duplicated");
+        assert!(
+            got.iter().copied().eq(0..N),
+            "events out of order or duplicated"
+        );
     }
 }

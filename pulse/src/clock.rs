@@ -228,8 +228,16 @@ mod tests {
         let after_spin = thread_cpu_nanos();
         std::thread::sleep(std::time::Duration::from_millis(20));
         let after_sleep = thread_cpu_nanos();
-        assert!(after_spin - before >= 10_000_000, "spinning 20ms used {}ns", after_spin - before);
-        assert!(after_sleep - after_spin < 5_000_000, "sleeping used {}ns of CPU", after_sleep - after_spin);
+        assert!(
+            after_spin - before >= 10_000_000,
+            "spinning 20ms used {}ns",
+            after_spin - before
+        );
+        assert!(
+            after_sleep - after_spin < 5_000_000,
+            "sleeping used {}ns of CPU",
+            after_sleep - after_spin
+        );
     }
 
     #[cfg(target_os = "linux")]

@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(c.dropped(), 2);
         let mut out = Vec::new();
         c.drain(&mut out);
-        assert!(c.accept(&[sample(4), sample(5)]), "draining frees the budget");
+        assert!(
+            c.accept(&[sample(4), sample(5)]),
+            "draining frees the budget"
+        );
     }
 
     #[test]

@@ -268,7 +268,10 @@ impl Config {
         if self.buffer_events > MAX_BUFFER_EVENTS {
             return Err(Error::invalid(
                 "buffer_events",
-                format!("{} is above the limit of {MAX_BUFFER_EVENTS}", self.buffer_events),
+                format!(
+                    "{} is above the limit of {MAX_BUFFER_EVENTS}",
+                    self.buffer_events
+                ),
             ));
         }
         if self.max_pending_events < self.buffer_events {
@@ -316,10 +319,19 @@ impl Config {
     /// The settings as key/value pairs, recorded in the trace's metadata.
     pub(crate) fn describe(&self) -> Vec<(String, String)> {
         let mut pairs = vec![
-            ("flush_ms".to_owned(), self.flush_interval.as_millis().to_string()),
-            ("sample_ms".to_owned(), self.sample_interval.as_millis().to_string()),
+            (
+                "flush_ms".to_owned(),
+                self.flush_interval.as_millis().to_string(),
+            ),
+            (
+                "sample_ms".to_owned(),
+                self.sample_interval.as_millis().to_string(),
+            ),
             ("buffer_events".to_owned(), self.buffer_events.to_string()),
-            ("max_pending_events".to_owned(), self.max_pending_events.to_string()),
+            (
+                "max_pending_events".to_owned(),
+                self.max_pending_events.to_string(),
+            ),
             ("run_queue_wait".to_owned(), self.run_queue_wait.to_string()),
         ];
         let writer = match &self.writer {
@@ -366,7 +378,10 @@ mod tests {
             (Config::new().flush_interval(Duration::ZERO), "flush_ms"),
             (Config::new().sample_interval(Duration::ZERO), "sample_ms"),
             (Config::new().buffer_events(0), "buffer_events"),
-            (Config::new().buffer_events(MAX_BUFFER_EVENTS + 1), "buffer_events"),
+            (
+                Config::new().buffer_events(MAX_BUFFER_EVENTS + 1),
+                "buffer_events",
+            ),
             (Config::new().max_pending_events(10), "max_pending_events"),
             (Config::new().time_unit_nanos(0), "time_unit_nanos"),
             (

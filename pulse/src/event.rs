@@ -241,13 +241,27 @@ impl TelemetryEvent {
     #[inline]
     pub fn timestamp_nanos(&self) -> u64 {
         match *self {
-            TelemetryEvent::PollStart { timestamp_nanos, .. }
-            | TelemetryEvent::PollEnd { timestamp_nanos, .. }
-            | TelemetryEvent::WorkerPark { timestamp_nanos, .. }
-            | TelemetryEvent::WorkerUnpark { timestamp_nanos, .. }
-            | TelemetryEvent::QueueSample { timestamp_nanos, .. }
-            | TelemetryEvent::WorkerSample { timestamp_nanos, .. }
-            | TelemetryEvent::EventsDropped { timestamp_nanos, .. } => timestamp_nanos,
+            TelemetryEvent::PollStart {
+                timestamp_nanos, ..
+            }
+            | TelemetryEvent::PollEnd {
+                timestamp_nanos, ..
+            }
+            | TelemetryEvent::WorkerPark {
+                timestamp_nanos, ..
+            }
+            | TelemetryEvent::WorkerUnpark {
+                timestamp_nanos, ..
+            }
+            | TelemetryEvent::QueueSample {
+                timestamp_nanos, ..
+            }
+            | TelemetryEvent::WorkerSample {
+                timestamp_nanos, ..
+            }
+            | TelemetryEvent::EventsDropped {
+                timestamp_nanos, ..
+            } => timestamp_nanos,
         }
     }
 

@@ -406,7 +406,8 @@ impl TracedRuntime {
             worker_count,
             start_unix_nanos: unix_nanos_at_epoch(&shared),
             pulse_version: env!("CARGO_PKG_VERSION").to_owned(),
-            has_run_delay: config.get_run_queue_wait() && SchedStatFile::open_current_thread().is_ok(),
+            has_run_delay: config.get_run_queue_wait()
+                && SchedStatFile::open_current_thread().is_ok(),
             file_index: 0,
             config: config.describe(),
         };

@@ -30,8 +30,13 @@ impl Capture {
 fn by_worker(events: &[TelemetryEvent]) -> BTreeMap<u32, Vec<TelemetryEvent>> {
     let mut map: BTreeMap<u32, Vec<TelemetryEvent>> = BTreeMap::new();
     for event in events {
-        if let (Some(worker), EventType::PollStart | EventType::PollEnd | EventType::WorkerPark | EventType::WorkerUnpark) =
-            (event.worker(), event.event_type())
+        if let (
+            Some(worker),
+            EventType::PollStart
+            | EventType::PollEnd
+            | EventType::WorkerPark
+            | EventType::WorkerUnpark,
+        ) = (event.worker(), event.event_type())
         {
             map.entry(worker).or_default().push(*event);
         }
@@ -72,7 +77,11 @@ async fn workload() {
 /// after `block_on` can lag the polls that already happened.
 fn settled_poll_counts(runtime: &tokio::runtime::Runtime) -> Vec<u64> {
     let metrics = runtime.metrics();
-    let read = || -> Vec<u64> { (0..metrics.num_workers()).map(|w| metrics.worker_poll_count(w)).collect() };
+    let read = || -> Vec<u64> {
+        (0..metrics.num_workers())
+            .map(|w| metrics.worker_poll_count(w))
+            .collect()
+    };
     let mut last = read();
     let mut stable_reads = 0;
     while stable_reads < 5 {
@@ -105,13 +114,31 @@ fn poll_events_match_tokio_poll_counts_and_alternate() {
     assert_eq!(summary.events_written, events.len() as u64);
     let workers = by_worker(&events);
     let total_polls: u64 = tokio_polls.iter().sum();
-    assert!(total_polls >= 64 * 50, "workload polled {total_polls} times");
+    assert!(
+        total_polls >= 64 * 50,
+        "workload polled {total_polls} times"
+    );
     for (worker, expected) in tokio_polls.iter().enumerate() {
-        let stream = workers.get(&(worker as u32)).map(Vec::as_slice).unwrap_or(&[]);
-        let starts = stream.iter().filter(|e| e.event_type() == EventType::PollStart).count() as u64;
-        let ends = stream.iter().filter(|e| e.event_type() == EventType::PollEnd).count() as u64;
-        assert_eq!(starts, *expected, "worker {worker}: PollStart count vs tokio's worker_poll_count");
-        assert_eq!(ends, *expected, "worker {worker}: PollEnd count vs tokio's worker_poll_count");
+        let stream = workers
+            .get(&(worker as u32))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let starts = stream
+            .iter()
+            .filter(|e| e.event_type() == EventType::PollStart)
+            .count() as u64;
+        let ends = stream
+            .iter()
+            .filter(|e| e.event_type() == EventType::PollEnd)
+            .count() as u64;
+        assert_eq!(
+            starts, *expected,
+            "worker {worker}: PollStart count vs tokio's worker_poll_count"
+        );
+        assert_eq!(
+            ends, *expected,
+            "worker {worker}: PollEnd count vs tokio's worker_poll_count"
+        );
 
         // Strict alternation: Start, End, Start, End... and park/unpark never
         // inside a poll; parks and unparks alternate too.
@@ -120,7 +147,10 @@ fn poll_events_match_tokio_poll_counts_and_alternate() {
         for event in stream {
             match event.event_type() {
                 EventType::PollStart => {
-                    assert!(!in_poll && !parked, "worker {worker}: PollStart while in poll or parked");
+                    assert!(
+                        !in_poll && !parked,
+                        "worker {worker}: PollStart while in poll or parked"
+                    );
                     in_poll = true;
                 }
                 EventType::PollEnd => {
@@ -128,7 +158,10 @@ fn poll_events_match_tokio_poll_counts_and_alternate() {
                     in_poll = false;
                 }
                 EventType::WorkerPark => {
-                    assert!(!in_poll && !parked, "worker {worker}: park inside poll or twice");
+                    assert!(
+                        !in_poll && !parked,
+                        "worker {worker}: park inside poll or twice"
+                    );
                     parked = true;
                 }
                 EventType::WorkerUnpark => {
@@ -146,7 +179,8 @@ fn poll_events_match_tokio_poll_counts_and_alternate() {
 #[test]
 fn timestamps_and_cpu_time_are_monotonic_per_worker() {
     let capture = Capture::default();
-    let (runtime, guard) = TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
+    let (runtime, guard) =
+        TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
     runtime.block_on(workload());
     drop(runtime);
     drop(guard);
@@ -159,10 +193,18 @@ fn timestamps_and_cpu_time_are_monotonic_per_worker() {
         let mut last_cpu = 0;
         let mut parks = 0;
         for event in &stream {
-            assert!(event.timestamp_nanos() >= last_time, "worker {worker}: time went backwards");
+            assert!(
+                event.timestamp_nanos() >= last_time,
+                "worker {worker}: time went backwards"
+            );
             last_time = event.timestamp_nanos();
-            if let TelemetryEvent::WorkerPark { cpu_nanos, .. } | TelemetryEvent::WorkerUnpark { cpu_nanos, .. } = event {
-                assert!(*cpu_nanos >= last_cpu, "worker {worker}: CPU time went backwards");
+            if let TelemetryEvent::WorkerPark { cpu_nanos, .. }
+            | TelemetryEvent::WorkerUnpark { cpu_nanos, .. } = event
+            {
+                assert!(
+                    *cpu_nanos >= last_cpu,
+                    "worker {worker}: CPU time went backwards"
+                );
                 last_cpu = *cpu_nanos;
                 parks += 1;
             }
@@ -175,7 +217,8 @@ fn timestamps_and_cpu_time_are_monotonic_per_worker() {
 #[test]
 fn poll_start_carries_task_id_and_spawn_location() {
     let capture = Capture::default();
-    let (runtime, guard) = TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
+    let (runtime, guard) =
+        TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
     let spawned_line = line!() + 1;
     let handle = runtime.spawn(async { tokio::task::yield_now().await });
     let id = handle.id();
@@ -187,12 +230,19 @@ fn poll_start_carries_task_id_and_spawn_location() {
         .events()
         .into_iter()
         .filter_map(|e| match e {
-            TelemetryEvent::PollStart { task_id, spawned_at, .. } => Some((task_id, spawned_at)),
+            TelemetryEvent::PollStart {
+                task_id,
+                spawned_at,
+                ..
+            } => Some((task_id, spawned_at)),
             _ => None,
         })
         .collect();
     let expected_id: u64 = id.to_string().parse().unwrap();
-    let ours: Vec<_> = polls.iter().filter(|(task, _)| *task == expected_id).collect();
+    let ours: Vec<_> = polls
+        .iter()
+        .filter(|(task, _)| *task == expected_id)
+        .collect();
     assert_eq!(ours.len(), 2, "one poll before the yield, one after");
     for (_, location) in ours {
         assert!(location.0.file().ends_with("recorder.rs"), "{location}");
@@ -204,7 +254,8 @@ fn poll_start_carries_task_id_and_spawn_location() {
 #[test]
 fn park_and_unpark_carry_run_queue_wait_on_linux() {
     let capture = Capture::default();
-    let (runtime, guard) = TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
+    let (runtime, guard) =
+        TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
     // Keep both cores busy with OS threads so the workers wait for a CPU.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let hogs: Vec<_> = (0..4)
@@ -227,12 +278,17 @@ fn park_and_unpark_carry_run_queue_wait_on_linux() {
         .events()
         .iter()
         .filter_map(|e| match e {
-            TelemetryEvent::WorkerUnpark { run_delay_nanos, .. } => Some(*run_delay_nanos),
+            TelemetryEvent::WorkerUnpark {
+                run_delay_nanos, ..
+            } => Some(*run_delay_nanos),
             _ => None,
         })
         .max()
         .expect("workers unparked");
-    assert!(max_run_delay > 0, "four spinning threads on this machine must delay the workers");
+    assert!(
+        max_run_delay > 0,
+        "four spinning threads on this machine must delay the workers"
+    );
 }
 
 #[test]
@@ -240,7 +296,8 @@ fn sampler_records_global_queue_and_worker_samples() {
     let capture = Capture::default();
     let config = Config::new().sample_interval(Duration::from_millis(1));
     let (runtime, guard) =
-        TracedRuntime::build_with_config(multi_thread(2), Box::new(capture.clone()), &config).unwrap();
+        TracedRuntime::build_with_config(multi_thread(2), Box::new(capture.clone()), &config)
+            .unwrap();
     runtime.block_on(async {
         // Fill the global queue from outside the workers, then let it drain.
         let handle = tokio::runtime::Handle::current();
@@ -263,15 +320,24 @@ fn sampler_records_global_queue_and_worker_samples() {
             _ => None,
         })
         .collect();
-    assert!(queue.len() >= 10, "sampled every 1ms over >20ms, got {}", queue.len());
-    assert!(queue.iter().any(|&depth| depth > 0), "the global queue held tasks at some sample");
+    assert!(
+        queue.len() >= 10,
+        "sampled every 1ms over >20ms, got {}",
+        queue.len()
+    );
+    assert!(
+        queue.iter().any(|&depth| depth > 0),
+        "the global queue held tasks at some sample"
+    );
     let worker_samples: Vec<_> = events
         .iter()
         .filter(|e| e.event_type() == EventType::WorkerSample)
         .collect();
     assert!(!worker_samples.is_empty());
     #[cfg(target_os = "linux")]
-    assert!(worker_samples.iter().any(|e| matches!(e, TelemetryEvent::WorkerSample { cpu_nanos, .. } if *cpu_nanos > 0)));
+    assert!(worker_samples
+        .iter()
+        .any(|e| matches!(e, TelemetryEvent::WorkerSample { cpu_nanos, .. } if *cpu_nanos > 0)));
 }
 
 #[test]
@@ -279,7 +345,8 @@ fn disabling_records_nothing_and_keeps_pairs() {
     let capture = Capture::default();
     let config = Config::new().enabled(false);
     let (runtime, guard) =
-        TracedRuntime::build_with_config(multi_thread(2), Box::new(capture.clone()), &config).unwrap();
+        TracedRuntime::build_with_config(multi_thread(2), Box::new(capture.clone()), &config)
+            .unwrap();
     let handle = guard.handle();
     runtime.block_on(workload());
     assert!(
@@ -292,7 +359,11 @@ fn disabling_records_nothing_and_keeps_pairs() {
         let handle = handle.clone();
         std::thread::spawn(move || {
             for i in 0..200 {
-                if i % 2 == 0 { handle.enable() } else { handle.disable() }
+                if i % 2 == 0 {
+                    handle.enable()
+                } else {
+                    handle.disable()
+                }
                 std::thread::sleep(Duration::from_micros(100));
             }
             handle.enable();
@@ -340,7 +411,8 @@ fn a_slow_writer_drops_and_counts_instead_of_blocking() {
     let capture = Capture::default();
     let config = Config::new().buffer_events(64).max_pending_events(256);
     let (runtime, guard) =
-        TracedRuntime::build_with_config(multi_thread(2), Box::new(Slow(capture.clone())), &config).unwrap();
+        TracedRuntime::build_with_config(multi_thread(2), Box::new(Slow(capture.clone())), &config)
+            .unwrap();
     let handle = guard.handle();
     runtime.block_on(async {
         let tasks: Vec<_> = (0..8)
@@ -359,7 +431,10 @@ fn a_slow_writer_drops_and_counts_instead_of_blocking() {
     drop(runtime);
     let dropped_live = handle.dropped_events();
     let summary = guard.finish().unwrap();
-    assert!(dropped_live > 0, "320k events through a 256-event backlog must drop some");
+    assert!(
+        dropped_live > 0,
+        "320k events through a 256-event backlog must drop some"
+    );
     assert_eq!(summary.dropped_events, dropped_live);
     let recorded_drops: u64 = capture
         .events()
@@ -369,7 +444,10 @@ fn a_slow_writer_drops_and_counts_instead_of_blocking() {
             _ => None,
         })
         .sum();
-    assert_eq!(recorded_drops, summary.dropped_events, "every drop is marked in the trace");
+    assert_eq!(
+        recorded_drops, summary.dropped_events,
+        "every drop is marked in the trace"
+    );
 }
 
 /// A writer whose disk is full.
@@ -377,7 +455,10 @@ struct Failing;
 
 impl TraceWriter for Failing {
     fn write_batch(&mut self, _: &[TelemetryEvent]) -> io::Result<()> {
-        Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"))
+        Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            "no space left on device",
+        ))
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -387,7 +468,8 @@ impl TraceWriter for Failing {
 #[test]
 fn a_failing_writer_stops_recording_but_not_the_program() {
     let config = Config::new().flush_interval(Duration::from_millis(5));
-    let (runtime, guard) = TracedRuntime::build_with_config(multi_thread(2), Box::new(Failing), &config).unwrap();
+    let (runtime, guard) =
+        TracedRuntime::build_with_config(multi_thread(2), Box::new(Failing), &config).unwrap();
     let handle = guard.handle();
     let sum = runtime.block_on(async {
         let mut sum = 0u64;
@@ -397,11 +479,18 @@ fn a_failing_writer_stops_recording_but_not_the_program() {
         }
         sum
     });
-    assert_eq!(sum, (0..200).sum::<u64>(), "the program's results are unchanged");
+    assert_eq!(
+        sum,
+        (0..200).sum::<u64>(),
+        "the program's results are unchanged"
+    );
     assert!(handle.write_error().unwrap().contains("no space left"));
     assert!(!handle.is_enabled(), "recording stops after a write error");
     handle.enable();
-    assert!(!handle.is_enabled(), "and cannot be re-enabled onto a failed writer");
+    assert!(
+        !handle.is_enabled(),
+        "and cannot be re-enabled onto a failed writer"
+    );
     drop(runtime);
     let err = guard.finish().unwrap_err();
     assert!(err.to_string().contains("no space left"), "{err}");
@@ -424,7 +513,11 @@ fn events_of_threads_still_alive_at_shutdown_are_kept() {
     drop(runtime);
     // Drop the guard from another thread, as a library might.
     std::thread::spawn(move || drop(guard)).join().unwrap();
-    let starts = capture.events().iter().filter(|e| e.event_type() == EventType::PollStart).count() as u64;
+    let starts = capture
+        .events()
+        .iter()
+        .filter(|e| e.event_type() == EventType::PollStart)
+        .count() as u64;
     assert_eq!(polls, 10);
     assert_eq!(starts, polls);
 }
@@ -446,7 +539,12 @@ fn two_runtimes_record_into_their_own_traces() {
     });
     drop((rt_a, rt_b));
     drop((guard_a, guard_b));
-    let count = |c: &Capture| c.events().iter().filter(|e| e.event_type() == EventType::PollStart).count();
+    let count = |c: &Capture| {
+        c.events()
+            .iter()
+            .filter(|e| e.event_type() == EventType::PollStart)
+            .count()
+    };
     assert_eq!(count(&a), 5);
     assert_eq!(count(&b), 7);
 }

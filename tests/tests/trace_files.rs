@@ -13,7 +13,10 @@ use std::time::Duration;
 fn builder(workers: usize) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // See recorder.rs: Tokio's poll count skips LIFO-slot polls.
-    builder.worker_threads(workers).enable_all().disable_lifo_slot();
+    builder
+        .worker_threads(workers)
+        .enable_all()
+        .disable_lifo_slot();
     builder
 }
 
@@ -73,7 +76,9 @@ fn poll_starts_by_worker(events: &[TraceEvent]) -> BTreeMap<u32, u64> {
 fn check_shutdown_loses_nothing(format: FormatVersion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trace.bin");
-    let config = Config::new().format(format).writer(WriterConfig::file(&path));
+    let config = Config::new()
+        .format(format)
+        .writer(WriterConfig::file(&path));
     let (runtime, guard) = TracedRuntime::from_config(builder(3), &config).unwrap();
     runtime.block_on(workload(50, 40));
     let expected = settled_poll_counts(&runtime);
@@ -139,17 +144,30 @@ fn v6_file_carries_metadata_task_ids_and_spawn_locations() {
     assert_eq!(ours[0].line, line);
     let metadata = reader.metadata().unwrap();
     assert_eq!(metadata.worker_count, 2);
-    assert_eq!(metadata.pulse_version.split('.').count(), 3, "a semver version");
-    assert!(metadata.config.iter().any(|(k, v)| k == "flush_ms" && v == "250"));
+    assert_eq!(
+        metadata.pulse_version.split('.').count(),
+        3,
+        "a semver version"
+    );
+    assert!(metadata
+        .config
+        .iter()
+        .any(|(k, v)| k == "flush_ms" && v == "250"));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    assert!(now - metadata.start_unix_nanos < 60_000_000_000, "start time is recent");
+    assert!(
+        now - metadata.start_unix_nanos < 60_000_000_000,
+        "start time is recent"
+    );
 }
 
 fn total_size(files: &[std::path::PathBuf]) -> u64 {
-    files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum()
+    files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum()
 }
 
 #[test]
@@ -166,7 +184,11 @@ fn rotation_honours_limits_and_every_file_reads_back_on_its_own() {
     let summary = guard.finish().unwrap();
 
     let files = rotated_files(&base).unwrap();
-    assert!(files.len() >= 2, "{} bytes of events must rotate", summary.events_written);
+    assert!(
+        files.len() >= 2,
+        "{} bytes of events must rotate",
+        summary.events_written
+    );
     assert!(
         !files[0].ends_with("trace.0.bin"),
         "the oldest files were deleted to honour max_total_size"
@@ -174,7 +196,11 @@ fn rotation_honours_limits_and_every_file_reads_back_on_its_own() {
     assert!(total_size(&files) <= max_total);
     let mut last_index = None;
     for file in &files {
-        assert!(std::fs::metadata(file).unwrap().len() <= max_file, "{}", file.display());
+        assert!(
+            std::fs::metadata(file).unwrap().len() <= max_file,
+            "{}",
+            file.display()
+        );
         let mut reader = TraceReader::open(file).unwrap();
         let mut count = 0;
         while reader.next_event().unwrap().is_some() {
@@ -182,7 +208,10 @@ fn rotation_honours_limits_and_every_file_reads_back_on_its_own() {
         }
         assert!(count > 0, "{} has events", file.display());
         let index = reader.metadata().unwrap().file_index;
-        assert!(last_index.is_none_or(|last| index == last + 1), "files are consecutive");
+        assert!(
+            last_index.is_none_or(|last| index == last + 1),
+            "files are consecutive"
+        );
         last_index = Some(index);
     }
     // The set reads in order too: per worker, the worker's own events never
@@ -209,7 +238,10 @@ fn trace_files_are_private_to_their_owner() {
     let single = dir.path().join("single.bin");
     SimpleBinaryWriter::new(&single).unwrap().finish().unwrap();
     let rotating = dir.path().join("set.bin");
-    RotatingWriter::new(&rotating, 4096, 8192).unwrap().finish().unwrap();
+    RotatingWriter::new(&rotating, 4096, 8192)
+        .unwrap()
+        .finish()
+        .unwrap();
     for file in [single, rotating.with_file_name("set.0.bin")] {
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
@@ -242,7 +274,10 @@ fn a_truncated_trace_reports_file_and_offset() {
 fn creating_a_trace_in_a_missing_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no/such/dir/trace.bin");
-    let Err(err) = Config::new().writer(WriterConfig::file(&path)).make_writer() else {
+    let Err(err) = Config::new()
+        .writer(WriterConfig::file(&path))
+        .make_writer()
+    else {
         panic!("a file in a missing directory cannot be created");
     };
     let message = err.to_string();
@@ -266,5 +301,8 @@ fn a_full_disk_stops_recording_and_the_program_carries_on() {
     let err = guard.finish().unwrap_err();
     assert!(err.to_string().contains("/dev/full"), "{err}");
     assert!(handle.write_error().is_some());
-    assert!(handle.dropped_events() > 0, "events that could not be written are counted");
+    assert!(
+        handle.dropped_events() > 0,
+        "events that could not be written are counted"
+    );
 }
