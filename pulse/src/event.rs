@@ -78,7 +78,8 @@ impl EventType {
 
 impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        // `pad` honours width and alignment (`{:<14}` in tables).
+        f.pad(self.name())
     }
 }
 
