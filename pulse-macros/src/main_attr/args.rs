@@ -260,7 +260,7 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Configuration {
                     .map(Ident::to_string)
                     .unwrap_or_default();
                 let message = match find_key(&name) {
-                    Some(key) => format!("write `{}`, with `=`", key.example),
+                    Some(key) => format!("arguments are written `key = value`: `{}`", key.example),
                     None => unknown_key(&name),
                 };
                 errors.spanned(&list, message);
@@ -411,14 +411,14 @@ fn choice<T: Copy>(
             // `flavor = current_thread` (no quotes) is the likely slip.
             let bare = value.to_token_stream().to_string();
             let hint = if choices.iter().any(|(name, _)| *name == bare) {
-                format!("; add quotes: `{} = \"{bare}\"`", key.name)
+                format!("add quotes: `{} = \"{bare}\"`", key.name)
             } else {
-                format!(", one of {}", list(choices))
+                format!("the {what}s are {}", list(choices))
             };
             errors.spanned(
                 value,
                 format!(
-                    "`{}` expects a string{hint}; found {}",
+                    "`{}` expects a string, found {}; {hint}",
                     key.name,
                     describe(value)
                 ),
@@ -438,16 +438,11 @@ fn choice<T: Copy>(
                 .filter(|(_, m)| m.is_ok())
                 .map(|(n, _)| *n)
                 .collect();
-            let suggestion = suggest::closest(&text, &names)
-                .map(|name| format!("did you mean \"{name}\"? "))
-                .unwrap_or_default();
-            errors.spanned(
-                value,
-                format!(
-                    "unknown {what} \"{text}\"; {suggestion}the {what}s are {}",
-                    list(choices)
-                ),
-            );
+            let head = match suggest::closest(&text, &names) {
+                Some(name) => format!("unknown {what} \"{text}\"; did you mean \"{name}\"?"),
+                None => format!("unknown {what} \"{text}\"."),
+            };
+            errors.spanned(value, format!("{head} The {what}s are {}", list(choices)));
             None
         }
     }
@@ -461,6 +456,11 @@ fn int(key: &Key, value: &Expr, min: u64, errors: &mut Errors) -> Option<u64> {
         _ => "",
     };
     match literal(value) {
+        Some(Lit::Int(lit)) if lit.base10_digits().starts_with('-') => {
+            let message = format!("`{}` cannot be negative; e.g. `{}`", key.name, key.example);
+            errors.spanned(value, message);
+            None
+        }
         Some(Lit::Int(lit)) => match lit.base10_parse::<u64>() {
             Ok(n) if n < min => {
                 let why = match key.name {
@@ -516,6 +516,11 @@ fn int(key: &Key, value: &Expr, min: u64, errors: &mut Errors) -> Option<u64> {
 
 fn byte_size(key: &Key, value: &Expr, errors: &mut Errors) -> Option<u64> {
     match literal(value) {
+        Some(Lit::Int(lit)) if lit.base10_digits().starts_with('-') => {
+            let message = format!("`{}` cannot be negative; e.g. `{}`", key.name, key.example);
+            errors.spanned(value, message);
+            None
+        }
         Some(Lit::Int(lit)) => match lit.base10_parse::<u64>() {
             Ok(n) => Some(n),
             Err(_) => {
@@ -537,7 +542,7 @@ fn byte_size(key: &Key, value: &Expr, errors: &mut Errors) -> Option<u64> {
                 };
                 errors.spanned(
                     value,
-                    format!("`{}` = \"{}\": {err}{example}", key.name, s.value()),
+                    format!("`{} = {:?}`: {err}{example}", key.name, s.value()),
                 );
                 None
             }
@@ -695,21 +700,18 @@ fn bare_word(name: &str) -> String {
     if let Some(key) = find_key(name) {
         return format!("`{name}` needs a value, e.g. `{}`", key.example);
     }
-    let setting = match name {
-        "multi_thread" | "threaded_scheduler" => Some("flavor = \"multi_thread\""),
+    let (what, setting) = match name {
+        "multi_thread" | "threaded_scheduler" => ("a runtime flavor", "flavor = \"multi_thread\""),
         "current_thread" | "basic_scheduler" | "single_thread" => {
-            Some("flavor = \"current_thread\"")
+            ("a runtime flavor", "flavor = \"current_thread\"")
         }
-        "rotating" => Some("writer = \"rotating\""),
-        "file" => Some("writer = \"file\""),
-        "null" => Some("writer = \"null\""),
-        "disabled" => Some("enabled = false"),
-        _ => None,
+        "rotating" => ("a writer", "writer = \"rotating\""),
+        "file" => ("a writer", "writer = \"file\""),
+        "null" => ("a writer", "writer = \"null\""),
+        "disabled" => ("a setting", "enabled = false"),
+        _ => return unknown_key(name),
     };
-    match setting {
-        Some(setting) => format!("write `{setting}`"),
-        None => unknown_key(name),
-    }
+    format!("`{name}` is {what}, not an argument: write `{setting}`")
 }
 
 #[cfg(test)]
@@ -845,6 +847,9 @@ mod tests {
         );
         assert!(errors_of(quote!(flush_ms))[0]
             .contains("`flush_ms` needs a value, e.g. `flush_ms = 250`"));
-        assert!(errors_of(quote!(flush_ms(5)))[0].contains("write `flush_ms = 250`, with `=`"));
+        assert!(
+            errors_of(quote!(flush_ms(5)))[0].contains("written `key = value`: `flush_ms = 250`")
+        );
+        assert!(errors_of(quote!(flush_ms = -5))[0].contains("`flush_ms` cannot be negative"));
     }
 }

@@ -16,7 +16,7 @@
 use super::args::{Arg, Flavor, Format, UnhandledPanic, Writer};
 use super::item::MainFn;
 use super::validate::{FinalConfig, Recording, Settings};
-use proc_macro2::{Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 
 pub(crate) fn expand(func: MainFn, config: &FinalConfig) -> TokenStream {
@@ -40,27 +40,6 @@ pub(crate) fn expand(func: MainFn, config: &FinalConfig) -> TokenStream {
 
     let mut block = TokenStream::new();
     brace.surround(&mut block, |tokens| body.to_tokens(tokens));
-
-    // Make a body whose type does not match the signature fail on the body
-    // (as `#[tokio::main]` does), except where the return type cannot be
-    // named as a future's output (`!`, `impl Trait`).
-    let type_check = match &sig.output {
-        syn::ReturnType::Type(_, ty)
-            if matches!(**ty, syn::Type::Never(_)) || mentions_impl(ty.to_token_stream()) =>
-        {
-            TokenStream::new()
-        }
-        syn::ReturnType::Type(_, ty) => quote! {
-            if false {
-                let _: &dyn ::core::future::Future<Output = #ty> = &body;
-            }
-        },
-        syn::ReturnType::Default => quote! {
-            if false {
-                let _: &dyn ::core::future::Future<Output = ()> = &body;
-            }
-        },
-    };
 
     let builder = builder(config, &pulse, last_start);
     let recording = recording(&config.recording, &pulse);
@@ -88,23 +67,13 @@ pub(crate) fn expand(func: MainFn, config: &FinalConfig) -> TokenStream {
         #(#outer_attrs)*
         #(#inner_attrs)*
         #vis #sig {
+            // The body's type is checked where it is used: `block_on`'s
+            // output is returned, so a mismatch is reported at the body's
+            // last statement (spans below), as for `#[tokio::main]`.
             let body = async #block;
-            let body = {
-                #type_check
-                body
-            };
             #run
         }
     }
-}
-
-/// Whether a type contains `impl Trait` anywhere.
-fn mentions_impl(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|tree| match tree {
-        TokenTree::Ident(ident) => ident == "impl",
-        TokenTree::Group(group) => mentions_impl(group.stream()),
-        _ => false,
-    })
 }
 
 /// `|| { let mut builder = Builder::new_..(); builder...; builder }` with
@@ -303,37 +272,6 @@ mod tests {
             out.contains("let config : :: pulse :: Config = (make_config) ()"),
             "{out}"
         );
-    }
-
-    #[test]
-    fn type_check_skips_never_and_impl_trait() {
-        let plain = expand_str(
-            quote!(),
-            quote!(
-                async fn main() -> Result<(), String> {
-                    Ok(())
-                }
-            ),
-        );
-        assert!(plain.contains("Output = Result < () , String >"), "{plain}");
-        for item in [
-            quote!(
-                async fn main() -> ! {
-                    loop {}
-                }
-            ),
-            quote!(
-                async fn main() -> impl std::process::Termination {}
-            ),
-            quote!(
-                async fn main() -> Result<(), Box<impl std::error::Error>> {
-                    Ok(())
-                }
-            ),
-        ] {
-            let out = expand_str(quote!(), item);
-            assert!(!out.contains("Output ="), "{out}");
-        }
     }
 
     #[test]

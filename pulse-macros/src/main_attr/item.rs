@@ -66,8 +66,11 @@ impl MainFn {
         if sig.asyncness.is_none() {
             errors.spanned(
                 sig.fn_token,
-                "the `async` keyword is missing from the function declaration: \
-                 `#[pulse::main]` runs an `async fn` (write `async fn`)",
+                format!(
+                    "the `async` keyword is missing from the function declaration: \
+                     `#[pulse::main]` runs an `async fn`; write `async fn {}`",
+                    sig.ident
+                ),
             );
         }
         if !sig.inputs.is_empty() || sig.variadic.is_some() {

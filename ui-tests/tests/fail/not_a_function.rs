@@ -1,0 +1,6 @@
+// The attribute belongs on an `async fn`.
+
+#[pulse::main]
+struct Server;
+
+fn main() {}
