@@ -184,6 +184,11 @@ pub struct TraceReader<R = File> {
 
 impl TraceReader<File> {
     /// Opens one trace file and reads its header (and, for v6, metadata).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened or read, or its header or metadata is
+    /// missing, truncated or invalid.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TraceError> {
         Self::open_files([path.as_ref()])
     }
@@ -192,6 +197,12 @@ impl TraceReader<File> {
     /// given order (e.g. a rotated set). The first is opened now; each of
     /// the others when the one before it ends. Each file must decode on its
     /// own; spawn locations accumulate across them.
+    ///
+    /// # Errors
+    ///
+    /// `paths` is empty, or opening the first file fails as in
+    /// [`open`](Self::open). Errors in later files come from
+    /// [`next_event`](Self::next_event).
     pub fn open_files<I, P>(paths: I) -> Result<Self, TraceError>
     where
         I: IntoIterator<Item = P>,
@@ -217,6 +228,11 @@ impl TraceReader<File> {
     /// Opens every existing file of the rotated set based at `base` (see
     /// [`rotated_files`](super::rotated_files)), in index order. If no file
     /// of the set exists but `base` itself does, reads `base`.
+    ///
+    /// # Errors
+    ///
+    /// `base`'s directory cannot be listed, no file exists, or opening the
+    /// first file fails as in [`open`](Self::open).
     pub fn open_rotated(base: impl AsRef<Path>) -> Result<Self, TraceError> {
         let base = base.as_ref();
         let files = rotated_files(base).map_err(|err| TraceError::new(base, 0, err.into()))?;
@@ -243,6 +259,11 @@ impl TraceReader<File> {
 impl<R: Read> TraceReader<R> {
     /// Reads a trace from any reader, e.g. bytes in memory. `name` stands
     /// for the file in errors.
+    ///
+    /// # Errors
+    ///
+    /// The header or (v6) metadata is missing, truncated or invalid, or
+    /// reading fails.
     ///
     /// ```
     /// use pulse::format::{Encoder, FormatVersion, TraceMetadata, TraceReader};
@@ -309,6 +330,13 @@ impl<R: Read> TraceReader<R> {
     ///
     /// After an error, returns `Ok(None)` until [`skip_file`](Self::skip_file)
     /// is called.
+    ///
+    /// # Errors
+    ///
+    /// Reading fails, the data ends inside a record (the writer was cut
+    /// short), a record is corrupt, or the next file of a set cannot be
+    /// opened or has a bad header. The error names the file and the offset
+    /// of the record.
     pub fn next_event(&mut self) -> Result<Option<TraceEvent>, TraceError> {
         if self.state != State::Reading {
             return Ok(None);
@@ -323,6 +351,10 @@ impl<R: Read> TraceReader<R> {
     /// Abandons the rest of the current file and starts the next file of
     /// the set, e.g. to go on after an error in one file. Returns whether
     /// there was a next file.
+    ///
+    /// # Errors
+    ///
+    /// The next file cannot be opened or its header or metadata is invalid.
     pub fn skip_file(&mut self) -> Result<bool, TraceError> {
         if self.state == State::Finished {
             return Ok(false);
