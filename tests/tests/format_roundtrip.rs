@@ -950,6 +950,18 @@ fn measure(workers: usize, workload: real_runtime::Workload) {
     for (kind, (n, bytes)) in per_kind {
         println!("    {kind:<13} {:.2} bytes/event", bytes as f64 / n as f64);
     }
+    let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    let mut encoded = Vec::with_capacity(out.len());
+    let started = std::time::Instant::now();
+    encoder.begin_file(0, &mut encoded);
+    for event in &events {
+        encoder.encode(event, &mut encoded);
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "  encoding v6: {:.1} ns/event",
+        elapsed.as_nanos() as f64 / count
+    );
     let started = std::time::Instant::now();
     let decoded = TraceReader::from_reader(&out[..], "measure")
         .unwrap()

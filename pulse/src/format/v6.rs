@@ -57,10 +57,10 @@ pub(crate) const FLAG_HAS_RUN_DELAY: u64 = 1 << 0;
 pub(crate) const MAX_COMPACT_LEN: usize = 1 + 4 * MAX_VARINT_LEN;
 /// The longest tag + payload length prefix.
 pub(crate) const MAX_PREFIX_LEN: usize = 1 + MAX_VARINT_LEN;
-/// Longest file name stored in a location definition, in bytes; longer
-/// names are cut at a character boundary so a definition never nears
-/// [`MAX_RECORD_LEN`].
-const MAX_FILE_NAME_LEN: usize = 4096;
+/// Longest file name (in a location definition) or version string (in the
+/// metadata) the encoder writes, in bytes; longer ones are cut at a
+/// character boundary so these records never near [`MAX_RECORD_LEN`].
+const MAX_NAME_LEN: usize = 4096;
 
 /// The record kind of a compact tag, or `None` if v6 does not define it.
 pub(crate) fn compact_kind(tag: u8) -> Option<RecordKind> {
@@ -157,10 +157,7 @@ impl V6Encoder {
         put_varint(fixed, self.unit);
         put_varint(fixed, metadata.worker_count.into());
         put_varint(fixed, metadata.start_unix_nanos);
-        put_str(
-            fixed,
-            truncate_str(&metadata.pulse_version, MAX_FILE_NAME_LEN),
-        );
+        put_str(fixed, truncate_str(&metadata.pulse_version, MAX_NAME_LEN));
         put_varint(fixed, flags);
         put_varint(fixed, metadata.file_index);
         // Keep the configuration pairs that fit under the record limit, so a
@@ -408,10 +405,7 @@ impl V6Encoder {
             let site = location.0;
             self.scratch.clear();
             put_varint(&mut self.scratch, id.into());
-            put_str(
-                &mut self.scratch,
-                truncate_str(site.file(), MAX_FILE_NAME_LEN),
-            );
+            put_str(&mut self.scratch, truncate_str(site.file(), MAX_NAME_LEN));
             put_varint(&mut self.scratch, site.line().into());
             put_varint(&mut self.scratch, site.column().into());
             finish_record(out, TAG_LOCATION, &self.scratch);
