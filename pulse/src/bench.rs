@@ -14,6 +14,9 @@ use std::panic::Location;
 use std::sync::Arc;
 use tokio::runtime::RuntimeMetrics;
 
+/// Worker indices a [`HotPath`] keeps metrics for (`0..MAX_WORKERS`).
+pub const MAX_WORKERS: usize = 64;
+
 /// The recorder's hot path, callable directly.
 ///
 /// # Examples
@@ -46,6 +49,7 @@ impl HotPath {
     pub fn new(config: &Config) -> Result<HotPath, Error> {
         config.validate()?;
         let shared = Arc::new(Shared::new(config));
+        shared.metrics_totals.init(MAX_WORKERS);
         let guard = TelemetryGuard::start(shared.clone(), Box::new(NullWriter::new()), config)?;
         Ok(HotPath { shared, guard })
     }

@@ -58,8 +58,10 @@ impl ThreadSlot {
     pub(crate) fn new(capacity: usize, tid: Option<i32>) -> Self {
         let capacity = capacity.max(1);
         ThreadSlot {
+            // Zeroing writes every page now, so the first pushes into a
+            // fresh buffer do not take page faults inside a measured poll.
             events: (0..capacity)
-                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .map(|_| UnsafeCell::new(MaybeUninit::zeroed()))
                 .collect(),
             len: AtomicUsize::new(0),
             drain: Mutex::new(0),

@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::format::{FormatVersion, DEFAULT_TIME_UNIT_NANOS};
+use crate::metrics::HistogramLayout;
 use crate::writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +17,8 @@ pub const DEFAULT_BUFFER_EVENTS: usize = 1024;
 /// Default bound on events waiting for the writer, beyond the per-thread
 /// buffers. Past it, events are dropped and counted rather than queued.
 pub const DEFAULT_MAX_PENDING_EVENTS: usize = 64 * 1024;
+/// Default number of polls a thread counts before submitting its metrics.
+pub const DEFAULT_METRICS_SUBMIT_EVERY: u32 = 256;
 /// Default trace path (relative to the working directory).
 pub const DEFAULT_PATH: &str = "pulse-trace.bin";
 /// Default size of one rotated file.
@@ -120,6 +123,8 @@ pub struct Config {
     time_unit_nanos: u32,
     enabled: bool,
     run_queue_wait: bool,
+    poll_histogram: HistogramLayout,
+    metrics_submit_every: u32,
 }
 
 impl Default for Config {
@@ -141,6 +146,8 @@ impl Config {
             time_unit_nanos: DEFAULT_TIME_UNIT_NANOS,
             enabled: true,
             run_queue_wait: true,
+            poll_histogram: HistogramLayout::default(),
+            metrics_submit_every: DEFAULT_METRICS_SUBMIT_EVERY,
         }
     }
 
@@ -205,6 +212,21 @@ impl Config {
         self
     }
 
+    /// The buckets of the live poll-duration histogram (see
+    /// [`TelemetryHandle::metrics`](crate::TelemetryHandle::metrics)).
+    pub fn poll_histogram(mut self, layout: HistogramLayout) -> Self {
+        self.poll_histogram = layout;
+        self
+    }
+
+    /// How many polls a thread counts locally before adding them to its
+    /// worker's shared metrics (it also does so at every park and buffer
+    /// hand-over). Lower is fresher, higher is cheaper.
+    pub fn metrics_submit_every(mut self, polls: u32) -> Self {
+        self.metrics_submit_every = polls;
+        self
+    }
+
     /// See [`Config::flush_interval`].
     pub fn get_flush_interval(&self) -> Duration {
         self.flush_interval
@@ -240,6 +262,14 @@ impl Config {
     /// See [`Config::run_queue_wait`].
     pub fn get_run_queue_wait(&self) -> bool {
         self.run_queue_wait
+    }
+    /// See [`Config::poll_histogram`].
+    pub fn get_poll_histogram(&self) -> HistogramLayout {
+        self.poll_histogram
+    }
+    /// See [`Config::metrics_submit_every`].
+    pub fn get_metrics_submit_every(&self) -> u32 {
+        self.metrics_submit_every
     }
 
     /// Applies the `PULSE_*` environment variables (`PULSE=off`,
@@ -282,6 +312,9 @@ impl Config {
                     self.max_pending_events, self.buffer_events
                 ),
             ));
+        }
+        if self.metrics_submit_every == 0 {
+            return Err(Error::invalid("metrics_submit_every", "must be at least 1"));
         }
         if self.time_unit_nanos == 0 {
             return Err(Error::invalid("time_unit_nanos", "must be at least 1"));

@@ -105,6 +105,7 @@ cfg_tokio_unstable! {
     mod flusher;
     pub mod format;
     mod macro_support;
+    pub mod metrics;
     pub mod recorder;
     pub mod writer;
 

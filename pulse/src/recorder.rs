@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::event::{SpawnLocation, TelemetryEvent};
 use crate::flusher::{self, FlushStats};
 use crate::format::TraceMetadata;
+use crate::metrics::{MetricsBatch, MetricsSnapshot, SharedMetrics};
 use crate::writer::TraceWriter;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     /// Set right after the runtime is built; until then queue depths read 0.
     metrics: OnceLock<RuntimeMetrics>,
     pub(crate) collector: CentralCollector,
+    /// Live per-worker counters (seed 000's batched metrics).
+    pub(crate) metrics_totals: SharedMetrics,
     /// Every thread buffer of this recording, for the flusher to copy from.
     pub(crate) slots: Mutex<Vec<Arc<ThreadSlot>>>,
     buffer_events: usize,
@@ -52,6 +55,10 @@ impl Shared {
             collector: CentralCollector::new(
                 config.get_max_pending_events(),
                 config.get_buffer_events(),
+            ),
+            metrics_totals: SharedMetrics::new(
+                config.get_poll_histogram(),
+                config.get_metrics_submit_every(),
             ),
             slots: Mutex::new(Vec::new()),
             buffer_events: config.get_buffer_events(),
@@ -80,6 +87,7 @@ impl Shared {
     }
 
     pub(crate) fn set_runtime_metrics(&self, metrics: RuntimeMetrics) {
+        self.metrics_totals.init(metrics.num_workers());
         let _ = self.metrics.set(metrics);
     }
 
@@ -117,6 +125,8 @@ struct Local {
     parked: bool,
     /// Last worker index seen, mirrored into `slot.worker` on change.
     worker: u32,
+    /// This thread's unsubmitted metric counts.
+    metrics: MetricsBatch,
 }
 
 impl Local {
@@ -137,6 +147,7 @@ impl Local {
             in_poll: false,
             parked: false,
             worker: crate::buffer::NO_WORKER,
+            metrics: MetricsBatch::new(),
         }
     }
 
@@ -154,6 +165,7 @@ impl Local {
     fn flush(&mut self) {
         // SAFETY: see `push`.
         unsafe { self.slot.flush_owned(&self.shared.collector) }
+        self.metrics.submit_pending(&self.shared.metrics_totals);
     }
 
     #[inline]
@@ -161,6 +173,7 @@ impl Local {
         if self.worker != worker {
             self.worker = worker;
             self.slot.worker.store(worker, Ordering::Relaxed);
+            self.metrics.set_worker(worker, &self.shared.metrics_totals);
         }
     }
 
@@ -261,19 +274,21 @@ pub(crate) fn record_poll_start(
     if !shared.is_enabled() {
         return;
     }
-    let local_queue = shared.local_queue(worker as usize);
-    let timestamp_nanos = shared.now();
-    let event = TelemetryEvent::PollStart {
-        timestamp_nanos,
-        worker,
-        local_queue,
-        task_id,
-        spawned_at,
-    };
     with_local(shared, |local| {
+        // Read the clock inside, after a first event's one-time set-up of
+        // the thread's buffer, so set-up is not counted as poll time.
+        let local_queue = local.shared.local_queue(worker as usize);
+        let timestamp_nanos = local.shared.now();
         local.note_worker(worker);
         local.in_poll = true;
-        local.push(event);
+        local.metrics.poll_start(timestamp_nanos, local_queue);
+        local.push(TelemetryEvent::PollStart {
+            timestamp_nanos,
+            worker,
+            local_queue,
+            task_id,
+            spawned_at,
+        });
     });
 }
 
@@ -285,6 +300,9 @@ pub(crate) fn record_poll_end(shared: &Arc<Shared>, worker: u32) {
         }
         let local_queue = local.shared.local_queue(worker as usize);
         let timestamp_nanos = local.shared.now();
+        local
+            .metrics
+            .poll_end(timestamp_nanos, local_queue, &local.shared.metrics_totals);
         local.push(TelemetryEvent::PollEnd {
             timestamp_nanos,
             worker,
@@ -305,6 +323,9 @@ pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
         let cpu_nanos = clock::thread_cpu_nanos();
         let run_delay_nanos = local.read_run_delay();
         local.parked = true;
+        local
+            .metrics
+            .park(local_queue, &local.shared.metrics_totals);
         local.push(TelemetryEvent::WorkerPark {
             timestamp_nanos,
             worker,
@@ -328,6 +349,7 @@ pub(crate) fn record_unpark(shared: &Arc<Shared>, worker: u32) {
         let timestamp_nanos = local.shared.now();
         let cpu_nanos = clock::thread_cpu_nanos();
         let run_delay_nanos = local.read_run_delay();
+        local.metrics.unpark(local_queue);
         local.push(TelemetryEvent::WorkerUnpark {
             timestamp_nanos,
             worker,
@@ -537,6 +559,16 @@ impl TelemetryHandle {
         self.shared.collector.dropped()
     }
 
+    /// Live per-worker totals: polls, busy time, parks, no-op unparks, the
+    /// local-queue high-water mark and the poll-duration histogram, counted
+    /// while recording is enabled. Cheap enough to call every second; a
+    /// thread's latest counts arrive when it parks, hands over its buffer or
+    /// completes `submit_every` polls (see
+    /// [`Config::metrics_submit_every`](crate::Config::metrics_submit_every)).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.metrics_totals.snapshot()
+    }
+
     /// The writer's error, if it failed (recording stopped then).
     pub fn write_error(&self) -> Option<String> {
         self.shared
@@ -589,6 +621,11 @@ impl TelemetryGuard {
     /// A handle to control the recording.
     pub fn handle(&self) -> TelemetryHandle {
         self.handle.clone()
+    }
+
+    /// Live per-worker totals; see [`TelemetryHandle::metrics`].
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.handle.metrics()
     }
 
     /// Ends the recording: writes every remaining event, closes the writer
