@@ -211,7 +211,7 @@ impl TraceReader<File> {
         let mut pending: VecDeque<PathBuf> = paths.into_iter().map(Into::into).collect();
         let Some(first) = pending.pop_front() else {
             return Err(TraceError::new(
-                PathBuf::new(),
+                "(no files)",
                 0,
                 TraceErrorKind::Io(io::Error::new(
                     io::ErrorKind::InvalidInput,
