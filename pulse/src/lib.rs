@@ -65,11 +65,12 @@
 //! tokio hooks ─► recorder (hot path) ─► thread-local buffer ─► collector ─► flusher thread ─► TraceWriter ─► file(s)
 //! ```
 //!
-//! The hooks ([`recorder`]) append to a per-thread buffer ([`buffer`]) with no
-//! lock or allocation; full buffers, and each worker's buffer when it parks,
-//! go to a bounded collector; a background OS thread ([`flusher`]) hands them
-//! to a [`TraceWriter`] every `flush_interval` and samples queue depths every
-//! `sample_interval`. The byte layout is in [`format`] and `FORMAT.md`.
+//! The hooks ([`recorder`]) append to a per-thread buffer with no lock or
+//! allocation; full buffers, and each worker's buffer when it parks, go to a
+//! bounded collector; a background OS thread hands them to a [`TraceWriter`]
+//! every `flush_interval` and samples queue depths every `sample_interval`.
+//! The byte layout is in [`format`](mod@format) and `FORMAT.md`; live
+//! per-worker totals are in [`metrics`].
 //!
 //! ## Requirements
 //!
@@ -112,7 +113,7 @@ cfg_tokio_unstable! {
     pub use config::{Config, WriterConfig};
     pub use error::Error;
     pub use event::{EventType, SpawnLocation, TelemetryEvent};
-    pub use format::{FormatVersion, TraceReader};
+    pub use format::{FormatVersion, TraceError, TraceEvent, TraceReader};
     pub use recorder::{TelemetryGuard, TelemetryHandle, TraceSummary, TracedRuntime};
     pub use writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
     pub use pulse_macros::main;
