@@ -1,7 +1,9 @@
 //! Procedural macros for [pulse](https://docs.rs/pulse).
 //!
 //! `#[pulse::main]` lives here and is re-exported by the `pulse` crate;
-//! depend on `pulse`, not on this crate directly.
+//! depend on `pulse`, not on this crate directly. The macro's logic is in
+//! `main_attr` (read the function, read the arguments, check them
+//! together, expand), so it can be unit-tested without a compiler.
 
 mod errors;
 mod main_attr;
@@ -10,7 +12,256 @@ mod suggest;
 
 use proc_macro::TokenStream;
 
-/// Runs an `async fn main` on a Tokio runtime recorded by pulse; see the `pulse` crate.
+/// Runs an `async fn main` on a Tokio runtime that pulse records: a drop-in
+/// replacement for `#[tokio::main]`.
+///
+/// ```
+/// # mod app {
+/// #[pulse::main]
+/// async fn main() {
+///     let answer = tokio::spawn(async { 6 * 7 }).await.unwrap();
+///     assert_eq!(answer, 42);
+/// }
+/// # pub fn run() { main() }
+/// # }
+/// # fn main() {
+/// #     let dir = tempfile::tempdir().unwrap();
+/// #     std::env::set_current_dir(dir.path()).unwrap();
+/// #     app::run();
+/// #     assert!(dir.path().join("pulse-trace.0.bin").exists());
+/// # }
+/// ```
+///
+/// The function runs on the runtime `#[tokio::main]` would build, with the
+/// same arguments, and pulse records every task poll, every worker park and
+/// unpark, and queue-depth samples into `pulse-trace.bin` (a rotating set:
+/// `pulse-trace.0.bin`, `pulse-trace.1.bin`, ...) in the working directory.
+/// When `main` returns, returns `Err` or panics, the runtime is shut down
+/// and then the last events are written.
+///
+/// The runtime is built the way a library user builds one: the arguments
+/// become a [`pulse::Config`], the `PULSE_*` environment variables are
+/// applied on top (see [below](#environment-variables)), and
+/// [`TracedRuntime::from_config`] installs the hooks. If anything about the
+/// recording is wrong at run time (a bad variable, a trace file that cannot
+/// be created), one line on stderr says what and how to fix it, and the
+/// program runs on the same runtime without recording: telemetry never
+/// stops a program.
+///
+/// The body is run with `block_on` on the calling thread, so it need not
+/// be `Send`, and its return type is returned unchanged: `()`,
+/// `Result<(), Box<dyn Error>>` (without `Send + Sync`), any `Result<T, E>`,
+/// `!`, `impl Termination`. The function must be `async`, take no
+/// arguments and not be generic. Like `#[tokio::main]`, it need not be
+/// called `main`.
+///
+/// # Tokio's arguments
+///
+/// Every argument of `#[tokio::main]` in Tokio 1.54 means the same here,
+/// with the same defaults and the same checks:
+///
+/// | argument | values | default |
+/// |---|---|---|
+/// | `flavor` | `"multi_thread"`, `"current_thread"` | `"multi_thread"` |
+/// | `worker_threads` | integer ≥ 1 (multi-thread only) | one per core |
+/// | `start_paused` | `true`, `false` (current-thread only; Tokio's `test-util` feature) | `false` |
+/// | `unhandled_panic` | `"ignore"`, `"shutdown_runtime"` (current-thread only) | `"ignore"` |
+/// | `name` | string: the runtime's name | none |
+/// | `crate` | string: the path pulse is reachable at | `"::pulse"` |
+///
+/// `flavor = "local"` is not supported yet (pulse builds `Runtime`s, not
+/// `LocalRuntime`s); the macro says so at compile time.
+///
+/// ```
+/// use tokio::runtime::{Handle, RuntimeFlavor};
+///
+/// #[pulse::main(flavor = "multi_thread", worker_threads = 2, name = "api", writer = "null")]
+/// async fn main() {
+///     let handle = Handle::current();
+///     assert_eq!(handle.runtime_flavor(), RuntimeFlavor::MultiThread);
+///     assert_eq!(handle.metrics().num_workers(), 2);
+///     assert_eq!(handle.name(), Some("api"));
+/// }
+/// ```
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// // Time starts paused and jumps ahead when every task waits on a timer.
+/// #[pulse::main(flavor = "current_thread", start_paused = true, writer = "null")]
+/// async fn main() {
+///     let started = Instant::now();
+///     tokio::time::sleep(Duration::from_secs(3600)).await;
+///     assert!(started.elapsed() < Duration::from_secs(60));
+/// }
+/// ```
+///
+/// `crate` names pulse's path when it is not `::pulse` (a renamed
+/// dependency, a re-export). The expansion reaches Tokio through pulse, so
+/// no path to Tokio is needed: a program needs `pulse` and `tokio` as
+/// dependencies, and `tokio` without its `macros` feature.
+///
+/// ```
+/// mod deps {
+///     pub use pulse as telemetry;
+/// }
+///
+/// #[deps::telemetry::main(crate = "crate::deps::telemetry", writer = "null")]
+/// async fn main() {}
+/// ```
+///
+/// # Recording arguments
+///
+/// | argument | values | default |
+/// |---|---|---|
+/// | `flush_ms` | integer ≥ 1: how often events are written | `250` |
+/// | `sample_ms` | integer ≥ 1: how often queue depths and worker CPU time are sampled | `10` |
+/// | `buffer_events` | 1 to 1048576: events buffered per thread | `1024` |
+/// | `max_pending_events` | ≥ `buffer_events`: events waiting for the writer before new ones are dropped (and counted) | `65536` |
+/// | `format` | `"v6"`, `"v5"` | `"v6"` |
+/// | `enabled` | `true`, `false`: `false` runs without pulse unless `PULSE=on` | `true` |
+///
+/// ```
+/// #[pulse::main(flush_ms = 100, sample_ms = 5, buffer_events = 512, format = "v6", writer = "null")]
+/// async fn main() {
+///     // ...
+/// }
+/// ```
+///
+/// # Where the trace goes
+///
+/// | argument | values | default |
+/// |---|---|---|
+/// | `writer` | `"rotating"`, `"file"`, `"null"` (record, write nothing) | `"rotating"` |
+/// | `path` | string: the file, or the base of the rotating set | `"pulse-trace.bin"` |
+/// | `max_file_size` | size of one rotated file, ≥ 4 KiB | `"64MiB"` |
+/// | `max_total_size` | size of the whole rotated set, ≥ `max_file_size` | `"512MiB"` |
+///
+/// Sizes are integers (bytes) or strings with a unit: `"4096"`, `"64MiB"`,
+/// `"64 MiB"`, `"2GB"`. `KiB`, `MiB`, `GiB`, `TiB` are powers of 1024; `KB`,
+/// `MB`, `GB`, `TB` powers of 1000.
+///
+/// ```
+/// # fn main() {
+/// #     let dir = tempfile::tempdir().unwrap();
+/// #     std::env::set_current_dir(dir.path()).unwrap();
+/// #     std::fs::create_dir("traces").unwrap();
+/// #     record();
+/// #     assert!(dir.path().join("traces/api.0.bin").exists());
+/// # }
+/// // At most 16 MiB per file and 128 MiB for the set, oldest files deleted.
+/// #[pulse::main(path = "traces/api.bin", max_file_size = "16MiB", max_total_size = "128MiB")]
+/// async fn record() {
+///     tokio::spawn(async { /* ... */ }).await.unwrap();
+/// }
+/// ```
+///
+/// # `config = ...`
+///
+/// For every setting [`pulse::Config`] has, pass a function or closure that
+/// returns one. It replaces all recording arguments (combining it with one
+/// is a compile error, since one would silently override the other); Tokio's
+/// arguments still apply, and so do the environment variables.
+///
+/// ```
+/// use pulse::{Config, WriterConfig};
+/// use std::time::Duration;
+///
+/// fn recording() -> Config {
+///     Config::new()
+///         .flush_interval(Duration::from_millis(100))
+///         .run_queue_wait(false)
+///         .writer(WriterConfig::Null)
+/// }
+///
+/// #[pulse::main(flavor = "current_thread", config = recording)]
+/// async fn main() {}
+/// ```
+///
+/// ```
+/// #[pulse::main(config = || pulse::Config::new().writer(pulse::WriterConfig::Null))]
+/// async fn main() {}
+/// ```
+///
+/// # Return types
+///
+/// ```
+/// use std::error::Error;
+/// use std::rc::Rc;
+///
+/// #[pulse::main(writer = "null")]
+/// async fn main() -> Result<(), Box<dyn Error>> {
+///     // Not `Send`: fine, the body is not spawned.
+///     let shared = Rc::new(String::from("7"));
+///     tokio::task::yield_now().await;
+///     let n: u32 = shared.parse()?;
+///     assert_eq!(n, 7);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Environment variables
+///
+/// Set at run time, they override the arguments (and what a `config`
+/// function returns) without recompiling: `PULSE=off` runs the program on a
+/// plain runtime and writes nothing, `PULSE=on` records even with
+/// `enabled = false`, `PULSE_PATH` redirects the trace, and `PULSE_WRITER`,
+/// `PULSE_FLUSH_MS`, `PULSE_SAMPLE_MS`, `PULSE_BUFFER_EVENTS`,
+/// `PULSE_MAX_PENDING_EVENTS`, `PULSE_MAX_FILE_SIZE`,
+/// `PULSE_MAX_TOTAL_SIZE` and `PULSE_FORMAT` set the argument of the same
+/// name. See [`pulse::env`] for the accepted values.
+///
+/// ```text
+/// PULSE_PATH=/tmp/slow-request.bin PULSE_FLUSH_MS=50 ./my-server
+/// PULSE=off ./my-server
+/// ```
+///
+/// # Errors
+///
+/// Mistakes in the arguments are compile errors at the offending tokens,
+/// all reported at once: unknown arguments (with the closest valid name
+/// suggested and every valid name listed), repeated arguments, values of
+/// the wrong type or out of range, unknown writers, formats or flavors,
+/// combinations that cannot work (`worker_threads` with
+/// `flavor = "current_thread"`, `path` with `writer = "null"`, `config`
+/// with a recording argument), and a function that is not `async`, takes
+/// arguments or is generic.
+///
+/// ```compile_fail
+/// #[pulse::main(flush_msec = 100)] // unknown argument `flush_msec`; did you mean `flush_ms`?
+/// async fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[pulse::main(flavor = "current_thread", worker_threads = 4)]
+/// async fn main() {}
+/// ```
+///
+/// # What it expands to
+///
+/// In essence, `#[pulse::main(flavor = "current_thread", flush_ms = 100)]`
+/// on `async fn main() -> R { body }` produces:
+///
+/// ```text
+/// fn main() -> R {
+///     let body = async { body };
+///     let config: pulse::Config =
+///         pulse::Config::new().flush_interval(Duration::from_millis(100));
+///     return pulse::__private::Main::start(
+///         || {
+///             let mut builder = tokio::runtime::Builder::new_current_thread();
+///             builder.enable_all();
+///             builder
+///         },
+///         config, // PULSE_* applied, then TracedRuntime::from_config(builder(), &config)
+///     )
+///     .block_on(body); // runtime dropped, then the guard: the final flush
+/// }
+/// ```
+///
+/// [`pulse::Config`]: ../pulse/struct.Config.html
+/// [`TracedRuntime::from_config`]: ../pulse/struct.TracedRuntime.html#method.from_config
+/// [`pulse::env`]: ../pulse/env/index.html
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     main_attr::main(args.into(), item.into()).into()
