@@ -4,7 +4,9 @@
 //! it once per buffer (every ~1024 events), never per event. It is bounded:
 //! when the writer falls behind by more than `max_pending_events`, further
 //! buffers are dropped and counted, so memory stays flat and workers never
-//! wait for I/O.
+//! wait for I/O. Small hand-overs share a batch, so the memory held is
+//! proportional to the events held (at most about twice their size, plus
+//! one batch), however often threads hand over.
 
 use crate::event::TelemetryEvent;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,13 +77,25 @@ impl CentralCollector {
                 .fetch_add(events.len() as u64, Ordering::Relaxed);
             return false;
         }
-        let mut batch = pending
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(self.batch_capacity.max(events.len())));
-        batch.extend_from_slice(events);
+        // Append to the newest batch while it has room: a worker that parks
+        // every few events hands over tiny buffers, and giving each its own
+        // buffer-sized batch would make memory follow the number of
+        // hand-overs instead of the events held. Appending keeps every
+        // thread's events in order (the writer sees the same sequence).
+        match pending.batches.last_mut() {
+            Some(last) if last.capacity() - last.len() >= events.len() => {
+                last.extend_from_slice(events);
+            }
+            _ => {
+                let mut batch = pending
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(self.batch_capacity.max(events.len())));
+                batch.extend_from_slice(events);
+                pending.batches.push(batch);
+            }
+        }
         pending.events += events.len();
-        pending.batches.push(batch);
         // Wake the flusher early once half the budget is used, so a burst is
         // written before it has to be dropped.
         if pending.events * 2 >= self.max_pending_events && !pending.wake_sent {
@@ -191,6 +205,35 @@ mod tests {
             c.accept(&[sample(4), sample(5)]),
             "draining frees the budget"
         );
+    }
+
+    /// Memory follows the events held, not the number of hand-overs: a
+    /// worker that parks after every few events hands over tiny buffers,
+    /// and each must not pin a whole buffer's worth of memory while the
+    /// writer is stalled.
+    #[test]
+    fn many_small_hand_overs_stay_within_the_event_budget() {
+        const MAX_PENDING: usize = 64 * 1024;
+        const BUFFER: usize = 1024;
+        let c = CentralCollector::new(MAX_PENDING, BUFFER);
+        let small = [sample(1), sample(2), sample(3), sample(4)];
+        while c.accept(&small) {}
+        let mut out = Vec::new();
+        c.drain(&mut out);
+        let held: usize = out.iter().map(Vec::len).sum();
+        let capacity: usize = out.iter().map(Vec::capacity).sum();
+        assert_eq!(held, MAX_PENDING);
+        assert!(
+            capacity <= 2 * MAX_PENDING + BUFFER,
+            "{} batches with room for {capacity} events hold {held} events",
+            out.len()
+        );
+        // Per-source order is kept: the events come out as they went in.
+        assert!(out
+            .iter()
+            .flatten()
+            .copied()
+            .eq(small.iter().copied().cycle().take(held)));
     }
 
     #[test]

@@ -57,8 +57,9 @@ pub trait TraceWriter: Send {
         Ok(())
     }
 
-    /// Writes a batch of events (all from one thread, or all from the
-    /// sampler).
+    /// Writes a batch of events: the sampler's readings, or events handed
+    /// over by recording threads (one thread's buffer, or several small
+    /// hand-overs one after the other, each thread's events in order).
     fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()>;
 
     /// Pushes buffered bytes to the operating system.
