@@ -44,12 +44,11 @@ pub(crate) fn expand(func: MainFn, config: &FinalConfig) -> TokenStream {
     let builder = builder(config, &pulse, last_start);
     let recording = recording(&config.recording, &pulse);
     let run = quote_spanned! {last_end=>
+        // The spans are the user's, so lints could fire on generated code.
         #[allow(
-            clippy::expect_used,
             clippy::diverging_sub_expression,
             clippy::needless_return,
-            clippy::redundant_closure_call,
-            unreachable_code
+            clippy::redundant_closure_call
         )]
         {
             let config: #pulse::Config = #recording;

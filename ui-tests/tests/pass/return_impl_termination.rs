@@ -1,5 +1,7 @@
 //! `-> impl Termination`, and the other forms of `main`'s return type.
 
+#![deny(warnings)]
+
 use std::process::{ExitCode, Termination};
 
 #[pulse::main(writer = "null")]

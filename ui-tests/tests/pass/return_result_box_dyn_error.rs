@@ -2,6 +2,8 @@
 //! not `Send` (it holds an `Rc` across an `.await`): the body runs with
 //! `block_on`, never spawned.
 
+#![deny(warnings)]
+
 use std::error::Error;
 use std::rc::Rc;
 

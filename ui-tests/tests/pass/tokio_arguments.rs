@@ -1,5 +1,7 @@
 //! Every `#[tokio::main]` argument, with the same meaning.
 
+#![deny(warnings)]
+
 use std::time::Duration;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
