@@ -43,7 +43,7 @@ pub mod __private {
                 builder,
                 config,
                 |name| std::env::var_os(name),
-                &mut std::io::stderr().lock(),
+                &mut std::io::stderr(),
             )
         }
 
