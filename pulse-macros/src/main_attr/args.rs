@@ -308,7 +308,12 @@ impl Configuration {
             "format" => self.format = choice(key, value, errors, &FORMATS).map(|v| Arg::new(v, nv)),
             "enabled" => self.enabled = boolean(key, value, errors).map(|v| Arg::new(v, nv)),
             "config" => self.config = config_fn(value, errors).map(|v| Arg::new(v, nv)),
-            other => unreachable!("`{other}` is in KEYS but has no setter"),
+            // Unreachable: `every_key_has_a_setter_and_an_example` checks
+            // each key. A proc macro reports rather than panics.
+            other => errors.spanned(
+                &nv.path,
+                format!("pulse-macros has no setter for `{other}` (a bug; please report it)"),
+            ),
         }
     }
 }

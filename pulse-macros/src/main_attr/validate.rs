@@ -2,7 +2,7 @@
 //! `FinalConfig`. An argument that conflicts with another is reported at its
 //! own tokens and left out, so the expansion uses only what is consistent.
 
-use super::args::{find_key, Arg, Configuration, Flavor, Format, Group, UnhandledPanic, Writer};
+use super::args::{find_key, Arg, Configuration, Flavor, Format, UnhandledPanic, Writer};
 use crate::errors::Errors;
 use crate::size::display_size;
 use syn::{Expr, LitStr};
@@ -193,14 +193,12 @@ fn reject_beside_config(
     ];
     for (name, pair) in given {
         let Some(pair) = pair else { continue };
-        let key = find_key(name).expect("a pulse key");
-        debug_assert_eq!(key.group, Group::Pulse);
+        let method = find_key(name).map_or("pulse::Config", |key| key.config_method);
         errors.spanned(
             pair,
             format!(
                 "`{name}` cannot be combined with `config`: the config function decides every \
-                 recording setting and would override it; set it there instead (`{}`)",
-                key.config_method
+                 recording setting and would override it; set it there instead (`{method}`)"
             ),
         );
     }
@@ -297,7 +295,8 @@ impl WriterSettings {
                     );
                     self.max_file_size = None;
                 }
-                (None, None) => unreachable!("the defaults are consistent"),
+                // The defaults are consistent with each other.
+                (None, None) => {}
             }
         }
         self
@@ -355,7 +354,8 @@ impl Settings {
                     );
                     self.buffer_events = None;
                 }
-                (None, None) => unreachable!("the defaults are consistent"),
+                // The defaults are consistent with each other.
+                (None, None) => {}
             }
         }
     }
