@@ -10,6 +10,17 @@
 //!
 //! ## Recording
 //!
+//! The shortest way is to replace `#[tokio::main]` with [`#[pulse::main]`](main):
+//!
+//! ```no_run
+//! #[pulse::main(flush_ms = 250, sample_ms = 10, writer = "rotating")]
+//! async fn main() {
+//!     // the application, unchanged
+//! }
+//! ```
+//!
+//! or build the runtime yourself:
+//!
 //! ```
 //! use pulse::{RotatingWriter, TracedRuntime};
 //!
