@@ -16,54 +16,68 @@
 //!
 //! Operations under ~50 ns are timed in batches: each `iter_custom` call runs
 //! the operation `iters` times (criterion picks thousands to millions) between
-//! two clock reads, so the timer's own cost is spread over the whole batch.
+//! two timer readings, so the timer's own cost is spread over the whole batch.
+//! `PULSE_BENCH_TIMER=cpu` times those batches with the thread's CPU clock
+//! instead of the wall clock, which on a shared machine leaves out the time
+//! the bench thread spent descheduled (see `benches::Timer`).
 //!
+//! Full buffers are handed to the collector inside the timed loop, so their
+//! cost is included, amortised over `buffer_events` (default 1024) events.
 //! After each recording the bench prints how many events were written and
-//! dropped: a benchmark that mostly drops would time the wrong path, so the
-//! poll benchmarks raise `max_pending_events` (see [`POLL_MAX_PENDING`]).
+//! dropped: a benchmark that mostly drops would time the wrong path (a
+//! dropped buffer costs less than a kept one). See [`poll_recording`] for how
+//! the poll benchmarks avoid drops.
 //!
 //! Run: `cargo bench -p benches --bench critical_path`; smoke run:
 //! `PULSE_BENCH_QUICK=1 cargo bench -p benches --bench critical_path`.
 //! `benches/report.py` turns criterion's output into BENCHMARKS.md's tables.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use benches::batched;
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use pulse::bench::HotPath;
 use pulse::clock::{self, SchedStatFile};
 use pulse::{Config, NullWriter, TraceSummary, TracedRuntime};
 use std::hint::black_box;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Backlog bound for the poll benchmarks: 4 Mi events (~160 MiB). The
-/// default (64 Ki events, ~1.3 ms of recording at full speed) relies on the
-/// flusher thread being scheduled within ~0.6 ms of its wake-up, which a
-/// shared 2-core machine does not guarantee; when it is late, the collector
-/// drops whole buffers, which is cheaper than keeping them and would flatter
-/// the figures.
+/// Backlog bound for the poll benchmarks: 4 Mi events (~160 MiB); see
+/// [`poll_recording`].
 const POLL_MAX_PENDING: usize = 1 << 22;
+
+/// Flush interval for the poll benchmarks; see [`poll_recording`].
+const POLL_FLUSH_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Tasks and yields per task of one `runtime_yield` iteration.
 const YIELD_TASKS: usize = 64;
 const YIELDS_PER_TASK: usize = 200;
 
-/// Runs `op` `iters` times between two reads of the clock, keeping each
-/// result alive (`black_box`) so the work cannot be optimised away.
-fn batched<R>(iters: u64, mut op: impl FnMut(u64) -> R) -> Duration {
-    let start = Instant::now();
-    for i in 0..iters {
-        black_box(op(i));
-    }
-    start.elapsed()
+/// Runs one benchmark of `group` and says whether criterion ran it (a name
+/// filter skips the others), so that skipped recordings stay silent.
+fn bench(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    mut f: impl FnMut(&mut Bencher<'_>),
+) -> bool {
+    let mut ran = false;
+    group.bench_function(id, |b| {
+        ran = true;
+        f(b)
+    });
+    ran
 }
 
-/// Prints what a finished recording kept and lost; silent when the
-/// benchmark was filtered out (nothing recorded).
-fn report(label: &str, summary: TraceSummary) {
-    let total = summary.events_written + summary.dropped_events;
-    if total == 0 {
+/// Prints what a recording kept and lost, if its benchmark ran.
+fn report(label: &str, ran: bool, summary: TraceSummary) {
+    if !ran {
         return;
     }
-    let share = summary.dropped_events as f64 * 100.0 / total as f64;
+    let total = summary.events_written + summary.dropped_events;
+    let share = summary.dropped_events as f64 * 100.0 / total.max(1) as f64;
     println!(
         "pulse[{label}]: {} events written, {} dropped ({share:.3}%)",
         summary.events_written, summary.dropped_events
@@ -75,8 +89,8 @@ fn report(label: &str, summary: TraceSummary) {
     }
 }
 
-fn finish(label: &str, hot: HotPath) {
-    report(label, hot.finish().expect("a NullWriter cannot fail"));
+fn finish(label: &str, ran: bool, hot: HotPath) {
+    report(label, ran, hot.finish().expect("a NullWriter cannot fail"));
 }
 
 fn primitives(c: &mut Criterion) {
@@ -150,8 +164,32 @@ fn probe_quanta(tsc: &quanta::Clock) {
 }
 
 /// A recording for the poll benchmarks.
+///
+/// Recording flat out (~25 M events/s on one thread, far above what a real
+/// runtime produces) needs two changes from the defaults to time the path a
+/// real runtime takes:
+///
+/// - With the default backlog (64 Ki events, ~2.5 ms of recording here) the
+///   flusher must be scheduled within ~1 ms of its half-full wake-up, which a
+///   shared 2-core machine does not guarantee; when it is late, whole buffers
+///   are dropped (0.01-0.25 % in trial runs), which is cheaper than keeping
+///   them. [`POLL_MAX_PENDING`] leaves room for a late flusher.
+/// - A larger backlog alone would let ~2 Mi events pile up before the
+///   half-full wake-up, more batches than the collector recycles (64), so
+///   every drain would allocate and page-fault fresh batches, which the
+///   default configuration never does in steady state (it drains every 32
+///   buffers). Flushing every [`POLL_FLUSH_INTERVAL`] keeps each drain at
+///   ~25 buffers, as the defaults do.
+///
+/// The traced runtime of `runtime_yield` uses the same settings.
 fn poll_recording(config: Config) -> HotPath {
-    HotPath::new(&config.max_pending_events(POLL_MAX_PENDING)).expect("valid config")
+    HotPath::new(&poll_config(config)).expect("valid config")
+}
+
+fn poll_config(config: Config) -> Config {
+    config
+        .max_pending_events(POLL_MAX_PENDING)
+        .flush_interval(POLL_FLUSH_INTERVAL)
 }
 
 fn poll_event(c: &mut Criterion) {
@@ -171,7 +209,7 @@ fn poll_event(c: &mut Criterion) {
         if with_metrics {
             hot = hot.with_runtime_metrics(runtime.metrics());
         }
-        group.bench_function(name, |b| {
+        let ran = bench(&mut group, BenchmarkId::from_parameter(name), |b| {
             b.iter_custom(|iters| {
                 batched(iters, |task| {
                     hot.poll_start(black_box(0), black_box(task), here);
@@ -179,8 +217,36 @@ fn poll_event(c: &mut Criterion) {
                 })
             })
         });
-        finish(&format!("poll_event/{name}"), hot);
+        finish(&format!("poll_event/{name}"), ran, hot);
     }
+
+    // What the poll hooks run, on a worker thread: the worker index from
+    // Tokio, then the recording (with that runtime's local queue depth).
+    let one_worker = benches::multi_thread(1).build().expect("runtime");
+    let hot = Arc::new(poll_recording(Config::new()).with_runtime_metrics(one_worker.metrics()));
+    let id = BenchmarkId::from_parameter("pair_hook_in_worker");
+    let ran = bench(&mut group, id, |b| {
+        b.iter_custom(|iters| {
+            let hot = hot.clone();
+            one_worker.block_on(async move {
+                tokio::spawn(async move {
+                    batched(iters, |task| {
+                        if let Some(worker) = tokio::runtime::worker_index() {
+                            hot.poll_start(worker as u32, black_box(task), here);
+                        }
+                        if let Some(worker) = tokio::runtime::worker_index() {
+                            hot.poll_end(worker as u32);
+                        }
+                    })
+                })
+                .await
+                .expect("bench task")
+            })
+        })
+    });
+    drop(one_worker);
+    let hot = Arc::into_inner(hot).expect("the bench task has finished");
+    finish("poll_event/pair_hook_in_worker", ran, hot);
     group.finish();
 }
 
@@ -190,19 +256,16 @@ fn poll_flush(c: &mut Criterion) {
     let here = Location::caller();
     for buffer_events in [64usize, 1024, 16 * 1024] {
         let hot = poll_recording(Config::new().buffer_events(buffer_events));
-        group.bench_with_input(
-            BenchmarkId::new("pair_buffer_events", buffer_events),
-            &buffer_events,
-            |b, _| {
-                b.iter_custom(|iters| {
-                    batched(iters, |task| {
-                        hot.poll_start(black_box(0), black_box(task), here);
-                        hot.poll_end(black_box(0));
-                    })
+        let id = BenchmarkId::new("pair_buffer_events", buffer_events);
+        let ran = bench(&mut group, id, |b| {
+            b.iter_custom(|iters| {
+                batched(iters, |task| {
+                    hot.poll_start(black_box(0), black_box(task), here);
+                    hot.poll_end(black_box(0));
                 })
-            },
-        );
-        finish(&format!("poll_flush/{buffer_events}"), hot);
+            })
+        });
+        finish(&format!("poll_flush/{buffer_events}"), ran, hot);
     }
     group.finish();
 }
@@ -210,8 +273,11 @@ fn poll_flush(c: &mut Criterion) {
 fn park_unpark(c: &mut Criterion) {
     let mut group = c.benchmark_group("park_unpark");
     group.throughput(Throughput::Elements(2));
-    // Default backlog bound: every park hands over its own (small) batch, so
-    // the collector's count of pending events understates its memory.
+    // Default configuration otherwise. Each park hands its buffer (the
+    // previous unpark and this park: two events) to the collector as a batch
+    // of its own, so the backlog bound, counted in events, would allow
+    // ~2 Mi batches of full buffer capacity if raised like the poll
+    // benchmarks': keep the default.
     let cases = [
         ("pair_cpu_time", Config::new().run_queue_wait(false)),
         (
@@ -222,7 +288,7 @@ fn park_unpark(c: &mut Criterion) {
     ];
     for (name, config) in cases {
         let hot = HotPath::new(&config).expect("valid config");
-        group.bench_function(name, |b| {
+        let ran = bench(&mut group, BenchmarkId::from_parameter(name), |b| {
             b.iter_custom(|iters| {
                 batched(iters, |_| {
                     hot.park(black_box(0));
@@ -230,7 +296,7 @@ fn park_unpark(c: &mut Criterion) {
                 })
             })
         });
-        finish(&format!("park_unpark/{name}"), hot);
+        finish(&format!("park_unpark/{name}"), ran, hot);
     }
     group.finish();
 }
@@ -268,23 +334,22 @@ fn runtime_yield(c: &mut Criterion) {
     ];
     for (flavor, builder) in flavors {
         let plain = builder().build().expect("runtime");
-        group.bench_function(BenchmarkId::new("plain", flavor), |b| {
+        bench(&mut group, BenchmarkId::new("plain", flavor), |b| {
             b.iter(|| plain.block_on(yield_storm()))
         });
         drop(plain);
 
-        let config = Config::new().max_pending_events(POLL_MAX_PENDING);
+        let config = poll_config(Config::new());
         let (traced, guard) =
             TracedRuntime::build_with_config(builder(), Box::new(NullWriter::new()), &config)
                 .expect("traced runtime");
-        group.bench_function(BenchmarkId::new("traced", flavor), |b| {
+        let ran = bench(&mut group, BenchmarkId::new("traced", flavor), |b| {
             b.iter(|| traced.block_on(yield_storm()))
         });
+        // Workers hand over their buffers as the runtime shuts down.
         drop(traced);
-        report(
-            &format!("runtime_yield/traced/{flavor}"),
-            guard.finish().expect("a NullWriter cannot fail"),
-        );
+        let summary = guard.finish().expect("a NullWriter cannot fail");
+        report(&format!("runtime_yield/traced/{flavor}"), ran, summary);
     }
     group.finish();
 }

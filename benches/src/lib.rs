@@ -2,7 +2,8 @@
 //! bench binary uses, a quick mode for smoke runs, and runtime builders.
 
 use criterion::Criterion;
-use std::time::Duration;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 /// Set this environment variable (to anything but `0`) for a smoke run:
 /// short warm-up and measurement, few samples. Figures from a quick run are
@@ -28,6 +29,56 @@ pub fn criterion() -> Criterion {
         .measurement_time(measurement)
         .sample_size(samples)
         .significance_level(0.05)
+}
+
+/// Set this environment variable to `cpu` to time batches with the calling
+/// thread's CPU clock instead of the wall clock (see [`Timer`]).
+pub const TIMER_ENV: &str = "PULSE_BENCH_TIMER";
+
+/// What [`batched`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Elapsed wall-clock time (criterion's usual measure).
+    Wall,
+    /// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`): on a shared
+    /// machine it leaves out the time the thread waited while another
+    /// process ran, which wall time counts. It still counts the thread's own
+    /// kernel time (page faults, system calls). Only for benchmarks whose
+    /// work all happens on the timing thread.
+    ThreadCpu,
+}
+
+/// The timer [`TIMER_ENV`] selects; [`Timer::Wall`] unless it says `cpu`.
+pub fn timer() -> Timer {
+    match std::env::var(TIMER_ENV) {
+        Ok(value) if value.eq_ignore_ascii_case("cpu") => Timer::ThreadCpu,
+        _ => Timer::Wall,
+    }
+}
+
+/// Runs `op` `iters` times between two readings of [`timer()`], keeping
+/// each result alive (`black_box`) so the work cannot be optimised away.
+///
+/// Criterion asks for thousands to millions of iterations per sample, so
+/// the two readings (even the ~0.6 µs CPU clock) are spread over the whole
+/// batch rather than paid per operation.
+pub fn batched<R>(iters: u64, mut op: impl FnMut(u64) -> R) -> Duration {
+    match timer() {
+        Timer::Wall => {
+            let start = Instant::now();
+            for i in 0..iters {
+                black_box(op(i));
+            }
+            start.elapsed()
+        }
+        Timer::ThreadCpu => {
+            let start = pulse::clock::thread_cpu_nanos();
+            for i in 0..iters {
+                black_box(op(i));
+            }
+            Duration::from_nanos(pulse::clock::thread_cpu_nanos().saturating_sub(start))
+        }
+    }
 }
 
 /// A multi-thread runtime with `workers` worker threads and every driver.
