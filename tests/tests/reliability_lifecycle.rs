@@ -1,0 +1,192 @@
+//! Shutdown and lifecycle (issue 8): whatever way a program ends, no event
+//! recorded before shutdown is lost. Real programs run as child processes
+//! (`src/bin/reliability_main.rs`, a `#[pulse::main]` program, and
+//! `src/bin/reliability_app.rs`, a `TracedRuntime` one); each counts the
+//! polls its tasks get on worker threads and prints the count once no task
+//! can be polled again, and the trace must hold exactly that many PollStart
+//! records, each closed by a PollEnd on the same worker.
+//!
+//! (`macro_main.rs` checks exit statuses and that some events arrive on
+//! Ok/Err/panic; `recorder.rs` covers two runtimes in one process and
+//! toggling. Here the counts must be exact.)
+
+use pulse::format::{TraceEvent, TraceReader};
+use pulse::EventType;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const MAIN: &str = env!("CARGO_BIN_EXE_reliability_main");
+const APP: &str = env!("CARGO_BIN_EXE_reliability_app");
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    /// The number after `key ` on stdout.
+    fn number(&self, key: &str) -> u64 {
+        self.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {key:?} line in {:?}", self.stdout))
+            .parse()
+            .unwrap()
+    }
+
+    fn pulse_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with("pulse:"))
+            .collect()
+    }
+}
+
+fn run(program: &str, arg: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(program);
+    command
+        .arg(arg)
+        .current_dir(dir.path())
+        .env_remove("RUST_BACKTRACE");
+    for variable in pulse::env::VARIABLES {
+        command.env_remove(variable);
+    }
+    let output = command.output().unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        dir,
+    }
+}
+
+/// Every event of the trace at `path` (which must read without error).
+fn read(path: &Path) -> Vec<TraceEvent> {
+    TraceReader::open(path)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// Checks that each worker's polls are `PollStart`, `PollEnd` pairs, except
+/// that up to `open` polls may still be running at the end; returns the
+/// number of PollStarts.
+fn check_polls(events: &[TraceEvent], workers: u32, open: usize) -> u64 {
+    let mut in_poll: BTreeMap<u32, bool> = BTreeMap::new();
+    let mut starts = 0;
+    for event in events {
+        let Some(worker) = event.worker() else {
+            continue;
+        };
+        if event.event_type() == EventType::WorkerSample {
+            continue;
+        }
+        assert!(worker < workers, "worker {worker} of {workers}: {event:?}");
+        let state = in_poll.entry(worker).or_default();
+        match event.event_type() {
+            EventType::PollStart => {
+                assert!(!*state, "worker {worker}: PollStart inside a poll");
+                *state = true;
+                starts += 1;
+            }
+            EventType::PollEnd => {
+                assert!(*state, "worker {worker}: PollEnd outside a poll");
+                *state = false;
+            }
+            _ => {}
+        }
+    }
+    let still_open = in_poll.values().filter(|&&open| open).count();
+    assert_eq!(still_open, open, "polls without a PollEnd at the end");
+    starts
+}
+
+/// Runs `reliability_main CASE` and checks that its trace holds exactly
+/// the polls it counted.
+fn check_main(case: &str, code: i32) -> Run {
+    let run = run(MAIN, case);
+    assert_eq!(run.code, Some(code), "{case}: {}", run.stderr);
+    let polls = run.number("polls");
+    assert!(polls >= 600, "{case}: the workload polled {polls} times");
+    let events = read(&run.dir.path().join("main-trace.bin"));
+    assert_eq!(
+        check_polls(&events, 2, 0),
+        polls,
+        "{case}: PollStart records vs polls made"
+    );
+    assert!(
+        run.pulse_lines().is_empty(),
+        "{case}: pulse reported {:?}",
+        run.pulse_lines()
+    );
+    run
+}
+
+#[test]
+fn normal_return_keeps_every_poll() {
+    check_main("ok", 0);
+}
+
+#[test]
+fn err_return_keeps_every_poll() {
+    let run = check_main("err", 1);
+    assert!(run.stderr.contains("the body returned an error"));
+}
+
+#[test]
+fn panic_in_the_body_keeps_every_poll() {
+    let run = check_main("panic", 101);
+    assert!(run.stderr.contains("the body panicked on purpose"));
+}
+
+#[test]
+fn panic_inside_a_task_keeps_every_poll_and_closes_it() {
+    // The panicking poll has its PollEnd too (Tokio runs the after-poll
+    // hook when the poll unwinds), and recording goes on after it.
+    let run = check_main("task-panic", 0);
+    assert!(run.stderr.contains("a task panicked on purpose"));
+}
+
+#[test]
+fn runtime_dropped_with_tasks_pending_keeps_every_poll() {
+    check_main("pending", 0);
+}
+
+#[test]
+fn spawn_blocking_threads_record_nothing_and_break_nothing() {
+    // Blocking-pool threads have no worker index: the closures (and the
+    // `block_on` inside them) are not recorded, the tasks they spawn onto
+    // the workers are, and only workers 0 and 1 appear (`check_polls`).
+    check_main("blocking", 0);
+}
+
+#[test]
+fn shutdown_timeout_keeps_every_poll_and_does_not_wait_for_stuck_threads() {
+    let run = run(APP, "shutdown-timeout:trace.bin");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("done"), "{}", run.stdout);
+    let polls = run.number("polls");
+    let events = read(&run.dir.path().join("trace.bin"));
+    // One task is still inside its 60 s poll when the program exits: its
+    // PollStart was recorded before shutdown, its PollEnd never happens.
+    // (If the guard waited for it, the program would not have printed
+    // `done` before the test's own timeout.)
+    assert_eq!(check_polls(&events, 2, 1), polls);
+    assert!(run.pulse_lines().is_empty(), "{:?}", run.pulse_lines());
+}
+
+#[test]
+fn guard_dropped_before_the_runtime_keeps_every_poll_made_before() {
+    // As when `let (runtime, guard) = ...` is left by `?` or a panic: the
+    // guard drops first. Its final flush copies what the still-running
+    // workers have buffered.
+    let run = run(APP, "guard-first:trace.bin");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let polls = run.number("polls");
+    let events = read(&run.dir.path().join("trace.bin"));
+    assert_eq!(check_polls(&events, 2, 0), polls);
+}
