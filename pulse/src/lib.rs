@@ -105,6 +105,7 @@ macro_rules! cfg_tokio_unstable {
 }
 
 cfg_tokio_unstable! {
+    pub mod analysis;
     #[cfg(feature = "bench")]
     pub mod bench;
     mod buffer;
@@ -114,6 +115,7 @@ cfg_tokio_unstable! {
     pub mod env;
     mod error;
     pub mod event;
+    pub mod export;
     mod flusher;
     pub mod format;
     mod macro_support;
