@@ -90,7 +90,10 @@ impl<W: TraceWriter + ?Sized> TraceWriter for Box<W> {
 const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Creates (or truncates) a trace file readable and writable by its owner
-/// only (mode `0600` on Unix): traces reveal what a program does.
+/// only (mode `0600` on Unix): traces reveal what a program does. The mode
+/// given to `open` applies only to a new file, so an existing regular file
+/// that others could read is restricted too (devices such as `/dev/null`
+/// are left alone).
 fn create_trace_file(path: &Path) -> Result<File, Error> {
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -99,10 +102,21 @@ fn create_trace_file(path: &Path) -> Result<File, Error> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map_err(|source| Error::TraceFile {
+    let error = |source| Error::TraceFile {
         path: path.to_owned(),
         source,
-    })
+    };
+    let file = options.open(path).map_err(error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = file.metadata().map_err(error)?;
+        if metadata.is_file() && metadata.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(error)?;
+        }
+    }
+    Ok(file)
 }
 
 /// Adds the path to an I/O error so the one line on stderr says which file.
