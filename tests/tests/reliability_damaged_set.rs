@@ -69,10 +69,12 @@ fn read_set(base: &Path) -> (Vec<Read>, Vec<TraceError>) {
     }
 }
 
-/// A rotated set written by a real runtime: its directory, and each file's
-/// name and bytes.
-fn recorded_set() -> &'static (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
-    static SET: OnceLock<(tempfile::TempDir, Vec<(String, Vec<u8>)>)> = OnceLock::new();
+/// A rotated set as written: its directory, and each file's name and bytes.
+type Set = (tempfile::TempDir, Vec<(String, Vec<u8>)>);
+
+/// A rotated set written by a real runtime.
+fn recorded_set() -> &'static Set {
+    static SET: OnceLock<Set> = OnceLock::new();
     SET.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("trace.bin");

@@ -91,16 +91,19 @@ struct Seen {
     marked_dropped: AtomicU64,
 }
 
+/// Opened once to let a [`Gated`] writer write.
+type Gate = Arc<(Mutex<bool>, Condvar)>;
+
 /// A writer that blocks until the gate opens, then sleeps `delay` per
 /// batch.
 struct Gated {
-    gate: Arc<(Mutex<bool>, Condvar)>,
+    gate: Gate,
     delay: Duration,
     seen: Arc<Seen>,
 }
 
 impl Gated {
-    fn new(delay: Duration, open: bool) -> (Gated, Arc<(Mutex<bool>, Condvar)>, Arc<Seen>) {
+    fn new(delay: Duration, open: bool) -> (Gated, Gate, Arc<Seen>) {
         let gate = Arc::new((Mutex::new(open), Condvar::new()));
         let seen = Arc::new(Seen::default());
         let writer = Gated {
