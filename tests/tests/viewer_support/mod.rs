@@ -1,0 +1,117 @@
+//! Shared by the viewer tests: finding Node and Chromium, the repository
+//! root, and real traces recorded from a traced runtime.
+
+#![allow(dead_code)] // each test file uses part of it
+
+use pulse::{Config, FormatVersion, TracedRuntime, WriterConfig};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Set (to anything) by `.ci/run`: a missing Node or Chromium is then a
+/// failure instead of a skipped test.
+pub const REQUIRE_ENV: &str = "PULSE_REQUIRE_BROWSER";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Whether `program` can run. If not: fails the test when
+/// [`REQUIRE_ENV`] is set, otherwise says why the test is skipped.
+pub fn require(program: &str, what: &str) -> bool {
+    if have(program) {
+        return true;
+    }
+    if std::env::var_os(REQUIRE_ENV).is_some() {
+        panic!("`{program}` is needed for {what} ({REQUIRE_ENV} is set): install it");
+    }
+    eprintln!("skipped: `{program}` is not installed ({what}); .ci/run installs it");
+    false
+}
+
+/// The Chromium binary: `$CHROMIUM`, else `chromium` on the PATH.
+pub fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
+}
+
+/// Keeps the CPU busy for `duration`.
+pub fn spin_for(duration: Duration) {
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < duration {
+        for _ in 0..100 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    std::hint::black_box(x);
+}
+
+/// Records a real 2-worker traced runtime into `path` (one file) in
+/// `format`: short polls, yields, timers, cross-worker wake-ups, and one
+/// task that blocks its worker with `std::thread::sleep(blocked)`.
+///
+/// Returns the blocking task's window as the caller saw it (only for
+/// messages; the trace is the truth).
+pub fn record_blocking_trace(path: &Path, format: FormatVersion, blocked: Duration) {
+    let config = Config::new()
+        .writer(WriterConfig::file(path))
+        .format(format)
+        .flush_interval(Duration::from_millis(20))
+        .sample_interval(Duration::from_millis(5));
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    let (runtime, guard) = TracedRuntime::from_config(builder, &config).expect("traced runtime");
+    runtime.block_on(async move {
+        let mut tasks = Vec::new();
+        for i in 0..24u64 {
+            tasks.push(tokio::spawn(async move {
+                for j in 0..20 {
+                    spin_for(Duration::from_micros(20 + (i * 7 + j) % 30));
+                    if j % 4 == 0 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    } else {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }));
+        }
+        // Cross-worker wake-ups through a channel.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(4);
+        tasks.push(tokio::spawn(async move {
+            while let Some(n) = rx.recv().await {
+                std::hint::black_box(n);
+            }
+        }));
+        tasks.push(tokio::spawn(async move {
+            for n in 0..200 {
+                let _ = tx.send(n).await;
+            }
+        }));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // The blocking call in async code.
+        tokio::spawn(async move { std::thread::sleep(blocked) })
+            .await
+            .expect("blocking task");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        for task in tasks {
+            task.await.expect("task");
+        }
+    });
+    drop(runtime);
+    let summary = guard.finish().expect("final flush");
+    assert_eq!(
+        summary.dropped_events, 0,
+        "the test trace should be complete"
+    );
+}
