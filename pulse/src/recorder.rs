@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use tokio::runtime::{Builder, Runtime, RuntimeMetrics, TaskMeta};
+use tokio::runtime::{Builder, LocalOptions, LocalRuntime, Runtime, RuntimeMetrics, TaskMeta};
 
 /// State shared by the hooks, the flusher thread and the handles of one
 /// recording.
@@ -411,31 +411,53 @@ impl TracedRuntime {
     /// Like [`TracedRuntime::build`], with the intervals, buffer sizes and
     /// format of `config` (its writer setting is not used: `writer` is).
     pub fn build_with_config(
-        mut builder: Builder,
-        mut writer: Box<dyn TraceWriter>,
+        builder: Builder,
+        writer: Box<dyn TraceWriter>,
         config: &Config,
     ) -> Result<(Runtime, TelemetryGuard), Error> {
-        config.validate()?;
-        let shared = Arc::new(Shared::new(config));
-        install_hooks(&mut builder, &shared);
-        let runtime = builder.build().map_err(Error::Runtime)?;
-        let metrics = runtime.metrics();
-        let worker_count = saturate_u32(metrics.num_workers());
-        shared.set_runtime_metrics(metrics);
+        build_traced(builder, writer, config, Builder::build, Runtime::metrics)
+    }
 
-        let metadata = TraceMetadata {
-            time_unit_nanos: config.get_time_unit_nanos(),
-            worker_count,
-            start_unix_nanos: unix_nanos_at_epoch(&shared),
-            pulse_version: env!("CARGO_PKG_VERSION").to_owned(),
-            has_run_delay: config.get_run_queue_wait()
-                && SchedStatFile::open_current_thread().is_ok(),
-            file_index: 0,
-            config: config.describe(),
-        };
-        writer.begin(&metadata).map_err(Error::Write)?;
-        let guard = TelemetryGuard::start(shared, writer, config)?;
-        Ok((runtime, guard))
+    /// Like [`TracedRuntime::build_with_config`], for a [`LocalRuntime`]
+    /// (Tokio's `!Send`-friendly single-thread runtime), built with
+    /// `options`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse::{Config, NullWriter, TracedRuntime};
+    /// use tokio::runtime::LocalOptions;
+    ///
+    /// let mut builder = tokio::runtime::Builder::new_current_thread();
+    /// builder.enable_all();
+    /// let (runtime, guard) = TracedRuntime::build_local_with_config(
+    ///     builder,
+    ///     Box::new(NullWriter::new()),
+    ///     &Config::new(),
+    ///     LocalOptions::default(),
+    /// )?;
+    /// let shared = std::rc::Rc::new(5); // not Send
+    /// let doubled = runtime.block_on(async move {
+    ///     tokio::task::spawn_local(async move { *shared * 2 }).await.unwrap()
+    /// });
+    /// assert_eq!(doubled, 10);
+    /// drop(runtime);
+    /// assert_eq!(guard.finish()?.dropped_events, 0);
+    /// # Ok::<(), pulse::Error>(())
+    /// ```
+    pub fn build_local_with_config(
+        builder: Builder,
+        writer: Box<dyn TraceWriter>,
+        config: &Config,
+        options: LocalOptions,
+    ) -> Result<(LocalRuntime, TelemetryGuard), Error> {
+        build_traced(
+            builder,
+            writer,
+            config,
+            move |builder| builder.build_local(options),
+            LocalRuntime::metrics,
+        )
     }
 
     /// Builds a runtime recording as `config` describes, creating its writer.
@@ -462,6 +484,47 @@ impl TracedRuntime {
         let writer = config.make_writer()?;
         Self::build_with_config(builder, writer, config)
     }
+
+    /// Like [`TracedRuntime::from_config`], for a [`LocalRuntime`].
+    pub fn from_config_local(
+        builder: Builder,
+        config: &Config,
+        options: LocalOptions,
+    ) -> Result<(LocalRuntime, TelemetryGuard), Error> {
+        let writer = config.make_writer()?;
+        Self::build_local_with_config(builder, writer, config, options)
+    }
+}
+
+/// Installs the hooks, builds the runtime with `build`, and starts the
+/// flusher writing to `writer`.
+fn build_traced<R>(
+    mut builder: Builder,
+    mut writer: Box<dyn TraceWriter>,
+    config: &Config,
+    build: impl FnOnce(&mut Builder) -> std::io::Result<R>,
+    runtime_metrics: impl FnOnce(&R) -> RuntimeMetrics,
+) -> Result<(R, TelemetryGuard), Error> {
+    config.validate()?;
+    let shared = Arc::new(Shared::new(config));
+    install_hooks(&mut builder, &shared);
+    let runtime = build(&mut builder).map_err(Error::Runtime)?;
+    let metrics = runtime_metrics(&runtime);
+    let worker_count = saturate_u32(metrics.num_workers());
+    shared.set_runtime_metrics(metrics);
+
+    let metadata = TraceMetadata {
+        time_unit_nanos: config.get_time_unit_nanos(),
+        worker_count,
+        start_unix_nanos: unix_nanos_at_epoch(&shared),
+        pulse_version: env!("CARGO_PKG_VERSION").to_owned(),
+        has_run_delay: config.get_run_queue_wait() && SchedStatFile::open_current_thread().is_ok(),
+        file_index: 0,
+        config: config.describe(),
+    };
+    writer.begin(&metadata).map_err(Error::Write)?;
+    let guard = TelemetryGuard::start(shared, writer, config)?;
+    Ok((runtime, guard))
 }
 
 fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {

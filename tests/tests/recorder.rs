@@ -548,3 +548,37 @@ fn two_runtimes_record_into_their_own_traces() {
     assert_eq!(count(&a), 5);
     assert_eq!(count(&b), 7);
 }
+
+#[test]
+fn a_local_runtime_records_its_local_tasks() {
+    let capture = Capture::default();
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    let (runtime, guard) = TracedRuntime::build_local_with_config(
+        builder,
+        Box::new(capture.clone()),
+        &Config::new(),
+        tokio::runtime::LocalOptions::default(),
+    )
+    .unwrap();
+    let not_send = std::rc::Rc::new(3);
+    runtime.block_on(async move {
+        for _ in 0..4 {
+            let value = not_send.clone();
+            tokio::task::spawn_local(async move { *value })
+                .await
+                .unwrap();
+        }
+    });
+    let polls = runtime.metrics().worker_poll_count(0);
+    drop(runtime);
+    drop(guard);
+    let starts: Vec<_> = capture
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type() == EventType::PollStart)
+        .collect();
+    assert_eq!(polls, 4);
+    assert_eq!(starts.len() as u64, polls);
+    assert!(starts.iter().all(|e| e.worker() == Some(0)));
+}
