@@ -262,18 +262,22 @@ fn interpolate(points: &VecDeque<CpuPoint>, x: u64) -> Option<(f64, Option<f64>)
 /// inside (at least two). Run-queue wait is different: the kernel credits a
 /// wait when it ends, so a reading inside a wait does not show it yet, and
 /// interpolation would count the wait as off-CPU time. It is taken between
-/// the readings just outside the window instead: an upper bound, which
-/// errs towards "waiting" rather than "blocked". `None` without enough
-/// readings.
+/// readings outside the window instead (the last before it, the second
+/// after it): an upper bound, which errs towards "waiting" rather than
+/// "blocked". `None` without enough readings.
 fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Option<Estimate> {
     let wall = end.saturating_sub(start);
     let first_inside = points.partition_point(|p| p.t <= start);
     let past_inside = points.partition_point(|p| p.t < end);
     let samples = u32::try_from(past_inside.saturating_sub(first_inside)).unwrap_or(u32::MAX);
+    // The reading after the window is the second one at or after its end:
+    // a sample's timestamp is taken after its readings, so when the
+    // sampler is itself starved the first one may predate the end.
+    let after = points.partition_point(|p| p.t < end);
     let outside = first_inside
         .checked_sub(1)
         .and_then(|i| points.get(i))
-        .zip(points.get(points.partition_point(|p| p.t < end)));
+        .zip(points.get(after + 1).or_else(|| points.get(after)));
     let (cpu, run_delay) = match (interpolate(points, start), interpolate(points, end)) {
         (Some((c0, _)), Some((c1, _))) => {
             let run_delay = outside.and_then(|(before, after)| {

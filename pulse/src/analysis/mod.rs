@@ -146,6 +146,8 @@ mod options;
 mod periods;
 mod report;
 mod scan;
+#[cfg(test)]
+mod tests;
 mod text;
 
 pub use analyzer::Analyzer;

@@ -178,6 +178,17 @@ impl<W: Write> ChromeWriter<W> {
     ) -> io::Result<()> {
         let event_ns = event.timestamp_nanos();
         self.last_ns = self.last_ns.max(event_ns);
+        if let TraceEvent::WorkerSample {
+            worker,
+            cpu_nanos,
+            run_delay_nanos,
+            ..
+        } = *event
+        {
+            // The sampler's records come in their own batches: they must
+            // not move the worker's slice clock.
+            return self.cpu_counter(worker, event_ns, cpu_nanos, run_delay_nanos);
+        }
         if let Some(worker) = event.worker() {
             let track = self.track(worker)?;
             // Slices must nest: never let one worker's time run backwards.
@@ -234,35 +245,6 @@ impl<W: Write> ChromeWriter<W> {
                     }
                     self.local_queue(worker, ns, local_queue)?;
                 }
-                TraceEvent::WorkerSample {
-                    cpu_nanos,
-                    run_delay_nanos,
-                    ..
-                } => {
-                    let track = self.track(worker)?;
-                    let last = track
-                        .last_sample
-                        .replace((event_ns, cpu_nanos, run_delay_nanos));
-                    if let Some((t0, cpu0, rd0)) = last.filter(|(t0, ..)| *t0 < event_ns) {
-                        let wall = (event_ns - t0) as f64;
-                        let on_cpu = cpu_nanos.saturating_sub(cpu0) as f64 / wall;
-                        let _ = write!(
-                            self.line,
-                            "{{\"ph\":\"C\",\"ts\":{},\"pid\":{PID},\"name\":\"worker {worker} CPU\",\"args\":{{\"on a CPU\":",
-                            Micros(t0)
-                        );
-                        json::number(&mut self.line, on_cpu.min(1.0));
-                        if let (Some(a), Some(b)) = (rd0, run_delay_nanos) {
-                            self.line.push_str(",\"waiting for a CPU\":");
-                            json::number(
-                                &mut self.line,
-                                (b.saturating_sub(a) as f64 / wall).min(1.0),
-                            );
-                        }
-                        self.line.push_str("}}");
-                        self.emit()?;
-                    }
-                }
                 _ => {}
             }
             return Ok(());
@@ -290,6 +272,35 @@ impl<W: Write> ChromeWriter<W> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The worker's CPU counter for the sample interval ending at `ns`.
+    fn cpu_counter(
+        &mut self,
+        worker: u32,
+        ns: u64,
+        cpu_nanos: u64,
+        run_delay_nanos: Option<u64>,
+    ) -> io::Result<()> {
+        let track = self.track(worker)?;
+        let last = track.last_sample.replace((ns, cpu_nanos, run_delay_nanos));
+        let Some((t0, cpu0, rd0)) = last.filter(|(t0, ..)| *t0 < ns) else {
+            return Ok(());
+        };
+        let wall = (ns - t0) as f64;
+        let on_cpu = cpu_nanos.saturating_sub(cpu0) as f64 / wall;
+        let _ = write!(
+            self.line,
+            "{{\"ph\":\"C\",\"ts\":{},\"pid\":{PID},\"name\":\"worker {worker} CPU\",\"args\":{{\"on a CPU\":",
+            Micros(t0)
+        );
+        json::number(&mut self.line, on_cpu.min(1.0));
+        if let (Some(a), Some(b)) = (rd0, run_delay_nanos) {
+            self.line.push_str(",\"waiting for a CPU\":");
+            json::number(&mut self.line, (b.saturating_sub(a) as f64 / wall).min(1.0));
+        }
+        self.line.push_str("}}");
+        self.emit()
     }
 
     fn set_open(&mut self, worker: u32, slice: Slice) {
