@@ -62,15 +62,12 @@ use proc_macro::TokenStream;
 ///
 /// | argument | values | default |
 /// |---|---|---|
-/// | `flavor` | `"multi_thread"`, `"current_thread"` | `"multi_thread"` |
+/// | `flavor` | `"multi_thread"`, `"current_thread"`, `"local"` (a `LocalRuntime`: spawned tasks need not be `Send`) | `"multi_thread"` |
 /// | `worker_threads` | integer ≥ 1 (multi-thread only) | one per core |
-/// | `start_paused` | `true`, `false` (current-thread only; Tokio's `test-util` feature) | `false` |
-/// | `unhandled_panic` | `"ignore"`, `"shutdown_runtime"` (current-thread only) | `"ignore"` |
+/// | `start_paused` | `true`, `false` (current-thread and local only; Tokio's `test-util` feature) | `false` |
+/// | `unhandled_panic` | `"ignore"`, `"shutdown_runtime"` (current-thread and local only) | `"ignore"` |
 /// | `name` | string: the runtime's name | none |
 /// | `crate` | string: the path pulse is reachable at | `"::pulse"` |
-///
-/// `flavor = "local"` is not supported yet (pulse builds `Runtime`s, not
-/// `LocalRuntime`s); the macro says so at compile time.
 ///
 /// ```
 /// use tokio::runtime::{Handle, RuntimeFlavor};

@@ -11,7 +11,7 @@ pub mod __private {
     use std::ffi::OsString;
     use std::future::Future;
     use std::io::Write;
-    use tokio::runtime::{Builder, Runtime};
+    use tokio::runtime::{Builder, LocalOptions, LocalRuntime, Runtime};
 
     /// Expansions reach Tokio through pulse, so a program needs only
     /// `pulse` and `tokio` as dependencies (and `tokio` without `macros`).
@@ -25,8 +25,58 @@ pub mod __private {
         // whose drop is the final flush. That order holds on a normal
         // return, on an `Err` return and when the body panics and unwinds
         // through `main`.
-        runtime: Runtime,
+        runtime: AnyRuntime,
         _guard: Option<TelemetryGuard>,
+    }
+
+    /// The two kinds of runtime the attribute can build.
+    #[derive(Debug)]
+    enum AnyRuntime {
+        /// `flavor = "multi_thread"` or `"current_thread"`.
+        Runtime(Runtime),
+        /// `flavor = "local"`.
+        Local(LocalRuntime),
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        Runtime,
+        Local,
+    }
+
+    impl Kind {
+        fn build(self, mut builder: Builder) -> AnyRuntime {
+            // As `#[tokio::main]` does: a runtime that cannot be built is
+            // not something the program can run without.
+            match self {
+                Kind::Runtime => {
+                    AnyRuntime::Runtime(builder.build().expect("Failed building the Runtime"))
+                }
+                Kind::Local => AnyRuntime::Local(
+                    builder
+                        .build_local(LocalOptions::default())
+                        .expect("Failed building the Runtime"),
+                ),
+            }
+        }
+
+        fn build_traced(
+            self,
+            builder: Builder,
+            config: &Config,
+        ) -> Result<(AnyRuntime, TelemetryGuard), Error> {
+            Ok(match self {
+                Kind::Runtime => {
+                    let (runtime, guard) = TracedRuntime::from_config(builder, config)?;
+                    (AnyRuntime::Runtime(runtime), guard)
+                }
+                Kind::Local => {
+                    let (runtime, guard) =
+                        TracedRuntime::from_config_local(builder, config, LocalOptions::default())?;
+                    (AnyRuntime::Local(runtime), guard)
+                }
+            })
+        }
     }
 
     impl Main {
@@ -40,6 +90,18 @@ pub mod __private {
         /// it is called a second time for the untraced fallback.
         pub fn start(builder: impl Fn() -> Builder, config: Config) -> Main {
             Main::start_with(
+                Kind::Runtime,
+                builder,
+                config,
+                |name| std::env::var_os(name),
+                &mut std::io::stderr(),
+            )
+        }
+
+        /// [`Main::start`] for `flavor = "local"`: a [`LocalRuntime`].
+        pub fn start_local(builder: impl Fn() -> Builder, config: Config) -> Main {
+            Main::start_with(
+                Kind::Local,
                 builder,
                 config,
                 |name| std::env::var_os(name),
@@ -48,6 +110,7 @@ pub mod __private {
         }
 
         fn start_with(
+            kind: Kind,
             builder: impl Fn() -> Builder,
             config: Config,
             lookup: impl FnMut(&str) -> Option<OsString>,
@@ -57,13 +120,13 @@ pub mod __private {
                 Ok(config) => config,
                 Err(err) => {
                     not_recording(stderr, &err, "fix or unset the variable");
-                    return Main::untraced(builder());
+                    return Main::untraced(kind, builder());
                 }
             };
             if !config.is_enabled() {
-                return Main::untraced(builder());
+                return Main::untraced(kind, builder());
             }
-            match TracedRuntime::from_config(builder(), &config) {
+            match kind.build_traced(builder(), &config) {
                 Ok((runtime, guard)) => Main {
                     runtime,
                     _guard: Some(guard),
@@ -82,14 +145,14 @@ pub mod __private {
                         }
                     };
                     not_recording(stderr, &err, fix);
-                    Main::untraced(builder())
+                    Main::untraced(kind, builder())
                 }
             }
         }
 
-        fn untraced(mut builder: Builder) -> Main {
+        fn untraced(kind: Kind, builder: Builder) -> Main {
             Main {
-                runtime: builder.build().expect("Failed building the Runtime"),
+                runtime: kind.build(builder),
                 _guard: None,
             }
         }
@@ -97,7 +160,10 @@ pub mod __private {
         /// Runs the function's body to completion on the calling thread
         /// (so it need not be `Send`), returning its output unchanged.
         pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-            self.runtime.block_on(future)
+            match &self.runtime {
+                AnyRuntime::Runtime(runtime) => runtime.block_on(future),
+                AnyRuntime::Local(runtime) => runtime.block_on(future),
+            }
         }
     }
 
@@ -128,7 +194,7 @@ pub mod __private {
                     .find(|(n, _)| *n == name)
                     .map(|(_, v)| OsString::from(v))
             };
-            let main = Main::start_with(current_thread, config, lookup, &mut stderr);
+            let main = Main::start_with(Kind::Runtime, current_thread, config, lookup, &mut stderr);
             (main, String::from_utf8(stderr).unwrap())
         }
 

@@ -161,6 +161,9 @@ impl<T> Arg<T> {
 pub(crate) enum Flavor {
     MultiThread,
     CurrentThread,
+    /// Tokio's `LocalRuntime`: current-thread, and spawned tasks need not
+    /// be `Send`.
+    Local,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -325,14 +328,7 @@ type Choices<T> = [(&'static str, Result<T, &'static str>)];
 const FLAVORS: [(&str, Result<Flavor, &str>); 6] = [
     ("multi_thread", Ok(Flavor::MultiThread)),
     ("current_thread", Ok(Flavor::CurrentThread)),
-    (
-        "local",
-        Err(
-            "`flavor = \"local\"` is not supported by `#[pulse::main]` yet: pulse records \
-             `Runtime`s built by `TracedRuntime`, and a `LocalRuntime` is built differently; \
-             use `flavor = \"current_thread\"` and run `!Send` work in a `tokio::task::LocalSet`",
-        ),
-    ),
+    ("local", Ok(Flavor::Local)),
     (
         "single_thread",
         Err("the single-threaded flavor is called `current_thread`"),

@@ -43,6 +43,12 @@ pub(crate) fn expand(func: MainFn, config: &FinalConfig) -> TokenStream {
 
     let builder = builder(config, &pulse, last_start);
     let recording = recording(&config.recording, &pulse);
+    // At the body's span like the rest of the call, so type errors in the
+    // body keep pointing at the body.
+    let start = match config.flavor {
+        Flavor::Local => quote_spanned!(last_end=> start_local),
+        Flavor::MultiThread | Flavor::CurrentThread => quote_spanned!(last_end=> start),
+    };
     let run = quote_spanned! {last_end=>
         // The spans are the user's, so lints could fire on generated code.
         #[allow(
@@ -52,7 +58,7 @@ pub(crate) fn expand(func: MainFn, config: &FinalConfig) -> TokenStream {
         )]
         {
             let config: #pulse::Config = #recording;
-            return #pulse::__private::Main::start(#builder, config).block_on(body);
+            return #pulse::__private::Main::#start(#builder, config).block_on(body);
         }
     };
 
@@ -82,7 +88,7 @@ fn builder(config: &FinalConfig, pulse: &TokenStream, span: Span) -> TokenStream
     let tokio = quote_spanned!(span=> #pulse::__private::tokio);
     let new = match config.flavor {
         Flavor::MultiThread => quote_spanned!(span=> new_multi_thread),
-        Flavor::CurrentThread => quote_spanned!(span=> new_current_thread),
+        Flavor::CurrentThread | Flavor::Local => quote_spanned!(span=> new_current_thread),
     };
     let mut calls = TokenStream::new();
     if let Some(Arg { value, span, .. }) = &config.worker_threads {

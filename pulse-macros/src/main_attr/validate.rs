@@ -85,16 +85,23 @@ impl Configuration {
             if !ok {
                 errors.spanned(
                     &arg.pair,
-                    "`worker_threads` applies only to the multi-thread runtime, and \
-                     `flavor = \"current_thread\"` runs everything on the calling thread; \
-                     remove `worker_threads` or use `flavor = \"multi_thread\"`",
+                    format!(
+                        "`worker_threads` applies only to the multi-thread runtime, and \
+                         `flavor = \"{}\"` runs everything on the calling thread; \
+                         remove `worker_threads` or use `flavor = \"multi_thread\"`",
+                        if flavor == Flavor::Local {
+                            "local"
+                        } else {
+                            "current_thread"
+                        }
+                    ),
                 );
             }
             ok
         });
         let current_thread_only =
             |name: &str, errors: &mut Errors, pair: &proc_macro2::TokenStream| {
-                let ok = flavor == Flavor::CurrentThread;
+                let ok = matches!(flavor, Flavor::CurrentThread | Flavor::Local);
                 if !ok {
                     errors.spanned(
                         pair,

@@ -3,6 +3,9 @@
 #[pulse::main(flavor = "current_thread", worker_threads = 4)]
 async fn workers_on_current_thread() {}
 
+#[pulse::main(flavor = "local", worker_threads = 2)]
+async fn workers_on_local() {}
+
 #[pulse::main(start_paused = true)]
 async fn paused_on_default_flavor() {}
 

@@ -13,9 +13,6 @@ async fn misspelled_flavor() {}
 #[pulse::main(flavor = "basic_scheduler")]
 async fn old_flavor_name() {}
 
-#[pulse::main(flavor = "local")]
-async fn local_flavor() {}
-
 #[pulse::main(format = "v7")]
 async fn unknown_format() {}
 

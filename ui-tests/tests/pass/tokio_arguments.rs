@@ -44,6 +44,15 @@ async fn named() {
     assert_eq!(Handle::current().name(), Some("pulse-ui"));
 }
 
+// A LocalRuntime: spawned tasks need not be `Send`, and it is recorded.
+#[pulse::main(flavor = "local", start_paused = true, writer = "null")]
+async fn local() {
+    let not_send = std::rc::Rc::new(21);
+    let doubled = tokio::task::spawn_local(async move { *not_send * 2 }).await;
+    assert_eq!(doubled.unwrap(), 42);
+    assert_eq!(Handle::current().runtime_flavor(), RuntimeFlavor::CurrentThread);
+}
+
 fn main() {
     std::panic::set_hook(Box::new(|_| {})); // quiet the expected task panic
     multi_thread();
@@ -52,4 +61,5 @@ fn main() {
     unhandled_panic_ignore();
     unhandled_panic_shutdown();
     named();
+    local();
 }
