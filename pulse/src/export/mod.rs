@@ -1,7 +1,8 @@
 //! Converting traces for other tools: JSON Lines ([`JsonlWriter`],
 //! [`trace_to_jsonl`]) for scripts and `jq`, and Chrome trace-event JSON
 //! ([`ChromeWriter`], [`trace_to_chrome`]) for Perfetto
-//! (ui.perfetto.dev) and `chrome://tracing`.
+//! (ui.perfetto.dev) and `chrome://tracing`, and a self-contained
+//! interactive HTML timeline ([`html`]).
 //!
 //! Both stream: they read the trace once and hold nothing that grows with
 //! it. Neither needs a dependency: the little JSON they write is written
@@ -32,6 +33,7 @@
 //! ```
 
 mod chrome;
+pub mod html;
 mod json;
 mod jsonl;
 

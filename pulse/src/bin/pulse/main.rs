@@ -6,6 +6,7 @@
 //! pulse info TRACE...             files, metadata, duration, events by type
 //! pulse jsonl TRACE [-o OUT]      one JSON object per event
 //! pulse chrome TRACE [-o OUT]     Chrome trace-event JSON for Perfetto / chrome://tracing
+//! pulse html TRACE... [-o OUT]    one self-contained HTML page: an interactive timeline
 //! ```
 //!
 //! TRACE is a trace file, the base path of a rotated set (`trace.bin` for
@@ -51,6 +52,25 @@ enum Command {
     Jsonl(ConvertArgs),
     /// Write Chrome trace-event JSON, for ui.perfetto.dev and chrome://tracing.
     Chrome(ConvertArgs),
+    /// Write one self-contained HTML page: an interactive timeline of the
+    /// workers, polls, parks and queues, with the findings marked. It
+    /// embeds the trace and opens from a file, without network.
+    Html(HtmlArgs),
+}
+
+#[derive(Debug, Args)]
+struct HtmlArgs {
+    /// The trace: a file, the base path of a rotated set, or a directory
+    /// holding one trace. Several are read in the order given, as the
+    /// files of one set.
+    #[arg(required = true, value_name = "TRACE")]
+    traces: Vec<PathBuf>,
+    /// Where to write the page (default: the trace's path with the
+    /// extension .html, e.g. trace.html for trace.bin).
+    #[arg(short, long, value_name = "OUT.html")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    thresholds: Thresholds,
 }
 
 #[derive(Debug, Args)]
@@ -215,7 +235,45 @@ fn run(command: Command) -> Result<(), Failure> {
             pulse::export::trace_to_chrome(set, out, name, &AnalysisOptions::default(), progress)
                 .map(drop)
         }),
+        Command::Html(args) => html(&args),
     }
+}
+
+fn html(args: &HtmlArgs) -> Result<(), Failure> {
+    let set = match args.traces.as_slice() {
+        [one] => TraceSet::open(one)?,
+        many => {
+            let mut files = Vec::new();
+            for set in find_all(many)? {
+                files.extend(set.files().iter().cloned());
+            }
+            TraceSet::from_files(&many[0], files)
+        }
+    };
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| set.name().with_extension("html"));
+    let out = BufWriter::new(create(&output)?);
+    let bar = progress::Bar::new(&set);
+    let result = pulse::export::html::trace_to_html(
+        &set,
+        &args.thresholds.options(),
+        out,
+        &output.display().to_string(),
+        |done, _| bar.update(done / 2, 0),
+    );
+    bar.finish();
+    let analysis = result?;
+    let bytes = std::fs::metadata(&output).map_or(0, |m| m.len());
+    println!(
+        "wrote {} ({:.1} MiB, {} events, {} findings): open it in a web browser",
+        output.display(),
+        bytes as f64 / 1_048_576.0,
+        analysis.trace.events,
+        analysis.findings.len()
+    );
+    Ok(())
 }
 
 /// Every trace the arguments name, in order.
