@@ -73,9 +73,8 @@ fn read(path: &Path) -> Vec<TraceEvent> {
 }
 
 /// Checks that each worker's polls are `PollStart`, `PollEnd` pairs, except
-/// that up to `open` polls may still be running at the end; returns the
-/// number of PollStarts.
-fn check_polls(events: &[TraceEvent], workers: u32, open: usize) -> u64 {
+/// that `open` polls may have no end; returns the number of PollStarts.
+fn check_polls(events: &[TraceEvent], workers: u32, open: std::ops::RangeInclusive<usize>) -> u64 {
     let mut in_poll: BTreeMap<u32, bool> = BTreeMap::new();
     let mut starts = 0;
     for event in events {
@@ -101,7 +100,10 @@ fn check_polls(events: &[TraceEvent], workers: u32, open: usize) -> u64 {
         }
     }
     let still_open = in_poll.values().filter(|&&open| open).count();
-    assert_eq!(still_open, open, "polls without a PollEnd at the end");
+    assert!(
+        open.contains(&still_open),
+        "{still_open} polls without a PollEnd at the end"
+    );
     starts
 }
 
@@ -114,7 +116,7 @@ fn check_main(case: &str, code: i32) -> Run {
     assert!(polls >= 600, "{case}: the workload polled {polls} times");
     let events = read(&run.dir.path().join("main-trace.bin"));
     assert_eq!(
-        check_polls(&events, 2, 0),
+        check_polls(&events, 2, 0..=0),
         polls,
         "{case}: PollStart records vs polls made"
     );
@@ -175,7 +177,7 @@ fn shutdown_timeout_keeps_every_poll_and_does_not_wait_for_stuck_threads() {
     // PollStart was recorded before shutdown, its PollEnd never happens.
     // (If the guard waited for it, the program would not have printed
     // `done` before the test's own timeout.)
-    assert_eq!(check_polls(&events, 2, 1), polls);
+    assert_eq!(check_polls(&events, 2, 1..=1), polls);
     assert!(run.pulse_lines().is_empty(), "{:?}", run.pulse_lines());
 }
 
@@ -183,10 +185,13 @@ fn shutdown_timeout_keeps_every_poll_and_does_not_wait_for_stuck_threads() {
 fn guard_dropped_before_the_runtime_keeps_every_poll_made_before() {
     // As when `let (runtime, guard) = ...` is left by `?` or a panic: the
     // guard drops first. Its final flush copies what the still-running
-    // workers have buffered.
+    // workers have buffered, so every poll started before is there. A
+    // worker may still be finishing a task's last poll when `block_on`
+    // returns; that poll's PollEnd comes after the recording ended and is
+    // not in the trace (drop the runtime first to keep it).
     let run = run(APP, "guard-first:trace.bin");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let polls = run.number("polls");
     let events = read(&run.dir.path().join("trace.bin"));
-    assert_eq!(check_polls(&events, 2, 0), polls);
+    assert_eq!(check_polls(&events, 2, 0..=2), polls);
 }

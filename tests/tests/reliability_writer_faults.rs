@@ -34,8 +34,24 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// A directory the child can write to, and copies of the test programs it
-/// can run, even as `nobody`.
+/// Copies of the test programs that any user can run (the build directory
+/// may not be open to `nobody`). Copied once, before any test starts a
+/// process: a child forked while a copy is still open for writing would
+/// keep it open and make running the copy fail with "text file busy".
+fn programs() -> &'static tempfile::TempDir {
+    static PROGRAMS: OnceLock<tempfile::TempDir> = OnceLock::new();
+    PROGRAMS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        for program in [APP, MAIN] {
+            let name = Path::new(program).file_name().unwrap();
+            std::fs::copy(program, dir.path().join(name)).unwrap();
+        }
+        dir
+    })
+}
+
+/// A directory the child can write to.
 struct Sandbox {
     root: tempfile::TempDir,
     dir: PathBuf,
@@ -44,6 +60,7 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Sandbox {
+        programs();
         let root = tempfile::tempdir().unwrap();
         std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let dir = root.path().join("traces");
@@ -52,16 +69,12 @@ impl Sandbox {
         if let Some(user) = as_user {
             std::os::unix::fs::chown(&dir, Some(user), Some(user)).unwrap();
         }
-        for program in [APP, MAIN] {
-            let name = Path::new(program).file_name().unwrap();
-            std::fs::copy(program, root.path().join(name)).unwrap();
-        }
         Sandbox { root, dir, as_user }
     }
 
     fn command(&self, program: &str) -> Command {
         let name = Path::new(program).file_name().unwrap();
-        let mut command = Command::new(self.root.path().join(name));
+        let mut command = Command::new(programs().path().join(name));
         command.current_dir(&self.dir).env_remove("RUST_BACKTRACE");
         for variable in pulse::env::VARIABLES {
             command.env_remove(variable);
