@@ -195,3 +195,139 @@ fn guard_dropped_before_the_runtime_keeps_every_poll_made_before() {
     let events = read(&run.dir.path().join("trace.bin"));
     assert_eq!(check_polls(&events, 2, 0..=2), polls);
 }
+
+// ---- several runtimes in one process ------------------------------------
+
+mod several_runtimes {
+    use super::check_polls;
+    use pulse::format::TraceEvent;
+    use pulse::{Config, TelemetryEvent, TraceWriter, TracedRuntime};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    /// Keeps every event in memory.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<TelemetryEvent>>>);
+
+    impl TraceWriter for Capture {
+        fn write_batch(&mut self, events: &[TelemetryEvent]) -> std::io::Result<()> {
+            self.0.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Capture {
+        /// The events as a reader would return them (round-tripped through
+        /// the v6 encoder, so `check_polls` applies).
+        fn events(&self) -> Vec<TraceEvent> {
+            use pulse::format::{Encoder, FormatVersion, TraceMetadata, TraceReader};
+            let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+            let mut bytes = Vec::new();
+            encoder.begin_file(0, &mut bytes);
+            for event in self.0.lock().unwrap().iter() {
+                encoder.encode(event, &mut bytes);
+            }
+            TraceReader::from_reader(&bytes[..], "memory")
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        }
+    }
+
+    /// Counts its polls on worker threads into its own counter.
+    struct Counted<F>(F, Arc<AtomicU64>);
+
+    impl<F: Future> Future for Counted<F> {
+        type Output = F::Output;
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            if tokio::runtime::worker_index().is_some() {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+            // SAFETY: the fields are never moved out of the pinned `Counted`.
+            unsafe { self.map_unchecked_mut(|c| &mut c.0) }.poll(cx)
+        }
+    }
+
+    async fn workload(polls: Arc<AtomicU64>, tasks: u64) {
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                tokio::spawn(Counted(
+                    async {
+                        for _ in 0..20 {
+                            tokio::task::yield_now().await;
+                        }
+                    },
+                    polls.clone(),
+                ))
+            })
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    }
+
+    fn traced(
+        builder: tokio::runtime::Builder,
+    ) -> (tokio::runtime::Runtime, pulse::TelemetryGuard, Capture) {
+        let capture = Capture::default();
+        let config = Config::new().buffer_events(64);
+        let (runtime, guard) =
+            TracedRuntime::build_with_config(builder, Box::new(capture.clone()), &config).unwrap();
+        (runtime, guard, capture)
+    }
+
+    #[test]
+    fn two_runtimes_busy_at_once_each_trace_exactly_their_own_polls() {
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let mut builder = tokio::runtime::Builder::new_multi_thread();
+                    builder.worker_threads(2).enable_all();
+                    let (runtime, guard, capture) = traced(builder);
+                    let polls = Arc::new(AtomicU64::new(0));
+                    runtime.block_on(workload(polls.clone(), 100));
+                    drop(runtime);
+                    assert_eq!(guard.finish().unwrap().dropped_events, 0);
+                    (polls.load(Ordering::SeqCst), capture)
+                })
+            })
+            .collect();
+        for run in runs {
+            let (polls, capture) = run.join().unwrap();
+            assert_eq!(polls, 100 * 21);
+            assert_eq!(check_polls(&capture.events(), 2, 0..=0), polls);
+        }
+    }
+
+    #[test]
+    fn one_thread_driving_two_traced_runtimes_in_turn_loses_nothing() {
+        // Two current-thread runtimes on this thread: each switch hands the
+        // thread's buffer to the other recording's collector.
+        let builder = || {
+            let mut builder = tokio::runtime::Builder::new_current_thread();
+            builder.enable_all();
+            builder
+        };
+        let (a, guard_a, capture_a) = traced(builder());
+        let (b, guard_b, capture_b) = traced(builder());
+        let (polls_a, polls_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        for _ in 0..30 {
+            a.block_on(workload(polls_a.clone(), 3));
+            b.block_on(workload(polls_b.clone(), 2));
+        }
+        drop((a, b));
+        assert_eq!(guard_a.finish().unwrap().dropped_events, 0);
+        assert_eq!(guard_b.finish().unwrap().dropped_events, 0);
+        for (polls, capture) in [(polls_a, capture_a), (polls_b, capture_b)] {
+            let polls = polls.load(Ordering::SeqCst);
+            assert!(polls >= 30 * 2 * 21);
+            assert_eq!(check_polls(&capture.events(), 1, 0..=0), polls);
+        }
+    }
+}
