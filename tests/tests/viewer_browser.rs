@@ -139,15 +139,28 @@ fn check_page(report: &serde_json::Value, truth: &Truth) {
 
 /// 12345 → "12,345", as the page writes counts.
 fn format_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
+    let mut groups = Vec::new();
+    let mut rest = n;
+    loop {
+        groups.push(rest % 1000);
+        rest /= 1000;
+        if rest == 0 {
+            break;
         }
-        out.push(c);
+    }
+    let mut out = groups.pop().unwrap_or(0).to_string();
+    while let Some(group) = groups.pop() {
+        out.push_str(&format!(",{group:03}"));
     }
     out
+}
+
+#[test]
+fn counts_are_formatted_as_the_page_formats_them() {
+    assert_eq!(format_count(0), "0");
+    assert_eq!(format_count(999), "999");
+    assert_eq!(format_count(1_000), "1,000");
+    assert_eq!(format_count(12_345_678), "12,345,678");
 }
 
 fn record(dir: &Path, format: FormatVersion) -> PathBuf {
