@@ -10,7 +10,7 @@ use crate::event::TelemetryEvent;
 use crate::recorder::Shared;
 use crate::writer::TraceWriter;
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -218,7 +218,10 @@ impl Flusher {
         self.failed = true;
         self.shared.collector.add_dropped(unwritten);
         let message = err.to_string();
-        eprintln!(
+        // Not `eprintln!`, which panics if stderr is a broken pipe: then
+        // the failure would not be recorded and recording would go on.
+        let _ = writeln!(
+            io::stderr(),
             "pulse: writing the trace failed, recording stopped (the program continues): {message}"
         );
         self.shared.fail_writer(message);
