@@ -1,10 +1,12 @@
 //! Procedural macros for [pulse](https://docs.rs/pulse).
 //!
-//! `#[pulse::main]` lives here and is re-exported by the `pulse` crate;
-//! depend on `pulse`, not on this crate directly. The macro's logic is in
-//! `main_attr` (read the function, read the arguments, check them
-//! together, expand), so it can be unit-tested without a compiler.
+//! `#[pulse::main]` and `#[pulse::bench]` live here and are re-exported by
+//! the `pulse` crate; depend on `pulse`, not on this crate directly. Each
+//! macro's logic is in its own module (`main_attr`, `bench_attr`: read the
+//! function, read the arguments, check them together, expand), so it can be
+//! unit-tested without a compiler.
 
+mod bench_attr;
 mod errors;
 mod main_attr;
 mod size;
@@ -262,4 +264,146 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     main_attr::main(args.into(), item.into()).into()
+}
+
+/// Turns a function into a [criterion] benchmark of pulse's kind: batched,
+/// optionally contended from many threads, with seed 001's statistics.
+/// Needs pulse's `bench` feature; a bench binary lists its benchmarks in
+/// [`pulse::bench_main!`], which writes `main`.
+///
+/// ```no_run
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// // Timed call by call; the result goes through `black_box`.
+/// #[pulse::bench(batch = 100)]
+/// fn relaxed_load() -> u64 {
+///     static COUNTER: AtomicU64 = AtomicU64::new(0);
+///     COUNTER.load(Ordering::Relaxed)
+/// }
+///
+/// // The same counter incremented from 1, 2, 4, 8 and 16 threads at once.
+/// #[pulse::bench(setup = AtomicU64::default, threads = [1, 2, 4, 8, 16], batch = 100)]
+/// fn shared_fetch_add(counter: &AtomicU64) -> u64 {
+///     counter.fetch_add(1, Ordering::Relaxed)
+/// }
+///
+/// // One counter per thread, each in its own cache-padded slot.
+/// #[pulse::bench(per_thread = |_thread| 0u64, threads = [1, 2, 4, 8, 16], batch = 100)]
+/// fn own_counter(count: &mut u64) -> u64 {
+///     *count += 1;
+///     *count
+/// }
+///
+/// pulse::bench_main!(relaxed_load, shared_fetch_add, own_counter);
+/// ```
+///
+/// Each function becomes `fn name(&mut Criterion)` (same name and
+/// visibility) that runs benchmark `group/name`, or `group/name/N` for `N`
+/// threads; the group is the module's path (the bench file's name at its
+/// root) unless `group` says otherwise. With `harness = false` in the
+/// `[[bench]]` entry, `pulse::bench_main!(a, b, ...)` generates `main` the
+/// way criterion's `criterion_group!`/`criterion_main!` pair does: it
+/// configures one `Criterion` (the defaults below, then the command line),
+/// runs each benchmark in order and ends with `final_summary()`. A bench
+/// crate needs only `pulse` (with feature `bench`): criterion is reached
+/// through it. `cargo test --benches` runs every benchmark once, untimed.
+///
+/// # Arguments
+///
+/// | argument | value | default |
+/// |---|---|---|
+/// | `setup` | `fn() -> S`: state shared by every thread, made once per benchmark (per thread count) before it is first timed; the function takes `&S` | none |
+/// | `per_thread` | `fn(usize) -> T`: each thread's own state, made with its index `0..N` and kept in a cache-padded slot between calls; the function takes `&mut T` (after `&S`) | none |
+/// | `teardown` | `fn(S)`: given the shared state after the benchmark's last sample (to finish a recording and report what it wrote) | drop |
+/// | `threads` | array of distinct counts ≥ 1: run on that many threads at once, all released by one barrier; one benchmark per count | the calling thread |
+/// | `batch` | integer ≥ 1: calls per timed iteration; the reported time is one call's | `1` |
+/// | `elements` | integer ≥ 1: what one call does, for throughput (times the thread count) | `1` |
+/// | `group` | string: the criterion group | the module path |
+/// | `warm_up_ms` | integer ≥ 1 | `1000` |
+/// | `measurement_ms` | integer ≥ 1 | `5000` |
+/// | `sample_size` | integer ≥ 10 | `100` |
+/// | `significance` | number in (0, 1) | `0.05` |
+/// | `crate` | string: the path pulse is reachable at | `"::pulse"` |
+///
+/// The four statistical settings default to seed 001's (1 s warm-up, 5 s
+/// measurement, 100 samples, 0.05 significance) on the `Criterion` that
+/// `bench_main!` builds, so criterion's command-line options
+/// (`--warm-up-time`, `--measurement-time`, `--sample-size`,
+/// `--significance-level`) replace them; a value written in the attribute
+/// is that benchmark's own and wins over the command line.
+///
+/// **Quick mode**: with `PULSE_BENCH_QUICK=1` every benchmark runs with a
+/// 0.2 s warm-up, 0.6 s measurement and 10 samples, whatever the attribute
+/// and the command line say, for smoke runs; criterion's own `--quick`
+/// works too. Quick figures are not for publishing.
+///
+/// # Measurement
+///
+/// Inputs (`&S`, `&mut T`) and the result pass through
+/// [`std::hint::black_box`] on every call, so the compiler can neither fold
+/// the call nor discard it. Criterion times its iterations with
+/// `iter_custom`: one clock reading before and one after `iters × batch`
+/// calls, so under ~50 ns the timer's own cost is spread thin. With
+/// `threads`, every sample spawns the threads, they meet at a
+/// [`std::sync::Barrier`] with the timing thread, and the clock stops when
+/// the last one has made its calls: the reported time is one call as each
+/// thread saw it under that contention; throughput counts all threads'
+/// calls. `S` must be `Sync` and `T` `Send` then.
+///
+/// ```no_run
+/// use pulse::bench::HotPath;
+/// use pulse::Config;
+/// use std::panic::Location;
+///
+/// fn recording() -> HotPath {
+///     HotPath::new(&Config::new()).expect("valid config")
+/// }
+///
+/// fn report(hot: HotPath) {
+///     let summary = hot.finish().expect("a NullWriter cannot fail");
+///     println!("{} events written", summary.events_written);
+/// }
+///
+/// // Each thread records PollStart/PollEnd pairs as its own worker.
+/// #[pulse::bench(
+///     setup = recording,
+///     per_thread = |thread| thread as u32,
+///     teardown = report,
+///     threads = [1, 2, 4],
+///     elements = 2,
+///     group = "poll_event",
+/// )]
+/// fn poll_pair(hot: &HotPath, worker: &mut u32) {
+///     hot.poll_start(*worker, 0, Location::caller());
+///     hot.poll_end(*worker);
+/// }
+///
+/// pulse::bench_main!(poll_pair);
+/// ```
+///
+/// # Errors
+///
+/// Mistakes are compile errors at the offending tokens, all reported at
+/// once: unknown arguments (with the closest name suggested and every name
+/// listed), repeated arguments, values of the wrong type or out of range
+/// (`threads = [0]`, a repeated thread count, `sample_size = 5`,
+/// `significance = 1.5`), `teardown` without `setup`, an item that is not a
+/// function, and a function that is `async`, `unsafe`, `extern`, generic,
+/// a method, or whose parameters do not match `setup`/`per_thread`.
+///
+/// ```compile_fail
+/// #[pulse::bench(thread = [1, 2])] // unknown argument `thread`; did you mean `threads`?
+/// fn op() {}
+/// ```
+///
+/// ```compile_fail
+/// #[pulse::bench(threads = [0, 4])] // a benchmark cannot run on zero threads
+/// fn op() {}
+/// ```
+///
+/// [criterion]: https://docs.rs/criterion/0.5
+/// [`pulse::bench_main!`]: ../pulse/macro.bench_main.html
+#[proc_macro_attribute]
+pub fn bench(args: TokenStream, item: TokenStream) -> TokenStream {
+    bench_attr::bench(args.into(), item.into()).into()
 }

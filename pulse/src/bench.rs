@@ -4,10 +4,68 @@
 //! worker index passed in, so a benchmark can time one poll or park event
 //! without a runtime scheduling around it. Events go through the real
 //! thread buffers, collector and flusher thread into a [`NullWriter`].
+//!
+//! [`MetricsHotPath`] does the same for the live metrics alone: the
+//! per-thread batch and its submission to the shared per-worker counters,
+//! as the hooks run them.
+//!
+//! The attribute of the same name, [`#[pulse::bench]`](macro@crate::bench),
+//! turns a function into a criterion benchmark; [`bench_main!`](crate::bench_main)
+//! generates the bench binary's `main`. (A module and an attribute can share
+//! a name: `pulse::bench::HotPath` is this module's, `#[pulse::bench]` the
+//! macro.)
+
+#[doc(hidden)]
+pub mod harness;
+
+/// Generates a bench binary's `main` for the [`#[pulse::bench]`](macro@crate::bench)
+/// functions it lists, as criterion's `criterion_group!`/`criterion_main!`
+/// pair does: one `Criterion` configured with seed 001's settings (1 s
+/// warm-up, 5 s measurement, 100 samples, 0.05 significance; quick mode's
+/// with `PULSE_BENCH_QUICK=1`), then the command line (filters, `--quick`,
+/// `--save-baseline`, ...), each benchmark run in the order listed, and
+/// criterion's final summary.
+///
+/// The `[[bench]]` entry needs `harness = false`. A `#[pulse::bench]`
+/// function left out of the list is never called, which `rustc` reports as
+/// dead code (unless the function is `pub`). Plain criterion functions
+/// (`fn(&mut Criterion)`) can be listed too.
+///
+/// ```no_run
+/// #[pulse::bench(batch = 100)]
+/// fn now() -> std::time::Instant {
+///     std::time::Instant::now()
+/// }
+///
+/// fn by_hand(c: &mut pulse::__private::bench::criterion::Criterion) {
+///     c.bench_function("by_hand", |b| b.iter(|| 1 + 1));
+/// }
+///
+/// pulse::bench_main!(now, by_hand);
+/// ```
+#[macro_export]
+macro_rules! bench_main {
+    ($($target:path),+ $(,)?) => {
+        fn main() {
+            let mut criterion = $crate::__private::bench::configured();
+            $( $target(&mut criterion); )+
+            criterion.final_summary();
+        }
+    };
+}
+
+/// Passes `#[pulse::bench]`'s expansion through (the `bench` feature is
+/// on). Not a public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __bench_items {
+    ($($tokens:tt)*) => { $($tokens)* };
+}
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::SpawnLocation;
+use crate::metrics::{HistogramLayout, MetricsBatch, MetricsSnapshot, SharedMetrics};
 use crate::recorder::{self, Shared, TelemetryGuard, TraceSummary};
 use crate::writer::NullWriter;
 use std::panic::Location;
@@ -88,5 +146,102 @@ impl HotPath {
     /// Stops the flusher and reports what was written and dropped.
     pub fn finish(self) -> Result<TraceSummary, Error> {
         self.guard.finish()
+    }
+}
+
+/// The live metrics' hot path, callable directly: a thread's batch of
+/// counts and its submission to the shared, cache-padded per-worker
+/// counters, the code the poll and park hooks run for
+/// [`TelemetryHandle::metrics`](crate::TelemetryHandle::metrics), without
+/// the trace recording around it.
+///
+/// Each thread that records makes its own [`MetricsWorker`] for a worker
+/// index; the counters are submitted every `submit_every` polls and at
+/// every park, as [`Config::metrics_submit_every`] sets for a runtime.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::bench::MetricsHotPath;
+///
+/// let metrics = MetricsHotPath::new(2, 64);
+/// std::thread::scope(|scope| {
+///     for worker in 0..2 {
+///         let metrics = &metrics;
+///         scope.spawn(move || {
+///             let mut batch = metrics.worker(worker);
+///             for i in 0..1_000u64 {
+///                 batch.poll(metrics, i * 2_000, i * 2_000 + 1_500, 0);
+///             }
+///             batch.park(metrics, 0);
+///         });
+///     }
+/// });
+/// let snapshot = metrics.snapshot();
+/// assert_eq!(snapshot.total_polls(), 2_000);
+/// assert_eq!(snapshot.workers[1].poll_histogram[1], 1_000); // 1.5 µs each
+/// ```
+#[derive(Debug)]
+pub struct MetricsHotPath {
+    shared: SharedMetrics,
+}
+
+impl MetricsHotPath {
+    /// Counters for `workers` worker indices (at least one), submitted to
+    /// every `submit_every` polls (at least one), with the default
+    /// [`HistogramLayout`].
+    pub fn new(workers: usize, submit_every: u32) -> MetricsHotPath {
+        let shared = SharedMetrics::new(HistogramLayout::default(), submit_every.max(1));
+        shared.init(workers);
+        MetricsHotPath { shared }
+    }
+
+    /// A thread's batch, counting for worker index `worker`.
+    pub fn worker(&self, worker: u32) -> MetricsWorker {
+        let mut batch = MetricsBatch::new();
+        batch.set_worker(worker, &self.shared);
+        MetricsWorker { batch }
+    }
+
+    /// The totals submitted so far, as
+    /// [`TelemetryHandle::metrics`](crate::TelemetryHandle::metrics) reads
+    /// them.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        self.shared.snapshot()
+    }
+}
+
+/// One thread's unsubmitted counts (see [`MetricsHotPath`]). Dropping it
+/// discards what was not submitted; call [`MetricsWorker::submit`] first.
+#[derive(Debug)]
+pub struct MetricsWorker {
+    batch: MetricsBatch,
+}
+
+impl MetricsWorker {
+    /// Counts a poll from `started` to `ended` (nanoseconds on any clock)
+    /// with `local_queue` tasks queued, as the poll hooks do, submitting
+    /// when the batch is due.
+    #[inline]
+    pub fn poll(&mut self, metrics: &MetricsHotPath, started: u64, ended: u64, local_queue: u32) {
+        self.batch.poll_start(started, local_queue);
+        self.batch.poll_end(ended, local_queue, &metrics.shared);
+    }
+
+    /// Counts a park, as the park hook does (which always submits).
+    #[inline]
+    pub fn park(&mut self, metrics: &MetricsHotPath, local_queue: u32) {
+        self.batch.park(local_queue, &metrics.shared);
+    }
+
+    /// Counts an unpark, as the unpark hook does.
+    #[inline]
+    pub fn unpark(&mut self, local_queue: u32) {
+        self.batch.unpark(local_queue);
+    }
+
+    /// Submits whatever is pending, as a thread does when it stops.
+    pub fn submit(&mut self, metrics: &MetricsHotPath) {
+        self.batch.submit_pending(&metrics.shared);
     }
 }

@@ -90,6 +90,35 @@
 //! under `[build]` in `.cargo/config.toml`). Without it this crate stops with
 //! a compile error saying so.
 
+/// Passes `#[pulse::bench]`'s expansion through when the `bench` feature
+/// is on; without it, says so (rather than leaving paths unresolved). Not
+/// a public API.
+#[cfg(not(feature = "bench"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __bench_items {
+    ($($tokens:tt)*) => {
+        ::core::compile_error!(
+            "`#[pulse::bench]` needs pulse's `bench` feature: \
+             pulse = { version = \"0.1\", features = [\"bench\"] }"
+        );
+    };
+}
+
+/// See `pulse::bench_main!` (feature `bench`); without the feature, says
+/// it is missing. Not a public API in this form.
+#[cfg(not(feature = "bench"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! bench_main {
+    ($($tokens:tt)*) => {
+        ::core::compile_error!(
+            "`pulse::bench_main!` needs pulse's `bench` feature: \
+             pulse = { version = \"0.1\", features = [\"bench\"] }"
+        );
+    };
+}
+
 #[cfg(not(tokio_unstable))]
 compile_error!(
     "pulse needs Tokio's unstable hooks: build with `--cfg tokio_unstable`. \
@@ -130,6 +159,9 @@ cfg_tokio_unstable! {
     pub use recorder::{TelemetryGuard, TelemetryHandle, TraceSummary, TracedRuntime};
     pub use writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
     pub use pulse_macros::main;
+    // Always exported, so that without the `bench` feature its expansion
+    // can say which feature is missing (see `__bench_items!`).
+    pub use pulse_macros::bench;
     #[doc(hidden)]
     pub use macro_support::__private;
 }

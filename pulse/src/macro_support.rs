@@ -17,6 +17,10 @@ pub mod __private {
     /// `pulse` and `tokio` as dependencies (and `tokio` without `macros`).
     pub use tokio;
 
+    /// What `#[pulse::bench]` and `pulse::bench_main!` expansions call.
+    #[cfg(feature = "bench")]
+    pub use crate::bench::harness as bench;
+
     /// The runtime a `#[pulse::main]` function runs on, and its recording.
     #[derive(Debug)]
     pub struct Main {

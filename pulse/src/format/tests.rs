@@ -199,8 +199,8 @@ mod v5_golden {
             timestamp_nanos: 1,
             count: 5,
         };
-        assert_eq!(encode_one(sample), []);
-        assert_eq!(encode_one(dropped), []);
+        assert_eq!(encode_one(sample), [0u8; 0]);
+        assert_eq!(encode_one(dropped), [0u8; 0]);
     }
 
     #[test]
