@@ -236,6 +236,13 @@ struct Estimate {
     cpu: u64,
     run_delay: Option<u64>,
     samples: u32,
+    /// Time the readings prove was the window's own (on a CPU, or off it
+    /// without waiting for one): a lower bound of its CPU time, plus the
+    /// wall time that the readings around it cannot explain as CPU time
+    /// or waiting. Interpolation spreads a worker's CPU time evenly over a
+    /// sample interval, so a short poll among busy ones can look
+    /// CPU-bound; this bound cannot.
+    own_lower: u64,
 }
 
 /// The readings at `x`, linearly interpolated between the two around it.
@@ -301,10 +308,33 @@ fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Option<Estimat
     };
     let cpu = (cpu.round() as u64).min(wall);
     let run_delay = run_delay.map(|r| (r.round() as u64).min(wall - cpu));
+    let (cpu_upper, wait_upper, outer_span) = match outside {
+        Some((before, after)) => (
+            after.cpu.saturating_sub(before.cpu),
+            match (before.run_delay, after.run_delay) {
+                (Some(a), Some(b)) => b.saturating_sub(a),
+                _ => 0,
+            },
+            after.t.saturating_sub(before.t),
+        ),
+        None => (wall, 0, wall),
+    };
+    // CPU time inside: at least what the readings inside show, and at
+    // least what the readings outside show less the most the worker can
+    // have spent on a CPU outside the window.
+    let inside = match (points.get(first_inside), past_inside.checked_sub(1)) {
+        (Some(first), Some(last)) if samples >= 2 => points
+            .get(last)
+            .map_or(0, |last| last.cpu.saturating_sub(first.cpu)),
+        _ => 0,
+    };
+    let cpu_lower = inside.max(cpu_upper.saturating_sub(outer_span.saturating_sub(wall)));
+    let off_lower = wall.saturating_sub(cpu_upper.saturating_add(wait_upper));
     Some(Estimate {
         cpu,
         run_delay,
         samples,
+        own_lower: (cpu_lower + off_lower).min(wall),
     })
 }
 
@@ -911,25 +941,31 @@ impl Analyzer {
             let cpu = breakdown(wall, estimate.cpu, estimate.run_delay, estimate.samples);
             let not_waiting = cpu.cpu_ns + cpu.off_cpu_ns;
             finding.cpu = Some(cpu);
-            if not_waiting < self.options.long_poll_ns() {
-                // Long only because it waited for a CPU: that is the OS's
-                // doing, not the poll's.
-                finding.verdict = Verdict::Descheduled;
-                finding.task_id = pending.poll.task_id;
-                finding.global_queue_max = global_max_within(&self.sampler.ring, start, end);
-                return RawFinding {
-                    finding,
-                    location: pending.poll.location,
-                    next_location: None,
-                    from_poll: true,
-                };
+            if estimate.own_lower < self.options.long_poll_ns() {
+                let waited = cpu.run_delay_ns.unwrap_or(0);
+                if waited as f64 >= self.options.descheduled_min_share * wall as f64 {
+                    // Long because it waited for a CPU: the OS's doing,
+                    // not the poll's.
+                    finding.verdict = Verdict::Descheduled;
+                    finding.task_id = pending.poll.task_id;
+                    finding.global_queue_max = global_max_within(&self.sampler.ring, start, end);
+                    return RawFinding {
+                        finding,
+                        location: pending.poll.location,
+                        next_location: None,
+                        from_poll: true,
+                    };
+                }
+                // The readings are too coarse to say whose doing it was:
+                // a long poll of unknown cause (`finding.verdict` stays).
+            } else {
+                finding.verdict =
+                    if cpu.cpu_ns as f64 >= self.options.cpu_bound_min_share * not_waiting as f64 {
+                        Verdict::CpuBoundPoll
+                    } else {
+                        Verdict::BlockedInPoll
+                    };
             }
-            finding.verdict =
-                if cpu.cpu_ns as f64 >= self.options.cpu_bound_min_share * not_waiting as f64 {
-                    Verdict::CpuBoundPoll
-                } else {
-                    Verdict::BlockedInPoll
-                };
         }
         finding.task_id = pending.poll.task_id;
         finding.local_queue_start = Some(pending.poll.local_queue);

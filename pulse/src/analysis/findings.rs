@@ -31,8 +31,9 @@ pub enum Verdict {
     /// A long poll that was on a CPU for most of the time it was not
     /// waiting for one.
     CpuBoundPoll,
-    /// A long poll with no CPU readings around it (e.g. a v5 trace), so it
-    /// cannot be classified.
+    /// A long poll whose readings cannot tell whose doing its length was:
+    /// none around it (e.g. a v5 trace), or too coarse to prove `long_poll`
+    /// of its own time.
     LongPoll,
 }
 

@@ -60,8 +60,16 @@
 //!   worker's readings around and inside it. Time spent waiting for a CPU
 //!   is not the poll's doing, so it is set aside: the poll is CPU-bound if
 //!   it was on a CPU for at least `cpu_bound_min_share` of the rest, and
-//!   blocked otherwise. A poll with no readings around it (e.g. in a v5
-//!   trace) is a [`Verdict::LongPoll`].
+//!   blocked otherwise. Either verdict needs the readings to *prove* at
+//!   least `long_poll` of the poll's own time (a lower bound of its CPU
+//!   time plus the wall time its surrounding readings cannot explain as
+//!   CPU time or waiting): estimates alone spread a busy worker's CPU time
+//!   evenly, which would make a short poll among others look CPU-bound. A
+//!   poll without that proof is *descheduled* if it waited for a CPU for at
+//!   least `descheduled_min_share` of its time (reported as one finding
+//!   with any descheduled stretch of its worker that covers it), and
+//!   otherwise a [`Verdict::LongPoll`] of unknown cause, as are polls with
+//!   no readings around them (e.g. in a v5 trace).
 //!
 //! Findings of the same verdict on the same worker less than 50 ms apart
 //! are merged into one.

@@ -185,6 +185,43 @@ fn a_poll_long_only_because_it_waited_is_descheduled() {
 }
 
 #[test]
+fn a_short_poll_on_a_starved_worker_is_not_made_cpu_bound_by_interpolation() {
+    // The worker is on a CPU a quarter of the time and waits the rest; a
+    // 20 ms poll between two samples gets 5 ms of CPU by interpolation,
+    // but nothing proves it was the poll's own: it waited.
+    let mut events = samples(0, 0, 300, |ms| ms * MS / 4, |ms| ms * MS * 3 / 4);
+    events.extend([poll_start(101 * MS, 0, 1), poll_end(121 * MS, 0)]);
+    let analysis = analyze(&sorted(events));
+    assert_eq!(verdicts(&analysis), [(Verdict::Descheduled, 0)]);
+    assert_eq!(
+        analysis.findings[0].duration_ns,
+        300 * MS,
+        "the sampled window"
+    );
+}
+
+#[test]
+fn a_short_poll_on_a_busy_worker_is_cpu_bound_when_the_bounds_say_so() {
+    // On a CPU all the time: 30 ms of CPU around a 20 ms poll can only
+    // leave 10 ms outside it, so at least 20 ms were the poll's.
+    let mut events = samples(0, 0, 300, |ms| ms * MS, |_| 0);
+    events.extend([poll_start(101 * MS, 0, 1), poll_end(121 * MS, 0)]);
+    let analysis = analyze(&sorted(events));
+    assert_eq!(verdicts(&analysis), [(Verdict::CpuBoundPoll, 0)]);
+}
+
+#[test]
+fn a_poll_the_readings_cannot_attribute_is_of_unknown_cause() {
+    // Busy half the time around a 12 ms poll, no waiting: the poll may
+    // have been on a CPU or blocked, and nothing proves 10 ms of either.
+    let mut events = samples(0, 0, 300, |ms| ms * MS / 2, |_| 0);
+    events.extend([poll_start(101 * MS, 0, 1), poll_end(113 * MS, 0)]);
+    let analysis = analyze(&sorted(events));
+    assert_eq!(verdicts(&analysis), [(Verdict::LongPoll, 0)]);
+    assert!(analysis.findings[0].cpu.is_some(), "the estimate is kept");
+}
+
+#[test]
 fn a_single_poll_without_samples_is_a_long_poll_of_unknown_cause() {
     let analysis = analyze(&[poll_start(0, 1, 3), poll_end(40 * MS, 1)]);
     assert_eq!(verdicts(&analysis), [(Verdict::LongPoll, 1)]);
