@@ -1,5 +1,5 @@
-//! `#[pulse::main]` through the compiler: every accepted form compiles and
-//! runs (`pass/`), every mistake fails with the reviewed message in its
+//! `#[pulse::main]` and `#[pulse::bench]` through the compiler: every
+//! accepted form compiles and runs (`pass/`), every mistake fails with the reviewed message in its
 //! `.stderr` golden (`fail/`). Regenerate goldens with
 //! `TRYBUILD=overwrite cargo test -p ui-tests` and review the diff.
 
@@ -26,4 +26,7 @@ fn main_attribute() {
     // Globs, so a new case file cannot be forgotten here.
     cases.pass("tests/pass/*.rs");
     cases.compile_fail("tests/fail/*.rs");
+    // `#[pulse::bench]` and `pulse::bench_main!` (pulse's `bench` feature).
+    cases.pass("tests/bench_pass/*.rs");
+    cases.compile_fail("tests/bench_fail/*.rs");
 }
