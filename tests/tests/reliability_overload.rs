@@ -145,8 +145,11 @@ impl TraceWriter for Gated {
 }
 
 /// A worker wakes, polls one task, and parks again, `round_trips` times:
-/// the smallest hand-overs (about four events each) a runtime makes.
-async fn ping_pong(round_trips: u64) {
+/// the smallest hand-overs (about four events each) a runtime makes. With
+/// `pause`, the driving thread sleeps between round trips, so that no poll
+/// can serve two of them (without it, a task may find the next message
+/// already there and serve many in one poll).
+async fn ping_pong(round_trips: u64, pause: bool) {
     let (to_task, mut task_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let (to_thread, thread_rx) = std::sync::mpsc::channel::<u64>();
     let task = tokio::spawn(async move {
@@ -158,6 +161,9 @@ async fn ping_pong(round_trips: u64) {
         for n in 0..round_trips {
             to_task.send(n).unwrap();
             assert_eq!(thread_rx.recv().unwrap(), n);
+            if pause {
+                std::thread::sleep(Duration::from_micros(20));
+            }
         }
     });
     tokio::task::spawn_blocking(move || driver.join().unwrap())
@@ -244,8 +250,9 @@ fn a_stalled_writer_with_tiny_hand_overs_keeps_memory_bounded() {
         .flush_interval(Duration::from_millis(5))
         .buffer_events(buffer)
         .max_pending_events(max_pending);
-    // ~4 events per hand-over, 4 times the backlog in all.
-    let m = measure(2, &config, Duration::ZERO, true, || ping_pong(16_000));
+    // At least one poll (two events) per round trip, so at least twice the
+    // backlog in all; about four events per hand-over.
+    let m = measure(2, &config, Duration::ZERO, true, || ping_pong(16_000, true));
     let limit = bound(3, buffer, max_pending) + (512 << 10);
     assert!(
         m.peak <= limit,
@@ -267,11 +274,12 @@ fn a_slow_writer_under_a_yield_storm_keeps_memory_bounded() {
         .flush_interval(Duration::from_millis(5))
         .buffer_events(buffer)
         .max_pending_events(max_pending);
-    let m = measure(4, &config, Duration::from_millis(2), false, || {
-        yield_storm(200, 500)
+    // At most ~50k events/s get through; the storm offers 400k events.
+    let m = measure(4, &config, Duration::from_millis(20), false, || {
+        yield_storm(200, 1_000)
     });
     let limit = bound(5, buffer, max_pending) + (512 << 10);
-    assert!(m.dropped > 0, "200k polls through a 2 ms-per-batch writer");
+    assert!(m.dropped > 0, "200k polls through a 20 ms-per-batch writer");
     assert!(
         m.peak <= limit,
         "pulse held {} KiB at peak; the bound is {} KiB",
@@ -292,7 +300,7 @@ fn measure_memory_under_overload() {
     println!("| max_pending_events | workload | writer | events/s offered | dropped | peak KiB | held at end KiB |");
     type Workload = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
     let storm: Workload = || Box::pin(yield_storm(400, 2_500));
-    let pings: Workload = || Box::pin(ping_pong(100_000));
+    let pings: Workload = || Box::pin(ping_pong(100_000, false));
     for max_pending in [Config::new().get_max_pending_events(), 32 * 1024] {
         let config = Config::new().max_pending_events(max_pending);
         println!(
