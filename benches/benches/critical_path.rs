@@ -19,7 +19,8 @@
 //! two timer readings, so the timer's own cost is spread over the whole batch.
 //! `PULSE_BENCH_TIMER=cpu` times those batches with the thread's CPU clock
 //! instead of the wall clock, which on a shared machine leaves out the time
-//! the bench thread spent descheduled (see `benches::Timer`).
+//! the bench thread spent descheduled (see `benches::Timer`), and times
+//! `runtime_yield` with the CPU time of the whole process.
 //!
 //! Full buffers are handed to the collector inside the timed loop, so their
 //! cost is included, amortised over `buffer_events` (default 1024) events.
@@ -32,7 +33,7 @@
 //! `PULSE_BENCH_QUICK=1 cargo bench -p benches --bench critical_path`.
 //! `benches/report.py` turns criterion's output into BENCHMARKS.md's tables.
 
-use benches::batched;
+use benches::{batched, whole_process};
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
@@ -335,7 +336,7 @@ fn runtime_yield(c: &mut Criterion) {
     for (flavor, builder) in flavors {
         let plain = builder().build().expect("runtime");
         bench(&mut group, BenchmarkId::new("plain", flavor), |b| {
-            b.iter(|| plain.block_on(yield_storm()))
+            b.iter_custom(|iters| whole_process(iters, || plain.block_on(yield_storm())))
         });
         drop(plain);
 
@@ -344,7 +345,7 @@ fn runtime_yield(c: &mut Criterion) {
             TracedRuntime::build_with_config(builder(), Box::new(NullWriter::new()), &config)
                 .expect("traced runtime");
         let ran = bench(&mut group, BenchmarkId::new("traced", flavor), |b| {
-            b.iter(|| traced.block_on(yield_storm()))
+            b.iter_custom(|iters| whole_process(iters, || traced.block_on(yield_storm())))
         });
         // Workers hand over their buffers as the runtime shuts down.
         drop(traced);

@@ -43,8 +43,11 @@ pub enum Timer {
     /// The calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`): on a shared
     /// machine it leaves out the time the thread waited while another
     /// process ran, which wall time counts. It still counts the thread's own
-    /// kernel time (page faults, system calls). Only for benchmarks whose
-    /// work all happens on the timing thread.
+    /// kernel time (page faults, system calls), but not time spent blocked
+    /// (for example on a lock another thread holds), which wall time shows.
+    /// [`batched`] uses it for work done on the timing thread;
+    /// [`whole_process`] uses the process's CPU time instead (every thread,
+    /// including pulse's flusher).
     ThreadCpu,
 }
 
@@ -78,6 +81,35 @@ pub fn batched<R>(iters: u64, mut op: impl FnMut(u64) -> R) -> Duration {
             }
             Duration::from_nanos(pulse::clock::thread_cpu_nanos().saturating_sub(start))
         }
+    }
+}
+
+/// Runs `op` `iters` times and measures it with [`timer()`]: wall time, or
+/// in CPU mode the CPU time of the whole process (all runtime workers and
+/// pulse's flusher thread), for benchmarks that spread work over threads.
+pub fn whole_process<R>(iters: u64, mut op: impl FnMut() -> R) -> Duration {
+    let clock = match timer() {
+        Timer::Wall => None,
+        Timer::ThreadCpu => Some(libc::CLOCK_PROCESS_CPUTIME_ID),
+    };
+    let read = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+        let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime({clock}) failed");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    };
+    let wall = Instant::now();
+    let cpu = clock.map(read);
+    for _ in 0..iters {
+        black_box(op());
+    }
+    match (clock, cpu) {
+        (Some(clock), Some(start)) => read(clock).saturating_sub(start),
+        _ => wall.elapsed(),
     }
 }
 
