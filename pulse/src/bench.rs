@@ -196,11 +196,10 @@ impl MetricsHotPath {
         MetricsHotPath { shared }
     }
 
-    /// A thread's batch, counting for worker index `worker`.
+    /// A thread's batch, counting for worker index `worker` (the same as
+    /// [`MetricsWorker::new`]).
     pub fn worker(&self, worker: u32) -> MetricsWorker {
-        let mut batch = MetricsBatch::new();
-        batch.set_worker(worker, &self.shared);
-        MetricsWorker { batch }
+        MetricsWorker::new(worker)
     }
 
     /// The totals submitted so far, as
@@ -219,6 +218,14 @@ pub struct MetricsWorker {
 }
 
 impl MetricsWorker {
+    /// An empty batch for worker index `worker`, to be used with any
+    /// [`MetricsHotPath`] (made before it, for per-thread state).
+    pub fn new(worker: u32) -> MetricsWorker {
+        let mut batch = MetricsBatch::new();
+        batch.worker = worker;
+        MetricsWorker { batch }
+    }
+
     /// Counts a poll from `started` to `ended` (nanoseconds on any clock)
     /// with `local_queue` tasks queued, as the poll hooks do, submitting
     /// when the batch is due.

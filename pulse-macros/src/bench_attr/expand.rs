@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! fn name(criterion: &mut Criterion) {          // the user's docs and cfgs
-//!     fn name(shared: &S, state: &mut T) -> R { /* the user's function */ }
+//!     let name = { fn name(shared: &S, state: &mut T) -> R { /* the user's */ } name };
 //!     const BENCH: Bench = Bench::new("name", module_path!()).threads(&[1, 2]).batch(100);
 //!     BENCH.run_threads(criterion, setup, per_thread, |s, t| name(s, t), teardown);
 //! }
@@ -108,7 +108,12 @@ pub(crate) fn expand(func: ItemFn, config: &FinalConfig) -> TokenStream {
         #pulse::__bench_items! {
             #(#outer)*
             #vis fn #name(criterion: &mut #bench::criterion::Criterion) {
-                #inner_fn
+                // In a block of its own, so that the arguments' paths do
+                // not resolve to it.
+                let #name = {
+                    #inner_fn
+                    #name
+                };
                 const BENCH: #bench::Bench = #bench::Bench::new(#name_str, #group) #settings;
                 BENCH.#run(
                     criterion,
