@@ -724,12 +724,26 @@ impl Drop for TelemetryGuard {
             return;
         }
         let summary = self.stop();
-        if summary.dropped_events > 0 && summary.write_error.is_none() {
-            eprintln!(
+        if summary.dropped_events == 0 {
+            return;
+        }
+        // Not `eprintln!`: it panics when stderr is a broken pipe, and a
+        // panic here (possibly while unwinding) would take the program down
+        // over a telemetry message.
+        use std::io::Write;
+        let _ = match &summary.write_error {
+            None => writeln!(
+                std::io::stderr(),
                 "pulse: {} events were dropped because the trace writer fell behind \
                  (raise max_pending_events or flush more often); the trace marks where",
                 summary.dropped_events
-            );
-        }
+            ),
+            Some(error) => writeln!(
+                std::io::stderr(),
+                "pulse: the trace is incomplete: {} events were not written after the \
+                 writer failed ({error})",
+                summary.dropped_events
+            ),
+        };
     }
 }
