@@ -115,6 +115,10 @@ pub(crate) fn expand(func: ItemFn, config: &FinalConfig) -> TokenStream {
                     #name
                 };
                 const BENCH: #bench::Bench = #bench::Bench::new(#name_str, #group) #settings;
+                // The spans are the user's, so lints could fire on
+                // generated code (a closure where the function would do
+                // when the parameters line up).
+                #[allow(clippy::redundant_closure)]
                 BENCH.#run(
                     criterion,
                     #setup,
