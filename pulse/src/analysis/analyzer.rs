@@ -19,13 +19,15 @@
 //! few minutes at the default sample interval). Memory is therefore
 //! bounded by the number of workers, not by the trace's length.
 
+use super::cpu::{breakdown, estimate, CpuPoint};
 use super::findings::{CpuBreakdown, Finding, QueuedOn, Verdict};
 use super::histogram::Histogram;
 use super::options::AnalysisOptions;
 use super::periods::{idle_cause, ActivePeriod, IdleCause, PeriodTracker};
+use super::queue::{global_max_within, global_run_overlap, Run, Timeline};
 use super::report::{
-    Analysis, Completeness, EventCounts, GlobalQueueStats, QueueBucket, TraceInfo, VerdictSummary,
-    WorkerStats, SCHEMA,
+    Analysis, Completeness, EventCounts, GlobalQueueStats, TraceInfo, VerdictSummary, WorkerStats,
+    SCHEMA,
 };
 use crate::event::EventType;
 use crate::format::{LocationId, TraceEvent, TraceMetadata};
@@ -43,9 +45,6 @@ const RESOLVE_STEP_NS: u64 = 100_000_000;
 /// Findings of the same verdict on the same worker closer than this are
 /// reported as one.
 pub(crate) const MERGE_GAP_NS: u64 = 50_000_000;
-/// Most buckets in the global queue timeline; the bucket width doubles to
-/// stay within it.
-const TIMELINE_BUCKETS: usize = 240;
 /// Period-based descheduled candidates kept per worker.
 const CANDIDATES_MAX: usize = 10_000;
 
@@ -54,23 +53,6 @@ fn push_capped<T>(ring: &mut VecDeque<T>, item: T) {
         ring.pop_front();
     }
     ring.push_back(item);
-}
-
-/// A cumulative CPU and run-queue reading of one worker thread.
-#[derive(Clone, Copy, Debug)]
-struct CpuPoint {
-    t: u64,
-    cpu: u64,
-    run_delay: Option<u64>,
-}
-
-/// Consecutive observations of a queue at or above the threshold: the
-/// queue held work at least from `start` to `last`.
-#[derive(Clone, Copy, Debug)]
-struct Run {
-    start: u64,
-    last: u64,
-    max: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -230,125 +212,6 @@ fn overlap(a0: u64, a1: u64, b0: u64, b1: u64) -> u64 {
     a1.min(b1).saturating_sub(a0.max(b0))
 }
 
-/// A poll's CPU time and run-queue wait from its worker's readings.
-#[derive(Clone, Copy, Debug)]
-struct Estimate {
-    cpu: u64,
-    run_delay: Option<u64>,
-    samples: u32,
-    /// Time the readings prove was the window's own (on a CPU, or off it
-    /// without waiting for one): a lower bound of its CPU time, plus the
-    /// wall time that the readings around it cannot explain as CPU time
-    /// or waiting. Interpolation spreads a worker's CPU time evenly over a
-    /// sample interval, so a short poll among busy ones can look
-    /// CPU-bound; this bound cannot.
-    own_lower: u64,
-}
-
-/// The readings at `x`, linearly interpolated between the two around it.
-fn interpolate(points: &VecDeque<CpuPoint>, x: u64) -> Option<(f64, Option<f64>)> {
-    let i = points.partition_point(|p| p.t < x);
-    let after = points.get(i)?;
-    if after.t == x {
-        return Some((after.cpu as f64, after.run_delay.map(|r| r as f64)));
-    }
-    let before = points.get(i.checked_sub(1)?)?;
-    let f = (x - before.t) as f64 / (after.t - before.t) as f64;
-    let lerp = |a: u64, b: u64| a as f64 + f * b.saturating_sub(a) as f64;
-    let run_delay = match (before.run_delay, after.run_delay) {
-        (Some(a), Some(b)) => Some(lerp(a, b)),
-        _ => None,
-    };
-    Some((lerp(before.cpu, after.cpu), run_delay))
-}
-
-/// CPU time and run-queue wait within `start..end`.
-///
-/// CPU time is interpolated at both edges when readings surround them (the
-/// CPU clock is exact at every reading), otherwise scaled from the readings
-/// inside (at least two). Run-queue wait is different: the kernel credits a
-/// wait when it ends, so a reading inside a wait does not show it yet, and
-/// interpolation would count the wait as off-CPU time. It is taken between
-/// readings outside the window instead (the last before it, the second
-/// after it): an upper bound, which errs towards "waiting" rather than
-/// "blocked". `None` without enough readings.
-fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Option<Estimate> {
-    let wall = end.saturating_sub(start);
-    let first_inside = points.partition_point(|p| p.t <= start);
-    let past_inside = points.partition_point(|p| p.t < end);
-    let samples = u32::try_from(past_inside.saturating_sub(first_inside)).unwrap_or(u32::MAX);
-    // The reading after the window is the second one at or after its end:
-    // a sample's timestamp is taken after its readings, so when the
-    // sampler is itself starved the first one may predate the end.
-    let after = points.partition_point(|p| p.t < end);
-    let outside = first_inside
-        .checked_sub(1)
-        .and_then(|i| points.get(i))
-        .zip(points.get(after + 1).or_else(|| points.get(after)));
-    let (cpu, run_delay) = match (interpolate(points, start), interpolate(points, end)) {
-        (Some((c0, _)), Some((c1, _))) => {
-            let run_delay = outside.and_then(|(before, after)| {
-                Some(after.run_delay?.saturating_sub(before.run_delay?) as f64)
-            });
-            ((c1 - c0).max(0.0), run_delay)
-        }
-        _ if samples >= 2 => {
-            let first = points.get(first_inside)?;
-            let last = points.get(past_inside - 1)?;
-            let span = last.t.checked_sub(first.t).filter(|&s| s > 0)? as f64;
-            let scale = wall as f64 / span;
-            let cpu = last.cpu.saturating_sub(first.cpu) as f64 * scale;
-            let run_delay = match (first.run_delay, last.run_delay) {
-                (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 * scale),
-                _ => None,
-            };
-            (cpu, run_delay)
-        }
-        _ => return None,
-    };
-    let cpu = (cpu.round() as u64).min(wall);
-    let run_delay = run_delay.map(|r| (r.round() as u64).min(wall - cpu));
-    let (cpu_upper, wait_upper, outer_span) = match outside {
-        Some((before, after)) => (
-            after.cpu.saturating_sub(before.cpu),
-            match (before.run_delay, after.run_delay) {
-                (Some(a), Some(b)) => b.saturating_sub(a),
-                _ => 0,
-            },
-            after.t.saturating_sub(before.t),
-        ),
-        None => (wall, 0, wall),
-    };
-    // CPU time inside: at least what the readings inside show, and at
-    // least what the readings outside show less the most the worker can
-    // have spent on a CPU outside the window.
-    let inside = match (points.get(first_inside), past_inside.checked_sub(1)) {
-        (Some(first), Some(last)) if samples >= 2 => points
-            .get(last)
-            .map_or(0, |last| last.cpu.saturating_sub(first.cpu)),
-        _ => 0,
-    };
-    let cpu_lower = inside.max(cpu_upper.saturating_sub(outer_span.saturating_sub(wall)));
-    let off_lower = wall.saturating_sub(cpu_upper.saturating_add(wait_upper));
-    Some(Estimate {
-        cpu,
-        run_delay,
-        samples,
-        own_lower: (cpu_lower + off_lower).min(wall),
-    })
-}
-
-fn breakdown(wall: u64, cpu: u64, run_delay: Option<u64>, samples: u32) -> CpuBreakdown {
-    let cpu = cpu.min(wall);
-    let run_delay = run_delay.map(|r| r.min(wall - cpu));
-    CpuBreakdown {
-        cpu_ns: cpu,
-        run_delay_ns: run_delay,
-        off_cpu_ns: wall - cpu - run_delay.unwrap_or(0),
-        samples,
-    }
-}
-
 /// The global queue's samples, statistics and timeline.
 #[derive(Debug, Default)]
 struct Sampler {
@@ -361,120 +224,6 @@ struct Sampler {
     max: u64,
     nonempty: u64,
     timeline: Timeline,
-}
-
-/// Depth over time in at most [`TIMELINE_BUCKETS`] buckets; the width
-/// doubles (merging neighbours) whenever the trace outgrows them.
-#[derive(Debug)]
-struct Timeline {
-    origin: Option<u64>,
-    width: u64,
-    buckets: Vec<(u64, f64, u64)>, // samples, sum, max
-}
-
-impl Default for Timeline {
-    fn default() -> Self {
-        Timeline {
-            origin: None,
-            width: 10_000_000,
-            buckets: Vec::new(),
-        }
-    }
-}
-
-impl Timeline {
-    fn record(&mut self, t: u64, depth: u64) {
-        let origin = *self.origin.get_or_insert(t);
-        let mut index = (t.saturating_sub(origin) / self.width) as usize;
-        while index >= TIMELINE_BUCKETS {
-            self.width *= 2;
-            let merged = self
-                .buckets
-                .chunks(2)
-                .map(|pair| {
-                    pair.iter().fold((0, 0.0, 0), |(n, s, m), &(n2, s2, m2)| {
-                        (n + n2, s + s2, m.max(m2))
-                    })
-                })
-                .collect();
-            self.buckets = merged;
-            index = (t.saturating_sub(origin) / self.width) as usize;
-        }
-        if self.buckets.len() <= index {
-            self.buckets.resize(index + 1, (0, 0.0, 0));
-        }
-        if let Some(bucket) = self.buckets.get_mut(index) {
-            bucket.0 += 1;
-            bucket.1 += depth as f64;
-            bucket.2 = bucket.2.max(depth);
-        }
-    }
-
-    fn finish(&self) -> Vec<QueueBucket> {
-        let origin = self.origin.unwrap_or(0);
-        self.buckets
-            .iter()
-            .enumerate()
-            .map(|(i, &(samples, sum, max))| QueueBucket {
-                start_ns: origin + i as u64 * self.width,
-                samples,
-                max,
-                mean: if samples == 0 {
-                    0.0
-                } else {
-                    sum / samples as f64
-                },
-            })
-            .collect()
-    }
-}
-
-/// The global queue's largest sampled depth in `start..=end`.
-fn global_max_within(ring: &VecDeque<(u64, u64)>, start: u64, end: u64) -> Option<u64> {
-    let first = ring.partition_point(|&(t, _)| t < start);
-    ring.range(first..)
-        .take_while(|&&(t, _)| t <= end)
-        .map(|&(_, depth)| depth)
-        .max()
-}
-
-/// The longest overlap of `start..end` with a run of consecutive global
-/// queue samples at or above `threshold`: `(from, to, max depth)`.
-fn global_run_overlap(
-    ring: &VecDeque<(u64, u64)>,
-    start: u64,
-    end: u64,
-    threshold: u64,
-) -> Option<(u64, u64, u64)> {
-    let first = ring.partition_point(|&(t, _)| t < start).saturating_sub(1);
-    let mut best: Option<(u64, u64, u64)> = None;
-    let mut run: Option<Run> = None;
-    let consider = |run: Run, best: &mut Option<(u64, u64, u64)>| {
-        let (from, to) = (run.start.max(start), run.last.min(end));
-        if to > from && best.is_none_or(|(f, t, _)| to - from > t - f) {
-            *best = Some((from, to, run.max));
-        }
-    };
-    for &(t, depth) in ring.range(first..) {
-        if depth >= threshold {
-            let run = run.get_or_insert(Run {
-                start: t,
-                last: t,
-                max: depth,
-            });
-            run.last = t;
-            run.max = run.max.max(depth);
-        } else if let Some(done) = run.take() {
-            consider(done, &mut best);
-        }
-        if t > end {
-            break;
-        }
-    }
-    if let Some(done) = run {
-        consider(done, &mut best);
-    }
-    best
 }
 
 /// Reads a trace's events one at a time and produces an [`Analysis`].

@@ -213,11 +213,16 @@ impl Finding {
     /// Whether the window overlaps `start_ns..end_ns`.
     ///
     /// ```
-    /// # use pulse::analysis::{Finding, Verdict};
-    /// # fn check(finding: &Finding) {
-    /// // Findings in the first second of the trace:
-    /// let early = finding.overlaps(0, 1_000_000_000);
-    /// # }
+    /// use pulse::analysis::{AnalysisOptions, Analyzer};
+    /// use pulse::format::TraceEvent;
+    ///
+    /// let ms = 1_000_000;
+    /// let mut analyzer = Analyzer::new(AnalysisOptions::default());
+    /// analyzer.push(&TraceEvent::PollStart { timestamp_nanos: 100 * ms, worker: 0, local_queue: 0, task_id: None, location: None });
+    /// analyzer.push(&TraceEvent::PollEnd { timestamp_nanos: 150 * ms, worker: 0, local_queue: 0 });
+    /// let finding = &analyzer.finish(|_| None).findings[0];
+    /// assert!(finding.overlaps(0, 120 * ms));
+    /// assert!(!finding.overlaps(150 * ms, 200 * ms));
     /// ```
     pub fn overlaps(&self, start_ns: u64, end_ns: u64) -> bool {
         self.start_ns < end_ns && start_ns < self.end_ns

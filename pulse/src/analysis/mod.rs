@@ -146,12 +146,14 @@
 //! says which finding fields each verdict sets.
 
 mod analyzer;
+mod cpu;
 mod error;
 mod findings;
 mod histogram;
 mod input;
 mod options;
 mod periods;
+mod queue;
 mod report;
 mod scan;
 #[cfg(test)]
