@@ -7,7 +7,7 @@
 //! | `err` | the workload, then `Err(..)` (exit status 1) |
 //! | `panic` | the workload, then a panic in the body (exit status 101) |
 //! | `task-panic` | the workload, plus a task that panics inside a poll; the body goes on |
-//! | `pending` | the workload, plus tasks still pending when the runtime is dropped |
+//! | `pending` | the workload, plus tasks still pending, and one inside a long poll, when the runtime is dropped |
 //! | `blocking` | the workload, plus `spawn_blocking` closures that spawn tasks |
 //!
 //! Every task future is wrapped in [`Counted`], which counts the polls made
@@ -111,7 +111,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     std::future::pending::<()>().await;
                 });
             }
-            for _ in 0..10 {
+            // And one still inside a 100 ms poll when the body returns: the
+            // runtime's drop waits for it, and its PollEnd must be kept.
+            let ready = ready_tx.clone();
+            spawn(async move {
+                tokio::task::yield_now().await;
+                ready.send(()).expect("the body waits");
+                let until = std::time::Instant::now() + Duration::from_millis(100);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            });
+            for _ in 0..11 {
                 ready_rx.recv().await.expect("a pending task");
             }
         }
