@@ -328,3 +328,285 @@ fn standalone_viewer_opens_a_chosen_trace_file() {
     );
     assert!(text.contains("v5 traces have none"), "{text}");
 }
+
+// ---- the 10-million-event measurement (BENCHMARKS.md) ----------------------
+
+/// A synthetic but runtime-shaped workload for `workers` workers: bursts of
+/// polls (1–200 µs, a few long ones, some blocked) between parks, with the
+/// sampler's queue and CPU samples every 10 ms, and a few drops.
+struct Synthetic {
+    rng: u64,
+    workers: Vec<SyntheticWorker>,
+    next_sample: u64,
+    sites: Vec<pulse::SpawnLocation>,
+}
+
+struct SyntheticWorker {
+    t: u64,
+    cpu: u64,
+    run_delay: u64,
+    queue: u32,
+    task: u64,
+    /// Polls left in the current burst (0: parked next).
+    burst: u32,
+    /// The spawn site being polled (tasks of one kind come in runs).
+    site: usize,
+    pending: std::collections::VecDeque<pulse::TelemetryEvent>,
+}
+
+#[track_caller]
+fn synthetic_site() -> pulse::SpawnLocation {
+    pulse::SpawnLocation(std::panic::Location::caller())
+}
+
+impl Synthetic {
+    fn new(workers: usize) -> Self {
+        Synthetic {
+            rng: 0x2545_F491_4F6C_DD1D,
+            workers: (0..workers)
+                .map(|w| SyntheticWorker {
+                    t: 1_000_000 + w as u64 * 1_000,
+                    cpu: 0,
+                    run_delay: 0,
+                    queue: 0,
+                    task: 1 + w as u64 * 1_000_000,
+                    burst: 0,
+                    site: w % 4,
+                    pending: std::collections::VecDeque::new(),
+                })
+                .collect(),
+            next_sample: 0,
+            sites: vec![
+                synthetic_site(),
+                synthetic_site(),
+                synthetic_site(),
+                synthetic_site(),
+            ],
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// The next chunk (up to 1024 events) of worker `w`, as the flusher
+    /// hands the encoder one worker's buffer.
+    fn chunk(&mut self, w: usize, out: &mut Vec<pulse::TelemetryEvent>) {
+        use pulse::TelemetryEvent as E;
+        out.clear();
+        while out.len() < 1024 {
+            if let Some(e) = self.workers[w].pending.pop_front() {
+                out.push(e);
+                continue;
+            }
+            let r = self.random();
+            let sites = self.sites.len();
+            let ws = &mut self.workers[w];
+            if (r >> 8) & 7 == 0 {
+                ws.site = (r >> 11) as usize % sites;
+            }
+            let site = self.sites[ws.site];
+            if ws.burst == 0 {
+                // Park for 20 µs .. 5 ms, then unpark into a burst of polls.
+                ws.pending.push_back(E::WorkerPark {
+                    timestamp_nanos: ws.t,
+                    worker: w as u32,
+                    local_queue: 0,
+                    cpu_nanos: ws.cpu,
+                    run_delay_nanos: ws.run_delay,
+                });
+                ws.t += 20_000 + (r >> 20) % 5_000_000;
+                let wait = (r >> 40) % 20_000;
+                ws.run_delay += wait;
+                ws.t += wait;
+                ws.burst = 1 + ((r >> 12) % 400) as u32;
+                ws.queue = ((r >> 30) % 40) as u32;
+                ws.pending.push_back(E::WorkerUnpark {
+                    timestamp_nanos: ws.t,
+                    worker: w as u32,
+                    local_queue: ws.queue,
+                    cpu_nanos: ws.cpu,
+                    run_delay_nanos: ws.run_delay,
+                });
+                continue;
+            }
+            ws.burst -= 1;
+            // 0.5–200 µs, mostly short; one in 20 000 polls 10–300 ms (one
+            // in 4 of those blocked).
+            let d = (r >> 24) % 450;
+            let mut duration = 500 + d * d;
+            let mut blocked = false;
+            if (r >> 4) % 20_000 == 7 {
+                duration = 10_000_000 + (r >> 16) % 290_000_000;
+                blocked = (r >> 50) & 3 == 0;
+            }
+            ws.task = ws.task.wrapping_add(1 + (r >> 56) % 5);
+            let start = ws.t;
+            ws.pending.push_back(E::PollStart {
+                timestamp_nanos: start,
+                worker: w as u32,
+                local_queue: ws.queue,
+                task_id: ws.task,
+                spawned_at: site,
+            });
+            ws.t += duration;
+            if !blocked {
+                ws.cpu += duration;
+            }
+            ws.queue = ws.queue.saturating_sub(1) + u32::from((r >> 35) & 3 == 0);
+            ws.pending.push_back(E::PollEnd {
+                timestamp_nanos: ws.t,
+                worker: w as u32,
+                local_queue: ws.queue,
+            });
+            ws.t += 300 + (r >> 44) % 3_000;
+        }
+    }
+
+    /// Sampler events up to time `until`.
+    fn samples(&mut self, until: u64, out: &mut Vec<pulse::TelemetryEvent>) {
+        out.clear();
+        while self.next_sample <= until {
+            let t = self.next_sample;
+            let r = self.random();
+            out.push(pulse::TelemetryEvent::QueueSample {
+                timestamp_nanos: t,
+                global_queue: (r >> 20) % 50,
+            });
+            for (w, ws) in self.workers.iter().enumerate() {
+                out.push(pulse::TelemetryEvent::WorkerSample {
+                    timestamp_nanos: t,
+                    worker: w as u32,
+                    cpu_nanos: ws.cpu,
+                    run_delay_nanos: ws.run_delay,
+                });
+            }
+            if (r >> 8) % 500 == 3 {
+                out.push(pulse::TelemetryEvent::EventsDropped {
+                    timestamp_nanos: t,
+                    count: 1 + (r >> 30) % 5_000,
+                });
+            }
+            self.next_sample += 10_000_000;
+        }
+    }
+}
+
+/// Writes a v6 trace of about `events` events; returns the exact count.
+fn write_synthetic_trace(path: &Path, workers: usize, events: u64) -> u64 {
+    use pulse::format::{Encoder, TraceMetadata};
+    let metadata = TraceMetadata {
+        worker_count: workers as u32,
+        has_run_delay: true,
+        ..TraceMetadata::default()
+    };
+    let mut encoder = Encoder::new(FormatVersion::V6, metadata);
+    let mut bytes = Vec::new();
+    encoder.begin_file(0, &mut bytes);
+    let mut synthetic = Synthetic::new(workers);
+    let mut chunk = Vec::new();
+    let mut written = 0u64;
+    while written < events {
+        // The worker furthest behind goes next, as buffers fill in time.
+        let w = (0..workers)
+            .min_by_key(|&w| synthetic.workers[w].t)
+            .unwrap_or(0);
+        synthetic.chunk(w, &mut chunk);
+        let until = synthetic.workers.iter().map(|ws| ws.t).min().unwrap_or(0);
+        for event in &chunk {
+            encoder.encode(event, &mut bytes);
+        }
+        written += chunk.len() as u64;
+        synthetic.samples(until, &mut chunk);
+        for event in &chunk {
+            encoder.encode(event, &mut bytes);
+        }
+        written += chunk.len() as u64;
+    }
+    std::fs::write(path, &bytes).expect("write trace");
+    written
+}
+
+/// Opens a page of a 10-million-event trace in headless Chromium and
+/// prints what it took (see BENCHMARKS.md, "The HTML viewer"):
+///
+/// ```text
+/// cargo test --release -p tests --test viewer_browser -- --ignored --nocapture measure_ten_million_events
+/// ```
+#[test]
+#[ignore = "a measurement (about a minute), not a test: run it with --ignored"]
+fn measure_ten_million_events() {
+    if !have_browser() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    // PULSE_BENCH_DIR keeps the trace and the page for a closer look.
+    let kept = std::env::var_os("PULSE_BENCH_DIR").map(PathBuf::from);
+    let dir_path = kept.clone().unwrap_or_else(|| dir.path().to_owned());
+    std::fs::create_dir_all(&dir_path).expect("bench dir");
+    let trace = dir_path.join("trace.bin");
+    let started = std::time::Instant::now();
+    let events = write_synthetic_trace(&trace, 8, 10_000_000);
+    let trace_bytes = std::fs::metadata(&trace).expect("trace").len();
+    println!(
+        "trace: {events} events, 8 workers, {:.1} MiB ({:.2} bytes/event), generated in {:.1} s",
+        trace_bytes as f64 / 1_048_576.0,
+        trace_bytes as f64 / events as f64,
+        started.elapsed().as_secs_f64()
+    );
+    let (set, analysis) = analyze(&trace);
+    let page = dir_path.join("trace.html");
+    let started = std::time::Instant::now();
+    let out = BufWriter::new(File::create(&page).expect("create page"));
+    pulse::export::html::write_html(&set, Some(&analysis), out, "trace.html", |_, _| {})
+        .expect("write the page");
+    let page_bytes = std::fs::metadata(&page).expect("page").len();
+    println!(
+        "page: {:.1} MiB, {} findings, written in {:.2} s",
+        page_bytes as f64 / 1_048_576.0,
+        analysis.findings.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for run in 1..=3 {
+        let report = run_browser(
+            &page,
+            &dir_path,
+            &["--bench", "--timeout", "300", "--size", "1600x1000"],
+        );
+        assert_eq!(report["state"], "ready", "{report:#}");
+        assert_eq!(report["errors"], serde_json::json!([]));
+        assert_eq!(u64_at(&report, "/page/summary/events"), events);
+        let t = &report["page"]["timings"];
+        let long_tasks: Vec<f64> = report["page"]["longTasks"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t[1].as_f64()).collect())
+            .unwrap_or_default();
+        let longest_task = long_tasks.iter().cloned().fold(0.0, f64::max);
+        println!(
+            "run {run}: navigation to interactive {} ms (unpack {:.0}, decode {:.0}, build {:.0}, first frame {:.0}); longest main-thread task {longest_task:.0} ms; heap {:.0} MiB",
+            report["ready_ms"],
+            t["unpack_ms"].as_f64().unwrap_or(f64::NAN),
+            t["decode_ms"].as_f64().unwrap_or(f64::NAN),
+            t["build_ms"].as_f64().unwrap_or(f64::NAN),
+            t["first_draw_ms"].as_f64().unwrap_or(f64::NAN),
+            report["bench"]["heapMB"].as_f64().unwrap_or(f64::NAN),
+        );
+        for (name, key) in [
+            ("pan, whole trace in view", "panWhole"),
+            ("pan, zoomed 10x .. 100000x", "panZoomed"),
+            ("zoom out step by step", "zoomOut"),
+        ] {
+            let b = &report["bench"][key];
+            println!(
+                "  {name}: frame median {:.1} ms, p95 {:.1} ms, max {:.1} ms ({} frames)",
+                b["median"].as_f64().unwrap_or(f64::NAN),
+                b["p95"].as_f64().unwrap_or(f64::NAN),
+                b["max"].as_f64().unwrap_or(f64::NAN),
+                b["n"]
+            );
+        }
+    }
+}

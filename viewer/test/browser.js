@@ -169,7 +169,7 @@ async function main() {
     await s("Page.addScriptToEvaluateOnNewDocument", {
       source:
         "window.__longTasks = [];" +
-        "try { new PerformanceObserver(l => { for (const e of l.getEntries()) window.__longTasks.push(e.duration); })" +
+        "try { new PerformanceObserver(l => { for (const e of l.getEntries()) window.__longTasks.push([Math.round(e.startTime), Math.round(e.duration)]); })" +
         ".observe({ type: 'longtask', buffered: true }); } catch (e) {}",
     });
     const loaded = cdp.waitFor("Page.loadEventFired", sessionId, args.timeout * 1000);

@@ -205,7 +205,13 @@ fn write_json_block(out: &mut impl Write, id: &str, json: &str) -> io::Result<()
     )
 }
 
-/// Copies one trace file into the page as base64; returns its length.
+/// Base64 characters per `<script>` element of embedded data: the browser
+/// parses and decodes the page a part at a time, and stays responsive.
+const PART_CHARS: usize = 4 << 20;
+
+/// Copies one trace file into the page as base64, in parts of at most
+/// [`PART_CHARS`] characters, each a whole number of 4-character groups;
+/// returns the file's length.
 fn embed_file(
     out: &mut impl Write,
     path: &Path,
@@ -220,12 +226,16 @@ fn embed_file(
         source,
     };
     let mut file = File::open(path).map_err(io_error)?;
-    write!(
-        out,
-        "<script type=\"application/x-pulse-trace\" data-name=\"{}\">",
-        escape_html(&path.display().to_string())
-    )
-    .map_err(output)?;
+    let name = escape_html(&path.display().to_string());
+    let open = |out: &mut dyn Write, part: usize| {
+        write!(
+            out,
+            "<script type=\"application/x-pulse-trace\" data-name=\"{name}\" data-part=\"{part}\">"
+        )
+    };
+    let mut part = 0;
+    let mut part_chars = 0;
+    open(out, part).map_err(output)?;
     // Whole groups of 3 bytes per chunk, so the base64 has no padding
     // until the end.
     let mut buf = vec![0u8; 3 << 16];
@@ -243,7 +253,14 @@ fn embed_file(
         let whole = if n == 0 { filled } else { filled / 3 * 3 };
         text.clear();
         base64(&buf[..whole], &mut text);
+        if part_chars > 0 && part_chars + text.len() > PART_CHARS {
+            out.write_all(b"</script>\n").map_err(output)?;
+            part += 1;
+            part_chars = 0;
+            open(out, part).map_err(output)?;
+        }
         out.write_all(&text).map_err(output)?;
+        part_chars += text.len();
         buf.copy_within(whole..filled, 0);
         carry = filled - whole;
         progress(read_total);
@@ -386,6 +403,7 @@ mod tests {
     fn embedded_files_are_whole_base64_whatever_the_read_sizes() {
         let dir = tempfile::tempdir().unwrap();
         for len in [
+            PART_CHARS / 4 * 3 * 2 + 5,
             0usize,
             1,
             2,
@@ -403,13 +421,15 @@ mod tests {
             let read = embed_file(&mut out, &path, |_| {}).unwrap();
             assert_eq!(read, len as u64);
             let text = String::from_utf8(out).unwrap();
-            let body = text
-                .split_once('>')
-                .unwrap()
-                .1
-                .strip_suffix("</script>\n")
-                .unwrap();
-            assert_eq!(body, b64(&bytes), "length {len}");
+            let parts: Vec<&str> = text
+                .split("</script>\n")
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('>').unwrap().1)
+                .collect();
+            assert!(parts
+                .iter()
+                .all(|p| p.len() / 4 * 4 == p.len() && p.len() <= PART_CHARS));
+            assert_eq!(parts.concat(), b64(&bytes), "length {len}");
         }
     }
 

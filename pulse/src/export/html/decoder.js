@@ -38,6 +38,7 @@
   const U32_MAX = 4294967295;
   const TWO64 = 18446744073709551616;
   const U64_MAX = 18446744073709551615; // rounds to 2^64 as a double
+  const MAX_SAFE = 9007199254740991;
 
   /** Event kinds, numbered like pulse's `EventType`. */
   const Kind = Object.freeze({
@@ -586,7 +587,90 @@
       return nanos;
     }
 
+    /**
+     * Poll records, the bulk of a trace. The fast path takes the common
+     * shapes (inline queue change, one-byte fields, nothing out of range)
+     * and hands everything else, errors included, to `pollSlow`.
+     */
     poll(tag) {
+      const slot = this.curSlot;
+      const lim = this.lim;
+      let q = this.p;
+      if (slot >= 0 && (tag & 0x0f) !== 0x0f && tag !== 0x1f) {
+        const b = this.b;
+        // dt: a varint of up to 7 bytes (below 2^49).
+        let dt = 0;
+        let mul = 1;
+        let x = 0x80;
+        for (let i = 0; i < 7 && q < lim; i++) {
+          x = b[q++];
+          dt += (x & 0x7f) * mul;
+          mul *= 128;
+          if (x < 0x80) break;
+        }
+        if (x < 0x80) {
+          const ticks = this.wTicks[slot] + dt;
+          const nanos = ticks * this.unit;
+          if (tag < 0x20) {
+            const queue = this.wQueue[slot] + ((tag >>> 1) ^ -(tag & 1));
+            if (queue >= 0 && queue <= U32_MAX && nanos <= MAX_SAFE) {
+              this.p = q;
+              this.wQueue[slot] = queue;
+              this.wTicks[slot] = ticks;
+              this.kind = Kind.PollEnd;
+              this.t = nanos;
+              this.worker = this.curWorker;
+              this.localQueue = queue;
+              return;
+            }
+          } else {
+            // task: a zigzag varint of up to 4 bytes.
+            let tz = 0;
+            mul = 1;
+            x = 0x80;
+            for (let i = 0; i < 4 && q < lim; i++) {
+              x = b[q++];
+              tz += (x & 0x7f) * mul;
+              mul *= 128;
+              if (x < 0x80) break;
+            }
+            let loc = this.wLoc[slot];
+            let ok = x < 0x80;
+            if (ok && (tag & 0x10) !== 0) {
+              const id = q < lim ? b[q++] : 0x80;
+              if (id >= 0x80) {
+                ok = false;
+              } else if (id !== 0) {
+                const site = this.locations.sites.get(id);
+                ok = site !== undefined && site.gen === this.gen;
+              }
+              loc = id;
+            }
+            const code = tag & 0x0f;
+            const queue = this.wQueue[slot] + ((code >>> 1) ^ -(code & 1));
+            if (ok && loc >= 0 && queue >= 0 && queue <= U32_MAX && nanos <= MAX_SAFE) {
+              this.p = q;
+              const task = wrappingAddI64(this.wTask[slot], (tz >>> 1) ^ -(tz & 1));
+              this.wTask[slot] = task;
+              this.wLoc[slot] = loc;
+              this.wQueue[slot] = queue;
+              this.wTicks[slot] = ticks;
+              this.kind = Kind.PollStart;
+              this.taskId = u64(task);
+              this.taskIdI64 = task;
+              this.location = loc;
+              this.t = nanos;
+              this.worker = this.curWorker;
+              this.localQueue = queue;
+              return;
+            }
+          }
+        }
+      }
+      this.pollSlow(tag);
+    }
+
+    pollSlow(tag) {
       const start = (tag & 0xe0) === 0x20;
       const escape = start ? 0x0f : 0x1f;
       const newLocation = start && (tag & 0x10) !== 0;

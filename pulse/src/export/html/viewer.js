@@ -102,12 +102,22 @@
     return next;
   }
 
+  /** The first n elements, as a view (no copy). */
   function trim(arr, n) {
-    return arr.length === n ? arr : arr.slice(0, n);
+    return arr.length === n ? arr : arr.subarray(0, n);
+  }
+
+  function reserve(arr, n) {
+    if (n <= arr.length) return arr;
+    const next = new arr.constructor(n);
+    next.set(arr);
+    return next;
   }
 
   /** Yields to the browser so a long job never freezes the tab. */
   const yieldToBrowser = (function () {
+    // Node (benchmarks) has setImmediate; browsers get a zero-delay message.
+    if (typeof setImmediate === "function") return () => new Promise((r) => setImmediate(r));
     if (typeof MessageChannel === "undefined") return () => new Promise((r) => setTimeout(r, 0));
     const channel = new MessageChannel();
     const queue = [];
@@ -217,6 +227,25 @@
       this.longest = 0;
       this.longestAt = -1;
       this.pyramid = null;
+    }
+
+    /** Makes room for this many polls, parks and readings in all. */
+    reserve(polls, parks, readings) {
+      this.pStart = reserve(this.pStart, polls);
+      this.pEnd = reserve(this.pEnd, polls);
+      this.pTask = reserve(this.pTask, polls);
+      this.pLoc = reserve(this.pLoc, polls);
+      this.pQ0 = reserve(this.pQ0, polls);
+      this.pQ1 = reserve(this.pQ1, polls);
+      this.kStart = reserve(this.kStart, parks);
+      this.kEnd = reserve(this.kEnd, parks);
+      this.aStart = reserve(this.aStart, parks);
+      this.aEnd = reserve(this.aEnd, parks);
+      this.aCpu = reserve(this.aCpu, parks);
+      this.aRd = reserve(this.aRd, parks);
+      this.rT = reserve(this.rT, readings);
+      this.rCpu = reserve(this.rCpu, readings);
+      this.rRd = reserve(this.rRd, readings);
     }
 
     reading(t, cpu, rd) {
@@ -423,56 +452,82 @@
   const F_CPU = 6; // CPU ns (active ns x ratio)
   const F_QMAX = 7; // deepest local queue
   const STRIDE = 8;
+  const SUMMED = [F_BUSY, F_PARKED, F_ACTIVE, F_KNOWN, F_CPU];
 
   /**
    * Time buckets summarising a worker: level 0 buckets are `width` ns from
    * `origin`, each level 4x wider than the one below.
    */
-  function buildPyramid(w, origin, width, buckets) {
+  async function buildPyramid(w, origin, width, buckets) {
     const level0 = new Float32Array(buckets * STRIDE);
+    const inv = 1 / width;
+    const last = buckets - 1;
+    const bucketOf = (t) => {
+      const b = Math.floor((t - origin) * inv);
+      return b < 0 ? 0 : b > last ? last : b;
+    };
+    // Adds the overlap of [s, e) with each bucket (times `weight`) to `field`.
     const add = (s, e, field, weight) => {
       if (!(e > s)) return;
-      let b = Math.floor((s - origin) / width);
-      const last = Math.min(buckets - 1, Math.floor((e - origin) / width));
-      if (b < 0) b = 0;
-      for (; b <= last; b++) {
-        const bs = origin + b * width;
-        const overlap = Math.min(e, bs + width) - Math.max(s, bs);
-        if (overlap > 0) level0[b * STRIDE + field] += overlap * weight;
+      const b0 = bucketOf(s);
+      const b1 = bucketOf(e);
+      if (b0 === b1) {
+        level0[b0 * STRIDE + field] += (e - s) * weight;
+        return;
       }
+      level0[b0 * STRIDE + field] += (origin + (b0 + 1) * width - s) * weight;
+      for (let b = b0 + 1; b < b1; b++) level0[b * STRIDE + field] += width * weight;
+      level0[b1 * STRIDE + field] += (e - (origin + b1 * width)) * weight;
     };
     const n = w.nPolls;
-    let qBucket = -1;
+    const pStart = w.pStart;
+    const pEnd = w.pEnd;
+    const pQ0 = w.pQ0;
+    const pQ1 = w.pQ1;
+    // Local queue: the deepest depth seen in each bucket, and buckets
+    // without events keep the depth of the last one.
+    let qBucket = 0;
     let qDepth = 0;
-    const qAt = (t, q) => {
-      const b = clamp(Math.floor((t - origin) / width), 0, buckets - 1);
-      // Buckets between events keep the depth of the last event.
-      for (let k = qBucket + 1; k < b; k++) {
-        const o = k * STRIDE + F_QMAX;
-        if (level0[o] < qDepth) level0[o] = qDepth;
-      }
-      const o = b * STRIDE + F_QMAX;
-      if (b !== qBucket && level0[o] < qDepth && qBucket >= 0) level0[o] = qDepth;
-      if (level0[o] < q) level0[o] = q;
-      qBucket = b;
-      qDepth = q;
-    };
+    let sliceStart = now();
     for (let i = 0; i < n; i++) {
-      const s = w.pStart[i];
-      const e = w.pEnd[i];
-      const d = e - s;
-      const b0 = clamp(Math.floor((s - origin) / width), 0, buckets - 1);
-      level0[b0 * STRIDE + F_POLLS] += 1;
-      const last = clamp(Math.floor((e - origin) / width), 0, buckets - 1);
-      for (let b = b0; b <= last; b++) {
-        const bs = origin + b * width;
-        const overlap = Math.min(e, bs + width) - Math.max(s, bs);
-        const o = b * STRIDE;
-        if (overlap > 0) level0[o + F_BUSY] += overlap;
-        if (level0[o + F_LONGEST] < d) level0[o + F_LONGEST] = d;
+      if ((i & 0xffff) === 0xffff && now() - sliceStart > 25) {
+        await yieldToBrowser();
+        sliceStart = now();
       }
-      qAt(s, w.pQ0[i]);
-      qAt(e, w.pQ1[i]);
+      const s = pStart[i];
+      const e = pEnd[i];
+      const d = e - s;
+      const b0 = bucketOf(s);
+      const b1 = bucketOf(e);
+      const o0 = b0 * STRIDE;
+      level0[o0 + F_POLLS] += 1;
+      if (b0 === b1) {
+        level0[o0 + F_BUSY] += d;
+        if (level0[o0 + F_LONGEST] < d) level0[o0 + F_LONGEST] = d;
+      } else {
+        add(s, e, F_BUSY, 1);
+        for (let b = b0; b <= b1; b++) {
+          const o = b * STRIDE + F_LONGEST;
+          if (level0[o] < d) level0[o] = d;
+        }
+      }
+      // Depth at the start, held until the end, then the end's depth.
+      if (b0 > qBucket) {
+        for (let b = qBucket + 1; b <= b0; b++) {
+          const o = b * STRIDE + F_QMAX;
+          if (level0[o] < qDepth) level0[o] = qDepth;
+        }
+      }
+      const q0 = pQ0[i];
+      const q1 = pQ1[i];
+      for (let b = b0; b <= b1; b++) {
+        const o = b * STRIDE + F_QMAX;
+        if (level0[o] < q0) level0[o] = q0;
+      }
+      const o1 = b1 * STRIDE + F_QMAX;
+      if (level0[o1] < q1) level0[o1] = q1;
+      qBucket = b1;
+      qDepth = q1;
     }
     for (let i = 0; i < w.nParks; i++) add(w.kStart[i], w.kEnd[i], F_PARKED, 1);
     for (let i = 0; i < w.nActive; i++) {
@@ -491,21 +546,17 @@
     while (count > 1) {
       const nextCount = Math.ceil(count / 4);
       const next = new Float32Array(nextCount * STRIDE);
-      for (let j = 0; j < nextCount; j++) {
-        const o = j * STRIDE;
-        for (let c = 0; c < 4; c++) {
-          const i = j * 4 + c;
-          if (i >= count) break;
-          const p = i * STRIDE;
-          next[o + F_BUSY] += prev[p + F_BUSY];
-          next[o + F_POLLS] += prev[p + F_POLLS];
-          next[o + F_PARKED] += prev[p + F_PARKED];
-          next[o + F_ACTIVE] += prev[p + F_ACTIVE];
-          next[o + F_KNOWN] += prev[p + F_KNOWN];
-          next[o + F_CPU] += prev[p + F_CPU];
-          if (next[o + F_LONGEST] < prev[p + F_LONGEST]) next[o + F_LONGEST] = prev[p + F_LONGEST];
-          if (next[o + F_QMAX] < prev[p + F_QMAX]) next[o + F_QMAX] = prev[p + F_QMAX];
-        }
+      for (let i = 0; i < count; i++) {
+        const p = i * STRIDE;
+        const o = (i >> 2) * STRIDE;
+        next[o + F_BUSY] += prev[p + F_BUSY];
+        next[o + F_POLLS] += prev[p + F_POLLS];
+        next[o + F_PARKED] += prev[p + F_PARKED];
+        next[o + F_ACTIVE] += prev[p + F_ACTIVE];
+        next[o + F_KNOWN] += prev[p + F_KNOWN];
+        next[o + F_CPU] += prev[p + F_CPU];
+        if (next[o + F_LONGEST] < prev[p + F_LONGEST]) next[o + F_LONGEST] = prev[p + F_LONGEST];
+        if (next[o + F_QMAX] < prev[p + F_QMAX]) next[o + F_QMAX] = prev[p + F_QMAX];
       }
       levels.push(next);
       prev = next;
@@ -610,6 +661,7 @@
           return;
         }
         this.files.push({ name: file.name, bytes: file.bytes.length, version: dec.version, metadata: dec.metadata });
+        let reserved = false;
         for (;;) {
           let done;
           try {
@@ -620,6 +672,16 @@
             return;
           }
           if (done) break;
+          // After the first slice, make room for the rest of the set at the
+          // rate seen so far, instead of growing arrays again and again.
+          const seen = before + dec.offset;
+          if (!reserved && seen > 0 && seen < total / 2) {
+            reserved = true;
+            const scale = (total / seen) * 1.1;
+            for (const w of this.workers.values()) {
+              w.reserve(Math.ceil(w.nPolls * scale) + 1024, Math.ceil(w.nActive * scale) + 256, Math.ceil(w.nReadings * scale) + 256);
+            }
+          }
           if (progress) progress(before + dec.offset, total, this.events);
           await yieldToBrowser();
         }
@@ -701,7 +763,10 @@
       }
       const end = this.last;
       const workers = [...this.workers.values()].sort((a, b) => a.id - b.id);
-      for (const w of workers) w.finish(end);
+      for (const w of workers) {
+        w.finish(end);
+        await yieldToBrowser();
+      }
       this.globalQueue.finish();
       this.dropped.finish();
       const span = Math.max(1, this.last - this.first);
@@ -713,7 +778,7 @@
       if (!(width >= 1)) width = 1;
       const buckets = Math.floor(span / width) + 1;
       for (let i = 0; i < workers.length; i++) {
-        workers[i].pyramid = buildPyramid(workers[i], this.first, width, buckets);
+        workers[i].pyramid = await buildPyramid(workers[i], this.first, width, buckets);
         if (progress) progress(i + 1, workers.length);
         await yieldToBrowser();
       }
@@ -818,7 +883,7 @@
   const POLL_H = 24;
   const LQ_Y = 40;
   const LQ_H = 20;
-  const RAW_LIMIT = 30000;
+  const RAW_LIMIT = 4000;
 
   class Viewer {
     constructor() {
@@ -875,7 +940,14 @@
       this.layout();
       this.draw();
       const t3 = now();
-      this.timings = { decode_ms: t1 - t0, build_ms: t2 - t1, first_draw_ms: t3 - t2, total_ms: t3 - t0, events: model.events };
+      this.timings = {
+        decode_ms: t1 - t0,
+        build_ms: t2 - t1,
+        first_draw_ms: t3 - t2,
+        total_ms: t3 - t0,
+        events: model.events,
+        marks: { decode: t0, build: t1, draw: t2, done: t3 },
+      };
       if (model.error) {
         const e = model.error;
         this.errors.push(e.message);
@@ -897,12 +969,17 @@
       const blocks = document.querySelectorAll('script[type="application/x-pulse-trace"]');
       if (blocks.length === 0) return false;
       const t0 = now();
-      const files = [];
+      // Each file comes in parts (script elements) of base64, in order.
+      const parts = new Map();
       for (const block of blocks) {
-        this.status("Unpacking " + block.dataset.name + " …", true);
-        await yieldToBrowser();
-        files.push({ name: block.dataset.name, bytes: await base64ToBytes(block.textContent) });
-        block.remove();
+        const name = block.dataset.name;
+        if (!parts.has(name)) parts.set(name, []);
+        parts.get(name).push(block);
+      }
+      const files = [];
+      for (const [name, blocks] of parts) {
+        this.progress("Unpacking " + name, 0);
+        files.push({ name, bytes: await unpackBase64(blocks, (f) => this.progress("Unpacking " + name, f)) });
       }
       const json = document.getElementById("pulse-findings");
       let findings = null;
@@ -914,6 +991,7 @@
       const unpacked = now() - t0;
       await this.load(files, findings);
       this.timings.unpack_ms = unpacked;
+      this.timings.marks.unpack = t0;
       this.timings.total_ms += unpacked;
       return true;
     }
@@ -1419,6 +1497,12 @@
       ctx.fillText(text, x, y);
     }
 
+    /**
+     * One worker's lane. Whatever the zoom, the lane is first summarised
+     * per pixel column (from single polls, parks and active periods when
+     * few are in view, else from the pyramid), then drawn as runs of equal
+     * columns: a frame costs the items in view plus the columns.
+     */
     drawLane(lane) {
       const ctx = this.ctx;
       const w = lane.model;
@@ -1427,212 +1511,200 @@
       const origin = this.model.first;
       const a = origin + this.t0;
       const b = origin + this.t1;
-      const nsPerPx = (this.t1 - this.t0) / (W - LABEL_W);
       ctx.strokeStyle = "#e3e6ec";
       ctx.beginPath();
       ctx.moveTo(LABEL_W, y + LANE_H - 0.5);
       ctx.lineTo(W, y + LANE_H - 0.5);
       ctx.stroke();
-      // Polls in view, and whether few enough to draw one by one.
+      const cols = Math.max(1, Math.ceil(W - LABEL_W));
+      if (!this.acc || this.acc.length !== cols * STRIDE) this.acc = new Float64Array(cols * STRIDE);
+      const acc = this.acc;
+      acc.fill(0);
       const p0 = Math.max(0, upperBound(w.pStart, w.nPolls, a) - 1);
       const p1 = upperBound(w.pStart, w.nPolls, b);
       const k0 = Math.max(0, upperBound(w.kStart, w.nParks, a) - 1);
       const k1 = upperBound(w.kStart, w.nParks, b);
       const a0 = Math.max(0, upperBound(w.aStart, w.nActive, a) - 1);
       const a1 = upperBound(w.aStart, w.nActive, b);
-      const raw = p1 - p0 + (k1 - k0) + (a1 - a0) <= RAW_LIMIT;
+      // Single items while there are few per column; the pyramid (whose
+      // finest buckets hold about 4 polls) beyond that.
+      const raw = p1 - p0 + (k1 - k0) + (a1 - a0) <= Math.max(RAW_LIMIT, 8 * cols);
       lane.raw = raw;
-      if (raw) {
-        // Parked: hatched in the poll band, grey in the ratio band.
-        ctx.fillStyle = this.hatchPattern();
-        for (let i = k0; i < k1; i++) {
-          const x0 = this.x(w.kStart[i] - origin);
-          const x1 = this.x(w.kEnd[i] - origin);
-          if (x1 - x0 >= 0.5) ctx.fillRect(x0, y + POLL_Y, x1 - x0, POLL_H);
-        }
-        ctx.fillStyle = PARKED;
-        for (let i = k0; i < k1; i++) {
-          const x0 = this.x(w.kStart[i] - origin);
-          const x1 = this.x(w.kEnd[i] - origin);
-          if (x1 - x0 >= 0.5) ctx.fillRect(x0, y + RATIO_Y, x1 - x0, RATIO_H);
-        }
-        for (let i = a0; i < a1; i++) {
-          const s = w.aStart[i];
-          const e = w.aEnd[i];
-          const x0 = this.x(s - origin);
-          const x1 = Math.max(this.x(e - origin), x0 + 1);
-          const cpu = w.aCpu[i];
-          ctx.fillStyle = isFinite(cpu) && e > s ? ratioColor(cpu / (e - s)) : "#c8ccd4";
-          ctx.fillRect(x0, y + RATIO_Y, x1 - x0, RATIO_H);
-        }
-        this.drawPollsRaw(w, p0, p1, y, nsPerPx);
-        this.drawLocalQueueRaw(w, p0, p1, y);
-      } else {
-        this.drawBuckets(w, y, nsPerPx);
-      }
+      if (raw) this.columnsFromItems(w, acc, cols, p0, p1, k0, k1, a0, a1);
+      else this.columnsFromPyramid(w, acc, cols);
+      this.drawColumns(acc, cols, y);
     }
 
-    drawPollsRaw(w, p0, p1, y, nsPerPx) {
-      const ctx = this.ctx;
-      const origin = this.model.first;
-      let col = -1;
-      let busy = 0;
-      let longest = 0;
-      const flush = () => {
-        if (col < 0) return;
-        ctx.globalAlpha = clamp(0.35 + busy / nsPerPx, 0.35, 1);
-        ctx.fillStyle = POLL_CLASSES[pollColor(longest)][1];
-        ctx.fillRect(col, y + POLL_Y, 1, POLL_H);
-        ctx.globalAlpha = 1;
-        col = -1;
-        busy = 0;
-        longest = 0;
-      };
-      for (let i = p0; i < p1; i++) {
-        const s = w.pStart[i];
-        const e = w.pEnd[i];
-        const x0 = this.x(s - origin);
-        const x1 = this.x(e - origin);
-        const d = e - s;
-        if (x1 - x0 >= 1) {
-          flush();
-          ctx.fillStyle = POLL_CLASSES[pollColor(d)][1];
-          ctx.fillRect(x0, y + POLL_Y, x1 - x0, POLL_H);
-        } else {
-          const c = Math.floor(x0);
-          if (c !== col) {
-            flush();
-            col = c;
-          }
-          busy += d;
-          if (d > longest) longest = d;
-        }
-      }
-      flush();
+    /** Column of relative time t (fractional). */
+    col(t) {
+      return ((t - this.t0) / (this.t1 - this.t0)) * (this.width - LABEL_W);
     }
 
-    drawLocalQueueRaw(w, p0, p1, y) {
-      const ctx = this.ctx;
-      const origin = this.model.first;
-      let max = 0;
-      for (let i = p0; i < p1; i++) {
-        if (w.pQ0[i] > max) max = w.pQ0[i];
-        if (w.pQ1[i] > max) max = w.pQ1[i];
-      }
-      const base = y + LQ_Y + LQ_H;
-      if (max === 0 || p1 <= p0) {
-        this.label("local queue: empty", LABEL_W + 6, y + LQ_Y + LQ_H / 2);
+    /** Adds the overlap of [s, e) (relative ns) with each column to `field`, times `weight`. */
+    spread(acc, cols, s, e, field, weight) {
+      const nsPerCol = (this.t1 - this.t0) / (this.width - LABEL_W);
+      let c0 = this.col(s);
+      let c1 = this.col(e);
+      if (c1 <= 0 || c0 >= cols || !(e > s)) return;
+      if (c0 < 0) c0 = 0;
+      if (c1 > cols) c1 = cols;
+      const i0 = Math.floor(c0);
+      const i1 = Math.min(cols - 1, Math.floor(c1));
+      if (i0 === i1) {
+        acc[i0 * STRIDE + field] += (c1 - c0) * nsPerCol * weight;
         return;
       }
-      const scale = LQ_H / max;
-      ctx.fillStyle = "rgba(125,138,165,0.35)";
-      ctx.strokeStyle = LOCAL_Q;
-      ctx.beginPath();
-      let x = this.x(w.pStart[p0] - origin);
-      ctx.moveTo(x, base);
-      for (let i = p0; i < p1; i++) {
-        const xs = this.x(w.pStart[i] - origin);
-        const xe = this.x(w.pEnd[i] - origin);
-        ctx.lineTo(xs, base - w.pQ0[i] * scale);
-        ctx.lineTo(xe, base - w.pQ0[i] * scale);
-        ctx.lineTo(xe, base - w.pQ1[i] * scale);
-        x = xe;
-      }
-      const next = p1 < w.nPolls ? this.x(w.pStart[p1] - origin) : x;
-      ctx.lineTo(Math.min(next, this.width), base - w.pQ1[p1 - 1] * scale);
-      ctx.lineTo(Math.min(next, this.width), base);
-      ctx.closePath();
-      ctx.fill();
-      ctx.stroke();
-      this.label("local queue max " + fmtInt(max), this.width - 130, y + LQ_Y + 5);
+      acc[i0 * STRIDE + field] += (i0 + 1 - c0) * nsPerCol * weight;
+      for (let i = i0 + 1; i < i1; i++) acc[i * STRIDE + field] += nsPerCol * weight;
+      acc[i1 * STRIDE + field] += (c1 - i1) * nsPerCol * weight;
     }
 
-    drawBuckets(w, y, nsPerPx) {
-      const ctx = this.ctx;
+    /** Sets `field` to at least `value` in the columns [s, e] (relative ns). */
+    raise(acc, cols, s, e, field, value) {
+      const i0 = Math.max(0, Math.floor(this.col(s)));
+      const i1 = Math.min(cols - 1, Math.floor(this.col(e)));
+      for (let i = i0; i <= i1; i++) {
+        const o = i * STRIDE + field;
+        if (acc[o] < value) acc[o] = value;
+      }
+    }
+
+    columnsFromItems(w, acc, cols, p0, p1, k0, k1, a0, a1) {
+      const origin = this.model.first;
+      for (let i = k0; i < k1; i++) this.spread(acc, cols, w.kStart[i] - origin, w.kEnd[i] - origin, F_PARKED, 1);
+      for (let i = a0; i < a1; i++) {
+        const s = w.aStart[i] - origin;
+        const e = w.aEnd[i] - origin;
+        this.spread(acc, cols, s, e, F_ACTIVE, 1);
+        const cpu = w.aCpu[i];
+        if (isFinite(cpu) && e > s) {
+          this.spread(acc, cols, s, e, F_KNOWN, 1);
+          this.spread(acc, cols, s, e, F_CPU, clamp(cpu / (e - s), 0, 1));
+        }
+      }
+      // The local queue holds its last depth between polls.
+      let prevEnd = -Infinity;
+      let prevDepth = 0;
+      for (let i = p0; i < p1; i++) {
+        const s = w.pStart[i] - origin;
+        const e = w.pEnd[i] - origin;
+        const d = e - s;
+        this.spread(acc, cols, s, e, F_BUSY, 1);
+        this.raise(acc, cols, s, e, F_LONGEST, d);
+        const c = Math.floor(this.col(s));
+        if (c >= 0 && c < cols) acc[c * STRIDE + F_POLLS] += 1;
+        if (prevEnd > -Infinity) this.raise(acc, cols, prevEnd, s, F_QMAX, prevDepth);
+        this.raise(acc, cols, s, e, F_QMAX, w.pQ0[i]);
+        this.raise(acc, cols, e, e, F_QMAX, w.pQ1[i]);
+        prevEnd = e;
+        prevDepth = w.pQ1[i];
+      }
+      if (p1 > p0 && p1 < w.nPolls) this.raise(acc, cols, prevEnd, w.pStart[p1] - origin, F_QMAX, prevDepth);
+    }
+
+    columnsFromPyramid(w, acc, cols) {
       const pyr = w.pyramid;
       const origin = this.model.first;
-      // The coarsest level with at least one bucket per pixel.
+      const nsPerCol = (this.t1 - this.t0) / (this.width - LABEL_W);
+      // The coarsest level with at least one bucket per column.
       let level = 0;
       let width = pyr.width;
-      while (level + 1 < pyr.levels.length && width * 4 <= nsPerPx) {
+      while (level + 1 < pyr.levels.length && width * 4 <= nsPerCol) {
         level++;
         width *= 4;
       }
       const data = pyr.levels[level];
       const count = data.length / STRIDE;
-      const b0 = clamp(Math.floor((this.t0 + origin - pyr.origin) / width), 0, count);
-      const b1 = clamp(Math.ceil((this.t1 + origin - pyr.origin) / width) + 1, 0, count);
-      // Merge buckets into pixel columns.
-      let col = NaN;
-      let x1c = 0;
-      const acc = new Float64Array(STRIDE);
-      const qmaxCols = [];
-      let qmax = 0;
-      const flush = () => {
-        if (isNaN(col)) return;
-        const x0 = col;
-        const wpx = Math.max(1, x1c - x0);
-        const span = wpx * nsPerPx;
-        // Ratio band: parked grey, active shaded by ratio.
-        const parked = acc[F_PARKED] / span;
-        if (acc[F_ACTIVE] > 0) {
-          ctx.globalAlpha = clamp(acc[F_ACTIVE] / span, 0.3, 1);
-          ctx.fillStyle = acc[F_KNOWN] > 0 ? ratioColor(acc[F_CPU] / acc[F_KNOWN]) : "#c8ccd4";
-          ctx.fillRect(x0, y + RATIO_Y, wpx, RATIO_H);
-        } else if (parked > 0) {
-          ctx.globalAlpha = clamp(parked, 0.3, 1);
-          ctx.fillStyle = PARKED;
-          ctx.fillRect(x0, y + RATIO_Y, wpx, RATIO_H);
-        }
-        ctx.globalAlpha = 1;
-        if (parked > 0.5 && acc[F_BUSY] === 0) {
-          ctx.fillStyle = this.hatchPattern();
-          ctx.fillRect(x0, y + POLL_Y, wpx, POLL_H);
-        }
-        if (acc[F_POLLS] > 0 || acc[F_BUSY] > 0) {
-          ctx.globalAlpha = clamp(0.3 + acc[F_BUSY] / span, 0.3, 1);
-          ctx.fillStyle = POLL_CLASSES[pollColor(acc[F_LONGEST])][1];
-          ctx.fillRect(x0, y + POLL_Y, wpx, POLL_H);
-          ctx.globalAlpha = 1;
-        }
-        qmaxCols.push(x0, wpx, acc[F_QMAX]);
-        if (acc[F_QMAX] > qmax) qmax = acc[F_QMAX];
-        acc.fill(0);
-        col = NaN;
-      };
+      const base = pyr.origin - origin;
+      const b0 = clamp(Math.floor((this.t0 - base) / width), 0, count);
+      const b1 = clamp(Math.ceil((this.t1 - base) / width) + 1, 0, count);
       for (let bi = b0; bi < b1; bi++) {
-        const bs = pyr.origin + bi * width - origin;
-        const x0 = this.x(bs);
-        const x1 = this.x(bs + width);
-        const c = Math.floor(x0);
-        if (c !== col) {
-          flush();
-          col = c;
-        }
-        x1c = Math.max(Math.floor(x1), c + 1);
         const o = bi * STRIDE;
-        acc[F_BUSY] += data[o + F_BUSY];
-        acc[F_POLLS] += data[o + F_POLLS];
-        acc[F_PARKED] += data[o + F_PARKED];
-        acc[F_ACTIVE] += data[o + F_ACTIVE];
-        acc[F_KNOWN] += data[o + F_KNOWN];
-        acc[F_CPU] += data[o + F_CPU];
-        if (data[o + F_LONGEST] > acc[F_LONGEST]) acc[F_LONGEST] = data[o + F_LONGEST];
-        if (data[o + F_QMAX] > acc[F_QMAX]) acc[F_QMAX] = data[o + F_QMAX];
+        const s = base + bi * width;
+        const e = s + width;
+        // Sums spread over the columns the bucket covers, maxima raised.
+        for (const f of SUMMED) {
+          const v = data[o + f];
+          if (v > 0) this.spread(acc, cols, s, e, f, v / width);
+        }
+        if (data[o + F_POLLS] > 0) {
+          const c = clamp(Math.floor(this.col(s)), 0, cols - 1);
+          acc[c * STRIDE + F_POLLS] += data[o + F_POLLS];
+        }
+        if (data[o + F_LONGEST] > 0) this.raise(acc, cols, s, e - 1e-9, F_LONGEST, data[o + F_LONGEST]);
+        if (data[o + F_QMAX] > 0) this.raise(acc, cols, s, e - 1e-9, F_QMAX, data[o + F_QMAX]);
       }
-      flush();
-      // Local queue: per-column maxima.
-      const base = y + LQ_Y + LQ_H;
+    }
+
+    /** Draws a lane's columns as runs of equal colour. */
+    drawColumns(acc, cols, y) {
+      const ctx = this.ctx;
+      const nsPerCol = (this.t1 - this.t0) / (this.width - LABEL_W);
+      const alphaStep = (x) => Math.round(clamp(x, 0, 1) * 8);
+      // Three bands, each a run-length pass: key per column, draw on change.
+      const band = (keyOf, paint) => {
+        let runKey = -1;
+        let runStart = 0;
+        for (let i = 0; i <= cols; i++) {
+          const key = i < cols ? keyOf(i * STRIDE) : -2;
+          if (key !== runKey) {
+            if (runKey >= 0) paint(runKey, LABEL_W + runStart, i - runStart);
+            runKey = key;
+            runStart = i;
+          }
+        }
+      };
+      // Ratio band: active shaded by CPU / wall, parked grey. Key: colour * 16 + alpha.
+      band(
+        (o) => {
+          if (acc[o + F_ACTIVE] > nsPerCol * 0.02) {
+            const colour = acc[o + F_KNOWN] > 0 ? Math.round(clamp(acc[o + F_CPU] / acc[o + F_KNOWN], 0, 1) * 20) : 21;
+            return colour * 16 + 1 + alphaStep(acc[o + F_ACTIVE] / nsPerCol);
+          }
+          if (acc[o + F_PARKED] > nsPerCol * 0.02) return 22 * 16 + 1 + alphaStep(acc[o + F_PARKED] / nsPerCol);
+          return -1;
+        },
+        (key, x, width) => {
+          const colour = key >> 4;
+          ctx.globalAlpha = 0.3 + 0.7 * (((key & 15) - 1) / 8);
+          ctx.fillStyle = colour <= 20 ? RATIO_COLORS[colour] : colour === 21 ? "#c8ccd4" : PARKED;
+          ctx.fillRect(x, y + RATIO_Y, width, RATIO_H);
+        }
+      );
+      ctx.globalAlpha = 1;
+      // Parked and not polling: hatched.
+      const hatch = this.hatchPattern();
+      band(
+        (o) => (acc[o + F_PARKED] > nsPerCol * 0.5 && acc[o + F_BUSY] === 0 ? 1 : -1),
+        (key, x, width) => {
+          ctx.fillStyle = hatch;
+          ctx.fillRect(x, y + POLL_Y, width, POLL_H);
+        }
+      );
+      // Polls: colour by the longest poll, opacity by the share of time polling.
+      band(
+        (o) => (acc[o + F_BUSY] > 0 || acc[o + F_POLLS] > 0 ? pollColor(acc[o + F_LONGEST]) * 16 + alphaStep(acc[o + F_BUSY] / nsPerCol) : -1),
+        (key, x, width) => {
+          ctx.globalAlpha = 0.35 + 0.65 * ((key & 15) / 8);
+          ctx.fillStyle = POLL_CLASSES[key >> 4][1];
+          ctx.fillRect(x, y + POLL_Y, width, POLL_H);
+        }
+      );
+      ctx.globalAlpha = 1;
+      // Local queue: the deepest depth per column, as bars.
+      let qmax = 0;
+      for (let i = 0; i < cols; i++) if (acc[i * STRIDE + F_QMAX] > qmax) qmax = acc[i * STRIDE + F_QMAX];
       if (qmax === 0) {
-        this.label("local queue: empty", LABEL_W + 6, y + LQ_Y + LQ_H / 2);
+        this.label("local queue: empty in view", LABEL_W + 6, y + LQ_Y + LQ_H / 2);
         return;
       }
       const scale = LQ_H / qmax;
-      ctx.fillStyle = "rgba(125,138,165,0.55)";
-      for (let i = 0; i < qmaxCols.length; i += 3) {
-        const h = qmaxCols[i + 2] * scale;
-        if (h > 0) ctx.fillRect(qmaxCols[i], base - h, qmaxCols[i + 1], h);
-      }
+      const base = y + LQ_Y + LQ_H;
+      ctx.fillStyle = "rgba(125,138,165,0.6)";
+      band(
+        (o) => (acc[o + F_QMAX] > 0 ? Math.max(1, Math.round(acc[o + F_QMAX] * scale)) : -1),
+        (h, x, width) => ctx.fillRect(x, base - h, width, h)
+      );
       this.label("local queue max " + fmtInt(qmax), this.width - 130, y + LQ_Y + 5);
     }
 
@@ -2002,20 +2074,30 @@
     return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   }
 
-  /** Base64 text (whitespace allowed) to bytes, without blocking long. */
-  async function base64ToBytes(text) {
-    if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(text.replace(/\s+/g, ""));
-    const clean = text.replace(/[^A-Za-z0-9+/=]/g, "");
-    const pad = clean.endsWith("==") ? 2 : clean.endsWith("=") ? 1 : 0;
-    const out = new Uint8Array((clean.length / 4) * 3 - pad);
-    const CHUNK = 1 << 22; // characters, a multiple of 4
+  /**
+   * The bytes of base64 parts (script elements, each a whole number of
+   * 4-character groups), one part per time slice; each element is removed
+   * once decoded.
+   */
+  async function unpackBase64(blocks, progress) {
+    let chars = 0;
+    // (The parser may split long text into several nodes.)
+    for (const b of blocks) for (const n of b.childNodes) chars += n.length;
+    const out = new Uint8Array(Math.ceil(chars / 4) * 3);
     let o = 0;
-    for (let i = 0; i < clean.length; i += CHUNK) {
-      const bin = atob(clean.slice(i, i + CHUNK));
-      for (let j = 0; j < bin.length; j++) out[o++] = bin.charCodeAt(j);
+    for (let i = 0; i < blocks.length; i++) {
+      const text = blocks[i].textContent;
+      if (typeof out.setFromBase64 === "function") {
+        o += out.subarray(o).setFromBase64(text).written;
+      } else {
+        const bin = atob(text);
+        for (let j = 0; j < bin.length; j++) out[o++] = bin.charCodeAt(j);
+      }
+      blocks[i].remove();
+      progress((i + 1) / blocks.length);
       await yieldToBrowser();
     }
-    return out;
+    return out.subarray(0, o);
   }
 
   // ---- entry point -------------------------------------------------------------------
@@ -2131,6 +2213,9 @@
       return now() - t;
     },
   };
+
+  // The model, without a page (benchmarks under Node).
+  api.ModelBuilder = ModelBuilder;
 
   root.PulseViewer = api;
 })(typeof self !== "undefined" ? self : this);
