@@ -4,8 +4,12 @@ use pulse::analysis::{format_duration, AnalysisError, TraceScan, TraceSet};
 use pulse::EventType;
 use std::fmt::Write;
 
-/// The description `pulse info` prints for one trace.
-pub(crate) fn describe(set: &TraceSet) -> Result<String, AnalysisError> {
+/// The description `pulse info` prints for one trace; `progress` is called
+/// with `(bytes_read, total_bytes)` now and then.
+pub(crate) fn describe(
+    set: &TraceSet,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<String, AnalysisError> {
     let mut scan = TraceScan::open(set)?;
     let mut counts = [0u64; EventType::ALL.len()];
     let (mut first, mut last) = (u64::MAX, 0u64);
@@ -13,6 +17,9 @@ pub(crate) fn describe(set: &TraceSet) -> Result<String, AnalysisError> {
     let mut events = 0u64;
     while let Some(event) = scan.next_event()? {
         events += 1;
+        if events % (64 * 1024) == 0 {
+            progress(scan.bytes_read(), scan.total_bytes());
+        }
         if let Some(count) = counts.get_mut(event.event_type() as usize) {
             *count += 1;
         }

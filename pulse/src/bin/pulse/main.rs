@@ -223,7 +223,10 @@ fn run(command: Command) -> Result<(), Failure> {
                 if i > 0 {
                     writeln!(stdout)?;
                 }
-                let report = info::describe(set)?;
+                let bar = progress::Bar::new(set);
+                let report = info::describe(set, |done, total| bar.update(done, total));
+                bar.finish();
+                let report = report?;
                 stdout.write_all(report.as_bytes())?;
             }
             Ok(())
