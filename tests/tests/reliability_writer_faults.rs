@@ -142,6 +142,19 @@ impl Output {
         }
         problem
     }
+
+    /// After a write failure: the guard's shutdown summary says how many
+    /// events were lost, the same count the handle reports, and why.
+    fn check_incomplete_summary(&self) {
+        let dropped = self.number("dropped");
+        assert!(dropped > 0, "lost events are counted");
+        let expected = format!(
+            "pulse: the trace is incomplete: {dropped} events were not written after the \
+             writer failed ({})",
+            self.value("write_error")
+        );
+        assert_eq!(self.pulse_lines().last(), Some(&expected.as_str()));
+    }
 }
 
 /// Runs `command`; if `mid_run` is given, the program is run with
@@ -215,6 +228,7 @@ fn a_full_disk_is_reported_once_and_the_program_carries_on() {
     assert!(line.contains("/dev/full"), "{line}");
     assert!(line.contains("No space left on device"), "{line}");
     assert!(output.number("dropped") > 0, "lost events are counted");
+    output.check_incomplete_summary();
     assert!(output.value("write_error").contains("/dev/full"));
 }
 
@@ -250,6 +264,7 @@ fn permission_denied_mid_run_stops_recording_once() {
     assert!(line.contains("Permission denied"), "{line}");
     assert!(line.contains("cannot write trace file"), "{line}");
     assert!(output.number("dropped") > 0);
+    output.check_incomplete_summary();
     // The files written before the fault are whole.
     assert!(check_set_reads_back(&base) >= 2);
 }
@@ -270,6 +285,7 @@ fn trace_directory_deleted_mid_run_stops_recording_once() {
     assert!(line.contains("No such file or directory"), "{line}");
     assert!(line.contains(&sandbox.dir.display().to_string()), "{line}");
     assert!(output.number("dropped") > 0);
+    output.check_incomplete_summary();
     assert!(
         !sandbox.dir.exists(),
         "pulse does not recreate the directory"
@@ -288,6 +304,7 @@ fn a_failing_writer_is_reported_once_and_counted() {
         "{line}"
     );
     assert!(output.number("dropped") > 0);
+    output.check_incomplete_summary();
     assert_eq!(
         output.value("write_error"),
         "the test writer failed on purpose"
