@@ -22,10 +22,13 @@
 //!
 //! The trace goes to `target/pulse-demo/trace.bin` (a rotating set:
 //! `trace.0.bin`, ...; `PULSE_PATH` moves it). The demo then prints when
-//! each phase ran and `pulse analyze`'s report; `pulse chrome` turns the
-//! trace into a timeline for ui.perfetto.dev.
+//! each phase ran and `pulse analyze`'s report, and writes the interactive
+//! timeline `target/pulse-demo/trace.html` (open it in a browser).
 
-use pulse::analysis::{analyze_trace, format_duration, render_text, AnalysisOptions, Verdict};
+use pulse::analysis::{
+    analyze_trace, format_duration, render_text, AnalysisOptions, TraceSet, Verdict,
+};
+use pulse::export::html::trace_to_html;
 use pulse::{Config, WriterConfig};
 use std::error::Error;
 use std::hint::black_box;
@@ -254,11 +257,22 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("\n{}", "-".repeat(100));
     print!("{}", render_text(&analysis, 5));
     println!("{}", "-".repeat(100));
+    // The interactive timeline: one self-contained page, no network needed.
+    let html = path.with_extension("html");
+    let out = std::io::BufWriter::new(std::fs::File::create(&html)?);
+    let set = TraceSet::open(&path)?;
+    trace_to_html(
+        &set,
+        &AnalysisOptions::default(),
+        out,
+        &html.display().to_string(),
+        |_, _| {},
+    )?;
+    println!("Timeline: open {} in a web browser.", html.display());
     println!(
-        "Explore it: cargo run --release -p pulse --features cli -- chrome {} -o {}",
+        "For Perfetto: cargo pulse chrome {} -o {}, then open it in https://ui.perfetto.dev",
         path.display(),
         path.with_extension("json").display()
     );
-    println!("then open that JSON file in https://ui.perfetto.dev");
     Ok(())
 }

@@ -83,13 +83,16 @@ async fn service_workload() {
     }
 }
 
-/// Runs `workload` once in `mode`; returns the wall time and, when pulse
-/// wrote a file, (events, bytes).
+/// What one run measured: its wall time and, when pulse wrote a file,
+/// (events, bytes).
+type Measured = (Duration, Option<(u64, u64)>);
+
+/// Runs `workload` once in `mode`.
 fn run<F: std::future::Future<Output = ()>>(
     mode: Mode,
     dir: &std::path::Path,
     workload: fn() -> F,
-) -> Result<(Duration, Option<(u64, u64)>), Box<dyn Error>> {
+) -> Result<Measured, Box<dyn Error>> {
     let path = dir.join("bench.bin");
     let (runtime, guard): (Runtime, _) = match mode {
         Mode::Plain => (builder().build()?, None),
