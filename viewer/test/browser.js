@@ -8,6 +8,7 @@
 //
 //   --open-files A,B      choose these files with the page's file picker first
 //   --focus-verdict V     step to the first finding with verdict V, then hover it
+//   --select-verdict V    show the whole trace, select that finding, hover it
 //   --hover-longest W     hover the middle of worker W's longest poll
 //   --screenshot FILE     save a PNG of the page
 //   --bench               also time panning and zooming (frames)
@@ -29,6 +30,7 @@ function parseArgs(argv) {
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--focus-verdict") args.focusVerdict = argv[++i];
+    else if (a === "--select-verdict") (args.focusVerdict = argv[++i]), (args.selectOnly = true);
     else if (a === "--hover-longest") args.hoverLongest = Number(argv[++i]);
     else if (a === "--open-files") args.openFiles = argv[++i].split(",").map((f) => path.resolve(f));
     else if (a === "--screenshot") args.screenshot = argv[++i];
@@ -232,7 +234,8 @@ async function main() {
             const fs = pulseViewer.findings();
             const i = fs.findIndex(f => f.verdict === ${JSON.stringify(args.focusVerdict)});
             if (i < 0) return null;
-            pulseViewer.focusFinding(i);
+            if (${!!args.selectOnly}) { pulseViewer.fit(); pulseViewer.selectFinding(i); }
+            else pulseViewer.focusFinding(i);
             const f = fs[i];
             const first = pulseViewer.summary().first;
             return { index: i, worker: f.worker, t: (f.start_ns + f.end_ns) / 2 - first, finding: f };
@@ -307,8 +310,7 @@ async function main() {
     }
 
     if (args.screenshot) {
-      await evaluate("pulseViewer.setView(-1e18, 1e18), 0");
-      if (args.focusVerdict !== undefined && result.target) await evaluate(`pulseViewer.focusFinding(${result.target.index}), 0`);
+      // As the page is now (after any hover above).
       await evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", true);
       const shot = await s("Page.captureScreenshot", { format: "png" });
       fs.writeFileSync(args.screenshot, Buffer.from(shot.data, "base64"));

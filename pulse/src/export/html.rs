@@ -2,7 +2,8 @@
 //! interactive timeline, with the analysis' findings as markers.
 //!
 //! [`trace_to_html`] analyzes a trace and writes the page (what `pulse html`
-//! does); [`write_html`] writes it for an [`Analysis`] you already have;
+//! does); [`write_html`] and [`write_html_file`] write it for an
+//! [`Analysis`] you already have;
 //! [`viewer_page`] is the page with no trace in it, which opens `.bin` files
 //! chosen with a file picker or dropped onto it (the repository's
 //! `viewer/trace_viewer.html`).
@@ -147,6 +148,51 @@ pub fn write_html(
         }),
         (Ok(()), None) => Ok(()),
     }
+}
+
+/// Writes the page for the trace at `trace` (a file, a rotated set's base
+/// path or a directory holding one trace, as
+/// [`TraceSet::open`](crate::analysis::TraceSet::open) resolves it), with
+/// `analysis`'s findings, to the file `out`.
+///
+/// # Errors
+///
+/// As [`write_html`], and [`AnalysisError::Output`] if `out` cannot be
+/// created.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::analysis::{analyze_trace, AnalysisOptions};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("trace.bin");
+/// # let (rt, guard) = pulse::TracedRuntime::build(
+/// #     tokio::runtime::Builder::new_multi_thread(),
+/// #     Box::new(pulse::SimpleBinaryWriter::new(&path)?),
+/// # )?;
+/// # rt.block_on(async { tokio::spawn(async {}).await })?;
+/// # drop(rt); drop(guard);
+///
+/// let analysis = analyze_trace(&path, &AnalysisOptions::default())?;
+/// let page = path.with_extension("html");
+/// pulse::export::html::write_html_file(&path, Some(&analysis), &page)?;
+/// println!("open {}", page.display());
+/// # Ok(())
+/// # }
+/// ```
+pub fn write_html_file(
+    trace: impl AsRef<Path>,
+    analysis: Option<&Analysis>,
+    out: impl AsRef<Path>,
+) -> Result<(), AnalysisError> {
+    let set = TraceSet::open(trace)?;
+    let out = out.as_ref();
+    let file = File::create(out).map_err(|source| AnalysisError::Output {
+        path: out.to_owned(),
+        source,
+    })?;
+    write_html(&set, analysis, file, &out.display().to_string(), |_, _| {})
 }
 
 /// Writes the page, calling `data` where the embedded data goes.

@@ -876,13 +876,21 @@
   const LABEL_W = 96;
   const AXIS_H = 30;
   const QUEUE_H = 58;
-  const LANE_H = 64;
+  // Lane geometry: lanes grow to fill the window when there are few workers.
+  let LANE_H = 64;
   const RATIO_Y = 3;
   const RATIO_H = 8;
   const POLL_Y = 13;
-  const POLL_H = 24;
-  const LQ_Y = 40;
-  const LQ_H = 20;
+  let POLL_H = 24;
+  let LQ_Y = 40;
+  let LQ_H = 20;
+
+  function setLaneHeight(h) {
+    LANE_H = Math.round(clamp(h, 64, 132));
+    POLL_H = Math.round((LANE_H - POLL_Y - 6) * 0.55);
+    LQ_Y = POLL_Y + POLL_H + 3;
+    LQ_H = LANE_H - LQ_Y - 4;
+  }
   const RAW_LIMIT = 4000;
 
   class Viewer {
@@ -1255,6 +1263,7 @@
       const dpr = window.devicePixelRatio || 1;
       const workers = this.model ? this.model.workers.length : 0;
       const w = Math.max(300, tl.clientWidth);
+      setLaneHeight(workers ? (tl.clientHeight - AXIS_H - QUEUE_H - 8) / workers : 64);
       const h = Math.max(tl.clientHeight, AXIS_H + QUEUE_H + workers * LANE_H + 8);
       this.width = w;
       this.height = h;
@@ -1398,7 +1407,7 @@
       }
       ctx.fillStyle = "#1d2330";
       ctx.font = "600 11px system-ui, sans-serif";
-      ctx.fillText("since trace start", 8, AXIS_H / 2 - 2);
+      ctx.fillText("time", 8, AXIS_H / 2 - 2);
       // Dropped-event markers in the axis.
       const d = this.model.dropped;
       const i0 = lowerBound(d.t, d.n, this.model.first + this.t0);
@@ -2173,6 +2182,16 @@
     },
     focusFinding(i) {
       viewer.focusFinding(i);
+      viewer.draw();
+    },
+    /** Marks finding i as the current one without moving the view. */
+    selectFinding(i) {
+      viewer.current = i;
+      viewer.updateFindingButtons();
+      viewer.draw();
+    },
+    fit() {
+      viewer.fit();
       viewer.draw();
     },
     /** Client coordinates of time t (ns since the first event) in worker's poll band. */
