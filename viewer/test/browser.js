@@ -9,6 +9,7 @@
 //   --open-files A,B      choose these files with the page's file picker first
 //   --focus-verdict V     step to the first finding with verdict V, then hover it
 //   --select-verdict V    show the whole trace, select that finding, hover it
+//   --finding W:START     with either: the finding of worker W starting at START ns
 //   --hover-longest W     hover the middle of worker W's longest poll
 //   --screenshot FILE     save a PNG of the page
 //   --bench               also time panning and zooming (frames)
@@ -31,6 +32,7 @@ function parseArgs(argv) {
     const a = argv[i];
     if (a === "--focus-verdict") args.focusVerdict = argv[++i];
     else if (a === "--select-verdict") (args.focusVerdict = argv[++i]), (args.selectOnly = true);
+    else if (a === "--finding") args.finding = argv[++i].split(":").map(Number);
     else if (a === "--hover-longest") args.hoverLongest = Number(argv[++i]);
     else if (a === "--open-files") args.openFiles = argv[++i].split(",").map((f) => path.resolve(f));
     else if (a === "--screenshot") args.screenshot = argv[++i];
@@ -127,11 +129,17 @@ async function main() {
     proc.kill("SIGKILL");
     process.exit(3);
   }, args.timeout * 1000);
-  const cleanup = () => {
+  const exited = new Promise((resolve) => proc.on("exit", resolve));
+  const cleanup = async () => {
     try {
       proc.kill("SIGKILL");
     } catch (_) {}
-    fs.rmSync(profile, { recursive: true, force: true });
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    try {
+      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch (e) {
+      process.stderr.write("browser.js: could not remove " + profile + ": " + e.message + "\n");
+    }
   };
 
   const result = { errors: [], console: [] };
@@ -232,7 +240,9 @@ async function main() {
         target = await evaluate(
           `(() => {
             const fs = pulseViewer.findings();
-            const i = fs.findIndex(f => f.verdict === ${JSON.stringify(args.focusVerdict)});
+            const want = ${JSON.stringify(args.finding || null)};
+            const i = fs.findIndex(f => f.verdict === ${JSON.stringify(args.focusVerdict)}
+              && (!want || (f.worker === want[0] && f.start_ns === want[1])));
             if (i < 0) return null;
             if (${!!args.selectOnly}) { pulseViewer.fit(); pulseViewer.selectFinding(i); }
             else pulseViewer.focusFinding(i);
@@ -320,7 +330,7 @@ async function main() {
     result.failure = String(e && e.stack ? e.stack : e);
   } finally {
     clearTimeout(killTimer);
-    cleanup();
+    await cleanup();
   }
   fs.writeFileSync(args.out, JSON.stringify(result, null, 2));
   if (result.failure) {

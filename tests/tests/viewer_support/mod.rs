@@ -61,9 +61,9 @@ pub fn spin_for(duration: Duration) {
 /// `format`: short polls, yields, timers, cross-worker wake-ups, and one
 /// task that blocks its worker with `std::thread::sleep(blocked)`.
 ///
-/// Returns the blocking task's window as the caller saw it (only for
-/// messages; the trace is the truth).
-pub fn record_blocking_trace(path: &Path, format: FormatVersion, blocked: Duration) {
+/// Returns where the blocking task was spawned, as the trace names it
+/// (`file:line:column`).
+pub fn record_blocking_trace(path: &Path, format: FormatVersion, blocked: Duration) -> String {
     let config = Config::new()
         .writer(WriterConfig::file(path))
         .format(format)
@@ -72,7 +72,7 @@ pub fn record_blocking_trace(path: &Path, format: FormatVersion, blocked: Durati
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
     let (runtime, guard) = TracedRuntime::from_config(builder, &config).expect("traced runtime");
-    runtime.block_on(async move {
+    let site = runtime.block_on(async move {
         let mut tasks = Vec::new();
         for i in 0..24u64 {
             tasks.push(tokio::spawn(async move {
@@ -100,18 +100,35 @@ pub fn record_blocking_trace(path: &Path, format: FormatVersion, blocked: Durati
         }));
         tokio::time::sleep(Duration::from_millis(30)).await;
         // The blocking call in async code.
-        tokio::spawn(async move { std::thread::sleep(blocked) })
-            .await
-            .expect("blocking task");
+        let (task, site) = spawn_here(async move { std::thread::sleep(blocked) });
+        task.await.expect("blocking task");
         tokio::time::sleep(Duration::from_millis(30)).await;
         for task in tasks {
             task.await.expect("task");
         }
+        site
     });
     drop(runtime);
     let summary = guard.finish().expect("final flush");
+    let site = format!("{}:{}:{}", site.file(), site.line(), site.column());
     assert_eq!(
         summary.dropped_events, 0,
         "the test trace should be complete"
     );
+    site
+}
+
+/// `tokio::spawn`, and the location Tokio records as the task's spawn site.
+#[track_caller]
+fn spawn_here<F>(
+    future: F,
+) -> (
+    tokio::task::JoinHandle<F::Output>,
+    &'static std::panic::Location<'static>,
+)
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    (tokio::spawn(future), std::panic::Location::caller())
 }

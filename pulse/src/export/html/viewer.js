@@ -345,6 +345,10 @@
         this.pushActive(this.since, t, cpu - this.sinceCpu, rd >= 0 && this.sinceRd >= 0 ? rd - this.sinceRd : NaN);
       } else if (this.state === 2) {
         this.unpaired++;
+      } else if (this.nPolls > 0) {
+        // Active since before the trace began: from its first poll, with
+        // the CPU estimated from the readings inside (see finish).
+        this.pushActive(this.pStart[0], t, NaN, NaN);
       }
       this.state = 2;
       this.since = t;
@@ -361,16 +365,10 @@
         this.open = -1;
       }
       if (this.state === 2) this.pushPark(this.since, Math.max(end, this.since));
-      if (this.state === 1) {
-        // Active when the trace ended: its CPU is known up to the last sample.
-        const last = this.nReadings - 1;
-        if (last >= 0 && this.rT[last] > this.since) {
-          const rd = this.rRd[last] >= 0 && this.sinceRd >= 0 ? this.rRd[last] - this.sinceRd : NaN;
-          this.pushActive(this.since, this.rT[last], this.rCpu[last] - this.sinceCpu, rd);
-        } else {
-          this.pushActive(this.since, Math.max(end, this.since), NaN, NaN);
-        }
-      }
+      // Active when the trace ended: CPU from the readings inside.
+      if (this.state === 1) this.pushActive(this.since, Math.max(end, this.since), NaN, NaN);
+      if (this.state === 0 && this.nPolls > 0) this.pushActive(this.pStart[0], Math.max(end, this.pStart[0]), NaN, NaN);
+      this.estimateUnknownPeriods();
       const n = this.nPolls;
       this.pStart = trim(this.pStart, n);
       this.pEnd = trim(this.pEnd, n);
@@ -397,6 +395,29 @@
         }
       }
       this.busy = busy;
+    }
+
+    /**
+     * Active periods without CPU readings at both ends (the first one, when
+     * the trace began while the worker was active, and the last, when it
+     * ended so): CPU and run-queue wait from the first and last readings
+     * inside them, scaled to the whole period.
+     */
+    estimateUnknownPeriods() {
+      const n = this.nReadings;
+      for (let i = 0; i < this.nActive; i++) {
+        if (isFinite(this.aCpu[i])) continue;
+        const s = this.aStart[i];
+        const e = this.aEnd[i];
+        const r0 = lowerBound(this.rT, n, s);
+        const r1 = upperBound(this.rT, n, e) - 1;
+        if (r0 >= n || r1 <= r0 || !(this.rT[r1] > this.rT[r0])) continue;
+        const scale = (e - s) / (this.rT[r1] - this.rT[r0]);
+        this.aCpu[i] = Math.max(0, this.rCpu[r1] - this.rCpu[r0]) * scale;
+        const rd0 = this.rRd[r0];
+        const rd1 = this.rRd[r1];
+        this.aRd[i] = rd0 >= 0 && rd1 >= 0 ? Math.max(0, rd1 - rd0) * scale : NaN;
+      }
     }
 
     sortPolls() {
@@ -958,7 +979,6 @@
       };
       if (model.error) {
         const e = model.error;
-        this.errors.push(e.message);
         this.status(
           (e.isTruncation ? "The trace ends mid-record (the recording was cut short); showing everything before it: " : "Reading stopped at a bad record; showing everything before it: ") + e.message,
           false,
