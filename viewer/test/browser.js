@@ -11,6 +11,7 @@
 //   --select-verdict V    show the whole trace, select that finding, hover it
 //   --finding W:START     with either: the finding of worker W starting at START ns
 //   --hover-longest W     hover the middle of worker W's longest poll
+//   --view T0:T1          then show T0..T1 (ns since the first event)
 //   --screenshot FILE     save a PNG of the page
 //   --bench               also time panning and zooming (frames)
 //   --size WxH            window size (default 1400x900)
@@ -36,6 +37,7 @@ function parseArgs(argv) {
     else if (a === "--hover-longest") args.hoverLongest = Number(argv[++i]);
     else if (a === "--open-files") args.openFiles = argv[++i].split(",").map((f) => path.resolve(f));
     else if (a === "--screenshot") args.screenshot = argv[++i];
+    else if (a === "--view") args.view = argv[++i].split(":").map(Number);
     else if (a === "--bench") args.bench = true;
     else if (a === "--size") args.size = argv[++i].split("x").map(Number);
     else if (a === "--timeout") args.timeout = Number(argv[++i]);
@@ -319,6 +321,7 @@ async function main() {
       );
     }
 
+    if (args.view) await evaluate(`pulseViewer.setView(${args.view[0]}, ${args.view[1]}), 0`);
     if (args.screenshot) {
       // As the page is now (after any hover above).
       await evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", true);

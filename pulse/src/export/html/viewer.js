@@ -1433,6 +1433,7 @@
       const i0 = lowerBound(d.t, d.n, this.model.first + this.t0);
       const i1 = upperBound(d.t, d.n, this.model.first + this.t1);
       ctx.fillStyle = DROPPED;
+      let labelEnd = -Infinity;
       for (let i = i0; i < i1; i++) {
         const x = this.x(d.t[i] - this.model.first);
         ctx.beginPath();
@@ -1440,7 +1441,12 @@
         ctx.lineTo(x + 5, AXIS_H - 9);
         ctx.lineTo(x, AXIS_H - 1);
         ctx.fill();
-        if (i1 - i0 < 30) ctx.fillText(fmtInt(d.v[i]) + " dropped", x + 6, AXIS_H - 20);
+        // A count where it fits (the tooltip over the axis gives each one).
+        const label = fmtInt(d.v[i]) + " dropped";
+        if (x + 6 > labelEnd + 8) {
+          ctx.fillText(label, x + 6, AXIS_H + 8);
+          labelEnd = x + 6 + ctx.measureText(label).width;
+        }
       }
     }
 
