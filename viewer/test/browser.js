@@ -13,6 +13,8 @@
 //   --hover-longest W     hover the middle of worker W's longest poll
 //   --view T0:T1          then show T0..T1 (ns since the first event)
 //   --screenshot FILE     save a PNG of the page
+//   --interact            wheel, drag and keys, as a person would; reports the
+//                         view (and current finding) after each
 //   --bench               also time panning and zooming (frames)
 //   --size WxH            window size (default 1400x900)
 //   --timeout S           give up after S seconds (default 120)
@@ -39,6 +41,7 @@ function parseArgs(argv) {
     else if (a === "--screenshot") args.screenshot = argv[++i];
     else if (a === "--view") args.view = argv[++i].split(":").map(Number);
     else if (a === "--bench") args.bench = true;
+    else if (a === "--interact") args.interact = true;
     else if (a === "--size") args.size = argv[++i].split("x").map(Number);
     else if (a === "--timeout") args.timeout = Number(argv[++i]);
     else throw new Error("unknown option " + a);
@@ -268,7 +271,7 @@ async function main() {
       if (target) {
         await evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", true);
         result.markers = await evaluate("pulseViewer.markers()");
-        // The colour the canvas really has on the focused marker's left edge.
+        // The colours the canvas really has across the focused marker's left edge.
         if (target.index !== undefined) {
           result.markerPixel = await evaluate(
             `(() => {
@@ -276,8 +279,14 @@ async function main() {
               if (!m) return null;
               const c = document.getElementById('canvas');
               const scale = c.width / c.getBoundingClientRect().width;
-              const px = c.getContext('2d').getImageData(Math.round((m.x0 + 1) * scale), Math.round(((m.y0 + m.y1) / 2) * scale), 1, 1).data;
-              return [px[0], px[1], px[2], px[3]];
+              // The pixels across the marker's left edge, half-way down.
+              const y = Math.round(((m.y0 + m.y1) / 2) * scale);
+              const out = [];
+              for (let dx = -2; dx <= 2; dx++) {
+                const px = c.getContext('2d').getImageData(Math.round((m.x0 + dx) * scale), y, 1, 1).data;
+                out.push([px[0], px[1], px[2], px[3]]);
+              }
+              return out;
             })()`
           );
         }
@@ -295,6 +304,51 @@ async function main() {
           "(() => { const t = document.getElementById('tooltip'); return { visible: !t.hidden, text: t.innerText }; })()"
         );
       }
+    }
+
+    if (args.interact) {
+      const frame = () => evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))", true);
+      const state = async (what) => {
+        await frame();
+        const v = await evaluate(
+          "(() => { const v = pulseViewer.view(); return { t0: v.t0, t1: v.t1, pos: document.getElementById('finding-pos').textContent }; })()"
+        );
+        v.what = what;
+        steps.push(v);
+      };
+      const key = async (k, code) => {
+        await s("Input.dispatchKeyEvent", { type: "keyDown", key: k, code, text: k.length === 1 ? k : undefined });
+        await s("Input.dispatchKeyEvent", { type: "keyUp", key: k, code });
+      };
+      const steps = [];
+      const c = await evaluate("(() => { const r = document.getElementById('canvas').getBoundingClientRect(); return { x: r.left + r.width * 0.6, y: r.top + 100 }; })()");
+      await evaluate("pulseViewer.fit(), 0");
+      await state("fit");
+      await s("Input.dispatchMouseEvent", { type: "mouseWheel", x: c.x, y: c.y, deltaX: 0, deltaY: -240 });
+      await state("wheel up");
+      await s("Input.dispatchMouseEvent", { type: "mouseWheel", x: c.x, y: c.y, deltaX: 0, deltaY: 120 });
+      await state("wheel down");
+      await s("Input.dispatchMouseEvent", { type: "mousePressed", x: c.x, y: c.y, button: "left", clickCount: 1 });
+      await s("Input.dispatchMouseEvent", { type: "mouseMoved", x: c.x - 200, y: c.y, button: "left", buttons: 1 });
+      await s("Input.dispatchMouseEvent", { type: "mouseReleased", x: c.x - 200, y: c.y, button: "left", clickCount: 1 });
+      await state("drag left");
+      await key("w", "KeyW");
+      await state("key w");
+      await key("s", "KeyS");
+      await state("key s");
+      await key("d", "KeyD");
+      await state("key d");
+      await key("ArrowLeft", "ArrowLeft");
+      await state("key ArrowLeft");
+      await key("0", "Digit0");
+      await state("key 0");
+      await key("n", "KeyN");
+      await state("key n");
+      await key("n", "KeyN");
+      await state("key n again");
+      await key("p", "KeyP");
+      await state("key p");
+      result.interact = steps;
     }
 
     if (args.bench) {
