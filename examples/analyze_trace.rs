@@ -14,7 +14,7 @@
 //! park) with its scheduling ratio (CPU time / wall time), and the idle
 //! ones among them — unparked but not running — with the reason.
 
-use pulse::analysis::{
+use pulse_cli::analysis::{
     analyze_set, compute_active_periods, detect_idle_workers, format_duration, render_text,
     AnalysisOptions, IdleCause, TraceSet,
 };

@@ -25,11 +25,11 @@
 //! each phase ran and `pulse analyze`'s report, and writes the interactive
 //! timeline `target/pulse-demo/trace.html` (open it in a browser).
 
-use pulse::analysis::{
+use pulse::{Config, WriterConfig};
+use pulse_cli::analysis::{
     analyze_trace, format_duration, render_text, AnalysisOptions, TraceSet, Verdict,
 };
-use pulse::export::html::trace_to_html;
-use pulse::{Config, WriterConfig};
+use pulse_cli::export::html::trace_to_html;
 use std::error::Error;
 use std::hint::black_box;
 use std::path::PathBuf;

@@ -21,7 +21,7 @@
 //! criterion benchmarks in `benches/` measure the hot path in isolation
 //! (see BENCHMARKS.md).
 
-use pulse::{Config, TracedRuntime, WriterConfig};
+use pulse::{Config, Recorder, WriterConfig};
 use std::error::Error;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -103,7 +103,7 @@ fn run<F: std::future::Future<Output = ()>>(
                 WriterConfig::file(&path)
             };
             let config = Config::new().writer(writer);
-            let (runtime, guard) = TracedRuntime::from_config(builder(), &config)?;
+            let (runtime, guard) = Recorder::from_config(builder(), &config)?;
             (runtime, Some(guard))
         }
     };

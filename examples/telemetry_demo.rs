@@ -1,4 +1,4 @@
-//! Basic usage: trace a small workload with `TracedRuntime`, then read the
+//! Basic usage: trace a small workload with `Recorder`, then read the
 //! trace back and summarise it.
 //!
 //! ```text
@@ -10,8 +10,8 @@
 //! task that blocks its worker with `std::thread::sleep`. The trace goes to a
 //! rotating set at `TRACE_PATH` (default `target/pulse-demo/trace.bin`).
 
-use pulse::format::{rotated_files, TraceReader};
-use pulse::{EventType, RotatingWriter, TracedRuntime};
+use pulse::{EventType, Recorder, RotatingWriter};
+use pulse_trace::{rotated_files, TraceReader};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(4).enable_all();
     let writer = RotatingWriter::new(&path, 8 << 20, 64 << 20)?;
-    let (runtime, guard) = TracedRuntime::build(builder, Box::new(writer))?;
+    let (runtime, guard) = Recorder::build(builder, Box::new(writer))?;
 
     let started = Instant::now();
     runtime.block_on(async {

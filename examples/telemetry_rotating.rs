@@ -14,12 +14,12 @@
 //! service would want.
 //!
 //! Halfway through, recording is paused for a quarter of the run with
-//! `TelemetryHandle::disable` and resumed with `enable` — e.g. to record
+//! `RecordingHandle::disable` and resumed with `enable` — e.g. to record
 //! only around an incident. At the end the example lists the files, checks
 //! the set stays within its limit, and reads what is left back in order.
 
-use pulse::format::{rotated_files, TraceReader};
-use pulse::{Config, EventType, TracedRuntime, WriterConfig};
+use pulse::{Config, EventType, Recorder, WriterConfig};
+use pulse_trace::{rotated_files, TraceReader};
 use std::error::Error;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .writer(WriterConfig::rotating(&base, MAX_FILE, MAX_TOTAL));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(4).enable_all();
-    let (runtime, guard) = TracedRuntime::from_config(builder, &config)?;
+    let (runtime, guard) = Recorder::from_config(builder, &config)?;
     let handle = guard.handle();
 
     let run = Duration::from_secs_f64(seconds);
@@ -110,7 +110,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let rotated_away = files
         .first()
-        .is_some_and(|f| f != &pulse::format::rotated_path(&base, 0));
+        .is_some_and(|f| f != &pulse_trace::rotated_path(&base, 0));
     println!(
         "{total} bytes hold {polls} polls from {:.2} s to {:.2} s of the run{}",
         first.unwrap_or(0) as f64 / 1e9,
@@ -121,9 +121,6 @@ fn main() -> Result<(), Box<dyn Error>> {
             ""
         }
     );
-    println!(
-        "analyze them with: cargo run --release -p pulse --features cli -- analyze {}",
-        base.display()
-    );
+    println!("analyze them with: cargo pulse analyze {}", base.display());
     Ok(())
 }

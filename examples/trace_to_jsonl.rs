@@ -8,14 +8,14 @@
 //! TRACE is a trace file or the base path of a rotated set; without OUT
 //! the lines go to standard output. Each line looks like
 //! `{"type":"PollStart","t_ns":1234,"worker":0,"local_queue":2,"task_id":17,"spawned_at":"src/main.rs:10:5"}`
-//! (see `pulse::export::JsonlWriter` for every field). Lines come in file
+//! (see `pulse_cli::export::JsonlWriter` for every field). Lines come in file
 //! order: each worker's events in order, workers interleaved as recorded.
 //!
 //! This is the loop `pulse jsonl` runs, written out with the reader and
 //! writer it is made of.
 
-use pulse::analysis::TraceSet;
-use pulse::export::JsonlWriter;
+use pulse_cli::analysis::TraceSet;
+use pulse_cli::export::JsonlWriter;
 use std::error::Error;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

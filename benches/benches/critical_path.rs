@@ -40,7 +40,7 @@ use criterion::{
 };
 use pulse::bench::HotPath;
 use pulse::clock::{self, SchedStatFile};
-use pulse::{Config, NullWriter, TraceSummary, TracedRuntime};
+use pulse::{Config, NullWriter, Recorder, RecordingSummary};
 use std::hint::black_box;
 use std::panic::Location;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ fn bench(
 }
 
 /// Prints what a recording kept and lost, if its benchmark ran.
-fn report(label: &str, ran: bool, summary: TraceSummary) {
+fn report(label: &str, ran: bool, summary: RecordingSummary) {
     if !ran {
         return;
     }
@@ -342,7 +342,7 @@ fn runtime_yield(c: &mut Criterion) {
 
         let config = poll_config(Config::new());
         let (traced, guard) =
-            TracedRuntime::build_with_config(builder(), Box::new(NullWriter::new()), &config)
+            Recorder::build_with_config(builder(), Box::new(NullWriter::new()), &config)
                 .expect("traced runtime");
         let ran = bench(&mut group, BenchmarkId::new("traced", flavor), |b| {
             b.iter_custom(|iters| whole_process(iters, || traced.block_on(yield_storm())))

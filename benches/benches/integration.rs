@@ -18,7 +18,7 @@
 //! Run: `cargo bench -p benches --bench integration`; smoke run:
 //! `PULSE_BENCH_QUICK=1 cargo bench -p benches --bench integration`.
 
-use pulse::{Config, TelemetryGuard, TracedRuntime, WriterConfig};
+use pulse::{Config, Recorder, RecordingGuard, WriterConfig};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -37,7 +37,7 @@ const MESSAGE: usize = 64;
 struct System {
     label: &'static str,
     runtime: Option<Runtime>,
-    guard: Option<TelemetryGuard>,
+    guard: Option<RecordingGuard>,
     trace: Option<PathBuf>,
     connections: Mutex<Vec<TcpStream>>,
     /// Round-trip latencies in nanoseconds, over every sample.
@@ -60,7 +60,7 @@ fn system(label: &'static str, writer: Option<WriterConfig>) -> System {
             };
             let config = Config::new().writer(writer);
             let (runtime, guard) =
-                TracedRuntime::from_config(builder(), &config).expect("traced runtime");
+                Recorder::from_config(builder(), &config).expect("traced runtime");
             (runtime, Some(guard), trace)
         }
     };

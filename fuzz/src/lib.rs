@@ -15,10 +15,10 @@
 //! The first byte of an input picks the piece size (1 to 16 bytes) for the
 //! second reading; the whole input, first byte included, is the trace.
 
-use pulse::format::{
+use pulse_trace::{
     Encoder, FormatVersion, SpawnSite, TraceError, TraceEvent, TraceMetadata, TraceReader,
 };
-use pulse::{SpawnLocation, TelemetryEvent};
+use pulse_trace::{RecordedEvent, SpawnLocation};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
@@ -85,7 +85,8 @@ fn read_all<R: Read>(reader: Result<TraceReader<R>, TraceError>, len: usize) -> 
         match reader.next_event() {
             Ok(Some(event)) => {
                 if let TraceEvent::PollStart {
-                    location: Some(id), ..
+                    spawned_at: Some(id),
+                    ..
                 } = event
                 {
                     outcome.sites.push(reader.location(id).cloned());
@@ -215,63 +216,63 @@ fn site(location: &'static Location<'static>) -> SpawnLocation {
 /// Events of every kind: three workers, two spawn sites, deep and
 /// changing local queues, a worker index reused a little back in time,
 /// extreme values.
-fn seed_events() -> Vec<TelemetryEvent> {
+fn seed_events() -> Vec<RecordedEvent> {
     let sites = [site(Location::caller()), site(Location::caller())];
     let mut events = Vec::new();
     let mut t = 1_000_000u64;
     for i in 0..24u64 {
         let worker = (i % 3) as u32;
         t += 300 + i * 41;
-        events.push(TelemetryEvent::WorkerUnpark {
+        events.push(RecordedEvent::WorkerUnpark {
             timestamp_nanos: t,
             worker,
             local_queue: (i % 4) as u32,
             cpu_nanos: 2_000_000 + i * 70_000,
-            run_delay_nanos: i * 900,
+            run_delay_nanos: Some(i * 900),
         });
         for j in 0..3u64 {
-            events.push(TelemetryEvent::PollStart {
+            events.push(RecordedEvent::PollStart {
                 timestamp_nanos: t + 90 * j,
                 worker,
                 local_queue: ((i * 11 + j * 7) % 70) as u32,
-                task_id: 500 + (i * 17 + j) % 61,
+                task_id: Some(500 + (i * 17 + j) % 61),
                 spawned_at: sites[(j % 2) as usize],
             });
-            events.push(TelemetryEvent::PollEnd {
+            events.push(RecordedEvent::PollEnd {
                 timestamp_nanos: t + 90 * j + 50,
                 worker,
                 local_queue: ((i * 11 + j * 7) % 70) as u32,
             });
         }
         if i % 4 == 0 {
-            events.push(TelemetryEvent::QueueSample {
+            events.push(RecordedEvent::QueueSample {
                 timestamp_nanos: t,
                 global_queue: i * 300,
             });
-            events.push(TelemetryEvent::WorkerSample {
+            events.push(RecordedEvent::WorkerSample {
                 timestamp_nanos: t,
                 worker,
                 cpu_nanos: u64::MAX - i,
-                run_delay_nanos: i,
+                run_delay_nanos: Some(i),
             });
         }
         if i == 9 {
-            events.push(TelemetryEvent::PollEnd {
+            events.push(RecordedEvent::PollEnd {
                 timestamp_nanos: t - 40_000,
                 worker: 0,
                 local_queue: u32::MAX,
             });
-            events.push(TelemetryEvent::EventsDropped {
+            events.push(RecordedEvent::EventsDropped {
                 timestamp_nanos: t,
                 count: 4_321,
             });
         }
-        events.push(TelemetryEvent::WorkerPark {
+        events.push(RecordedEvent::WorkerPark {
             timestamp_nanos: t + 350,
             worker,
             local_queue: 0,
             cpu_nanos: 2_000_000 + i * 70_000 + 300,
-            run_delay_nanos: i * 900 + 10,
+            run_delay_nanos: Some(i * 900 + 10),
         });
     }
     events

@@ -44,7 +44,7 @@ use proc_macro::TokenStream;
 /// The runtime is built the way a library user builds one: the arguments
 /// become a [`pulse::Config`], the `PULSE_*` environment variables are
 /// applied on top (see [below](#environment-variables)), and
-/// [`TracedRuntime::from_config`] installs the hooks. If anything about the
+/// [`Recorder::from_config`] installs the hooks. If anything about the
 /// recording is wrong at run time (a bad variable, a trace file that cannot
 /// be created), one line on stderr says what and how to fix it, and the
 /// program runs on the same runtime without recording: telemetry never
@@ -252,14 +252,14 @@ use proc_macro::TokenStream;
 ///             builder.enable_all();
 ///             builder
 ///         },
-///         config, // PULSE_* applied, then TracedRuntime::from_config(builder(), &config)
+///         config, // PULSE_* applied, then Recorder::from_config(builder(), &config)
 ///     )
 ///     .block_on(body); // runtime dropped, then the guard: the final flush
 /// }
 /// ```
 ///
 /// [`pulse::Config`]: ../pulse/struct.Config.html
-/// [`TracedRuntime::from_config`]: ../pulse/struct.TracedRuntime.html#method.from_config
+/// [`Recorder::from_config`]: ../pulse/struct.Recorder.html#method.from_config
 /// [`pulse::env`]: ../pulse/env/index.html
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {

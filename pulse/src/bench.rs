@@ -64,10 +64,12 @@ macro_rules! __bench_items {
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::event::SpawnLocation;
-use crate::metrics::{HistogramLayout, MetricsBatch, MetricsSnapshot, SharedMetrics};
-use crate::recorder::{self, Shared, TelemetryGuard, TraceSummary};
+use crate::record::hooks;
+use crate::record::metrics::{HistogramLayout, MetricsBatch, MetricsSnapshot, SharedMetrics};
+use crate::record::shared::Shared;
+use crate::record::{RecordingGuard, RecordingSummary};
 use crate::writer::NullWriter;
+use pulse_trace::SpawnLocation;
 use std::panic::Location;
 use std::sync::Arc;
 use tokio::runtime::RuntimeMetrics;
@@ -98,7 +100,7 @@ pub const MAX_WORKERS: usize = 64;
 #[derive(Debug)]
 pub struct HotPath {
     shared: Arc<Shared>,
-    guard: TelemetryGuard,
+    guard: RecordingGuard,
 }
 
 impl HotPath {
@@ -108,7 +110,7 @@ impl HotPath {
         config.validate()?;
         let shared = Arc::new(Shared::new(config));
         shared.metrics_totals.init(MAX_WORKERS);
-        let guard = TelemetryGuard::start(shared.clone(), Box::new(NullWriter::new()), config)?;
+        let guard = RecordingGuard::start(shared.clone(), Box::new(NullWriter::new()), config)?;
         Ok(HotPath { shared, guard })
     }
 
@@ -122,29 +124,29 @@ impl HotPath {
     /// Records what `on_before_task_poll` records.
     #[inline]
     pub fn poll_start(&self, worker: u32, task_id: u64, spawned_at: &'static Location<'static>) {
-        recorder::record_poll_start(&self.shared, worker, task_id, SpawnLocation(spawned_at));
+        hooks::record_poll_start(&self.shared, worker, task_id, SpawnLocation(spawned_at));
     }
 
     /// Records what `on_after_task_poll` records.
     #[inline]
     pub fn poll_end(&self, worker: u32) {
-        recorder::record_poll_end(&self.shared, worker);
+        hooks::record_poll_end(&self.shared, worker);
     }
 
     /// Records what `on_thread_park` records (and hands the buffer over).
     #[inline]
     pub fn park(&self, worker: u32) {
-        recorder::record_park(&self.shared, worker);
+        hooks::record_park(&self.shared, worker);
     }
 
     /// Records what `on_thread_unpark` records.
     #[inline]
     pub fn unpark(&self, worker: u32) {
-        recorder::record_unpark(&self.shared, worker);
+        hooks::record_unpark(&self.shared, worker);
     }
 
     /// Stops the flusher and reports what was written and dropped.
-    pub fn finish(self) -> Result<TraceSummary, Error> {
+    pub fn finish(self) -> Result<RecordingSummary, Error> {
         self.guard.finish()
     }
 }
@@ -152,7 +154,7 @@ impl HotPath {
 /// The live metrics' hot path, callable directly: a thread's batch of
 /// counts and its submission to the shared, cache-padded per-worker
 /// counters, the code the poll and park hooks run for
-/// [`TelemetryHandle::metrics`](crate::TelemetryHandle::metrics), without
+/// [`RecordingHandle::metrics`](crate::RecordingHandle::metrics), without
 /// the trace recording around it.
 ///
 /// Each thread that records makes its own [`MetricsWorker`] for a worker
@@ -203,7 +205,7 @@ impl MetricsHotPath {
     }
 
     /// The totals submitted so far, as
-    /// [`TelemetryHandle::metrics`](crate::TelemetryHandle::metrics) reads
+    /// [`RecordingHandle::metrics`](crate::RecordingHandle::metrics) reads
     /// them.
     pub fn snapshot(&self) -> MetricsSnapshot {
         self.shared.snapshot()

@@ -2,7 +2,7 @@
 //!
 //! Recording itself never returns errors to the application: a failing
 //! writer is reported once on stderr and counted (see
-//! [`TelemetryHandle::write_error`](crate::TelemetryHandle::write_error)).
+//! [`RecordingHandle::write_error`](crate::RecordingHandle::write_error)).
 
 use std::io;
 use std::path::PathBuf;

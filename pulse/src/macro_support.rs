@@ -7,7 +7,7 @@
 pub mod __private {
     use crate::config::Config;
     use crate::error::Error;
-    use crate::recorder::{TelemetryGuard, TracedRuntime};
+    use crate::record::{Recorder, RecordingGuard};
     use std::ffi::OsString;
     use std::future::Future;
     use std::io::Write;
@@ -30,7 +30,7 @@ pub mod __private {
         // return, on an `Err` return and when the body panics and unwinds
         // through `main`.
         runtime: AnyRuntime,
-        _guard: Option<TelemetryGuard>,
+        _guard: Option<RecordingGuard>,
     }
 
     /// The two kinds of runtime the attribute can build.
@@ -68,15 +68,15 @@ pub mod __private {
             self,
             builder: Builder,
             config: &Config,
-        ) -> Result<(AnyRuntime, TelemetryGuard), Error> {
+        ) -> Result<(AnyRuntime, RecordingGuard), Error> {
             Ok(match self {
                 Kind::Runtime => {
-                    let (runtime, guard) = TracedRuntime::from_config(builder, config)?;
+                    let (runtime, guard) = Recorder::from_config(builder, config)?;
                     (AnyRuntime::Runtime(runtime), guard)
                 }
                 Kind::Local => {
                     let (runtime, guard) =
-                        TracedRuntime::from_config_local(builder, config, LocalOptions::default())?;
+                        Recorder::from_config_local(builder, config, LocalOptions::default())?;
                     (AnyRuntime::Local(runtime), guard)
                 }
             })
@@ -85,7 +85,7 @@ pub mod __private {
 
     impl Main {
         /// Applies the `PULSE_*` environment variables to `config` and
-        /// builds the runtime through [`TracedRuntime::from_config`], as a
+        /// builds the runtime through [`Recorder::from_config`], as a
         /// library user would. If anything about the recording is wrong, it
         /// prints one line on stderr and builds the same runtime untraced:
         /// telemetry never stops the program.
@@ -120,7 +120,7 @@ pub mod __private {
             lookup: impl FnMut(&str) -> Option<OsString>,
             stderr: &mut dyn Write,
         ) -> Main {
-            let config = match crate::env::apply_with(config, lookup) {
+            let config = match crate::config::env::apply_with(config, lookup) {
                 Ok(config) => config,
                 Err(err) => {
                     not_recording(stderr, &err, "fix or unset the variable");

@@ -6,8 +6,8 @@
 //! pulse's own overhead). Byte layouts live in [`crate::format`] only.
 
 use crate::error::Error;
-use crate::event::TelemetryEvent;
-use crate::format::{self, Encoder, FormatVersion, TraceMetadata};
+use pulse_trace::RecordedEvent;
+use pulse_trace::{Encoder, FormatVersion, TraceMetadata};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -30,13 +30,13 @@ use std::path::{Path, PathBuf};
 /// A writer that only counts events:
 ///
 /// ```
-/// use pulse::{TelemetryEvent, TraceWriter};
+/// use pulse::{RecordedEvent, TraceWriter};
 ///
 /// #[derive(Default, Debug)]
 /// struct Counting(u64);
 ///
 /// impl TraceWriter for Counting {
-///     fn write_batch(&mut self, events: &[TelemetryEvent]) -> std::io::Result<()> {
+///     fn write_batch(&mut self, events: &[RecordedEvent]) -> std::io::Result<()> {
 ///         self.0 += events.len() as u64;
 ///         Ok(())
 ///     }
@@ -46,7 +46,7 @@ use std::path::{Path, PathBuf};
 /// }
 ///
 /// let mut writer = Counting::default();
-/// writer.write_batch(&[TelemetryEvent::QueueSample { timestamp_nanos: 0, global_queue: 3 }])?;
+/// writer.write_batch(&[RecordedEvent::QueueSample { timestamp_nanos: 0, global_queue: 3 }])?;
 /// assert_eq!(writer.0, 1);
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -60,7 +60,7 @@ pub trait TraceWriter: Send {
     /// Writes a batch of events: the sampler's readings, or events handed
     /// over by recording threads (one thread's buffer, or several small
     /// hand-overs one after the other, each thread's events in order).
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()>;
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()>;
 
     /// Pushes buffered bytes to the operating system.
     fn flush(&mut self) -> io::Result<()>;
@@ -75,7 +75,7 @@ impl<W: TraceWriter + ?Sized> TraceWriter for Box<W> {
     fn begin(&mut self, metadata: &TraceMetadata) -> io::Result<()> {
         (**self).begin(metadata)
     }
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         (**self).write_batch(events)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -128,7 +128,7 @@ fn with_path(path: &Path, err: io::Error) -> io::Error {
 /// start at the Unix epoch.
 fn standalone_metadata() -> TraceMetadata {
     TraceMetadata {
-        time_unit_nanos: format::DEFAULT_TIME_UNIT_NANOS,
+        time_unit_nanos: pulse_trace::DEFAULT_TIME_UNIT_NANOS,
         pulse_version: env!("CARGO_PKG_VERSION").to_owned(),
         ..TraceMetadata::default()
     }
@@ -139,13 +139,13 @@ fn standalone_metadata() -> TraceMetadata {
 /// # Examples
 ///
 /// ```
-/// use pulse::format::TraceReader;
-/// use pulse::{SimpleBinaryWriter, TelemetryEvent, TraceWriter};
+/// use pulse_trace::TraceReader;
+/// use pulse::{SimpleBinaryWriter, RecordedEvent, TraceWriter};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("trace.bin");
 /// let mut writer = SimpleBinaryWriter::new(&path)?;
-/// writer.write_batch(&[TelemetryEvent::QueueSample { timestamp_nanos: 5_000, global_queue: 7 }])?;
+/// writer.write_batch(&[RecordedEvent::QueueSample { timestamp_nanos: 5_000, global_queue: 7 }])?;
 /// writer.finish()?;
 ///
 /// let events: Vec<_> = TraceReader::open(&path)?.collect::<Result<_, _>>()?;
@@ -208,7 +208,7 @@ impl TraceWriter for SimpleBinaryWriter {
         self.write_scratch()
     }
 
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         self.encoder(None)?;
         let encoder = self.encoder.as_mut().expect("initialised above");
         for event in events {
@@ -236,14 +236,14 @@ impl TraceWriter for SimpleBinaryWriter {
 /// # Examples
 ///
 /// ```
-/// use pulse::format::{rotated_files, TraceReader};
-/// use pulse::{RotatingWriter, TelemetryEvent, TraceWriter};
+/// use pulse_trace::{rotated_files, TraceReader};
+/// use pulse::{RotatingWriter, RecordedEvent, TraceWriter};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let base = dir.path().join("trace.bin");
 /// let mut writer = RotatingWriter::new(&base, 4096, 3 * 4096)?;
 /// for i in 0..10_000 {
-///     writer.write_batch(&[TelemetryEvent::QueueSample { timestamp_nanos: i * 10_000_000, global_queue: i }])?;
+///     writer.write_batch(&[RecordedEvent::QueueSample { timestamp_nanos: i * 10_000_000, global_queue: i }])?;
 /// }
 /// writer.finish()?;
 ///
@@ -288,7 +288,7 @@ impl RotatingWriter {
     ) -> Result<Self, Error> {
         Self::check_limits(max_file_size, max_total_size)?;
         let base = path.as_ref().to_owned();
-        for stale in format::rotated_files(&base).map_err(|source| Error::TraceFile {
+        for stale in pulse_trace::rotated_files(&base).map_err(|source| Error::TraceFile {
             path: base.clone(),
             source,
         })? {
@@ -381,7 +381,7 @@ impl RotatingWriter {
         }
         let index = self.next_index;
         self.next_index += 1;
-        let path = format::rotated_path(&self.base, index);
+        let path = pulse_trace::rotated_path(&self.base, index);
         let file = create_trace_file(&path).map_err(io::Error::from)?;
         self.current = Some((index, path, BufWriter::with_capacity(CHUNK_BYTES, file)));
         self.current_len = 0;
@@ -412,7 +412,7 @@ impl RotatingWriter {
         }
     }
 
-    fn encode_one(&mut self, event: &TelemetryEvent) -> io::Result<()> {
+    fn encode_one(&mut self, event: &RecordedEvent) -> io::Result<()> {
         self.start_file_if_needed();
         let before = self.scratch.len();
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -445,7 +445,7 @@ impl TraceWriter for RotatingWriter {
         Ok(())
     }
 
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         for event in events {
             self.encode_one(event)?;
             if self.scratch.len() >= CHUNK_BYTES {
@@ -475,10 +475,10 @@ impl TraceWriter for RotatingWriter {
 /// # Examples
 ///
 /// ```
-/// use pulse::{NullWriter, TelemetryEvent, TraceWriter};
+/// use pulse::{NullWriter, RecordedEvent, TraceWriter};
 ///
 /// let mut writer = NullWriter::new();
-/// writer.write_batch(&[TelemetryEvent::EventsDropped { timestamp_nanos: 0, count: 2 }])?;
+/// writer.write_batch(&[RecordedEvent::EventsDropped { timestamp_nanos: 0, count: 2 }])?;
 /// assert_eq!(writer.events(), 1);
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -506,7 +506,7 @@ impl NullWriter {
 }
 
 impl TraceWriter for NullWriter {
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         self.events += events.len() as u64;
         self.batches += 1;
         Ok(())

@@ -8,10 +8,10 @@
 //! `PULSE_BLESS=1 cargo test -p tests --test analysis_golden` and review
 //! the diff.
 
-use pulse::analysis::{analyze_trace, AnalysisOptions, TraceSet};
-use pulse::export::{trace_to_chrome, trace_to_jsonl};
-use pulse::format::{Encoder, FormatVersion, TraceMetadata};
-use pulse::{SpawnLocation, TelemetryEvent, TracedRuntime, WriterConfig};
+use pulse::{RecordedEvent, Recorder, SpawnLocation, WriterConfig};
+use pulse_cli::analysis::{analyze_trace, AnalysisOptions, TraceSet};
+use pulse_cli::export::{trace_to_chrome, trace_to_jsonl};
+use pulse_trace::{Encoder, FormatVersion, TraceMetadata};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,31 +25,31 @@ const MS: u64 = 1_000_000;
 fn write_trace(path: &Path) -> SpawnLocation {
     let spawned_at = SpawnLocation(std::panic::Location::caller());
     let poll_start =
-        |t: u64, worker: u32, task_id: u64, local_queue: u32| TelemetryEvent::PollStart {
+        |t: u64, worker: u32, task_id: u64, local_queue: u32| RecordedEvent::PollStart {
             timestamp_nanos: t,
             worker,
             local_queue,
-            task_id,
+            task_id: Some(task_id),
             spawned_at,
         };
-    let poll_end = |t: u64, worker: u32, local_queue: u32| TelemetryEvent::PollEnd {
+    let poll_end = |t: u64, worker: u32, local_queue: u32| RecordedEvent::PollEnd {
         timestamp_nanos: t,
         worker,
         local_queue,
     };
-    let park = |t: u64, worker: u32, cpu: u64, run_delay: u64| TelemetryEvent::WorkerPark {
+    let park = |t: u64, worker: u32, cpu: u64, run_delay: u64| RecordedEvent::WorkerPark {
         timestamp_nanos: t,
         worker,
         local_queue: 0,
         cpu_nanos: cpu,
-        run_delay_nanos: run_delay,
+        run_delay_nanos: Some(run_delay),
     };
-    let unpark = |t: u64, worker: u32, cpu: u64| TelemetryEvent::WorkerUnpark {
+    let unpark = |t: u64, worker: u32, cpu: u64| RecordedEvent::WorkerUnpark {
         timestamp_nanos: t,
         worker,
         local_queue: 0,
         cpu_nanos: cpu,
-        run_delay_nanos: 0,
+        run_delay_nanos: Some(0),
     };
     let worker0 = vec![
         unpark(0, 0, 0),
@@ -75,24 +75,24 @@ fn write_trace(path: &Path) -> SpawnLocation {
     let rd1 = |ms: u64| (ms.clamp(1200, 1500) - 1200) * MS;
     let mut sampler = Vec::new();
     for ms in (0..=1600).step_by(10) {
-        sampler.push(TelemetryEvent::QueueSample {
+        sampler.push(RecordedEvent::QueueSample {
             timestamp_nanos: ms * MS,
             global_queue: u64::from((200..=300).contains(&ms)) * 7,
         });
-        sampler.push(TelemetryEvent::WorkerSample {
+        sampler.push(RecordedEvent::WorkerSample {
             timestamp_nanos: ms * MS,
             worker: 0,
             cpu_nanos: cpu0(ms),
-            run_delay_nanos: 0,
+            run_delay_nanos: Some(0),
         });
-        sampler.push(TelemetryEvent::WorkerSample {
+        sampler.push(RecordedEvent::WorkerSample {
             timestamp_nanos: ms * MS,
             worker: 1,
             cpu_nanos: ms.min(1550) * MS / 2000,
-            run_delay_nanos: rd1(ms),
+            run_delay_nanos: Some(rd1(ms)),
         });
     }
-    sampler.push(TelemetryEvent::EventsDropped {
+    sampler.push(RecordedEvent::EventsDropped {
         timestamp_nanos: 1600 * MS,
         count: 12,
     });
@@ -115,7 +115,7 @@ fn write_trace(path: &Path) -> SpawnLocation {
     // As the flusher writes: per 250 ms round, the sampler's batch, then
     // each worker's.
     for round in 0..=7u64 {
-        let in_round = |e: &&TelemetryEvent| e.timestamp_nanos() / (250 * MS) == round;
+        let in_round = |e: &&RecordedEvent| e.timestamp_nanos() / (250 * MS) == round;
         for event in sampler.iter().filter(in_round) {
             encoder.encode(event, &mut bytes);
         }
@@ -206,7 +206,7 @@ fn analysis_json_schema_is_stable() {
     assert_eq!(blocked["next_task_id"], 3, "the task queued behind it");
     assert_eq!(blocked["local_queue_end"], 3);
     // Round trip: the JSON reads back into the same analysis.
-    let back: pulse::analysis::Analysis = serde_json::from_value(value).unwrap();
+    let back: pulse_cli::analysis::Analysis = serde_json::from_value(value).unwrap();
     assert_eq!(back, analysis);
 }
 
@@ -305,7 +305,7 @@ fn chrome_json_of_a_real_recording_is_well_formed() {
         .writer(WriterConfig::file(&path));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(3).enable_all();
-    let (runtime, guard) = TracedRuntime::from_config(builder, &config).unwrap();
+    let (runtime, guard) = Recorder::from_config(builder, &config).unwrap();
     runtime.block_on(async {
         let tasks: Vec<_> = (0..50u64)
             .map(|i| {

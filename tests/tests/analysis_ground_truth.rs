@@ -20,8 +20,8 @@
 //! against 10–20 ms thresholds), and the tests take a lock so that one
 //! phase's spinning threads never disturb another.
 
-use pulse::analysis::{analyze_trace, Analysis, AnalysisOptions, Finding, Verdict};
-use pulse::{Config, TracedRuntime, WriterConfig};
+use pulse::{Config, Recorder, WriterConfig};
+use pulse_cli::analysis::{analyze_trace, Analysis, AnalysisOptions, Finding, Verdict};
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,7 +226,7 @@ fn record<T>(workload: impl FnOnce(&tokio::runtime::Runtime) -> T) -> (T, Analys
     let config = Config::new().writer(WriterConfig::file(&path));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(WORKERS).enable_all();
-    let (runtime, guard) = TracedRuntime::from_config(builder, &config).unwrap();
+    let (runtime, guard) = Recorder::from_config(builder, &config).unwrap();
     // The worker threads exist once the runtime is built.
     let witness = Witness::start();
     // Let every worker start and park before the phase.

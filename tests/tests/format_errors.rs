@@ -5,10 +5,10 @@
 //! the input.
 
 use proptest::prelude::*;
-use pulse::format::{
+use pulse_trace::{
     rotated_path, Encoder, FormatVersion, TraceError, TraceEvent, TraceMetadata, TraceReader,
 };
-use pulse::{SpawnLocation, TelemetryEvent};
+use pulse_trace::{RecordedEvent, SpawnLocation};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::panic::Location;
@@ -93,63 +93,63 @@ fn site_b() -> SpawnLocation {
 
 /// A trace with every event kind, several workers, two spawn sites, a
 /// timestamp going backwards, deep local queues and extreme values.
-fn sample_events() -> Vec<TelemetryEvent> {
+fn sample_events() -> Vec<RecordedEvent> {
     let mut events = Vec::new();
     let mut t = 1_000_000;
     for i in 0..40u64 {
         let worker = (i % 3) as u32;
         t += 350 + i * 37;
-        events.push(TelemetryEvent::WorkerUnpark {
+        events.push(RecordedEvent::WorkerUnpark {
             timestamp_nanos: t,
             worker,
             local_queue: 0,
             cpu_nanos: 5_000_000 + i * 90_000,
-            run_delay_nanos: i * 1_000,
+            run_delay_nanos: Some(i * 1_000),
         });
         for j in 0..3u64 {
-            events.push(TelemetryEvent::PollStart {
+            events.push(RecordedEvent::PollStart {
                 timestamp_nanos: t + 100 * j,
                 worker,
                 local_queue: (i * 7 + j) as u32 % 300,
-                task_id: 1_000 + (i * 13 + j * 5) % 97,
+                task_id: Some(1_000 + (i * 13 + j * 5) % 97),
                 spawned_at: if j == 1 { site_b() } else { site_a() },
             });
-            events.push(TelemetryEvent::PollEnd {
+            events.push(RecordedEvent::PollEnd {
                 timestamp_nanos: t + 100 * j + 60,
                 worker,
                 local_queue: (i * 7 + j) as u32 % 300,
             });
         }
         if i % 5 == 0 {
-            events.push(TelemetryEvent::QueueSample {
+            events.push(RecordedEvent::QueueSample {
                 timestamp_nanos: t,
                 global_queue: i * 100,
             });
-            events.push(TelemetryEvent::WorkerSample {
+            events.push(RecordedEvent::WorkerSample {
                 timestamp_nanos: t,
                 worker,
                 cpu_nanos: u64::MAX - i,
-                run_delay_nanos: i,
+                run_delay_nanos: Some(i),
             });
         }
         if i == 17 {
             // A second thread reusing worker index 0, a little behind.
-            events.push(TelemetryEvent::PollEnd {
+            events.push(RecordedEvent::PollEnd {
                 timestamp_nanos: t - 50_000,
                 worker: 0,
                 local_queue: u32::MAX,
             });
-            events.push(TelemetryEvent::EventsDropped {
+            events.push(RecordedEvent::EventsDropped {
                 timestamp_nanos: t,
                 count: 12_345,
             });
         }
-        events.push(TelemetryEvent::WorkerPark {
+        events.push(RecordedEvent::WorkerPark {
             timestamp_nanos: t + 400,
             worker,
             local_queue: 1,
             cpu_nanos: 5_000_000 + i * 90_000 + 350,
-            run_delay_nanos: i * 1_000 + 20,
+            run_delay_nanos: Some(i * 1_000 + 20),
         });
     }
     events

@@ -7,11 +7,11 @@
 //! event in FORMAT.md (ignored by default; see `measure_bytes_per_event`).
 
 use proptest::prelude::*;
-use pulse::format::{
+use pulse_trace::{
     Encoder, FormatVersion, LocationId, TraceEvent, TraceMetadata, TraceReader,
     DEFAULT_TIME_UNIT_NANOS,
 };
-use pulse::{SpawnLocation, TelemetryEvent};
+use pulse_trace::{RecordedEvent, SpawnLocation};
 use std::collections::HashMap;
 use std::panic::Location;
 
@@ -61,20 +61,20 @@ fn small_or_any_u64(small: u64) -> impl Strategy<Value = u64> {
 }
 
 /// One event with timestamp 0 (see [`at`]).
-fn event_kind() -> impl Strategy<Value = TelemetryEvent> {
+fn event_kind() -> impl Strategy<Value = RecordedEvent> {
     let worker = || small_or_any_u32(4);
     let queue = || small_or_any_u32(40);
     prop_oneof![
         (worker(), queue(), small_or_any_u64(100), 0..4usize).prop_map(
-            |(worker, local_queue, task_id, site)| TelemetryEvent::PollStart {
+            |(worker, local_queue, task_id, site)| RecordedEvent::PollStart {
                 timestamp_nanos: 0,
                 worker,
                 local_queue,
-                task_id,
+                task_id: Some(task_id),
                 spawned_at: sites()[site],
             }
         ),
-        (worker(), queue()).prop_map(|(worker, local_queue)| TelemetryEvent::PollEnd {
+        (worker(), queue()).prop_map(|(worker, local_queue)| RecordedEvent::PollEnd {
             timestamp_nanos: 0,
             worker,
             local_queue,
@@ -88,36 +88,36 @@ fn event_kind() -> impl Strategy<Value = TelemetryEvent> {
         )
             .prop_map(|(park, worker, local_queue, cpu_nanos, run_delay_nanos)| {
                 if park {
-                    TelemetryEvent::WorkerPark {
+                    RecordedEvent::WorkerPark {
                         timestamp_nanos: 0,
                         worker,
                         local_queue,
                         cpu_nanos,
-                        run_delay_nanos,
+                        run_delay_nanos: Some(run_delay_nanos),
                     }
                 } else {
-                    TelemetryEvent::WorkerUnpark {
+                    RecordedEvent::WorkerUnpark {
                         timestamp_nanos: 0,
                         worker,
                         local_queue,
                         cpu_nanos,
-                        run_delay_nanos,
+                        run_delay_nanos: Some(run_delay_nanos),
                     }
                 }
             }),
-        small_or_any_u64(1_000).prop_map(|global_queue| TelemetryEvent::QueueSample {
+        small_or_any_u64(1_000).prop_map(|global_queue| RecordedEvent::QueueSample {
             timestamp_nanos: 0,
             global_queue,
         }),
         (worker(), any::<u64>(), any::<u64>()).prop_map(|(worker, cpu_nanos, run_delay_nanos)| {
-            TelemetryEvent::WorkerSample {
+            RecordedEvent::WorkerSample {
                 timestamp_nanos: 0,
                 worker,
                 cpu_nanos,
-                run_delay_nanos,
+                run_delay_nanos: Some(run_delay_nanos),
             }
         }),
-        any::<u64>().prop_map(|count| TelemetryEvent::EventsDropped {
+        any::<u64>().prop_map(|count| RecordedEvent::EventsDropped {
             timestamp_nanos: 0,
             count,
         }),
@@ -125,27 +125,27 @@ fn event_kind() -> impl Strategy<Value = TelemetryEvent> {
 }
 
 /// `event` at time `t`.
-fn at(mut event: TelemetryEvent, t: u64) -> TelemetryEvent {
+fn at(mut event: RecordedEvent, t: u64) -> RecordedEvent {
     match &mut event {
-        TelemetryEvent::PollStart {
+        RecordedEvent::PollStart {
             timestamp_nanos, ..
         }
-        | TelemetryEvent::PollEnd {
+        | RecordedEvent::PollEnd {
             timestamp_nanos, ..
         }
-        | TelemetryEvent::WorkerPark {
+        | RecordedEvent::WorkerPark {
             timestamp_nanos, ..
         }
-        | TelemetryEvent::WorkerUnpark {
+        | RecordedEvent::WorkerUnpark {
             timestamp_nanos, ..
         }
-        | TelemetryEvent::QueueSample {
+        | RecordedEvent::QueueSample {
             timestamp_nanos, ..
         }
-        | TelemetryEvent::WorkerSample {
+        | RecordedEvent::WorkerSample {
             timestamp_nanos, ..
         }
-        | TelemetryEvent::EventsDropped {
+        | RecordedEvent::EventsDropped {
             timestamp_nanos, ..
         } => *timestamp_nanos = t,
         _ => unreachable!("a new event kind needs a generator"),
@@ -153,7 +153,7 @@ fn at(mut event: TelemetryEvent, t: u64) -> TelemetryEvent {
     event
 }
 
-fn events(max_len: usize) -> impl Strategy<Value = Vec<TelemetryEvent>> {
+fn events(max_len: usize) -> impl Strategy<Value = Vec<RecordedEvent>> {
     (0..=max_len)
         .prop_flat_map(|len| {
             (
@@ -192,11 +192,11 @@ fn metadata() -> impl Strategy<Value = TraceMetadata> {
 
 /// What a v6 reader must return for `event`, with the location left to
 /// [`check_v6`] (ids are the encoder's choice).
-fn expected_v6(event: &TelemetryEvent, unit: u64, has_run_delay: bool) -> TraceEvent {
+fn expected_v6(event: &RecordedEvent, unit: u64, has_run_delay: bool) -> TraceEvent {
     let quantized = |t: u64| t / unit * unit;
-    let delay = |d: u64| has_run_delay.then_some(d);
+    let delay = |d: Option<u64>| has_run_delay.then_some(d.unwrap_or(0));
     match *event {
-        TelemetryEvent::PollStart {
+        RecordedEvent::PollStart {
             timestamp_nanos,
             worker,
             local_queue,
@@ -206,10 +206,10 @@ fn expected_v6(event: &TelemetryEvent, unit: u64, has_run_delay: bool) -> TraceE
             timestamp_nanos: quantized(timestamp_nanos),
             worker,
             local_queue,
-            task_id: Some(task_id),
-            location: None,
+            task_id: task_id.filter(|&id| id != 0),
+            spawned_at: None,
         },
-        TelemetryEvent::PollEnd {
+        RecordedEvent::PollEnd {
             timestamp_nanos,
             worker,
             local_queue,
@@ -218,7 +218,7 @@ fn expected_v6(event: &TelemetryEvent, unit: u64, has_run_delay: bool) -> TraceE
             worker,
             local_queue,
         },
-        TelemetryEvent::WorkerPark {
+        RecordedEvent::WorkerPark {
             timestamp_nanos,
             worker,
             local_queue,
@@ -231,7 +231,7 @@ fn expected_v6(event: &TelemetryEvent, unit: u64, has_run_delay: bool) -> TraceE
             cpu_nanos,
             run_delay_nanos: delay(run_delay_nanos),
         },
-        TelemetryEvent::WorkerUnpark {
+        RecordedEvent::WorkerUnpark {
             timestamp_nanos,
             worker,
             local_queue,
@@ -244,14 +244,14 @@ fn expected_v6(event: &TelemetryEvent, unit: u64, has_run_delay: bool) -> TraceE
             cpu_nanos,
             run_delay_nanos: delay(run_delay_nanos),
         },
-        TelemetryEvent::QueueSample {
+        RecordedEvent::QueueSample {
             timestamp_nanos,
             global_queue,
         } => TraceEvent::QueueSample {
             timestamp_nanos: quantized(timestamp_nanos),
             global_queue,
         },
-        TelemetryEvent::WorkerSample {
+        RecordedEvent::WorkerSample {
             timestamp_nanos,
             worker,
             cpu_nanos,
@@ -262,7 +262,7 @@ fn expected_v6(event: &TelemetryEvent, unit: u64, has_run_delay: bool) -> TraceE
             cpu_nanos,
             run_delay_nanos: delay(run_delay_nanos),
         },
-        TelemetryEvent::EventsDropped {
+        RecordedEvent::EventsDropped {
             timestamp_nanos,
             count,
         } => TraceEvent::EventsDropped {
@@ -275,11 +275,11 @@ fn expected_v6(event: &TelemetryEvent, unit: u64, has_run_delay: bool) -> TraceE
 
 /// What a v5 reader must return for `event`: µs truncation, saturation,
 /// and nothing for kinds v5 cannot carry.
-fn expected_v5(event: &TelemetryEvent) -> Option<TraceEvent> {
+fn expected_v5(event: &RecordedEvent) -> Option<TraceEvent> {
     let micros = |nanos: u64| (nanos / 1_000).min(u32::MAX.into()) * 1_000;
     let byte = |value: u64| value.min(255) as u32;
     Some(match *event {
-        TelemetryEvent::PollStart {
+        RecordedEvent::PollStart {
             timestamp_nanos,
             worker,
             local_queue,
@@ -289,9 +289,9 @@ fn expected_v5(event: &TelemetryEvent) -> Option<TraceEvent> {
             worker: byte(worker.into()),
             local_queue: byte(local_queue.into()),
             task_id: None,
-            location: None,
+            spawned_at: None,
         },
-        TelemetryEvent::PollEnd {
+        RecordedEvent::PollEnd {
             timestamp_nanos,
             worker,
             local_queue,
@@ -300,7 +300,7 @@ fn expected_v5(event: &TelemetryEvent) -> Option<TraceEvent> {
             worker: byte(worker.into()),
             local_queue: byte(local_queue.into()),
         },
-        TelemetryEvent::WorkerPark {
+        RecordedEvent::WorkerPark {
             timestamp_nanos,
             worker,
             local_queue,
@@ -313,7 +313,7 @@ fn expected_v5(event: &TelemetryEvent) -> Option<TraceEvent> {
             cpu_nanos: micros(cpu_nanos),
             run_delay_nanos: None,
         },
-        TelemetryEvent::WorkerUnpark {
+        RecordedEvent::WorkerUnpark {
             timestamp_nanos,
             worker,
             local_queue,
@@ -326,7 +326,7 @@ fn expected_v5(event: &TelemetryEvent) -> Option<TraceEvent> {
             cpu_nanos: micros(cpu_nanos),
             run_delay_nanos: None,
         },
-        TelemetryEvent::QueueSample {
+        RecordedEvent::QueueSample {
             timestamp_nanos,
             global_queue,
         } => TraceEvent::QueueSample {
@@ -342,7 +342,7 @@ fn expected_v5(event: &TelemetryEvent) -> Option<TraceEvent> {
 fn encode(
     encoder: &mut Encoder,
     file_index: u64,
-    events: &[TelemetryEvent],
+    events: &[RecordedEvent],
 ) -> (Vec<u8>, Vec<usize>) {
     let mut out = Vec::new();
     encoder.begin_file(file_index, &mut out);
@@ -369,7 +369,7 @@ fn decode<'a>(bytes: &'a [u8], name: &str) -> (TraceReader<&'a [u8]>, Vec<TraceE
 /// site got.
 fn check_v6(
     reader: &TraceReader<&[u8]>,
-    input: &[TelemetryEvent],
+    input: &[RecordedEvent],
     output: &[TraceEvent],
     metadata: &TraceMetadata,
 ) -> Result<HashMap<usize, LocationId>, TestCaseError> {
@@ -379,8 +379,11 @@ fn check_v6(
     for (sent, got) in input.iter().zip(output) {
         let mut got = *got;
         if let (
-            TelemetryEvent::PollStart { spawned_at, .. },
-            TraceEvent::PollStart { location, .. },
+            RecordedEvent::PollStart { spawned_at, .. },
+            TraceEvent::PollStart {
+                spawned_at: location,
+                ..
+            },
         ) = (sent, &mut got)
         {
             let id = location.take().expect("v6 records every spawn location");
@@ -464,8 +467,8 @@ proptest! {
         // Read as one set from disk.
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("trace.bin");
-        std::fs::write(pulse::format::rotated_path(&base, 0), &first).unwrap();
-        std::fs::write(pulse::format::rotated_path(&base, 1), &second).unwrap();
+        std::fs::write(pulse_trace::rotated_path(&base, 0), &first).unwrap();
+        std::fs::write(pulse_trace::rotated_path(&base, 1), &second).unwrap();
         let all: Vec<TraceEvent> = TraceReader::open_rotated(&base)
             .unwrap()
             .collect::<Result<_, _>>()
@@ -565,8 +568,8 @@ mod real_runtime {
     struct Recording {
         start: Instant,
         /// One buffer per worker, so the lock is uncontended.
-        per_worker: Vec<Mutex<Vec<TelemetryEvent>>>,
-        samples: Mutex<Vec<TelemetryEvent>>,
+        per_worker: Vec<Mutex<Vec<RecordedEvent>>>,
+        samples: Mutex<Vec<RecordedEvent>>,
         /// The runtime's handle, until the workload ends (holding it longer
         /// would keep the runtime, and so these hooks, alive).
         handle: Mutex<Option<tokio::runtime::Handle>>,
@@ -592,7 +595,7 @@ mod real_runtime {
             })
         }
 
-        fn push(&self, worker: usize, event: TelemetryEvent) {
+        fn push(&self, worker: usize, event: RecordedEvent) {
             if let Some(buffer) = self.per_worker.get(worker) {
                 buffer.lock().unwrap().push(event);
             }
@@ -700,7 +703,7 @@ mod real_runtime {
     /// events in the order a writer sees them: per-worker chunks of up to
     /// 1024 events (the thread-local buffer size), interleaved across
     /// workers, with queue samples every 10 ms.
-    pub(super) fn record(workers: usize, workload: Workload) -> Vec<TelemetryEvent> {
+    pub(super) fn record(workers: usize, workload: Workload) -> Vec<RecordedEvent> {
         let recording = Arc::new(Recording {
             start: Instant::now(),
             per_worker: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
@@ -714,11 +717,11 @@ mod real_runtime {
             let Some(worker) = tokio::runtime::worker_index() else {
                 return;
             };
-            let event = TelemetryEvent::PollStart {
+            let event = RecordedEvent::PollStart {
                 timestamp_nanos: r.now(),
                 worker: worker as u32,
                 local_queue: r.local_queue(worker),
-                task_id: task_id_u64(meta.id()),
+                task_id: Some(task_id_u64(meta.id())),
                 spawned_at: SpawnLocation(meta.spawned_at()),
             };
             r.push(worker, event);
@@ -728,7 +731,7 @@ mod real_runtime {
             let Some(worker) = tokio::runtime::worker_index() else {
                 return;
             };
-            let event = TelemetryEvent::PollEnd {
+            let event = RecordedEvent::PollEnd {
                 timestamp_nanos: r.now(),
                 worker: worker as u32,
                 local_queue: r.local_queue(worker),
@@ -746,20 +749,20 @@ mod real_runtime {
                 let worker_u32 = worker as u32;
                 let local_queue = r.local_queue(worker);
                 let event = if park {
-                    TelemetryEvent::WorkerPark {
+                    RecordedEvent::WorkerPark {
                         timestamp_nanos,
                         worker: worker_u32,
                         local_queue,
                         cpu_nanos,
-                        run_delay_nanos,
+                        run_delay_nanos: Some(run_delay_nanos),
                     }
                 } else {
-                    TelemetryEvent::WorkerUnpark {
+                    RecordedEvent::WorkerUnpark {
                         timestamp_nanos,
                         worker: worker_u32,
                         local_queue,
                         cpu_nanos,
-                        run_delay_nanos,
+                        run_delay_nanos: Some(run_delay_nanos),
                     }
                 };
                 r.push(worker, event);
@@ -778,7 +781,7 @@ mod real_runtime {
             let (r, done, handle) = (recording.clone(), done.clone(), runtime.handle().clone());
             std::thread::spawn(move || {
                 while !done.load(Ordering::Relaxed) {
-                    let event = TelemetryEvent::QueueSample {
+                    let event = RecordedEvent::QueueSample {
                         timestamp_nanos: r.now(),
                         global_queue: handle.metrics().global_queue_depth() as u64,
                     };
@@ -810,7 +813,7 @@ mod real_runtime {
         sampler.join().unwrap();
         drop(runtime);
 
-        let mut buffers: Vec<std::vec::IntoIter<TelemetryEvent>> = recording
+        let mut buffers: Vec<std::vec::IntoIter<RecordedEvent>> = recording
             .per_worker
             .iter()
             .map(|buffer| std::mem::take(&mut *buffer.lock().unwrap()).into_iter())
@@ -830,7 +833,7 @@ mod real_runtime {
     }
 }
 
-fn encoded_len(version: FormatVersion, time_unit_nanos: u32, events: &[TelemetryEvent]) -> usize {
+fn encoded_len(version: FormatVersion, time_unit_nanos: u32, events: &[RecordedEvent]) -> usize {
     let metadata = TraceMetadata {
         time_unit_nanos,
         has_run_delay: true,

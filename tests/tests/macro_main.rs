@@ -3,8 +3,8 @@
 //! their exit status, stderr and the trace they leave are checked, the trace
 //! read back with `TraceReader`.
 
-use pulse::format::{TraceEvent, TraceReader};
-use pulse::{EventType, FormatVersion};
+use pulse_trace::{EventType, FormatVersion};
+use pulse_trace::{TraceEvent, TraceReader};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -53,7 +53,7 @@ fn run(program: &str, case: &str, env: &[(&str, &str)]) -> Run {
         .arg(case)
         .current_dir(dir.path())
         .env_remove("RUST_BACKTRACE");
-    for variable in pulse::env::VARIABLES {
+    for variable in pulse::config::env::VARIABLES {
         command.env_remove(variable);
     }
     command.envs(env.iter().copied());

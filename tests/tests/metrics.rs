@@ -2,17 +2,17 @@
 //! whose poll durations are known.
 
 use pulse::metrics::{HistogramLayout, MetricsSnapshot};
-use pulse::{Config, EventType, TelemetryEvent, TraceWriter, TracedRuntime, WriterConfig};
+use pulse::{Config, EventType, RecordedEvent, Recorder, TraceWriter, WriterConfig};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<TelemetryEvent>>>);
+struct Capture(Arc<Mutex<Vec<RecordedEvent>>>);
 
 impl TraceWriter for Capture {
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         self.0.lock().unwrap().extend_from_slice(events);
         Ok(())
     }
@@ -68,7 +68,7 @@ fn settled_tokio_counts(runtime: &tokio::runtime::Runtime) -> (Vec<u64>, Vec<u64
 #[test]
 fn counts_match_tokio_and_the_trace() {
     let capture = Capture::default();
-    let (runtime, guard) = TracedRuntime::build(builder(3), Box::new(capture.clone())).unwrap();
+    let (runtime, guard) = Recorder::build(builder(3), Box::new(capture.clone())).unwrap();
     let handle = guard.handle();
     runtime.block_on(async {
         let tasks: Vec<_> = (0..40)
@@ -134,7 +134,7 @@ fn known_poll_durations_land_in_their_buckets() {
     let config = Config::new()
         .writer(WriterConfig::Null)
         .poll_histogram(layout);
-    let (runtime, guard) = TracedRuntime::from_config(builder(2), &config).unwrap();
+    let (runtime, guard) = Recorder::from_config(builder(2), &config).unwrap();
     let before = guard.metrics();
     // Each task's one poll spins for a known time; the task also measures
     // its spin itself. On a loaded machine the OS may stretch a spin, which

@@ -1,7 +1,7 @@
 //! The recorder against real multi-thread runtimes: what the hooks record
 //! must match what Tokio itself counts, in order, with nothing lost.
 
-use pulse::{Config, EventType, TelemetryEvent, TraceWriter, TracedRuntime};
+use pulse::{Config, EventType, RecordedEvent, Recorder, TraceWriter};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -9,10 +9,10 @@ use std::time::Duration;
 
 /// A writer that keeps every event in memory, for assertions.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<TelemetryEvent>>>);
+struct Capture(Arc<Mutex<Vec<RecordedEvent>>>);
 
 impl TraceWriter for Capture {
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         self.0.lock().unwrap().extend_from_slice(events);
         Ok(())
     }
@@ -22,13 +22,13 @@ impl TraceWriter for Capture {
 }
 
 impl Capture {
-    fn events(&self) -> Vec<TelemetryEvent> {
+    fn events(&self) -> Vec<RecordedEvent> {
         self.0.lock().unwrap().clone()
     }
 }
 
-fn by_worker(events: &[TelemetryEvent]) -> BTreeMap<u32, Vec<TelemetryEvent>> {
-    let mut map: BTreeMap<u32, Vec<TelemetryEvent>> = BTreeMap::new();
+fn by_worker(events: &[RecordedEvent]) -> BTreeMap<u32, Vec<RecordedEvent>> {
+    let mut map: BTreeMap<u32, Vec<RecordedEvent>> = BTreeMap::new();
     for event in events {
         if let (
             Some(worker),
@@ -103,7 +103,7 @@ fn poll_events_match_tokio_poll_counts_and_alternate() {
     let mut builder = multi_thread(3);
     builder.disable_lifo_slot();
     let (runtime, guard) =
-        TracedRuntime::build_with_config(builder, Box::new(capture.clone()), &config).unwrap();
+        Recorder::build_with_config(builder, Box::new(capture.clone()), &config).unwrap();
     runtime.block_on(workload());
     let tokio_polls = settled_poll_counts(&runtime);
     drop(runtime);
@@ -179,8 +179,7 @@ fn poll_events_match_tokio_poll_counts_and_alternate() {
 #[test]
 fn timestamps_and_cpu_time_are_monotonic_per_worker() {
     let capture = Capture::default();
-    let (runtime, guard) =
-        TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
+    let (runtime, guard) = Recorder::build(multi_thread(2), Box::new(capture.clone())).unwrap();
     runtime.block_on(workload());
     drop(runtime);
     drop(guard);
@@ -198,8 +197,8 @@ fn timestamps_and_cpu_time_are_monotonic_per_worker() {
                 "worker {worker}: time went backwards"
             );
             last_time = event.timestamp_nanos();
-            if let TelemetryEvent::WorkerPark { cpu_nanos, .. }
-            | TelemetryEvent::WorkerUnpark { cpu_nanos, .. } = event
+            if let RecordedEvent::WorkerPark { cpu_nanos, .. }
+            | RecordedEvent::WorkerUnpark { cpu_nanos, .. } = event
             {
                 assert!(
                     *cpu_nanos >= last_cpu,
@@ -217,8 +216,7 @@ fn timestamps_and_cpu_time_are_monotonic_per_worker() {
 #[test]
 fn poll_start_carries_task_id_and_spawn_location() {
     let capture = Capture::default();
-    let (runtime, guard) =
-        TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
+    let (runtime, guard) = Recorder::build(multi_thread(2), Box::new(capture.clone())).unwrap();
     let spawned_line = line!() + 1;
     let handle = runtime.spawn(async { tokio::task::yield_now().await });
     let id = handle.id();
@@ -230,8 +228,8 @@ fn poll_start_carries_task_id_and_spawn_location() {
         .events()
         .into_iter()
         .filter_map(|e| match e {
-            TelemetryEvent::PollStart {
-                task_id,
+            RecordedEvent::PollStart {
+                task_id: Some(task_id),
                 spawned_at,
                 ..
             } => Some((task_id, spawned_at)),
@@ -254,8 +252,7 @@ fn poll_start_carries_task_id_and_spawn_location() {
 #[test]
 fn park_and_unpark_carry_run_queue_wait_on_linux() {
     let capture = Capture::default();
-    let (runtime, guard) =
-        TracedRuntime::build(multi_thread(2), Box::new(capture.clone())).unwrap();
+    let (runtime, guard) = Recorder::build(multi_thread(2), Box::new(capture.clone())).unwrap();
     // Keep both cores busy with OS threads so the workers wait for a CPU.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let hogs: Vec<_> = (0..4)
@@ -278,9 +275,9 @@ fn park_and_unpark_carry_run_queue_wait_on_linux() {
         .events()
         .iter()
         .filter_map(|e| match e {
-            TelemetryEvent::WorkerUnpark {
+            RecordedEvent::WorkerUnpark {
                 run_delay_nanos, ..
-            } => Some(*run_delay_nanos),
+            } => *run_delay_nanos,
             _ => None,
         })
         .max()
@@ -296,8 +293,7 @@ fn sampler_records_global_queue_and_worker_samples() {
     let capture = Capture::default();
     let config = Config::new().sample_interval(Duration::from_millis(1));
     let (runtime, guard) =
-        TracedRuntime::build_with_config(multi_thread(2), Box::new(capture.clone()), &config)
-            .unwrap();
+        Recorder::build_with_config(multi_thread(2), Box::new(capture.clone()), &config).unwrap();
     runtime.block_on(async {
         // Fill the global queue from outside the workers, then let it drain.
         let handle = tokio::runtime::Handle::current();
@@ -316,7 +312,7 @@ fn sampler_records_global_queue_and_worker_samples() {
     let queue: Vec<u64> = events
         .iter()
         .filter_map(|e| match e {
-            TelemetryEvent::QueueSample { global_queue, .. } => Some(*global_queue),
+            RecordedEvent::QueueSample { global_queue, .. } => Some(*global_queue),
             _ => None,
         })
         .collect();
@@ -337,7 +333,7 @@ fn sampler_records_global_queue_and_worker_samples() {
     #[cfg(target_os = "linux")]
     assert!(worker_samples
         .iter()
-        .any(|e| matches!(e, TelemetryEvent::WorkerSample { cpu_nanos, .. } if *cpu_nanos > 0)));
+        .any(|e| matches!(e, RecordedEvent::WorkerSample { cpu_nanos, .. } if *cpu_nanos > 0)));
 }
 
 #[test]
@@ -345,8 +341,7 @@ fn disabling_records_nothing_and_keeps_pairs() {
     let capture = Capture::default();
     let config = Config::new().enabled(false);
     let (runtime, guard) =
-        TracedRuntime::build_with_config(multi_thread(2), Box::new(capture.clone()), &config)
-            .unwrap();
+        Recorder::build_with_config(multi_thread(2), Box::new(capture.clone()), &config).unwrap();
     let handle = guard.handle();
     runtime.block_on(workload());
     assert!(
@@ -397,7 +392,7 @@ fn disabling_records_nothing_and_keeps_pairs() {
 struct Slow(Capture);
 
 impl TraceWriter for Slow {
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         std::thread::sleep(Duration::from_millis(30));
         self.0.write_batch(events)
     }
@@ -411,7 +406,7 @@ fn a_slow_writer_drops_and_counts_instead_of_blocking() {
     let capture = Capture::default();
     let config = Config::new().buffer_events(64).max_pending_events(256);
     let (runtime, guard) =
-        TracedRuntime::build_with_config(multi_thread(2), Box::new(Slow(capture.clone())), &config)
+        Recorder::build_with_config(multi_thread(2), Box::new(Slow(capture.clone())), &config)
             .unwrap();
     let handle = guard.handle();
     runtime.block_on(async {
@@ -440,7 +435,7 @@ fn a_slow_writer_drops_and_counts_instead_of_blocking() {
         .events()
         .iter()
         .filter_map(|e| match e {
-            TelemetryEvent::EventsDropped { count, .. } => Some(*count),
+            RecordedEvent::EventsDropped { count, .. } => Some(*count),
             _ => None,
         })
         .sum();
@@ -454,7 +449,7 @@ fn a_slow_writer_drops_and_counts_instead_of_blocking() {
 struct Failing;
 
 impl TraceWriter for Failing {
-    fn write_batch(&mut self, _: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, _: &[RecordedEvent]) -> io::Result<()> {
         Err(io::Error::new(
             io::ErrorKind::StorageFull,
             "no space left on device",
@@ -469,7 +464,7 @@ impl TraceWriter for Failing {
 fn a_failing_writer_stops_recording_but_not_the_program() {
     let config = Config::new().flush_interval(Duration::from_millis(5));
     let (runtime, guard) =
-        TracedRuntime::build_with_config(multi_thread(2), Box::new(Failing), &config).unwrap();
+        Recorder::build_with_config(multi_thread(2), Box::new(Failing), &config).unwrap();
     let handle = guard.handle();
     let sum = runtime.block_on(async {
         let mut sum = 0u64;
@@ -503,7 +498,7 @@ fn events_of_threads_still_alive_at_shutdown_are_kept() {
     let capture = Capture::default();
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
-    let (runtime, guard) = TracedRuntime::build(builder, Box::new(capture.clone())).unwrap();
+    let (runtime, guard) = Recorder::build(builder, Box::new(capture.clone())).unwrap();
     runtime.block_on(async {
         for _ in 0..10 {
             tokio::spawn(async {}).await.unwrap();
@@ -525,8 +520,8 @@ fn events_of_threads_still_alive_at_shutdown_are_kept() {
 #[test]
 fn two_runtimes_record_into_their_own_traces() {
     let (a, b) = (Capture::default(), Capture::default());
-    let (rt_a, guard_a) = TracedRuntime::build(multi_thread(1), Box::new(a.clone())).unwrap();
-    let (rt_b, guard_b) = TracedRuntime::build(multi_thread(1), Box::new(b.clone())).unwrap();
+    let (rt_a, guard_a) = Recorder::build(multi_thread(1), Box::new(a.clone())).unwrap();
+    let (rt_b, guard_b) = Recorder::build(multi_thread(1), Box::new(b.clone())).unwrap();
     rt_a.block_on(async {
         for _ in 0..5 {
             tokio::spawn(async {}).await.unwrap();
@@ -554,7 +549,7 @@ fn a_local_runtime_records_its_local_tasks() {
     let capture = Capture::default();
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
-    let (runtime, guard) = TracedRuntime::build_local_with_config(
+    let (runtime, guard) = Recorder::build_local_with_config(
         builder,
         Box::new(capture.clone()),
         &Config::new(),

@@ -6,8 +6,8 @@
 //! last file of a set a real runtime wrote.
 
 use proptest::prelude::*;
-use pulse::format::{rotated_files, rotated_path, SpawnSite, TraceError, TraceEvent, TraceReader};
-use pulse::{Config, TracedRuntime, WriterConfig};
+use pulse::{Config, Recorder, WriterConfig};
+use pulse_trace::{rotated_files, rotated_path, SpawnSite, TraceError, TraceEvent, TraceReader};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -47,7 +47,8 @@ fn read_set(base: &Path) -> (Vec<Read>, Vec<TraceError>) {
             Ok(Some(event)) => {
                 let site = match event {
                     TraceEvent::PollStart {
-                        location: Some(id), ..
+                        spawned_at: Some(id),
+                        ..
                     } => reader.location(id).cloned(),
                     _ => None,
                 };
@@ -83,7 +84,7 @@ fn recorded_set() -> &'static Set {
             .writer(WriterConfig::rotating(&base, 4096, 1 << 30));
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(2).enable_all();
-        let (runtime, guard) = TracedRuntime::from_config(builder, &config).unwrap();
+        let (runtime, guard) = Recorder::from_config(builder, &config).unwrap();
         runtime.block_on(async {
             let tasks: Vec<_> = (0..40)
                 .map(|i| {
@@ -250,7 +251,8 @@ fn intact_reading(index: usize) -> Vec<Read> {
     while let Some(event) = reader.next_event().unwrap() {
         let site = match event {
             TraceEvent::PollStart {
-                location: Some(id), ..
+                spawned_at: Some(id),
+                ..
             } => reader.location(id).cloned(),
             _ => None,
         };

@@ -8,8 +8,8 @@
 
 #![cfg(unix)]
 
-use pulse::format::{rotated_files, TraceReader};
 use pulse::{RotatingWriter, SimpleBinaryWriter, TraceWriter};
+use pulse_trace::{rotated_files, TraceReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -51,7 +51,7 @@ fn run_main(dir: &Path, home: &Path, env: &[(&str, &str)]) {
         .current_dir(dir)
         .env("HOME", home)
         .env_remove("RUST_BACKTRACE");
-    for variable in pulse::env::VARIABLES {
+    for variable in pulse::config::env::VARIABLES {
         command.env_remove(variable);
     }
     command.envs(env.iter().copied());
@@ -81,7 +81,7 @@ fn trace_files_are_0600_whatever_the_umask() {
     let mut writer = RotatingWriter::new(&base, 4096, 1 << 20).unwrap();
     for i in 0..5_000 {
         writer
-            .write_batch(&[pulse::TelemetryEvent::QueueSample {
+            .write_batch(&[pulse::RecordedEvent::QueueSample {
                 timestamp_nanos: i * 1_000_000,
                 global_queue: i,
             }])

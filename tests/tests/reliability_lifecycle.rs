@@ -1,7 +1,7 @@
 //! Shutdown and lifecycle (issue 8): whatever way a program ends, no event
 //! recorded before shutdown is lost. Real programs run as child processes
 //! (`src/bin/reliability_main.rs`, a `#[pulse::main]` program, and
-//! `src/bin/reliability_app.rs`, a `TracedRuntime` one); each counts the
+//! `src/bin/reliability_app.rs`, a `Recorder` one); each counts the
 //! polls its tasks get on worker threads and prints the count once no task
 //! can be polled again, and the trace must hold exactly that many PollStart
 //! records, each closed by a PollEnd on the same worker.
@@ -10,8 +10,8 @@
 //! Ok/Err/panic; `recorder.rs` covers two runtimes in one process and
 //! toggling. Here the counts must be exact.)
 
-use pulse::format::{TraceEvent, TraceReader};
 use pulse::EventType;
+use pulse_trace::{TraceEvent, TraceReader};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -52,7 +52,7 @@ fn run(program: &str, arg: &str) -> Run {
         .arg(arg)
         .current_dir(dir.path())
         .env_remove("RUST_BACKTRACE");
-    for variable in pulse::env::VARIABLES {
+    for variable in pulse::config::env::VARIABLES {
         command.env_remove(variable);
     }
     let output = command.output().unwrap();
@@ -200,8 +200,8 @@ fn guard_dropped_before_the_runtime_keeps_every_poll_made_before() {
 
 mod several_runtimes {
     use super::check_polls;
-    use pulse::format::TraceEvent;
-    use pulse::{Config, TelemetryEvent, TraceWriter, TracedRuntime};
+    use pulse::{Config, RecordedEvent, Recorder, TraceWriter};
+    use pulse_trace::TraceEvent;
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -210,10 +210,10 @@ mod several_runtimes {
 
     /// Keeps every event in memory.
     #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<TelemetryEvent>>>);
+    struct Capture(Arc<Mutex<Vec<RecordedEvent>>>);
 
     impl TraceWriter for Capture {
-        fn write_batch(&mut self, events: &[TelemetryEvent]) -> std::io::Result<()> {
+        fn write_batch(&mut self, events: &[RecordedEvent]) -> std::io::Result<()> {
             self.0.lock().unwrap().extend_from_slice(events);
             Ok(())
         }
@@ -226,7 +226,7 @@ mod several_runtimes {
         /// The events as a reader would return them (round-tripped through
         /// the v6 encoder, so `check_polls` applies).
         fn events(&self) -> Vec<TraceEvent> {
-            use pulse::format::{Encoder, FormatVersion, TraceMetadata, TraceReader};
+            use pulse_trace::{Encoder, FormatVersion, TraceMetadata, TraceReader};
             let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
             let mut bytes = Vec::new();
             encoder.begin_file(0, &mut bytes);
@@ -274,11 +274,11 @@ mod several_runtimes {
 
     fn traced(
         builder: tokio::runtime::Builder,
-    ) -> (tokio::runtime::Runtime, pulse::TelemetryGuard, Capture) {
+    ) -> (tokio::runtime::Runtime, pulse::RecordingGuard, Capture) {
         let capture = Capture::default();
         let config = Config::new().buffer_events(64);
         let (runtime, guard) =
-            TracedRuntime::build_with_config(builder, Box::new(capture.clone()), &config).unwrap();
+            Recorder::build_with_config(builder, Box::new(capture.clone()), &config).unwrap();
         (runtime, guard, capture)
     }
 

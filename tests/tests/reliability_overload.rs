@@ -23,7 +23,7 @@
 //! `measure_memory_under_overload` (ignored; run it with `--ignored
 //! --nocapture`) prints the figures RELIABILITY.md quotes.
 
-use pulse::{Config, TelemetryEvent, TraceWriter, TracedRuntime};
+use pulse::{Config, RecordedEvent, Recorder, TraceWriter};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -76,7 +76,7 @@ static ALLOCATOR: Counting = Counting;
 /// The tests in this file measure the whole process: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-const EVENT: usize = std::mem::size_of::<TelemetryEvent>();
+const EVENT: usize = std::mem::size_of::<RecordedEvent>();
 
 /// The bound above, in bytes.
 fn bound(threads: usize, buffer: usize, max_pending: usize) -> usize {
@@ -121,7 +121,7 @@ fn open(gate: &(Mutex<bool>, Condvar)) {
 }
 
 impl TraceWriter for Gated {
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         let (lock, opened) = &*self.gate;
         let _open = opened
             .wait_while(lock.lock().unwrap(), |open| !*open)
@@ -131,7 +131,7 @@ impl TraceWriter for Gated {
             .events
             .fetch_add(events.len() as u64, Ordering::Relaxed);
         for event in events {
-            if let TelemetryEvent::EventsDropped { count, .. } = event {
+            if let RecordedEvent::EventsDropped { count, .. } = event {
                 self.seen
                     .marked_dropped
                     .fetch_add(*count, Ordering::Relaxed);
@@ -214,8 +214,7 @@ where
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(workers).enable_all();
     let (writer, gate, seen) = Gated::new(delay, !stall);
-    let (runtime, guard) =
-        TracedRuntime::build_with_config(builder, Box::new(writer), config).unwrap();
+    let (runtime, guard) = Recorder::build_with_config(builder, Box::new(writer), config).unwrap();
     let handle = guard.handle();
     // Let the workers start and park before taking the baseline.
     std::thread::sleep(Duration::from_millis(50));

@@ -10,7 +10,7 @@
 //! (`recorder.rs` and `trace_files.rs` check the same in-process through
 //! the handle and `finish()`; here it is what a user sees.)
 
-use pulse::format::{rotated_files, TraceEvent, TraceReader};
+use pulse_trace::{rotated_files, TraceEvent, TraceReader};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -76,7 +76,7 @@ impl Sandbox {
         let name = Path::new(program).file_name().unwrap();
         let mut command = Command::new(programs().path().join(name));
         command.current_dir(&self.dir).env_remove("RUST_BACKTRACE");
-        for variable in pulse::env::VARIABLES {
+        for variable in pulse::config::env::VARIABLES {
             command.env_remove(variable);
         }
         if let Some(user) = self.as_user {

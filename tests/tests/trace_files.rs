@@ -1,11 +1,10 @@
 //! End to end through real files: a traced runtime writes, `TraceReader`
 //! reads back, and what comes back is what Tokio did.
 
-use pulse::format::{rotated_files, TraceEvent, TraceReader};
 use pulse::{
-    Config, EventType, FormatVersion, RotatingWriter, SimpleBinaryWriter, TraceWriter,
-    TracedRuntime, WriterConfig,
+    Config, EventType, Recorder, RotatingWriter, SimpleBinaryWriter, TraceWriter, WriterConfig,
 };
+use pulse_trace::{rotated_files, FormatVersion, TraceEvent, TraceReader};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -79,7 +78,7 @@ fn check_shutdown_loses_nothing(format: FormatVersion) {
     let config = Config::new()
         .format(format)
         .writer(WriterConfig::file(&path));
-    let (runtime, guard) = TracedRuntime::from_config(builder(3), &config).unwrap();
+    let (runtime, guard) = Recorder::from_config(builder(3), &config).unwrap();
     runtime.block_on(workload(50, 40));
     let expected = settled_poll_counts(&runtime);
     drop(runtime);
@@ -117,7 +116,7 @@ fn v6_file_carries_metadata_task_ids_and_spawn_locations() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trace.bin");
     let config = Config::new().writer(WriterConfig::file(&path));
-    let (runtime, guard) = TracedRuntime::from_config(builder(2), &config).unwrap();
+    let (runtime, guard) = Recorder::from_config(builder(2), &config).unwrap();
     let line = line!() + 1;
     let handle = runtime.spawn(async { tokio::task::yield_now().await });
     let id: u64 = handle.id().to_string().parse().unwrap();
@@ -130,7 +129,7 @@ fn v6_file_carries_metadata_task_ids_and_spawn_locations() {
     while let Some(event) = reader.next_event().unwrap() {
         if let TraceEvent::PollStart {
             task_id: Some(task),
-            location: Some(location),
+            spawned_at: Some(location),
             ..
         } = event
         {
@@ -178,7 +177,7 @@ fn rotation_honours_limits_and_every_file_reads_back_on_its_own() {
     let config = Config::new()
         .flush_interval(Duration::from_millis(10))
         .writer(WriterConfig::rotating(&base, max_file, max_total));
-    let (runtime, guard) = TracedRuntime::from_config(builder(2), &config).unwrap();
+    let (runtime, guard) = Recorder::from_config(builder(2), &config).unwrap();
     runtime.block_on(workload(100, 400));
     drop(runtime);
     let summary = guard.finish().unwrap();
@@ -253,7 +252,7 @@ fn a_truncated_trace_reports_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trace.bin");
     let config = Config::new().writer(WriterConfig::file(&path));
-    let (runtime, guard) = TracedRuntime::from_config(builder(2), &config).unwrap();
+    let (runtime, guard) = Recorder::from_config(builder(2), &config).unwrap();
     runtime.block_on(workload(10, 10));
     drop(runtime);
     drop(guard);
@@ -294,7 +293,7 @@ fn a_full_disk_stops_recording_and_the_program_carries_on() {
     let writer = SimpleBinaryWriter::new("/dev/full").unwrap();
     let config = Config::new().flush_interval(Duration::from_millis(5));
     let (runtime, guard) =
-        TracedRuntime::build_with_config(builder(2), Box::new(writer), &config).unwrap();
+        Recorder::build_with_config(builder(2), Box::new(writer), &config).unwrap();
     let handle = guard.handle();
     runtime.block_on(workload(20, 200));
     drop(runtime);

@@ -1,5 +1,5 @@
 //! The HTML viewer in a real browser: pages written by
-//! `pulse::export::html` (what `pulse html` writes) and the repository's
+//! `pulse_cli::export::html` (what `pulse html` writes) and the repository's
 //! standalone `viewer/trace_viewer.html` are opened in headless Chromium
 //! (driven over the DevTools protocol by `viewer/test/browser.js`), and what
 //! they render is checked against pulse's Rust reader and analysis: a lane
@@ -8,9 +8,9 @@
 
 mod viewer_support;
 
-use pulse::analysis::{analyze_set, Analysis, AnalysisOptions, TraceSet, Verdict};
-use pulse::format::TraceReader;
-use pulse::{EventType, FormatVersion};
+use pulse_cli::analysis::{analyze_set, Analysis, AnalysisOptions, TraceSet, Verdict};
+use pulse_trace::TraceReader;
+use pulse_trace::{EventType, FormatVersion};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::BufWriter;
@@ -51,7 +51,7 @@ fn truth(path: &Path) -> Truth {
         if let Some(worker) = event.worker() {
             truth.workers.insert(worker);
         }
-        if let pulse::TraceEvent::EventsDropped { count, .. } = event {
+        if let pulse_trace::TraceEvent::EventsDropped { count, .. } = event {
             truth.dropped += count;
         }
     }
@@ -221,7 +221,7 @@ fn pulse_html_page_shows_lanes_counts_and_the_blocked_poll_marker() {
 
     let page = dir.path().join("trace.html");
     let out = BufWriter::new(File::create(&page).expect("create page"));
-    pulse::export::html::write_html(&set, Some(&analysis), out, "trace.html", |_, _| {})
+    pulse_cli::export::html::write_html(&set, Some(&analysis), out, "trace.html", |_, _| {})
         .expect("write the page");
     let which = format!("{}:{}", blocked.worker, blocked.start_ns);
     let report = run_browser(
@@ -371,14 +371,14 @@ fn standalone_viewer_opens_a_chosen_trace_file() {
     let mut open = BTreeMap::new();
     for event in TraceReader::open(&trace).expect("open") {
         match event.expect("event") {
-            pulse::TraceEvent::PollStart {
+            pulse_trace::TraceEvent::PollStart {
                 timestamp_nanos,
                 worker,
                 ..
             } => {
                 open.insert(worker, timestamp_nanos);
             }
-            pulse::TraceEvent::PollEnd {
+            pulse_trace::TraceEvent::PollEnd {
                 timestamp_nanos,
                 worker,
                 ..
@@ -454,7 +454,7 @@ fn page_of_a_busy_trace_marks_drops_and_survives_a_cut() {
     let (set, analysis) = analyze(&trace);
     let page = dir.path().join("trace.html");
     let out = BufWriter::new(File::create(&page).expect("create page"));
-    pulse::export::html::write_html(&set, Some(&analysis), out, "trace.html", |_, _| {})
+    pulse_cli::export::html::write_html(&set, Some(&analysis), out, "trace.html", |_, _| {})
         .expect("write the page");
     let report = run_browser(&page, dir.path(), &[]);
     check_page(&report, &truth);
@@ -494,7 +494,7 @@ struct SyntheticWorker {
     burst: u32,
     /// The spawn site being polled (tasks of one kind come in runs).
     site: usize,
-    pending: std::collections::VecDeque<pulse::TelemetryEvent>,
+    pending: std::collections::VecDeque<pulse::RecordedEvent>,
 }
 
 #[track_caller]
@@ -537,8 +537,8 @@ impl Synthetic {
 
     /// The next chunk (up to 1024 events) of worker `w`, as the flusher
     /// hands the encoder one worker's buffer.
-    fn chunk(&mut self, w: usize, out: &mut Vec<pulse::TelemetryEvent>) {
-        use pulse::TelemetryEvent as E;
+    fn chunk(&mut self, w: usize, out: &mut Vec<pulse::RecordedEvent>) {
+        use pulse::RecordedEvent as E;
         out.clear();
         while out.len() < 1024 {
             if let Some(e) = self.workers[w].pending.pop_front() {
@@ -559,7 +559,7 @@ impl Synthetic {
                     worker: w as u32,
                     local_queue: 0,
                     cpu_nanos: ws.cpu,
-                    run_delay_nanos: ws.run_delay,
+                    run_delay_nanos: Some(ws.run_delay),
                 });
                 ws.t += 20_000 + (r >> 20) % 5_000_000;
                 let wait = (r >> 40) % 20_000;
@@ -572,7 +572,7 @@ impl Synthetic {
                     worker: w as u32,
                     local_queue: ws.queue,
                     cpu_nanos: ws.cpu,
-                    run_delay_nanos: ws.run_delay,
+                    run_delay_nanos: Some(ws.run_delay),
                 });
                 continue;
             }
@@ -592,7 +592,7 @@ impl Synthetic {
                 timestamp_nanos: start,
                 worker: w as u32,
                 local_queue: ws.queue,
-                task_id: ws.task,
+                task_id: Some(ws.task),
                 spawned_at: site,
             });
             ws.t += duration;
@@ -610,27 +610,27 @@ impl Synthetic {
     }
 
     /// Sampler events up to time `until`.
-    fn samples(&mut self, until: u64, out: &mut Vec<pulse::TelemetryEvent>) {
+    fn samples(&mut self, until: u64, out: &mut Vec<pulse::RecordedEvent>) {
         out.clear();
         while self.next_sample <= until {
             let t = self.next_sample;
             let r = self.random();
-            out.push(pulse::TelemetryEvent::QueueSample {
+            out.push(pulse::RecordedEvent::QueueSample {
                 timestamp_nanos: t,
                 global_queue: (r >> 20) % 50,
             });
             for (w, ws) in self.workers.iter().enumerate() {
-                out.push(pulse::TelemetryEvent::WorkerSample {
+                out.push(pulse::RecordedEvent::WorkerSample {
                     timestamp_nanos: t,
                     worker: w as u32,
                     cpu_nanos: ws.cpu,
-                    run_delay_nanos: ws.run_delay,
+                    run_delay_nanos: Some(ws.run_delay),
                 });
             }
             // Now and then (and on the 8th sample, so short traces have one)
             // the writer fell behind.
             if (r >> 8) % 500 == 3 || t == 70_000_000 {
-                out.push(pulse::TelemetryEvent::EventsDropped {
+                out.push(pulse::RecordedEvent::EventsDropped {
                     timestamp_nanos: t,
                     count: 1 + (r >> 30) % 5_000,
                 });
@@ -642,7 +642,7 @@ impl Synthetic {
 
 /// Writes a v6 trace of about `events` events; returns the exact count.
 fn write_synthetic_trace(path: &Path, workers: usize, events: u64) -> u64 {
-    use pulse::format::{Encoder, TraceMetadata};
+    use pulse_trace::{Encoder, TraceMetadata};
     let metadata = TraceMetadata {
         worker_count: workers as u32,
         has_run_delay: true,
@@ -706,7 +706,7 @@ fn measure_ten_million_events() {
     let page = dir_path.join("trace.html");
     let started = std::time::Instant::now();
     let out = BufWriter::new(File::create(&page).expect("create page"));
-    pulse::export::html::write_html(&set, Some(&analysis), out, "trace.html", |_, _| {})
+    pulse_cli::export::html::write_html(&set, Some(&analysis), out, "trace.html", |_, _| {})
         .expect("write the page");
     let page_bytes = std::fs::metadata(&page).expect("page").len();
     println!(

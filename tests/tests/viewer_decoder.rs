@@ -1,4 +1,4 @@
-//! The HTML viewer's JavaScript decoder (`pulse/src/export/html/decoder.js`)
+//! The HTML viewer's JavaScript decoder (`pulse-cli/src/export/html/decoder.js`)
 //! against pulse's Rust `TraceReader`: golden traces written by the Rust
 //! encoder (v5 and v6, every record kind, rotated sets, extension records),
 //! hand-built files for every error, every truncation of a trace, mutated
@@ -11,10 +11,8 @@
 
 mod viewer_support;
 
-use pulse::format::{
-    Encoder, FormatVersion, TraceErrorKind, TraceEvent, TraceMetadata, TraceReader,
-};
-use pulse::{SpawnLocation, TelemetryEvent};
+use pulse_trace::{Encoder, FormatVersion, TraceErrorKind, TraceEvent, TraceMetadata, TraceReader};
+use pulse_trace::{RecordedEvent, SpawnLocation};
 use std::fmt::Write as _;
 use std::panic::Location;
 use std::path::PathBuf;
@@ -166,7 +164,7 @@ fn json_string(s: &str) -> String {
     out
 }
 
-fn error_line(err: &pulse::TraceError) -> String {
+fn error_line(err: &pulse_trace::TraceError) -> String {
     let kind = match err.kind() {
         TraceErrorKind::Io(_) => "io",
         TraceErrorKind::BadMagic { .. } => "bad_magic",
@@ -239,7 +237,7 @@ fn event_line(event: &TraceEvent, reader: &TraceReader) -> String {
             worker,
             local_queue,
             task_id,
-            location,
+            spawned_at: location,
         } => {
             let loc = location.map_or_else(
                 || "-".to_owned(),
@@ -340,40 +338,40 @@ fn poll_start(
     local_queue: u32,
     task_id: u64,
     site: SpawnLocation,
-) -> TelemetryEvent {
-    TelemetryEvent::PollStart {
+) -> RecordedEvent {
+    RecordedEvent::PollStart {
         timestamp_nanos: t,
         worker,
         local_queue,
-        task_id,
+        task_id: Some(task_id),
         spawned_at: site,
     }
 }
 
-fn poll_end(t: u64, worker: u32, local_queue: u32) -> TelemetryEvent {
-    TelemetryEvent::PollEnd {
+fn poll_end(t: u64, worker: u32, local_queue: u32) -> RecordedEvent {
+    RecordedEvent::PollEnd {
         timestamp_nanos: t,
         worker,
         local_queue,
     }
 }
 
-fn park(unpark: bool, t: u64, worker: u32, local_queue: u32, cpu: u64, rd: u64) -> TelemetryEvent {
+fn park(unpark: bool, t: u64, worker: u32, local_queue: u32, cpu: u64, rd: u64) -> RecordedEvent {
     if unpark {
-        TelemetryEvent::WorkerUnpark {
+        RecordedEvent::WorkerUnpark {
             timestamp_nanos: t,
             worker,
             local_queue,
             cpu_nanos: cpu,
-            run_delay_nanos: rd,
+            run_delay_nanos: Some(rd),
         }
     } else {
-        TelemetryEvent::WorkerPark {
+        RecordedEvent::WorkerPark {
             timestamp_nanos: t,
             worker,
             local_queue,
             cpu_nanos: cpu,
-            run_delay_nanos: rd,
+            run_delay_nanos: Some(rd),
         }
     }
 }
@@ -384,10 +382,10 @@ fn park(unpark: bool, t: u64, worker: u32, local_queue: u32, cpu: u64, rd: u64) 
 /// readings going down (wrapping deltas), a worker whose time goes back
 /// (set-time), samples, drops, and times that are not multiples of the
 /// unit.
-fn rich_events() -> Vec<TelemetryEvent> {
+fn rich_events() -> Vec<RecordedEvent> {
     let (a, b, c) = (site_a(), site_b(), site_c());
     let mut events = vec![
-        TelemetryEvent::QueueSample {
+        RecordedEvent::QueueSample {
             timestamp_nanos: 0,
             global_queue: 0,
         },
@@ -403,29 +401,29 @@ fn rich_events() -> Vec<TelemetryEvent> {
         poll_end(5_300, 1, 284),
         poll_start(5_400, 1, 285, 2, c),
         poll_end(5_500, 1, 0),
-        TelemetryEvent::QueueSample {
+        RecordedEvent::QueueSample {
             timestamp_nanos: 10_000_000,
             global_queue: 255,
         },
-        TelemetryEvent::QueueSample {
+        RecordedEvent::QueueSample {
             timestamp_nanos: 20_000_031,
             global_queue: 70_000,
         },
-        TelemetryEvent::WorkerSample {
+        RecordedEvent::WorkerSample {
             timestamp_nanos: 20_000_100,
             worker: 0,
             cpu_nanos: 12_345_678,
-            run_delay_nanos: 999,
+            run_delay_nanos: Some(999),
         },
-        TelemetryEvent::WorkerSample {
+        RecordedEvent::WorkerSample {
             timestamp_nanos: 20_000_200,
             worker: 1,
             cpu_nanos: 8_000_000,
-            run_delay_nanos: 0,
+            run_delay_nanos: Some(0),
         },
         park(false, 95_000, 0, 0, 9_000, 150),
         park(false, 6_000, 1, 0, 6_000_000, 10),
-        TelemetryEvent::EventsDropped {
+        RecordedEvent::EventsDropped {
             timestamp_nanos: 25_000_000,
             count: 4096,
         },
@@ -439,11 +437,11 @@ fn rich_events() -> Vec<TelemetryEvent> {
         poll_start(50_000, 0, 0, 6, a),
         poll_end(51_000, 0, 0),
         park(true, 60_000, 0, 0, 8_000, 140),
-        TelemetryEvent::EventsDropped {
+        RecordedEvent::EventsDropped {
             timestamp_nanos: 30_000_000,
             count: 1,
         },
-        TelemetryEvent::QueueSample {
+        RecordedEvent::QueueSample {
             timestamp_nanos: 5_000_000_000_000,
             global_queue: 1 << 40,
         },
@@ -484,7 +482,7 @@ fn metadata(unit: u32, run_delay: bool) -> TraceMetadata {
     }
 }
 
-fn encode(version: FormatVersion, meta: TraceMetadata, events: &[TelemetryEvent]) -> Vec<u8> {
+fn encode(version: FormatVersion, meta: TraceMetadata, events: &[RecordedEvent]) -> Vec<u8> {
     let mut encoder = Encoder::new(version, meta);
     let mut out = Vec::new();
     encoder.begin_file(0, &mut out);

@@ -12,7 +12,7 @@
 
 const fs = require("fs");
 const path = require("path");
-const PulseDecoder = require(path.join(__dirname, "..", "..", "pulse", "src", "export", "html", "decoder.js"));
+const PulseDecoder = require(path.join(__dirname, "..", "..", "pulse-cli", "src", "export", "html", "decoder.js"));
 
 function num(v) {
   return v < 9007199254740992 ? String(v) : BigInt(v).toString();
@@ -46,7 +46,7 @@ function eventLine(dec, locations) {
     case K.PollStart: {
       let loc = "-";
       if (dec.location !== 0) loc = "#" + dec.location + "@" + (locations.get(dec.location) ?? "?");
-      const task = dec.version === 5 ? "-" : PulseDecoder.u64Text(dec.taskIdI64);
+      const task = dec.version === 5 || dec.taskId < 0 ? "-" : PulseDecoder.u64Text(dec.taskIdI64);
       return name + " t=" + t + " w=" + dec.worker + " q=" + dec.localQueue + " task=" + task + " loc=" + loc;
     }
     case K.PollEnd:

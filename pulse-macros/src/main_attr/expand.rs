@@ -9,7 +9,7 @@
 //! ```
 //!
 //! `Main::start` applies the `PULSE_*` environment overrides and calls
-//! `TracedRuntime::from_config`, the path library users take; the macro adds
+//! `Recorder::from_config`, the path library users take; the macro adds
 //! no wiring of its own. Everything reaches tokio through
 //! `pulse::__private::tokio`, so a crate needs only `pulse` and `tokio`.
 
@@ -155,7 +155,7 @@ fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
             Format::V5 => quote_spanned!(arg.span=> V5),
             Format::V6 => quote_spanned!(arg.span=> V6),
         };
-        config.extend(quote_spanned!(arg.span=> .format(#pulse::FormatVersion::#version)));
+        config.extend(quote_spanned!(arg.span=> .format(#pulse::trace::FormatVersion::#version)));
     }
     if let Some(arg) = &settings.enabled {
         let value = arg.value;
@@ -257,7 +257,7 @@ mod tests {
             ". sample_interval (:: core :: time :: Duration :: from_millis (5u64))",
             ". buffer_events (64)",
             ". max_pending_events (128)",
-            ". format (my :: pulse :: FormatVersion :: V5)",
+            ". format (my :: pulse :: trace :: FormatVersion :: V5)",
             ". enabled (false)",
             ". writer (my :: pulse :: WriterConfig :: rotating (\"t.bin\" , my :: pulse :: config :: DEFAULT_MAX_FILE_SIZE , my :: pulse :: config :: DEFAULT_MAX_TOTAL_SIZE))",
         ] {

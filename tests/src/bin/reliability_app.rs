@@ -1,4 +1,4 @@
-//! A program traced through `TracedRuntime`, for the writer-fault tests in
+//! A program traced through `Recorder`, for the writer-fault tests in
 //! `tests/reliability_writer_faults.rs`: they run it as a child process,
 //! break its trace writer in one way or another, and check its results,
 //! its exit status and what pulse printed on stderr.
@@ -15,7 +15,7 @@
 //! - `failing:N`: a writer whose `write_batch` fails from the N+1-th call on;
 //! - `slow:PATH:MS`: a `SimpleBinaryWriter` that sleeps MS ms per batch.
 //!
-//! Two more modes end the runtime in ways only `TracedRuntime` users can,
+//! Two more modes end the runtime in ways only `Recorder` users can,
 //! for `tests/reliability_lifecycle.rs`; both write a `SimpleBinaryWriter`
 //! trace to PATH and print `polls N`, the polls made on worker threads
 //! before shutdown began (see `reliability_main.rs` for how they are
@@ -35,9 +35,7 @@
 //! guard (whose drop prints pulse's shutdown summary on stderr), then
 //! prints `dropped N` and `write_error MESSAGE|none` from the guard's handle.
 
-use pulse::{
-    Config, RotatingWriter, SimpleBinaryWriter, TelemetryEvent, TraceWriter, TracedRuntime,
-};
+use pulse::{Config, RecordedEvent, Recorder, RotatingWriter, SimpleBinaryWriter, TraceWriter};
 use std::future::Future;
 use std::io::{self, BufRead};
 use std::pin::Pin;
@@ -71,7 +69,7 @@ struct Failing {
 }
 
 impl TraceWriter for Failing {
-    fn write_batch(&mut self, _events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, _events: &[RecordedEvent]) -> io::Result<()> {
         self.calls += 1;
         if self.calls > self.ok {
             return Err(io::Error::other("the test writer failed on purpose"));
@@ -90,10 +88,10 @@ struct Slow {
 }
 
 impl TraceWriter for Slow {
-    fn begin(&mut self, metadata: &pulse::format::TraceMetadata) -> io::Result<()> {
+    fn begin(&mut self, metadata: &pulse_trace::TraceMetadata) -> io::Result<()> {
         self.inner.begin(metadata)
     }
-    fn write_batch(&mut self, events: &[TelemetryEvent]) -> io::Result<()> {
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         std::thread::sleep(self.delay);
         self.inner.write_batch(events)
     }
@@ -159,7 +157,7 @@ fn lifecycle(mode: &str, path: &str) {
     let config = Config::new().flush_interval(Duration::from_secs(60));
     let writer = Box::new(SimpleBinaryWriter::new(path).expect("create the trace"));
     let (runtime, guard) =
-        TracedRuntime::build_with_config(builder, writer, &config).expect("start tracing");
+        Recorder::build_with_config(builder, writer, &config).expect("start tracing");
     runtime.block_on(phase(3, 20, 100));
     match mode {
         "shutdown-timeout" => {
@@ -205,7 +203,7 @@ fn main() {
         None => (builder.build().expect("runtime"), None),
         Some(writer) => {
             let (runtime, guard) =
-                TracedRuntime::build_with_config(builder, writer, &config).expect("start tracing");
+                Recorder::build_with_config(builder, writer, &config).expect("start tracing");
             (runtime, Some(guard))
         }
     };

@@ -14,8 +14,8 @@
 //! one `file` line per file and a `total` line; it exits non-zero if any
 //! file fails to read.
 
-use pulse::format::{rotated_files, TraceReader};
-use pulse::{Config, TracedRuntime, WriterConfig};
+use pulse::{Config, Recorder, WriterConfig};
+use pulse_trace::{rotated_files, TraceReader};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,7 +52,7 @@ fn run(base: &Path, length: Duration, max_file: u64, max_total: u64) -> ExitCode
         .writer(WriterConfig::rotating(base, max_file, max_total));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
-    let (runtime, guard) = TracedRuntime::from_config(builder, &config).expect("start tracing");
+    let (runtime, guard) = Recorder::from_config(builder, &config).expect("start tracing");
     let stop = Arc::new(AtomicBool::new(false));
     let work = Arc::new(AtomicU64::new(0));
     let started = Instant::now();

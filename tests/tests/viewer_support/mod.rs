@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
-use pulse::{Config, FormatVersion, TracedRuntime, WriterConfig};
+use pulse::{Config, Recorder, WriterConfig};
+use pulse_trace::FormatVersion;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -71,7 +72,7 @@ pub fn record_blocking_trace(path: &Path, format: FormatVersion, blocked: Durati
         .sample_interval(Duration::from_millis(5));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
-    let (runtime, guard) = TracedRuntime::from_config(builder, &config).expect("traced runtime");
+    let (runtime, guard) = Recorder::from_config(builder, &config).expect("traced runtime");
     let site = runtime.block_on(async move {
         let mut tasks = Vec::new();
         for i in 0..24u64 {

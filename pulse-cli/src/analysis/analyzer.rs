@@ -1,0 +1,1101 @@
+//! [`Analyzer`]: one streaming pass over a trace's events.
+//!
+//! A trace file holds each worker's events in that worker's order, but the
+//! batches of different threads interleave, and the sampler's records come
+//! in batches of their own. So the analyzer never needs a global order for
+//! what one worker did (polls, parks, active periods: each worker's own
+//! stream is followed as it comes), and joins streams only where a verdict
+//! needs two of them:
+//!
+//! - a long poll needs its worker's CPU samples around it;
+//! - a park needs the global queue samples and the other workers' local
+//!   queue observations during it.
+//!
+//! Those joins wait in small pending lists until the sampler's clock (its
+//! latest timestamp) has passed the item's end by a margin (at least 2 s,
+//! or four flush intervals), so the other streams' batches for that time
+//! have been read. The data they join against is kept in fixed-size rings
+//! (the last 16 384 samples or runs per worker and of the global queue, a
+//! few minutes at the default sample interval). Memory is therefore
+//! bounded by the number of workers, not by the trace's length.
+
+use super::cpu::{breakdown, estimate, CpuPoint};
+use super::findings::{CpuBreakdown, Finding, QueuedOn, Verdict};
+use super::histogram::Histogram;
+use super::options::AnalysisOptions;
+use super::queue::{global_max_within, global_run_overlap, Run, Timeline};
+use super::report::{
+    Analysis, Completeness, EventCounts, GlobalQueueStats, TraceInfo, VerdictSummary, WorkerStats,
+    SCHEMA,
+};
+use super::timeline::{idle_cause, ActivePeriod, IdleCause, PeriodTracker};
+use pulse_trace::EventType;
+use pulse_trace::{LocationId, TraceEvent, TraceMetadata};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// Samples, runs and parks kept per worker (and global samples kept).
+const RING: usize = 16 * 1024;
+/// Pending joins kept before the oldest are resolved early.
+const PENDING_MAX: usize = 64 * 1024;
+/// Least time the sampler's clock must pass an item's end before the item
+/// is resolved.
+const MIN_RESOLVE_LAG_NS: u64 = 2_000_000_000;
+/// How far the sampler's clock moves between resolution passes.
+const RESOLVE_STEP_NS: u64 = 100_000_000;
+/// Findings of the same verdict on the same worker closer than this are
+/// reported as one.
+pub(crate) const MERGE_GAP_NS: u64 = 50_000_000;
+/// Period-based descheduled candidates kept per worker.
+const CANDIDATES_MAX: usize = 10_000;
+
+fn push_capped<T>(ring: &mut VecDeque<T>, item: T) {
+    if ring.len() == RING {
+        ring.pop_front();
+    }
+    ring.push_back(item);
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OpenPoll {
+    start: u64,
+    task_id: Option<u64>,
+    location: Option<LocationId>,
+    local_queue: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OpenPark {
+    start: u64,
+    cpu: u64,
+    run_delay: Option<u64>,
+}
+
+/// A stretch of consecutive sample intervals in which the worker mostly
+/// waited for a CPU.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: u64,
+    end: u64,
+    cpu: u64,
+    run_delay: u64,
+    samples: u32,
+    global_max: Option<u64>,
+}
+
+/// A finding whose spawn locations are still ids.
+#[derive(Clone, Debug)]
+struct RawFinding {
+    finding: Finding,
+    location: Option<LocationId>,
+    next_location: Option<LocationId>,
+    /// A descheduled finding made from one long poll; dropped at the end
+    /// if a finding from the worker's CPU samples covers it.
+    from_poll: bool,
+}
+
+impl From<Finding> for RawFinding {
+    fn from(finding: Finding) -> Self {
+        RawFinding {
+            finding,
+            location: None,
+            next_location: None,
+            from_poll: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct PendingPoll {
+    id: u64,
+    worker: u32,
+    poll: OpenPoll,
+    end: u64,
+    local_queue_end: Option<u32>,
+    next: Option<(Option<u64>, Option<LocationId>)>,
+    ongoing: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingPark {
+    worker: u32,
+    start: u64,
+    end: u64,
+    /// When the worker was woken: the end less its wait for a CPU.
+    woken: u64,
+    wake_wait: Option<u64>,
+}
+
+/// Everything followed for one worker.
+#[derive(Debug, Default)]
+struct WorkerState {
+    periods: PeriodTracker,
+    poll: Option<OpenPoll>,
+    park: Option<OpenPark>,
+    last_ns: Option<u64>,
+    /// The long poll that just ended, waiting to learn the next task.
+    awaiting_next: Option<u64>,
+
+    polls: u64,
+    durations: Histogram,
+    long_polls: u64,
+    busy_ns: u64,
+    active_ns: u64,
+    parked_ns: u64,
+    parks: u64,
+    cpu_ns: u64,
+    run_delay_ns: u64,
+    run_delay_known: bool,
+    idle_periods: u64,
+    local_max: u32,
+    local_weighted: f64,
+    local_span: u64,
+    local_last: Option<(u64, u32)>,
+
+    run: Option<Run>,
+    runs: VecDeque<Run>,
+    park_history: VecDeque<(u64, u64)>,
+    samples: VecDeque<CpuPoint>,
+    window: Option<Window>,
+    period_candidates: Vec<Finding>,
+}
+
+impl WorkerState {
+    fn observe_local(&mut self, t: u64, depth: u32, threshold: u64) {
+        if let Some((t0, d0)) = self.local_last {
+            let dt = t.saturating_sub(t0);
+            self.local_weighted += f64::from(d0) * dt as f64;
+            self.local_span += dt;
+        }
+        self.local_last = Some((t, depth));
+        self.local_max = self.local_max.max(depth);
+        if u64::from(depth) >= threshold {
+            match &mut self.run {
+                Some(run) => {
+                    run.last = t.max(run.last);
+                    run.max = run.max.max(u64::from(depth));
+                }
+                None => {
+                    self.run = Some(Run {
+                        start: t,
+                        last: t,
+                        max: u64::from(depth),
+                    })
+                }
+            }
+        } else if let Some(run) = self.run.take() {
+            if run.last > run.start {
+                push_capped(&mut self.runs, run);
+            }
+        }
+    }
+
+    /// Time parked within `start..end`, from the park history and an open
+    /// park.
+    fn parked_within(&self, start: u64, end: u64) -> u64 {
+        let first = self
+            .park_history
+            .partition_point(|&(_, until)| until <= start);
+        let mut total: u64 = self
+            .park_history
+            .range(first..)
+            .take_while(|&&(from, _)| from < end)
+            .map(|&(from, until)| overlap(from, until, start, end))
+            .sum();
+        if let Some(park) = self.park {
+            total += overlap(park.start, end, start, end);
+        }
+        total
+    }
+}
+
+fn overlap(a0: u64, a1: u64, b0: u64, b1: u64) -> u64 {
+    a1.min(b1).saturating_sub(a0.max(b0))
+}
+
+/// The global queue's samples, statistics and timeline.
+#[derive(Debug, Default)]
+struct Sampler {
+    /// Latest sampler timestamp seen: the clock pending joins wait on.
+    watermark: Option<u64>,
+    last_depth: Option<u64>,
+    ring: VecDeque<(u64, u64)>,
+    samples: u64,
+    sum: f64,
+    max: u64,
+    nonempty: u64,
+    timeline: Timeline,
+}
+
+/// Reads a trace's events one at a time and produces an [`Analysis`].
+///
+/// Feed it every event of one trace in file order with
+/// [`push`](Self::push) (telling it where each file starts with
+/// [`begin_file`](Self::begin_file)), then call [`finish`](Self::finish).
+/// [`analyze_trace`](super::analyze_trace) does exactly that; use an
+/// `Analyzer` directly to drive the reading yourself, e.g. to show
+/// progress or to export the same events at the same time.
+///
+/// Memory stays bounded whatever the trace's length; see the module
+/// documentation of [`analysis`](super).
+///
+/// # Examples
+///
+/// ```
+/// use pulse_cli::analysis::{AnalysisOptions, Analyzer, Verdict};
+/// use pulse_trace::TraceEvent;
+///
+/// let mut analyzer = Analyzer::new(AnalysisOptions::default());
+/// let ms = 1_000_000;
+/// // Worker 0 polls one task for 50 ms; the sampler saw its CPU clock
+/// // advance by 49 ms meanwhile.
+/// let events = [
+///     TraceEvent::WorkerSample { timestamp_nanos: 0, worker: 0, cpu_nanos: 0, run_delay_nanos: Some(0) },
+///     TraceEvent::PollStart { timestamp_nanos: 0, worker: 0, local_queue: 0, task_id: Some(7), spawned_at: None },
+///     TraceEvent::WorkerSample { timestamp_nanos: 50 * ms, worker: 0, cpu_nanos: 49 * ms, run_delay_nanos: Some(0) },
+///     TraceEvent::PollEnd { timestamp_nanos: 50 * ms, worker: 0, local_queue: 0 },
+/// ];
+/// for event in &events {
+///     analyzer.push(event);
+/// }
+/// let analysis = analyzer.finish(|_| None);
+/// let finding = &analysis.findings[0];
+/// assert_eq!(finding.verdict, Verdict::CpuBoundPoll);
+/// assert_eq!((finding.worker, finding.task_id), (0, Some(7)));
+/// assert_eq!(finding.duration_ns, 50 * ms);
+/// ```
+#[derive(Debug)]
+pub struct Analyzer {
+    options: AnalysisOptions,
+    resolve_lag_ns: u64,
+    last_resolve: u64,
+    info: TraceInfo,
+    metadata_seen: bool,
+    file_indices: Vec<u64>,
+    first_ns: Option<u64>,
+    counts: [u64; EventType::ALL.len()],
+    out_of_order: u64,
+    unpaired: u64,
+    completeness: Completeness,
+    workers: BTreeMap<u32, WorkerState>,
+    sampler: Sampler,
+    next_poll_id: u64,
+    pending_polls: VecDeque<PendingPoll>,
+    pending_parks: VecDeque<PendingPark>,
+    findings: Vec<RawFinding>,
+    last_mergeable: HashMap<(u32, Verdict), usize>,
+    omitted: BTreeMap<Verdict, Tally>,
+    omitted_count: u64,
+}
+
+impl Analyzer {
+    /// An analyzer with these thresholds.
+    pub fn new(options: AnalysisOptions) -> Self {
+        Analyzer {
+            options,
+            resolve_lag_ns: MIN_RESOLVE_LAG_NS,
+            last_resolve: 0,
+            info: TraceInfo::default(),
+            metadata_seen: false,
+            file_indices: Vec::new(),
+            first_ns: None,
+            counts: [0; EventType::ALL.len()],
+            out_of_order: 0,
+            unpaired: 0,
+            completeness: Completeness::default(),
+            workers: BTreeMap::new(),
+            sampler: Sampler::default(),
+            next_poll_id: 0,
+            pending_polls: VecDeque::new(),
+            pending_parks: VecDeque::new(),
+            findings: Vec::new(),
+            last_mergeable: HashMap::new(),
+            omitted: BTreeMap::new(),
+            omitted_count: 0,
+        }
+    }
+
+    /// Notes the start of a file: its format version and, for v6, its
+    /// metadata (the first file's describes the trace; every file's index
+    /// is checked for gaps).
+    pub fn begin_file(&mut self, version: u32, metadata: Option<&TraceMetadata>) {
+        if self.info.format_version.is_none() {
+            self.info.format_version = Some(version);
+        }
+        let Some(metadata) = metadata else {
+            return;
+        };
+        self.file_indices.push(metadata.file_index);
+        if self.metadata_seen {
+            return;
+        }
+        self.metadata_seen = true;
+        let config = |key: &str| {
+            metadata
+                .config
+                .iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        };
+        self.info.pulse_version = Some(metadata.pulse_version.clone());
+        self.info.worker_count = Some(metadata.worker_count);
+        self.info.start_unix_ns = Some(metadata.start_unix_nanos);
+        self.info.time_unit_ns = Some(metadata.time_unit_nanos);
+        self.info.has_run_delay = metadata.has_run_delay;
+        self.info.sample_interval_ns = config("sample_ms").map(|ms| ms * 1_000_000);
+        self.info.flush_interval_ns = config("flush_ms").map(|ms| ms * 1_000_000);
+        self.info.config = metadata.config.clone();
+        if let Some(flush) = self.info.flush_interval_ns {
+            self.resolve_lag_ns = MIN_RESOLVE_LAG_NS.max(flush.saturating_mul(4));
+        }
+        for worker in 0..metadata.worker_count.min(1024) {
+            self.workers.entry(worker).or_default();
+        }
+    }
+
+    /// Feeds the next event, in file order.
+    pub fn push(&mut self, event: &TraceEvent) {
+        let t = event.timestamp_nanos();
+        self.info.events += 1;
+        if let Some(count) = self.counts.get_mut(event.event_type() as usize) {
+            *count += 1;
+        }
+        self.first_ns = Some(self.first_ns.map_or(t, |first| first.min(t)));
+        self.info.last_ns = self.info.last_ns.max(t);
+        match *event {
+            TraceEvent::QueueSample {
+                timestamp_nanos,
+                global_queue,
+            } => self.on_queue_sample(timestamp_nanos, global_queue),
+            TraceEvent::WorkerSample {
+                timestamp_nanos,
+                worker,
+                cpu_nanos,
+                run_delay_nanos,
+            } => self.on_worker_sample(worker, timestamp_nanos, cpu_nanos, run_delay_nanos),
+            TraceEvent::EventsDropped {
+                timestamp_nanos,
+                count,
+            } => {
+                self.completeness.dropped_events += count;
+                if self.completeness.gaps.len() < RING {
+                    self.completeness.gaps.push(super::report::Gap {
+                        at_ns: timestamp_nanos,
+                        count,
+                    });
+                }
+                self.advance_sampler_clock(timestamp_nanos);
+            }
+            _ => {
+                if let Some(worker) = event.worker() {
+                    self.on_worker_event(worker, event);
+                }
+            }
+        }
+    }
+
+    fn advance_sampler_clock(&mut self, t: u64) {
+        let watermark = self.sampler.watermark.map_or(t, |w| w.max(t));
+        self.sampler.watermark = Some(watermark);
+        if watermark >= self.last_resolve + RESOLVE_STEP_NS {
+            self.last_resolve = watermark;
+            self.resolve(false);
+        }
+    }
+
+    fn on_queue_sample(&mut self, t: u64, depth: u64) {
+        let sampler = &mut self.sampler;
+        sampler.samples += 1;
+        sampler.sum += depth as f64;
+        sampler.max = sampler.max.max(depth);
+        if depth > 0 {
+            sampler.nonempty += 1;
+        }
+        sampler.last_depth = Some(depth);
+        sampler.timeline.record(t, depth);
+        if sampler.ring.back().is_none_or(|&(last, _)| t >= last) {
+            push_capped(&mut sampler.ring, (t, depth));
+        }
+        self.advance_sampler_clock(t);
+    }
+
+    fn on_worker_sample(&mut self, worker: u32, t: u64, cpu: u64, run_delay: Option<u64>) {
+        let share = self.options.descheduled_min_share;
+        let global = self.sampler.last_depth;
+        let state = self.workers.entry(worker).or_default();
+        let point = CpuPoint { t, cpu, run_delay };
+        let mut closed = None;
+        if let Some(prev) = state.samples.back().copied() {
+            if t <= prev.t {
+                return;
+            }
+            let wall = t - prev.t;
+            let waited = match (prev.run_delay, run_delay) {
+                (Some(a), Some(b)) => b.saturating_sub(a),
+                _ => 0,
+            };
+            if waited > 0 && waited as f64 >= share * wall as f64 {
+                let window = state.window.get_or_insert(Window {
+                    start: prev.t,
+                    end: t,
+                    cpu: 0,
+                    run_delay: 0,
+                    samples: 0,
+                    global_max: None,
+                });
+                window.end = t;
+                window.cpu += cpu.saturating_sub(prev.cpu);
+                window.run_delay += waited;
+                window.samples += 1;
+                window.global_max = window.global_max.max(global);
+            } else {
+                closed = state.window.take();
+            }
+        }
+        push_capped(&mut state.samples, point);
+        if let Some(window) = closed {
+            self.close_window(worker, window);
+        }
+        self.advance_sampler_clock(t);
+    }
+
+    fn close_window(&mut self, worker: u32, window: Window) {
+        if window.run_delay < self.options.descheduled_min_wait_ns() {
+            return;
+        }
+        // Run-queue wait is credited when the thread gets a CPU, so a long
+        // wait can land in one interval: it began `run_delay` before.
+        let start = window
+            .start
+            .min(window.end.saturating_sub(window.run_delay));
+        let mut finding = Finding::new(Verdict::Descheduled, worker, start, window.end);
+        finding.cpu = Some(breakdown(
+            finding.duration_ns,
+            window.cpu,
+            Some(window.run_delay),
+            window.samples,
+        ));
+        finding.global_queue_max = window.global_max;
+        self.add_finding(finding.into());
+    }
+
+    fn on_worker_event(&mut self, worker: u32, event: &TraceEvent) {
+        let threshold = self.options.queue_threshold();
+        let long_poll = self.options.long_poll_ns();
+        let t = event.timestamp_nanos();
+        let state = self.workers.entry(worker).or_default();
+        if state.last_ns.is_some_and(|last| t < last) {
+            self.out_of_order += 1;
+        }
+        state.last_ns = Some(state.last_ns.map_or(t, |last| last.max(t)));
+        let period = state.periods.on_event(event);
+        match *event {
+            TraceEvent::PollStart {
+                local_queue,
+                task_id,
+                spawned_at: location,
+                ..
+            } => {
+                if state.park.take().is_some() {
+                    self.unpaired += 1;
+                }
+                if state.poll.take().is_some() {
+                    self.unpaired += 1;
+                }
+                if let Some(id) = state.awaiting_next.take() {
+                    if let Some(pending) = self.pending_polls.iter_mut().rev().find(|p| p.id == id)
+                    {
+                        pending.next = Some((task_id, location));
+                    }
+                }
+                state.poll = Some(OpenPoll {
+                    start: t,
+                    task_id,
+                    location,
+                    local_queue,
+                });
+                state.observe_local(t, local_queue, threshold);
+            }
+            TraceEvent::PollEnd { local_queue, .. } => {
+                match state.poll.take() {
+                    Some(poll) => {
+                        let duration = t.saturating_sub(poll.start);
+                        state.polls += 1;
+                        state.busy_ns += duration;
+                        state.durations.record(duration);
+                        if duration >= long_poll {
+                            state.long_polls += 1;
+                            let id = self.next_poll_id;
+                            self.next_poll_id += 1;
+                            state.awaiting_next = Some(id);
+                            self.pending_polls.push_back(PendingPoll {
+                                id,
+                                worker,
+                                poll,
+                                end: t,
+                                local_queue_end: Some(local_queue),
+                                next: None,
+                                ongoing: false,
+                            });
+                        }
+                    }
+                    None => self.unpaired += 1,
+                }
+                state.observe_local(t, local_queue, threshold);
+            }
+            TraceEvent::WorkerPark {
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos,
+                ..
+            } => {
+                if state.poll.take().is_some() {
+                    self.unpaired += 1;
+                }
+                if state.park.is_some() {
+                    self.unpaired += 1;
+                }
+                state.awaiting_next = None;
+                state.parks += 1;
+                state.park = Some(OpenPark {
+                    start: t,
+                    cpu: cpu_nanos,
+                    run_delay: run_delay_nanos,
+                });
+                state.observe_local(t, local_queue, threshold);
+            }
+            TraceEvent::WorkerUnpark {
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos,
+                ..
+            } => {
+                if let Some(park) = state.park.take() {
+                    let end = t.max(park.start);
+                    state.parked_ns += end - park.start;
+                    push_capped(&mut state.park_history, (park.start, end));
+                    let wake_wait = match (park.run_delay, run_delay_nanos) {
+                        (Some(a), Some(b)) => Some(b.saturating_sub(a).min(end - park.start)),
+                        _ => None,
+                    };
+                    let woken = end - wake_wait.unwrap_or(0);
+                    if woken.saturating_sub(park.start) >= self.options.parked_queued_min_ns() {
+                        self.pending_parks.push_back(PendingPark {
+                            worker,
+                            start: park.start,
+                            end,
+                            woken,
+                            wake_wait,
+                        });
+                    }
+                    if let Some(waited) = wake_wait {
+                        if waited >= self.options.descheduled_min_wait_ns()
+                            && state.period_candidates.len() < CANDIDATES_MAX
+                        {
+                            let mut finding =
+                                Finding::new(Verdict::Descheduled, worker, end - waited, end);
+                            let cpu = cpu_nanos.saturating_sub(park.cpu);
+                            finding.cpu = Some(breakdown(waited, cpu, Some(waited), 0));
+                            finding.wake_wait_ns = Some(waited);
+                            state.period_candidates.push(finding);
+                        }
+                    }
+                }
+                state.observe_local(t, local_queue, threshold);
+            }
+            _ => {}
+        }
+        if let Some(period) = period {
+            self.on_period(worker, &period);
+        }
+        if self.pending_polls.len() > PENDING_MAX || self.pending_parks.len() > PENDING_MAX {
+            self.resolve_oldest();
+        }
+    }
+
+    fn on_period(&mut self, worker: u32, period: &ActivePeriod) {
+        let options = &self.options;
+        let Some(state) = self.workers.get_mut(&worker) else {
+            return;
+        };
+        let wall = period.wall_ns();
+        state.active_ns += wall;
+        state.cpu_ns += period.cpu_ns;
+        if let Some(waited) = period.run_delay_ns {
+            state.run_delay_ns += waited;
+            state.run_delay_known = true;
+        }
+        if wall >= options.idle_min_wall_ns() && period.ratio() < options.idle_max_ratio {
+            state.idle_periods += 1;
+        }
+        let Some(waited) = period.run_delay_ns else {
+            return;
+        };
+        if waited >= options.descheduled_min_wait_ns()
+            && waited as f64 >= options.descheduled_min_share * wall as f64
+            && state.period_candidates.len() < CANDIDATES_MAX
+            && idle_cause(period) != IdleCause::Blocked
+        {
+            let mut finding =
+                Finding::new(Verdict::Descheduled, worker, period.start_ns, period.end_ns);
+            finding.cpu = Some(breakdown(wall, period.cpu_ns, Some(waited), 0));
+            state.period_candidates.push(finding);
+        }
+    }
+
+    /// Resolves the pending joins whose time has come (all of them when
+    /// `all`).
+    fn resolve(&mut self, all: bool) {
+        let ready_before = match self.sampler.watermark {
+            _ if all => u64::MAX,
+            Some(watermark) => watermark.saturating_sub(self.resolve_lag_ns),
+            None => return,
+        };
+        let polls: Vec<PendingPoll> =
+            drain_ready(&mut self.pending_polls, |p| p.end < ready_before);
+        let parks: Vec<PendingPark> =
+            drain_ready(&mut self.pending_parks, |p| p.end < ready_before);
+        self.resolve_items(polls, parks);
+    }
+
+    /// Resolves the older half of an overfull pending list.
+    fn resolve_oldest(&mut self) {
+        let n = self.pending_polls.len().saturating_sub(PENDING_MAX / 2);
+        let polls: Vec<PendingPoll> = self.pending_polls.drain(..n).collect();
+        let n = self.pending_parks.len().saturating_sub(PENDING_MAX / 2);
+        let parks: Vec<PendingPark> = self.pending_parks.drain(..n).collect();
+        self.resolve_items(polls, parks);
+    }
+
+    fn resolve_items(&mut self, polls: Vec<PendingPoll>, parks: Vec<PendingPark>) {
+        for poll in polls {
+            let finding = self.classify_poll(&poll);
+            self.add_finding(finding);
+        }
+        for park in parks {
+            if let Some(finding) = self.check_park(&park) {
+                self.add_finding(finding.into());
+            }
+        }
+    }
+
+    fn classify_poll(&self, pending: &PendingPoll) -> RawFinding {
+        let (start, end) = (pending.poll.start, pending.end);
+        let wall = end - start;
+        let mut finding = Finding::new(Verdict::LongPoll, pending.worker, start, end);
+        if let Some(estimate) = self
+            .workers
+            .get(&pending.worker)
+            .and_then(|state| estimate(&state.samples, start, end))
+        {
+            let cpu = breakdown(wall, estimate.cpu, estimate.run_delay, estimate.samples);
+            let not_waiting = cpu.cpu_ns + cpu.off_cpu_ns;
+            finding.cpu = Some(cpu);
+            if estimate.own_lower < self.options.long_poll_ns() {
+                let waited = cpu.run_delay_ns.unwrap_or(0);
+                if waited as f64 >= self.options.descheduled_min_share * wall as f64 {
+                    // Long because it waited for a CPU: the OS's doing,
+                    // not the poll's.
+                    finding.verdict = Verdict::Descheduled;
+                    finding.task_id = pending.poll.task_id;
+                    finding.global_queue_max = global_max_within(&self.sampler.ring, start, end);
+                    return RawFinding {
+                        finding,
+                        location: pending.poll.location,
+                        next_location: None,
+                        from_poll: true,
+                    };
+                }
+                // The readings are too coarse to say whose doing it was:
+                // a long poll of unknown cause (`finding.verdict` stays).
+            } else {
+                finding.verdict =
+                    if cpu.cpu_ns as f64 >= self.options.cpu_bound_min_share * not_waiting as f64 {
+                        Verdict::CpuBoundPoll
+                    } else {
+                        Verdict::BlockedInPoll
+                    };
+            }
+        }
+        finding.task_id = pending.poll.task_id;
+        finding.local_queue_start = Some(pending.poll.local_queue);
+        finding.local_queue_end = pending.local_queue_end;
+        finding.ongoing = pending.ongoing;
+        let (next_task, next_location) = pending.next.unwrap_or((None, None));
+        finding.next_task_id = next_task;
+        finding.global_queue_max = global_max_within(&self.sampler.ring, start, end);
+        let others: Vec<u64> = self
+            .workers
+            .iter()
+            .filter(|(&w, state)| w != pending.worker && state.last_ns.is_some())
+            .map(|(_, state)| state.parked_within(start, end))
+            .collect();
+        if !others.is_empty() && wall > 0 {
+            let parked: u64 = others.iter().sum();
+            finding.other_workers_parked =
+                Some(parked as f64 / (others.len() as f64 * wall as f64));
+        }
+        RawFinding {
+            finding,
+            location: pending.poll.location,
+            next_location,
+            from_poll: false,
+        }
+    }
+
+    fn check_park(&self, park: &PendingPark) -> Option<Finding> {
+        let threshold = self.options.queue_threshold();
+        let (start, end) = (park.start, park.woken);
+        let mut best: Option<(u64, u64, u64, QueuedOn)> =
+            global_run_overlap(&self.sampler.ring, start, end, threshold)
+                .map(|(from, to, max)| (from, to, max, QueuedOn::Global));
+        for (&worker, state) in &self.workers {
+            if worker == park.worker {
+                continue;
+            }
+            let first = state.runs.partition_point(|run| run.last <= start);
+            let runs = state.runs.range(first..).take_while(|run| run.start < end);
+            for run in runs.chain(state.run.iter()) {
+                let (from, to) = (run.start.max(start), run.last.min(end));
+                if to > from && best.is_none_or(|(f, t, _, _)| to - from > t - f) {
+                    best = Some((from, to, run.max, QueuedOn::Worker(worker)));
+                }
+            }
+        }
+        let (from, to, depth, queued_on) = best?;
+        if to - from < self.options.parked_queued_min_ns() {
+            return None;
+        }
+        let mut finding = Finding::new(Verdict::ParkedWhileQueued, park.worker, from, to);
+        finding.queued_on = Some(queued_on);
+        finding.queue_depth_max = Some(depth);
+        finding.global_queue_max = global_max_within(&self.sampler.ring, from, to);
+        finding.parked_ns = Some(park.end - park.start);
+        finding.wake_wait_ns = park.wake_wait;
+        Some(finding)
+    }
+
+    fn add_finding(&mut self, raw: RawFinding) {
+        let finding = &raw.finding;
+        let key = (finding.worker, finding.verdict);
+        let mergeable = matches!(
+            finding.verdict,
+            Verdict::Descheduled | Verdict::ParkedWhileQueued
+        ) && !raw.from_poll;
+        if mergeable {
+            if let Some(last) = self
+                .last_mergeable
+                .get(&key)
+                .and_then(|&i| self.findings.get_mut(i))
+            {
+                if finding.start_ns <= last.finding.end_ns.saturating_add(MERGE_GAP_NS)
+                    && last.finding.start_ns <= finding.end_ns.saturating_add(MERGE_GAP_NS)
+                {
+                    merge(&mut last.finding, finding);
+                    return;
+                }
+            }
+        }
+        if self.findings.len() >= self.options.max_findings {
+            self.omitted_count += 1;
+            self.omitted
+                .entry(finding.verdict)
+                .or_default()
+                .add(finding);
+            return;
+        }
+        if mergeable {
+            self.last_mergeable.insert(key, self.findings.len());
+        }
+        self.findings.push(raw);
+    }
+
+    /// Ends the analysis. `locate` names spawn locations (pass
+    /// `|id| reader.location(id).map(ToString::to_string)` with the reader
+    /// that read the trace).
+    pub fn finish(mut self, locate: impl Fn(LocationId) -> Option<String>) -> Analysis {
+        let end = self.info.last_ns;
+        let long_poll = self.options.long_poll_ns();
+        let workers: Vec<u32> = self.workers.keys().copied().collect();
+        for worker in workers {
+            let Some(state) = self.workers.get_mut(&worker) else {
+                continue;
+            };
+            let window = state.window.take();
+            if let Some(poll) = state.poll {
+                if end.saturating_sub(poll.start) >= long_poll {
+                    let id = self.next_poll_id;
+                    self.next_poll_id += 1;
+                    self.pending_polls.push_back(PendingPoll {
+                        id,
+                        worker,
+                        poll,
+                        end,
+                        local_queue_end: None,
+                        next: None,
+                        ongoing: true,
+                    });
+                }
+            }
+            if let Some(window) = window {
+                self.close_window(worker, window);
+            }
+        }
+        self.resolve(true);
+        // Without CPU samples, fall back on park/unpark readings.
+        let fallbacks: Vec<Finding> = self
+            .workers
+            .values_mut()
+            .filter(|state| state.samples.len() < 2)
+            .flat_map(|state| std::mem::take(&mut state.period_candidates))
+            .collect();
+        for finding in fallbacks {
+            self.add_finding(finding.into());
+        }
+
+        let covered = |raw: &RawFinding| {
+            raw.from_poll
+                && self.findings.iter().any(|other| {
+                    !other.from_poll
+                        && other.finding.verdict == Verdict::Descheduled
+                        && other.finding.worker == raw.finding.worker
+                        && other
+                            .finding
+                            .overlaps(raw.finding.start_ns, raw.finding.end_ns)
+                })
+        };
+        let mut findings: Vec<Finding> = self
+            .findings
+            .iter()
+            .filter(|raw| !covered(raw))
+            .map(|raw| {
+                let mut finding = raw.finding.clone();
+                finding.spawned_at = raw.location.and_then(&locate);
+                finding.next_spawned_at = raw.next_location.and_then(&locate);
+                finding
+            })
+            .collect();
+        findings.sort_by_key(|f| (f.start_ns, f.worker, f.verdict));
+        annotate_descheduled(&mut findings);
+
+        let verdicts = summarize(&findings, &self.omitted);
+        let workers = self.worker_stats(end);
+        let global_queue = self.global_stats();
+        let mut info = self.info;
+        info.first_ns = self.first_ns.unwrap_or(0);
+        info.duration_ns = info.last_ns.saturating_sub(info.first_ns);
+        info.event_counts = counts(&self.counts);
+        let mut completeness = self.completeness;
+        completeness.unpaired_events = self.unpaired;
+        completeness.out_of_order_events = self.out_of_order;
+        completeness.missing_files = missing_files(&self.file_indices);
+        let mut analysis = Analysis {
+            schema: SCHEMA.to_owned(),
+            trace: info,
+            completeness,
+            options: self.options,
+            verdicts,
+            findings,
+            findings_omitted: self.omitted_count,
+            workers,
+            global_queue,
+        };
+        analysis.refresh_completeness();
+        analysis
+    }
+
+    fn worker_stats(&self, end: u64) -> Vec<WorkerStats> {
+        self.workers
+            .iter()
+            .map(|(&worker, state)| {
+                let mut parked_ns = state.parked_ns;
+                if let Some(park) = state.park {
+                    parked_ns += end.saturating_sub(park.start);
+                }
+                let local_queue_mean = if state.local_span == 0 {
+                    state.local_last.map_or(0.0, |(_, d)| f64::from(d))
+                } else {
+                    state.local_weighted / state.local_span as f64
+                };
+                WorkerStats {
+                    worker,
+                    polls: state.polls,
+                    poll_p50_ns: state.durations.quantile(0.5),
+                    poll_p99_ns: state.durations.quantile(0.99),
+                    poll_max_ns: state.durations.max(),
+                    long_polls: state.long_polls,
+                    busy_ns: state.busy_ns,
+                    active_ns: state.active_ns,
+                    parked_ns,
+                    parks: state.parks,
+                    cpu_ns: state.cpu_ns,
+                    run_delay_ns: state.run_delay_known.then_some(state.run_delay_ns),
+                    scheduling_ratio: (state.active_ns > 0)
+                        .then(|| state.cpu_ns as f64 / state.active_ns as f64),
+                    idle_periods: state.idle_periods,
+                    local_queue_max: state.local_max,
+                    local_queue_mean,
+                }
+            })
+            .collect()
+    }
+
+    fn global_stats(&self) -> GlobalQueueStats {
+        let s = &self.sampler;
+        let n = s.samples.max(1) as f64;
+        GlobalQueueStats {
+            samples: s.samples,
+            max: s.max,
+            mean: if s.samples == 0 { 0.0 } else { s.sum / n },
+            nonempty_share: if s.samples == 0 {
+                0.0
+            } else {
+                s.nonempty as f64 / n
+            },
+            timeline: s.timeline.finish(),
+            bucket_ns: s.timeline.width,
+        }
+    }
+}
+
+impl Analysis {
+    /// Recomputes `completeness.complete` from the other fields.
+    pub(crate) fn refresh_completeness(&mut self) {
+        let c = &mut self.completeness;
+        c.complete = c.dropped_events == 0
+            && c.gaps.is_empty()
+            && c.missing_files.is_empty()
+            && c.truncated.is_none()
+            && c.unpaired_events == 0;
+    }
+}
+
+fn drain_ready<T>(items: &mut VecDeque<T>, ready: impl Fn(&T) -> bool) -> Vec<T> {
+    let mut done = Vec::new();
+    let mut kept = VecDeque::with_capacity(items.len());
+    for item in items.drain(..) {
+        if ready(&item) {
+            done.push(item);
+        } else {
+            kept.push_back(item);
+        }
+    }
+    *items = kept;
+    done
+}
+
+/// Folds `other` into `into` (same worker and verdict, adjacent windows).
+fn merge(into: &mut Finding, other: &Finding) {
+    into.start_ns = into.start_ns.min(other.start_ns);
+    into.end_ns = into.end_ns.max(other.end_ns);
+    into.duration_ns = into.end_ns - into.start_ns;
+    into.cpu = match (into.cpu, other.cpu) {
+        (Some(a), Some(b)) => Some(CpuBreakdown {
+            cpu_ns: a.cpu_ns + b.cpu_ns,
+            run_delay_ns: a.run_delay_ns.zip(b.run_delay_ns).map(|(x, y)| x + y),
+            off_cpu_ns: a.off_cpu_ns + b.off_cpu_ns,
+            samples: a.samples + b.samples,
+        }),
+        (a, b) => a.or(b),
+    };
+    into.global_queue_max = into.global_queue_max.max(other.global_queue_max);
+    if other.queue_depth_max > into.queue_depth_max {
+        into.queue_depth_max = other.queue_depth_max;
+        into.queued_on = other.queued_on;
+    }
+    let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, y) => x.or(y),
+    };
+    into.parked_ns = add(into.parked_ns, other.parked_ns);
+    into.wake_wait_ns = add(into.wake_wait_ns, other.wake_wait_ns);
+}
+
+/// Names the task of the long poll a descheduled window overlaps most.
+fn annotate_descheduled(findings: &mut [Finding]) {
+    let polls: Vec<Finding> = findings
+        .iter()
+        .filter(|f| f.verdict.is_poll())
+        .cloned()
+        .collect();
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.verdict == Verdict::Descheduled && f.task_id.is_none())
+    {
+        let best = polls
+            .iter()
+            .filter(|poll| poll.worker == finding.worker)
+            .map(|poll| {
+                let shared = overlap(poll.start_ns, poll.end_ns, finding.start_ns, finding.end_ns);
+                (shared, poll)
+            })
+            .filter(|(shared, _)| *shared > 0)
+            .max_by_key(|(shared, _)| *shared);
+        if let Some((_, poll)) = best {
+            finding.task_id = poll.task_id;
+            finding.spawned_at.clone_from(&poll.spawned_at);
+        }
+    }
+}
+
+/// Running totals of one verdict's findings.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    count: u64,
+    total_ns: u64,
+    longest_ns: u64,
+    workers: BTreeSet<u32>,
+}
+
+impl Tally {
+    fn add(&mut self, finding: &Finding) {
+        self.count += 1;
+        self.total_ns += finding.duration_ns;
+        self.longest_ns = self.longest_ns.max(finding.duration_ns);
+        self.workers.insert(finding.worker);
+    }
+}
+
+fn summarize(findings: &[Finding], omitted: &BTreeMap<Verdict, Tally>) -> Vec<VerdictSummary> {
+    Verdict::ALL
+        .iter()
+        .filter_map(|&verdict| {
+            let mut tally = omitted.get(&verdict).cloned().unwrap_or_default();
+            for finding in findings.iter().filter(|f| f.verdict == verdict) {
+                tally.add(finding);
+            }
+            (tally.count > 0).then(|| VerdictSummary {
+                verdict,
+                count: tally.count,
+                total_ns: tally.total_ns,
+                longest_ns: tally.longest_ns,
+                workers: tally.workers.into_iter().collect(),
+            })
+        })
+        .collect()
+}
+
+fn counts(counts: &[u64; EventType::ALL.len()]) -> EventCounts {
+    let get = |ty: EventType| counts.get(ty as usize).copied().unwrap_or(0);
+    EventCounts {
+        poll_start: get(EventType::PollStart),
+        poll_end: get(EventType::PollEnd),
+        worker_park: get(EventType::WorkerPark),
+        worker_unpark: get(EventType::WorkerUnpark),
+        queue_sample: get(EventType::QueueSample),
+        worker_sample: get(EventType::WorkerSample),
+        events_dropped: get(EventType::EventsDropped),
+    }
+}
+
+/// Indices missing before and between the files read.
+fn missing_files(indices: &[u64]) -> Vec<u64> {
+    let mut missing = Vec::new();
+    let mut expected = 0u64;
+    for &index in indices {
+        if index > expected {
+            missing.extend((expected..index).take(RING - missing.len().min(RING)));
+        }
+        expected = expected.max(index.saturating_add(1));
+    }
+    missing
+}

@@ -1,0 +1,230 @@
+//! [`Finding`]s: the verdicts `analyze` reaches, each with its evidence.
+
+use std::fmt;
+
+/// The four answers to "tasks are queued but workers look idle", plus long
+/// polls that could not be classified.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_cli::analysis::Verdict;
+///
+/// assert_eq!(Verdict::BlockedInPoll.label(), "blocked in a poll");
+/// assert_eq!(Verdict::BlockedInPoll.key(), "blocked_in_poll");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Verdict {
+    /// A worker stayed parked while the global queue, or another worker's
+    /// local queue, held tasks: a runtime scheduling problem.
+    ParkedWhileQueued,
+    /// A worker was runnable but waiting for a CPU (OS run queue) for a
+    /// large share of a stretch of time: CPU starvation, cgroup throttling,
+    /// noisy neighbours.
+    Descheduled,
+    /// A long poll whose thread was mostly neither on a CPU nor waiting for
+    /// one: a blocking call in async code (sleep, blocking I/O, a lock).
+    BlockedInPoll,
+    /// A long poll that was on a CPU for most of the time it was not
+    /// waiting for one.
+    CpuBoundPoll,
+    /// A long poll whose readings cannot tell whose doing its length was:
+    /// none around it (e.g. a v5 trace), or too coarse to prove `long_poll`
+    /// of its own time.
+    LongPoll,
+}
+
+impl Verdict {
+    /// Every verdict, in report order.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::ParkedWhileQueued,
+        Verdict::Descheduled,
+        Verdict::BlockedInPoll,
+        Verdict::CpuBoundPoll,
+        Verdict::LongPoll,
+    ];
+
+    /// How reports name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::ParkedWhileQueued => "parked while work queued",
+            Verdict::Descheduled => "descheduled by the OS",
+            Verdict::BlockedInPoll => "blocked in a poll",
+            Verdict::CpuBoundPoll => "long CPU-bound poll",
+            Verdict::LongPoll => "long poll (cause unknown)",
+        }
+    }
+
+    /// Its name in JSON (`"parked_while_queued"`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::ParkedWhileQueued => "parked_while_queued",
+            Verdict::Descheduled => "descheduled",
+            Verdict::BlockedInPoll => "blocked_in_poll",
+            Verdict::CpuBoundPoll => "cpu_bound_poll",
+            Verdict::LongPoll => "long_poll",
+        }
+    }
+
+    /// Whether the verdict is about one poll (and so names a task).
+    pub fn is_poll(self) -> bool {
+        matches!(
+            self,
+            Verdict::BlockedInPoll | Verdict::CpuBoundPoll | Verdict::LongPoll
+        )
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.label())
+    }
+}
+
+/// Where queued work waited, for [`Verdict::ParkedWhileQueued`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum QueuedOn {
+    /// The runtime's global (injection) queue, as the sampler saw it.
+    Global,
+    /// Another worker's local run queue, as that worker's events reported it.
+    Worker(u32),
+}
+
+impl fmt::Display for QueuedOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueuedOn::Global => f.write_str("the global queue"),
+            QueuedOn::Worker(worker) => write!(f, "worker {worker}'s local queue"),
+        }
+    }
+}
+
+/// What the CPU readings around a window said, for the verdicts that
+/// use them.
+///
+/// `cpu_ns + run_delay_ns + off_cpu_ns` is the window's wall time.
+/// Values come from the sampler's per-worker CPU and run-queue readings
+/// (interpolated at the window's edges) or from park/unpark readings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct CpuBreakdown {
+    /// Time on a CPU.
+    pub cpu_ns: u64,
+    /// Time runnable but waiting for a CPU; `None` when run-queue wait was
+    /// not recorded (then it is part of `off_cpu_ns`).
+    pub run_delay_ns: Option<u64>,
+    /// The rest: neither on a CPU nor (where known) waiting for one.
+    pub off_cpu_ns: u64,
+    /// CPU readings inside the window: the more, the firmer the numbers.
+    pub samples: u32,
+}
+
+/// One verdict about one worker over one time window, with its evidence.
+///
+/// Which fields are set depends on the verdict:
+///
+/// | field | parked while queued | descheduled | blocked / CPU-bound / long poll |
+/// |---|---|---|---|
+/// | `cpu` | – | yes | yes when readings exist |
+/// | `task_id`, `spawned_at` | – | the long poll it overlaps, if any | the poll's task |
+/// | `local_queue_start`, `local_queue_end` | – | – | this worker's local queue when the poll started and ended |
+/// | `next_task_id`, `next_spawned_at` | – | – | the task this worker polled next without parking: it was queued behind the long poll (for example in Tokio's LIFO slot, which other workers cannot steal) |
+/// | `other_workers_parked` | – | – | share of the window the other workers spent parked |
+/// | `global_queue_max` | yes | yes | yes (largest global queue depth sampled in the window) |
+/// | `queued_on`, `queue_depth_max` | where the work waited, and how much | – | – |
+/// | `parked_ns`, `wake_wait_ns` | the whole park, and how long the worker then waited for a CPU after being woken (not counted in the window) | – | – |
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Finding {
+    /// What was found.
+    pub verdict: Verdict,
+    /// The worker it is about.
+    pub worker: u32,
+    /// Window start, ns since the trace started.
+    pub start_ns: u64,
+    /// Window end, ns since the trace started.
+    pub end_ns: u64,
+    /// `end_ns - start_ns`.
+    pub duration_ns: u64,
+    /// Where the worker's time in the window went.
+    pub cpu: Option<CpuBreakdown>,
+    /// The polled task's Tokio id.
+    pub task_id: Option<u64>,
+    /// Where that task was spawned (`file:line:column`).
+    pub spawned_at: Option<String>,
+    /// This worker's local queue depth when the poll started.
+    pub local_queue_start: Option<u32>,
+    /// This worker's local queue depth when the poll ended.
+    pub local_queue_end: Option<u32>,
+    /// The task polled next on this worker, before it parked.
+    pub next_task_id: Option<u64>,
+    /// Where that task was spawned.
+    pub next_spawned_at: Option<String>,
+    /// Share (0–1) of the window the other workers spent parked, averaged
+    /// over them.
+    pub other_workers_parked: Option<f64>,
+    /// Largest global queue depth sampled in the window.
+    pub global_queue_max: Option<u64>,
+    /// Where the queued work waited.
+    pub queued_on: Option<QueuedOn>,
+    /// The largest depth that queue showed in the window.
+    pub queue_depth_max: Option<u64>,
+    /// The whole park the window lies in.
+    pub parked_ns: Option<u64>,
+    /// How long the worker waited for a CPU after it was woken.
+    pub wake_wait_ns: Option<u64>,
+    /// The poll had not ended when the trace did (the window ends at the
+    /// trace's last event).
+    pub ongoing: bool,
+}
+
+impl Finding {
+    pub(crate) fn new(verdict: Verdict, worker: u32, start_ns: u64, end_ns: u64) -> Finding {
+        let end_ns = end_ns.max(start_ns);
+        Finding {
+            verdict,
+            worker,
+            start_ns,
+            end_ns,
+            duration_ns: end_ns - start_ns,
+            cpu: None,
+            task_id: None,
+            spawned_at: None,
+            local_queue_start: None,
+            local_queue_end: None,
+            next_task_id: None,
+            next_spawned_at: None,
+            other_workers_parked: None,
+            global_queue_max: None,
+            queued_on: None,
+            queue_depth_max: None,
+            parked_ns: None,
+            wake_wait_ns: None,
+            ongoing: false,
+        }
+    }
+
+    /// Whether the window overlaps `start_ns..end_ns`.
+    ///
+    /// ```
+    /// use pulse_cli::analysis::{AnalysisOptions, Analyzer};
+    /// use pulse_trace::TraceEvent;
+    ///
+    /// let ms = 1_000_000;
+    /// let mut analyzer = Analyzer::new(AnalysisOptions::default());
+    /// analyzer.push(&TraceEvent::PollStart { timestamp_nanos: 100 * ms, worker: 0, local_queue: 0, task_id: None, spawned_at: None });
+    /// analyzer.push(&TraceEvent::PollEnd { timestamp_nanos: 150 * ms, worker: 0, local_queue: 0 });
+    /// let finding = &analyzer.finish(|_| None).findings[0];
+    /// assert!(finding.overlaps(0, 120 * ms));
+    /// assert!(!finding.overlaps(150 * ms, 200 * ms));
+    /// ```
+    pub fn overlaps(&self, start_ns: u64, end_ns: u64) -> bool {
+        self.start_ns < end_ns && start_ns < self.end_ns
+    }
+}

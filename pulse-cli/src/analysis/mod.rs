@@ -1,0 +1,262 @@
+//! Reading a trace back and answering the question pulse exists for:
+//! *tasks are queued but workers look idle — are the workers parked,
+//! unparked but descheduled by the OS, blocked inside a poll, or busy in a
+//! long CPU-bound poll?*
+//!
+//! [`analyze_trace`] reads a trace (a file, a rotated set, see
+//! [`TraceSet`]) in one streaming pass and returns an [`Analysis`]:
+//! [`Finding`]s, each a [`Verdict`] about one worker over one time window
+//! with its evidence, then per-worker and global-queue statistics.
+//! [`render_text`] formats it as `pulse analyze` prints it; with the
+//! `serde` feature it serializes to the JSON `pulse analyze --json` prints.
+//!
+//! ```
+//! use pulse_cli::analysis::{analyze_trace, render_text, AnalysisOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("trace.bin");
+//! # let (rt, guard) = pulse::Recorder::build(
+//! #     tokio::runtime::Builder::new_multi_thread(),
+//! #     Box::new(pulse::SimpleBinaryWriter::new(&path)?),
+//! # )?;
+//! # rt.block_on(async { tokio::spawn(async {}).await })?;
+//! # drop(rt); drop(guard);
+//!
+//! let analysis = analyze_trace(&path, &AnalysisOptions::default())?;
+//! println!("{}", render_text(&analysis, 10));
+//! for finding in &analysis.findings {
+//!     println!("{} on worker {}", finding.verdict, finding.worker);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The verdicts
+//!
+//! For an active period of a worker (unpark → park) the trace gives its
+//! wall time, CPU time (`ratio = cpu / wall`) and run-queue wait; the
+//! sampler adds each worker's CPU time and run-queue wait every sample
+//! interval, so long polls and long periods have readings inside them.
+//! Thresholds are fields of [`AnalysisOptions`], with defaults documented
+//! there.
+//!
+//! - **parked while work queued** ([`Verdict::ParkedWhileQueued`]): a
+//!   worker stayed parked for at least `parked_queued_min` while the
+//!   global queue, or another worker's local queue, held at least
+//!   `min_queue_depth` tasks. "Held" is read conservatively: between two
+//!   consecutive observations of that queue that both showed it (two
+//!   sampler readings for the global queue, two events of the other worker
+//!   for its local queue), so a momentary blip is never a finding. The
+//!   end of a park during which the worker, already woken, waited for a
+//!   CPU is not counted as parked (that is *descheduled*).
+//! - **descheduled by the OS** ([`Verdict::Descheduled`]): consecutive
+//!   sample intervals in which a worker was runnable but waiting for a CPU
+//!   for at least `descheduled_min_share` of the time, adding up to at
+//!   least `descheduled_min_wait`. Traces without per-worker samples use
+//!   active periods and wake-ups instead.
+//! - **blocked in a poll** ([`Verdict::BlockedInPoll`]) and **long
+//!   CPU-bound poll** ([`Verdict::CpuBoundPoll`]): a poll of at least
+//!   `long_poll`, whose CPU time and run-queue wait are estimated from the
+//!   worker's readings around and inside it. Time spent waiting for a CPU
+//!   is not the poll's doing, so it is set aside: the poll is CPU-bound if
+//!   it was on a CPU for at least `cpu_bound_min_share` of the rest, and
+//!   blocked otherwise. Either verdict needs the readings to *prove* at
+//!   least `long_poll` of the poll's own time (a lower bound of its CPU
+//!   time plus the wall time its surrounding readings cannot explain as
+//!   CPU time or waiting): estimates alone spread a busy worker's CPU time
+//!   evenly, which would make a short poll among others look CPU-bound. A
+//!   poll without that proof is *descheduled* if it waited for a CPU for at
+//!   least `descheduled_min_share` of its time (reported as one finding
+//!   with any descheduled stretch of its worker that covers it), and
+//!   otherwise a [`Verdict::LongPoll`] of unknown cause, as are polls with
+//!   no readings around them (e.g. in a v5 trace).
+//!
+//! Findings of the same verdict on the same worker less than 50 ms apart
+//! are merged into one.
+//!
+//! # Memory
+//!
+//! A trace file holds each worker's events in order, but different
+//! threads' batches interleave and the sampler writes its own batches.
+//! The analysis follows each worker's stream as it comes (polls, parks and
+//! active periods need nothing else), aggregates incrementally (durations
+//! go into a fixed-size log histogram), and joins streams only for the
+//! verdicts that need two: those joins wait, in small pending lists, until
+//! the sampler's clock has moved 2 s (or four flush intervals) past them,
+//! and look up fixed-size rings of recent samples. Memory is bounded by
+//! the number of workers (a few MiB for eight), whatever the trace's
+//! length; no global sort of events is ever made.
+//!
+//! # JSON schema (`pulse analyze --json`)
+//!
+//! With the `serde` feature, [`Analysis`] serializes to one JSON object.
+//! Times are integers in nanoseconds since the trace started (fields ending
+//! in `_ns`); shares are numbers between 0 and 1; absent values are
+//! `null`. `"schema"` is [`SCHEMA`]: it changes only when a field is
+//! removed or changes meaning (new fields may appear under the same
+//! schema).
+//!
+//! ```text
+//! {
+//!   "schema": "pulse-analysis/1",
+//!   "trace": {
+//!     "name": str, "files": [{"path": str, "bytes": int, "format_version": int|null, "file_index": int|null}],
+//!     "format_version": int|null, "pulse_version": str|null, "worker_count": int|null,
+//!     "start_unix_ns": int|null, "time_unit_ns": int|null, "has_run_delay": bool,
+//!     "sample_interval_ns": int|null, "flush_interval_ns": int|null, "config": [[str, str]],
+//!     "first_ns": int, "last_ns": int, "duration_ns": int, "events": int,
+//!     "event_counts": {"poll_start", "poll_end", "worker_park", "worker_unpark",
+//!                      "queue_sample", "worker_sample", "events_dropped": int}
+//!   },
+//!   "completeness": {
+//!     "complete": bool, "dropped_events": int, "gaps": [{"at_ns": int, "count": int}],
+//!     "missing_files": [int], "truncated": str|null, "unpaired_events": int,
+//!     "out_of_order_events": int
+//!   },
+//!   "options": {"long_poll_ns", "descheduled_min_wait_ns", "parked_queued_min_ns",
+//!               "idle_min_wall_ns", "min_queue_depth", "max_findings": int,
+//!               "cpu_bound_min_share", "descheduled_min_share", "idle_max_ratio": num},
+//!   "verdicts": [{"verdict": VERDICT, "count": int, "total_ns": int, "longest_ns": int, "workers": [int]}],
+//!   "findings": [{
+//!     "verdict": VERDICT, "worker": int, "start_ns": int, "end_ns": int, "duration_ns": int,
+//!     "cpu": {"cpu_ns": int, "run_delay_ns": int|null, "off_cpu_ns": int, "samples": int}|null,
+//!     "task_id": int|null, "spawned_at": str|null,
+//!     "local_queue_start": int|null, "local_queue_end": int|null,
+//!     "next_task_id": int|null, "next_spawned_at": str|null,
+//!     "other_workers_parked": num|null, "global_queue_max": int|null,
+//!     "queued_on": "global"|{"worker": int}|null, "queue_depth_max": int|null,
+//!     "parked_ns": int|null, "wake_wait_ns": int|null, "ongoing": bool
+//!   }],
+//!   "findings_omitted": int,
+//!   "workers": [{
+//!     "worker": int, "polls": int, "poll_p50_ns": int, "poll_p99_ns": int, "poll_max_ns": int,
+//!     "long_polls": int, "busy_ns": int, "active_ns": int, "parked_ns": int, "parks": int,
+//!     "cpu_ns": int, "run_delay_ns": int|null, "scheduling_ratio": num|null,
+//!     "idle_periods": int, "local_queue_max": int, "local_queue_mean": num
+//!   }],
+//!   "global_queue": {
+//!     "samples": int, "max": int, "mean": num, "nonempty_share": num, "bucket_ns": int,
+//!     "timeline": [{"start_ns": int, "samples": int, "max": int, "mean": num}]
+//!   }
+//! }
+//! ```
+//!
+//! `VERDICT` is one of `"parked_while_queued"`, `"descheduled"`,
+//! `"blocked_in_poll"`, `"cpu_bound_poll"`, `"long_poll"`. [`Finding`]
+//! says which finding fields each verdict sets.
+
+mod analyzer;
+mod cpu;
+mod error;
+mod findings;
+mod histogram;
+mod options;
+mod queue;
+mod report;
+#[cfg(test)]
+mod tests;
+mod text;
+mod timeline;
+
+pub use analyzer::Analyzer;
+pub use error::AnalysisError;
+pub use findings::{CpuBreakdown, Finding, QueuedOn, Verdict};
+pub use options::*;
+pub use report::{
+    Analysis, Completeness, EventCounts, Gap, GlobalQueueStats, QueueBucket, TraceInfo,
+    VerdictSummary, WorkerStats, SCHEMA,
+};
+pub use text::{format_duration, render_text, DEFAULT_LISTED_PER_VERDICT};
+pub use timeline::{
+    compute_active_periods, detect_idle_workers, ActivePeriod, ActivePeriods, IdleCause, IdlePeriod,
+};
+
+use pulse_trace::TraceEvent;
+pub use pulse_trace::{FileInfo, TraceScan, TraceSet};
+use std::path::Path;
+
+/// Analyzes the trace at `path` (a file, or the base path of a rotated
+/// set; see [`TraceSet`]).
+///
+/// # Errors
+///
+/// No trace at `path`, or one of its files is corrupt, of an unknown
+/// version, or unreadable. A file that merely ends mid-record is not an
+/// error: the analysis covers what was read and
+/// [`Completeness::truncated`] says so.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("trace.bin");
+/// # let (rt, guard) = pulse::Recorder::build(
+/// #     tokio::runtime::Builder::new_multi_thread(),
+/// #     Box::new(pulse::SimpleBinaryWriter::new(&path)?),
+/// # )?;
+/// # rt.block_on(async { tokio::spawn(async {}).await })?;
+/// # drop(rt); drop(guard);
+/// use pulse_cli::analysis::{analyze_trace, AnalysisOptions};
+///
+/// let analysis = analyze_trace(&path, &AnalysisOptions::default())?;
+/// assert!(analysis.completeness.complete);
+/// assert!(analysis.workers.iter().map(|w| w.polls).sum::<u64>() >= 1);
+/// # Ok(())
+/// # }
+/// ```
+pub fn analyze_trace(
+    path: impl AsRef<Path>,
+    options: &AnalysisOptions,
+) -> Result<Analysis, AnalysisError> {
+    analyze_set(&TraceSet::open(path)?, options, |_, _| {})
+}
+
+/// Analyzes `set`, calling `progress(bytes_read, total_bytes)` now and
+/// then (every 64 Ki events and at the end).
+///
+/// # Errors
+///
+/// As [`analyze_trace`].
+pub fn analyze_set(
+    set: &TraceSet,
+    options: &AnalysisOptions,
+    progress: impl FnMut(u64, u64),
+) -> Result<Analysis, AnalysisError> {
+    run(set, options, |_, _| Ok(()), progress)
+}
+
+/// Reads `set` once, feeding every event to an [`Analyzer`] and to `each`
+/// (in file order), reporting progress every 64 Ki events and at the end.
+pub(crate) fn run(
+    set: &TraceSet,
+    options: &AnalysisOptions,
+    mut each: impl FnMut(&TraceEvent, &TraceScan) -> Result<(), AnalysisError>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Analysis, AnalysisError> {
+    let mut scan = TraceScan::open(set)?;
+    let mut analyzer = Analyzer::new(options.clone());
+    let mut events = 0u64;
+    loop {
+        let event = scan.next_event()?;
+        for (version, metadata) in scan.take_started_files() {
+            analyzer.begin_file(version, metadata.as_ref());
+        }
+        let Some(event) = event else {
+            break;
+        };
+        analyzer.push(&event);
+        each(&event, &scan)?;
+        events += 1;
+        if events % (64 * 1024) == 0 {
+            progress(scan.bytes_read(), scan.total_bytes());
+        }
+    }
+    progress(scan.total_bytes(), scan.total_bytes());
+    let mut analysis = analyzer.finish(|id| scan.location(id).map(ToString::to_string));
+    analysis.trace.name = set.name().display().to_string();
+    analysis.trace.files = scan.files().to_vec();
+    analysis.completeness.truncated = scan.truncated().map(str::to_owned);
+    analysis.refresh_completeness();
+    Ok(analysis)
+}

@@ -1,0 +1,496 @@
+//! The human-readable report `pulse analyze` prints: the answer and the
+//! evidence first, then the per-worker table.
+
+use super::findings::{Finding, Verdict};
+use super::report::{Analysis, WorkerStats};
+use std::fmt::{self, Write as _};
+
+/// Findings listed per verdict by default; the rest are counted.
+pub const DEFAULT_LISTED_PER_VERDICT: usize = 10;
+
+/// A duration in the unit that reads best: `412 ns`, `12.3 µs`, `4.56 ms`,
+/// `1.234 s`.
+///
+/// ```
+/// use pulse_cli::analysis::format_duration;
+///
+/// assert_eq!(format_duration(412), "412 ns");
+/// assert_eq!(format_duration(12_345), "12.3 µs");
+/// assert_eq!(format_duration(4_560_000), "4.56 ms");
+/// assert_eq!(format_duration(1_234_000_000), "1.234 s");
+/// ```
+pub fn format_duration(ns: u64) -> String {
+    let ns_f = ns as f64;
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", ns_f / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2} ms", ns_f / 1e6),
+        _ => format!("{:.3} s", ns_f / 1e9),
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.0}%", share * 100.0)
+}
+
+/// Renders an [`Analysis`] as the report `pulse analyze` prints.
+///
+/// At most `listed_per_verdict` findings of each verdict are listed in
+/// full (the longest ones, shown in time order); the rest are counted.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("trace.bin");
+/// # let (rt, guard) = pulse::Recorder::build(
+/// #     tokio::runtime::Builder::new_multi_thread(),
+/// #     Box::new(pulse::SimpleBinaryWriter::new(&path)?),
+/// # )?;
+/// # rt.block_on(async { tokio::spawn(async {}).await })?;
+/// # drop(rt); drop(guard);
+/// use pulse_cli::analysis::{analyze_trace, render_text, AnalysisOptions};
+///
+/// let analysis = analyze_trace(&path, &AnalysisOptions::default())?;
+/// let report = render_text(&analysis, 10);
+/// assert!(report.contains("Answer:"));
+/// # Ok(())
+/// # }
+/// ```
+pub fn render_text(analysis: &Analysis, listed_per_verdict: usize) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_report(&mut out, analysis, listed_per_verdict);
+    out
+}
+
+fn write_report(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result {
+    write_header(out, a)?;
+    writeln!(out)?;
+    writeln!(out, "Answer: {}", answer(a))?;
+    write_findings(out, a, listed)?;
+    writeln!(out)?;
+    write_workers(out, &a.workers)?;
+    writeln!(out)?;
+    write_global_queue(out, a)?;
+    Ok(())
+}
+
+fn write_header(out: &mut String, a: &Analysis) -> fmt::Result {
+    let t = &a.trace;
+    writeln!(out, "trace {}", t.name)?;
+    let total: u64 = t.files.iter().map(|f| f.bytes).sum();
+    let mut facts = vec![format!(
+        "{} file{}, {}",
+        t.files.len(),
+        if t.files.len() == 1 { "" } else { "s" },
+        bytes(total)
+    )];
+    if let Some(version) = t.format_version {
+        facts.push(format!("format v{version}"));
+    }
+    if let Some(version) = &t.pulse_version {
+        facts.push(format!("pulse {version}"));
+    }
+    if let Some(workers) = t.worker_count {
+        facts.push(format!("{workers} workers"));
+    }
+    facts.push(format!("{} of events", format_duration(t.duration_ns)));
+    facts.push(format!("{} events", t.events));
+    writeln!(out, "  {}", facts.join(", "))?;
+    let c = &a.completeness;
+    if c.complete {
+        writeln!(
+            out,
+            "  complete: no events dropped, no file missing, every poll and park paired"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "  INCOMPLETE: verdicts near these gaps may be missing or cut short"
+        )?;
+        if c.dropped_events > 0 {
+            let at: Vec<String> = c
+                .gaps
+                .iter()
+                .take(5)
+                .map(|g| format!("{} at {}", g.count, format_duration(g.at_ns)))
+                .collect();
+            writeln!(
+                out,
+                "    {} events dropped by the recorder ({}{})",
+                c.dropped_events,
+                at.join(", "),
+                if c.gaps.len() > 5 { ", ..." } else { "" }
+            )?;
+        }
+        if !c.missing_files.is_empty() {
+            writeln!(
+                out,
+                "    {} file(s) of the rotated set are gone (indices {}): the trace misses what they held",
+                c.missing_files.len(),
+                list(&c.missing_files, 8)
+            )?;
+        }
+        if let Some(error) = &c.truncated {
+            writeln!(out, "    reading stopped early: {error}")?;
+        }
+        if c.unpaired_events > 0 {
+            writeln!(
+                out,
+                "    {} poll/park events without their partner",
+                c.unpaired_events
+            )?;
+        }
+    }
+    if !t.has_run_delay && t.format_version.is_some() {
+        writeln!(
+            out,
+            "  note: run-queue wait was not recorded, so waiting for a CPU cannot be told from being blocked"
+        )?;
+    }
+    if t.event_counts.worker_sample == 0 && t.event_counts.poll_start > 0 {
+        writeln!(
+            out,
+            "  note: no per-worker CPU samples (v5 trace?): long polls cannot be classified"
+        )?;
+    }
+    Ok(())
+}
+
+fn list(values: &[u64], max: usize) -> String {
+    let mut shown: Vec<String> = values.iter().take(max).map(u64::to_string).collect();
+    if values.len() > max {
+        shown.push("...".to_owned());
+    }
+    shown.join(", ")
+}
+
+/// One sentence answering the project's question.
+fn answer(a: &Analysis) -> String {
+    let phrase = |verdict: Verdict| match verdict {
+        Verdict::ParkedWhileQueued => "parked while work was queued",
+        Verdict::Descheduled => "unparked but descheduled by the OS",
+        Verdict::BlockedInPoll => "blocked inside polls",
+        Verdict::CpuBoundPoll => "busy in long CPU-bound polls",
+        Verdict::LongPoll => "in long polls of unknown cause",
+    };
+    let found: Vec<String> = a
+        .verdicts
+        .iter()
+        .map(|v| {
+            format!(
+                "{} ({} finding{}, {} in all, on worker{} {})",
+                phrase(v.verdict),
+                v.count,
+                if v.count == 1 { "" } else { "s" },
+                format_duration(v.total_ns),
+                if v.workers.len() == 1 { "" } else { "s" },
+                v.workers
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    let missing: Vec<&str> = [
+        Verdict::ParkedWhileQueued,
+        Verdict::Descheduled,
+        Verdict::BlockedInPoll,
+        Verdict::CpuBoundPoll,
+    ]
+    .into_iter()
+    .filter(|v| !a.verdicts.iter().any(|s| s.verdict == *v))
+    .map(|v| match v {
+        Verdict::ParkedWhileQueued => "parked while work was queued",
+        Verdict::Descheduled => "descheduled",
+        Verdict::BlockedInPoll => "blocked in a poll",
+        _ => "in a long CPU-bound poll",
+    })
+    .collect();
+    let none = if missing.is_empty() {
+        String::new()
+    } else {
+        format!("no worker was {}", join_or(&missing))
+    };
+    match (found.is_empty(), none.is_empty()) {
+        (true, _) => format!(
+            "{none} (polls of {} or more, waits of {} or more).",
+            format_duration(super::options::nanos(a.options.long_poll)),
+            format_duration(super::options::nanos(a.options.descheduled_min_wait))
+        ),
+        (false, true) => format!("workers were {}.", found.join("; ")),
+        (false, false) => format!("workers were {}; {none}.", found.join("; ")),
+    }
+}
+
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+fn write_findings(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result {
+    if a.findings.is_empty() {
+        return Ok(());
+    }
+    // The longest findings of each verdict, shown in time order.
+    let mut shown: Vec<&Finding> = Vec::new();
+    let mut hidden = 0u64;
+    for verdict in Verdict::ALL {
+        let mut of_kind: Vec<&Finding> = a.findings_with(verdict).collect();
+        of_kind.sort_by_key(|f| std::cmp::Reverse(f.duration_ns));
+        hidden += of_kind.len().saturating_sub(listed) as u64;
+        shown.extend(of_kind.into_iter().take(listed));
+    }
+    shown.sort_by_key(|f| (f.start_ns, f.worker));
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Findings ({} of {}, in time order; times since the trace started)",
+        shown.len(),
+        a.findings.len() as u64 + a.findings_omitted
+    )?;
+    for finding in shown {
+        write_finding(out, finding)?;
+    }
+    let more = hidden + a.findings_omitted;
+    if more > 0 {
+        writeln!(
+            out,
+            "  ... and {more} shorter finding(s) not listed (pulse analyze --all or --json lists them)"
+        )?;
+    }
+    Ok(())
+}
+
+fn task(id: Option<u64>, at: Option<&str>) -> String {
+    match (id, at) {
+        (Some(id), Some(at)) => format!("task {id} (spawned at {at})"),
+        (Some(id), None) => format!("task {id}"),
+        (None, Some(at)) => format!("a task spawned at {at}"),
+        (None, None) => "a task".to_owned(),
+    }
+}
+
+fn write_finding(out: &mut String, f: &Finding) -> fmt::Result {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  {}  worker {}  {} .. {} ({})",
+        f.verdict.label().to_uppercase(),
+        f.worker,
+        format_duration(f.start_ns),
+        format_duration(f.end_ns),
+        format_duration(f.duration_ns)
+    )?;
+    let cpu_line = |out: &mut String| -> fmt::Result {
+        if let Some(cpu) = &f.cpu {
+            let waited = cpu
+                .run_delay_ns
+                .map_or("not recorded".to_owned(), format_duration);
+            writeln!(
+                out,
+                "    on a CPU {}, waiting for a CPU {}, off-CPU {} ({} CPU sample{} inside)",
+                format_duration(cpu.cpu_ns),
+                waited,
+                format_duration(cpu.off_cpu_ns),
+                cpu.samples,
+                if cpu.samples == 1 { "" } else { "s" }
+            )?;
+        }
+        Ok(())
+    };
+    match f.verdict {
+        Verdict::BlockedInPoll | Verdict::CpuBoundPoll | Verdict::LongPoll => {
+            let what = match f.verdict {
+                Verdict::BlockedInPoll => {
+                    "blocked its worker (sleep, blocking I/O or a lock inside async code)"
+                }
+                Verdict::CpuBoundPoll => "computed without yielding",
+                _ => "ran without yielding",
+            };
+            writeln!(
+                out,
+                "    {} {what} for {}{}",
+                task(f.task_id, f.spawned_at.as_deref()),
+                format_duration(f.duration_ns),
+                if f.ongoing {
+                    " (still running when the trace ended)"
+                } else {
+                    ""
+                }
+            )?;
+            cpu_line(out)?;
+            let mut context = Vec::new();
+            if let (Some(a), Some(b)) = (f.local_queue_start, f.local_queue_end) {
+                context.push(format!("its local queue went {a} -> {b}"));
+            }
+            if let Some(share) = f.other_workers_parked {
+                context.push(format!("the other workers were parked {}", percent(share)));
+            }
+            if let Some(max) = f.global_queue_max {
+                context.push(format!("global queue max {max}"));
+            }
+            if !context.is_empty() {
+                writeln!(out, "    meanwhile {}", context.join("; "))?;
+            }
+            if f.next_task_id.is_some() || f.next_spawned_at.is_some() {
+                writeln!(
+                    out,
+                    "    then the worker polled {} without parking: it waited behind this poll \
+                     (e.g. in Tokio's LIFO slot, which other workers cannot steal)",
+                    task(f.next_task_id, f.next_spawned_at.as_deref())
+                )?;
+            }
+        }
+        Verdict::Descheduled => {
+            let waited = f.cpu.and_then(|c| c.run_delay_ns).unwrap_or(0);
+            writeln!(
+                out,
+                "    runnable but waiting for a CPU {} of {} ({}){}",
+                format_duration(waited),
+                format_duration(f.duration_ns),
+                percent(waited as f64 / f.duration_ns.max(1) as f64),
+                if f.wake_wait_ns.is_some() {
+                    ", after being woken"
+                } else {
+                    ""
+                }
+            )?;
+            cpu_line(out)?;
+            if f.task_id.is_some() || f.spawned_at.is_some() {
+                writeln!(
+                    out,
+                    "    during the long poll of {}",
+                    task(f.task_id, f.spawned_at.as_deref())
+                )?;
+            }
+            if let Some(max) = f.global_queue_max {
+                writeln!(out, "    global queue max {max}")?;
+            }
+        }
+        Verdict::ParkedWhileQueued => {
+            writeln!(
+                out,
+                "    parked while {} held up to {} task{}",
+                f.queued_on.map_or("a queue".to_owned(), |q| q.to_string()),
+                f.queue_depth_max.unwrap_or(0),
+                if f.queue_depth_max == Some(1) {
+                    ""
+                } else {
+                    "s"
+                }
+            )?;
+            if let Some(parked) = f.parked_ns {
+                let wake = f
+                    .wake_wait_ns
+                    .map(|w| {
+                        format!(
+                            "; after its wake-up it waited {} for a CPU",
+                            format_duration(w)
+                        )
+                    })
+                    .unwrap_or_default();
+                writeln!(out, "    parked {} in all{wake}", format_duration(parked))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_workers(out: &mut String, workers: &[WorkerStats]) -> fmt::Result {
+    writeln!(out, "Workers")?;
+    writeln!(
+        out,
+        "  {:>6} {:>9} {:>9} {:>9} {:>9} {:>5} {:>9} {:>9} {:>9} {:>7} {:>6} {:>7} {:>9}",
+        "worker",
+        "polls",
+        "p50",
+        "p99",
+        "max",
+        "long",
+        "busy",
+        "active",
+        "parked",
+        "parks",
+        "cpu %",
+        "waited",
+        "local q"
+    )?;
+    for w in workers {
+        writeln!(
+            out,
+            "  {:>6} {:>9} {:>9} {:>9} {:>9} {:>5} {:>9} {:>9} {:>9} {:>7} {:>6} {:>7} {:>9}",
+            w.worker,
+            w.polls,
+            format_duration(w.poll_p50_ns),
+            format_duration(w.poll_p99_ns),
+            format_duration(w.poll_max_ns),
+            w.long_polls,
+            format_duration(w.busy_ns),
+            format_duration(w.active_ns),
+            format_duration(w.parked_ns),
+            w.parks,
+            w.scheduling_ratio.map_or("-".to_owned(), percent),
+            match (w.run_delay_ns, w.active_ns) {
+                (Some(waited), active) if active > 0 => percent(waited as f64 / active as f64),
+                _ => "-".to_owned(),
+            },
+            format!("{}/{:.1}", w.local_queue_max, w.local_queue_mean),
+        )?;
+    }
+    writeln!(
+        out,
+        "  (busy: inside polls; active: unparked; cpu % and waited: CPU time and run-queue wait \
+         over active time; local q: max/mean depth)"
+    )
+}
+
+fn write_global_queue(out: &mut String, a: &Analysis) -> fmt::Result {
+    let g = &a.global_queue;
+    if g.samples == 0 {
+        return writeln!(out, "Global queue: not sampled");
+    }
+    writeln!(
+        out,
+        "Global queue: {} samples, max {}, mean {:.2}, non-empty in {}",
+        g.samples,
+        g.max,
+        g.mean,
+        percent(g.nonempty_share)
+    )?;
+    if g.max > 0 {
+        const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+        let line: String = g
+            .timeline
+            .iter()
+            .map(|b| {
+                if b.samples == 0 {
+                    ' '
+                } else {
+                    let level = (b.max as f64 / g.max as f64 * 7.0).round() as usize;
+                    BARS.get(level.min(7)).copied().unwrap_or('█')
+                }
+            })
+            .collect();
+        writeln!(
+            out,
+            "  max depth per {}: {line}",
+            format_duration(g.bucket_ns)
+        )?;
+    }
+    Ok(())
+}

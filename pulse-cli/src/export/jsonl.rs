@@ -1,0 +1,211 @@
+//! JSON Lines: one JSON object per event.
+
+use super::json;
+use crate::analysis::{AnalysisError, TraceScan, TraceSet};
+use pulse_trace::{LocationId, SpawnSite, TraceEvent};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+/// Writes events as JSON Lines, one object per line, in the trace's file
+/// order (each worker's events in order; workers and the sampler
+/// interleave, as in the file: sort by `t_ns` if you need one timeline).
+///
+/// Every object has `"type"` (the event type's name) and `"t_ns"`
+/// (nanoseconds since the trace started), then the event's fields:
+///
+/// | type | fields |
+/// |---|---|
+/// | `PollStart` | `worker`, `local_queue`, `task_id` (or `null`), `spawned_at` (`"file:line:col"` or `null`) |
+/// | `PollEnd` | `worker`, `local_queue` |
+/// | `WorkerPark`, `WorkerUnpark` | `worker`, `local_queue`, `cpu_ns`, `run_delay_ns` (or `null`) |
+/// | `QueueSample` | `global_queue` |
+/// | `WorkerSample` | `worker`, `cpu_ns`, `run_delay_ns` (or `null`) |
+/// | `EventsDropped` | `count` |
+///
+/// # Examples
+///
+/// ```
+/// use pulse_cli::export::JsonlWriter;
+/// use pulse_trace::TraceEvent;
+///
+/// let mut out = Vec::new();
+/// let mut writer = JsonlWriter::new(&mut out);
+/// writer.write(&TraceEvent::QueueSample { timestamp_nanos: 10_000, global_queue: 3 }, |_| None)?;
+/// assert_eq!(
+///     String::from_utf8(out).unwrap(),
+///     "{\"type\":\"QueueSample\",\"t_ns\":10000,\"global_queue\":3}\n"
+/// );
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct JsonlWriter<W> {
+    out: W,
+    line: String,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// A writer to `out` (wrap files in a `BufWriter`).
+    pub fn new(out: W) -> Self {
+        JsonlWriter {
+            out,
+            line: String::with_capacity(160),
+        }
+    }
+
+    /// Writes one event; `locate` names PollStart spawn locations.
+    ///
+    /// # Errors
+    ///
+    /// Writing to the output failed.
+    pub fn write<'a>(
+        &mut self,
+        event: &TraceEvent,
+        locate: impl Fn(LocationId) -> Option<&'a SpawnSite>,
+    ) -> io::Result<()> {
+        let line = &mut self.line;
+        line.clear();
+        let _ = write!(
+            line,
+            "{{\"type\":\"{}\",\"t_ns\":{}",
+            event.event_type().name(),
+            event.timestamp_nanos()
+        );
+        match *event {
+            TraceEvent::PollStart {
+                worker,
+                local_queue,
+                task_id,
+                spawned_at: location,
+                ..
+            } => {
+                let _ = write!(
+                    line,
+                    ",\"worker\":{worker},\"local_queue\":{local_queue},\"task_id\":"
+                );
+                json::opt_u64(line, task_id);
+                line.push_str(",\"spawned_at\":");
+                match location.and_then(locate) {
+                    Some(site) => json::string(line, &site.to_string()),
+                    None => line.push_str("null"),
+                }
+            }
+            TraceEvent::PollEnd {
+                worker,
+                local_queue,
+                ..
+            } => {
+                let _ = write!(line, ",\"worker\":{worker},\"local_queue\":{local_queue}");
+            }
+            TraceEvent::WorkerPark {
+                worker,
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos,
+                ..
+            }
+            | TraceEvent::WorkerUnpark {
+                worker,
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos,
+                ..
+            } => {
+                let _ = write!(
+                    line,
+                    ",\"worker\":{worker},\"local_queue\":{local_queue},\"cpu_ns\":{cpu_nanos},\"run_delay_ns\":"
+                );
+                json::opt_u64(line, run_delay_nanos);
+            }
+            TraceEvent::QueueSample { global_queue, .. } => {
+                let _ = write!(line, ",\"global_queue\":{global_queue}");
+            }
+            TraceEvent::WorkerSample {
+                worker,
+                cpu_nanos,
+                run_delay_nanos,
+                ..
+            } => {
+                let _ = write!(
+                    line,
+                    ",\"worker\":{worker},\"cpu_ns\":{cpu_nanos},\"run_delay_ns\":"
+                );
+                json::opt_u64(line, run_delay_nanos);
+            }
+            TraceEvent::EventsDropped { count, .. } => {
+                let _ = write!(line, ",\"count\":{count}");
+            }
+            // A kind added to the format after this exporter: its type and
+            // time are already written.
+            _ => {}
+        }
+        line.push_str("}\n");
+        self.out.write_all(line.as_bytes())
+    }
+
+    /// Flushes and returns the output.
+    ///
+    /// # Errors
+    ///
+    /// Flushing failed.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Writes every event of `set` to `out` as JSON Lines (see
+/// [`JsonlWriter`]), calling `progress(bytes_read, total_bytes)` now and
+/// then. Returns the number of events written.
+///
+/// # Errors
+///
+/// Reading the trace or writing `out` failed (`out_name` names it in the
+/// error).
+///
+/// # Examples
+///
+/// ```
+/// use pulse_cli::analysis::TraceSet;
+/// use pulse_cli::export::trace_to_jsonl;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("trace.bin");
+/// # let (rt, guard) = pulse::Recorder::build(
+/// #     tokio::runtime::Builder::new_multi_thread(),
+/// #     Box::new(pulse::SimpleBinaryWriter::new(&path)?),
+/// # )?;
+/// # rt.block_on(async { tokio::spawn(async {}).await })?;
+/// # drop(rt); drop(guard);
+///
+/// let mut out = Vec::new();
+/// let events = trace_to_jsonl(&TraceSet::open(&path)?, &mut out, "memory", |_, _| {})?;
+/// assert_eq!(String::from_utf8(out)?.lines().count() as u64, events);
+/// # Ok(())
+/// # }
+/// ```
+pub fn trace_to_jsonl(
+    set: &TraceSet,
+    out: impl Write,
+    out_name: &str,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<u64, AnalysisError> {
+    let output = |source| AnalysisError::Output {
+        path: out_name.into(),
+        source,
+    };
+    let mut scan = TraceScan::open(set)?;
+    let mut writer = JsonlWriter::new(out);
+    let mut events = 0u64;
+    while let Some(event) = scan.next_event()? {
+        writer
+            .write(&event, |id| scan.location(id))
+            .map_err(output)?;
+        events += 1;
+        if events % (64 * 1024) == 0 {
+            progress(scan.bytes_read(), scan.total_bytes());
+        }
+    }
+    writer.finish().map_err(output)?;
+    progress(scan.total_bytes(), scan.total_bytes());
+    Ok(events)
+}

@@ -1,0 +1,399 @@
+//! `pulse`: analyze and convert traces recorded by the pulse library.
+//!
+//! ```text
+//! pulse analyze TRACE...          verdicts and evidence, then per-worker statistics
+//! pulse analyze --json TRACE...   the same, as JSON (schema: pulse_cli::analysis docs)
+//! pulse info TRACE...             files, metadata, duration, events by type
+//! pulse jsonl TRACE [-o OUT]      one JSON object per event
+//! pulse chrome TRACE [-o OUT]     Chrome trace-event JSON for Perfetto / chrome://tracing
+//! pulse html TRACE... [-o OUT]    one self-contained HTML page: an interactive timeline
+//! ```
+//!
+//! TRACE is a trace file, the base path of a rotated set (`trace.bin` for
+//! `trace.0.bin`, `trace.1.bin`, ...), or a directory of traces. Install it
+//! with `cargo install --path pulse-cli` (no `tokio_unstable` needed), or run
+//! it in this repository with `cargo pulse analyze TRACE`.
+
+mod info;
+mod progress;
+
+use clap::{Args, Parser, Subcommand};
+use pulse_cli::analysis::{self, AnalysisError, AnalysisOptions, TraceSet};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Analyze and convert traces recorded by pulse, the flight recorder for
+/// the Tokio runtime.
+///
+/// TRACE is a trace file, the base path of a rotated set (`trace.bin` for
+/// `trace.0.bin`, `trace.1.bin`, ...), or a directory holding traces.
+#[derive(Debug, Parser)]
+#[command(name = "pulse", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Say why tasks waited: verdicts and their evidence, then per-worker
+    /// statistics.
+    Analyze(AnalyzeArgs),
+    /// Show a trace's files, metadata, duration and events by type.
+    Info {
+        /// Traces to describe.
+        #[arg(required = true, value_name = "TRACE")]
+        traces: Vec<PathBuf>,
+    },
+    /// Write every event as one JSON object per line (file order).
+    Jsonl(ConvertArgs),
+    /// Write Chrome trace-event JSON, for ui.perfetto.dev and chrome://tracing.
+    Chrome(ConvertArgs),
+    /// Write one self-contained HTML page: an interactive timeline of the
+    /// workers, polls, parks and queues, with the findings marked. It
+    /// embeds the trace and opens from a file, without network.
+    Html(HtmlArgs),
+}
+
+#[derive(Debug, Args)]
+struct HtmlArgs {
+    /// The trace: a file, the base path of a rotated set, or a directory
+    /// holding one trace. Several are read in the order given, as the
+    /// files of one set.
+    #[arg(required = true, value_name = "TRACE")]
+    traces: Vec<PathBuf>,
+    /// Where to write the page (default: the trace's path with the
+    /// extension .html, e.g. trace.html for trace.bin).
+    #[arg(short, long, value_name = "OUT.html")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    thresholds: Thresholds,
+}
+
+#[derive(Debug, Args)]
+struct AnalyzeArgs {
+    /// Traces to analyze; each one is reported on its own.
+    #[arg(required = true, value_name = "TRACE")]
+    traces: Vec<PathBuf>,
+    /// Print JSON instead of text (one object; an array for several traces).
+    #[arg(long)]
+    json: bool,
+    /// List every finding (the text report lists the 10 longest per verdict).
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    thresholds: Thresholds,
+}
+
+/// The analysis thresholds; defaults are pulse_cli::analysis::AnalysisOptions'.
+#[derive(Debug, Args)]
+struct Thresholds {
+    /// Polls at least this long are classified (blocked or CPU-bound).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10ms")]
+    long_poll: Duration,
+    /// A long poll is CPU-bound when on a CPU for at least this share of
+    /// its time not spent waiting for a CPU.
+    #[arg(long, value_name = "SHARE", value_parser = parse_share, default_value = "0.5")]
+    cpu_bound_share: f64,
+    /// Share of time waiting for a CPU above which a worker is descheduled.
+    #[arg(long, value_name = "SHARE", value_parser = parse_share, default_value = "0.5")]
+    descheduled_share: f64,
+    /// Least waiting for a CPU in one stretch for a descheduled finding.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "20ms")]
+    descheduled_wait: Duration,
+    /// Least time parked while work is queued for a finding.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10ms")]
+    parked_queued: Duration,
+    /// Queue depth that counts as work queued.
+    #[arg(long, value_name = "TASKS", default_value = "1", value_parser = clap::value_parser!(u64).range(1..))]
+    min_queue_depth: u64,
+}
+
+impl Thresholds {
+    fn options(&self) -> AnalysisOptions {
+        AnalysisOptions {
+            long_poll: self.long_poll,
+            cpu_bound_min_share: self.cpu_bound_share,
+            descheduled_min_share: self.descheduled_share,
+            descheduled_min_wait: self.descheduled_wait,
+            parked_queued_min: self.parked_queued,
+            min_queue_depth: self.min_queue_depth,
+            ..AnalysisOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ConvertArgs {
+    /// The trace to convert.
+    #[arg(value_name = "TRACE")]
+    trace: PathBuf,
+    /// Where to write (default: standard output).
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+}
+
+/// `10ms`, `1.5s`, `250us`, `800ns`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{text}` needs a unit: ns, us, ms or s (e.g. 10ms)"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{number}` is not a number"))?;
+    let nanos_per = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        other => return Err(format!("unknown unit `{other}`: use ns, us, ms or s")),
+    };
+    Ok(Duration::from_nanos((value * nanos_per).round() as u64))
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not a share between 0 and 1"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`pulse jsonl trace | head`): not an error.
+        Err(Failure::Output(err)) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(failure) => {
+            let _ = writeln!(io::stderr(), "pulse: error: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What stops a command: the trace (one line naming it) or stdout.
+#[derive(Debug)]
+enum Failure {
+    Trace(AnalysisError),
+    Output(io::Error),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Trace(err) => write!(f, "{err}"),
+            Failure::Output(err) => write!(f, "writing the output: {err}"),
+        }
+    }
+}
+
+impl From<AnalysisError> for Failure {
+    fn from(err: AnalysisError) -> Self {
+        match err {
+            AnalysisError::Output { source, .. } if source.kind() == io::ErrorKind::BrokenPipe => {
+                Failure::Output(source)
+            }
+            err => Failure::Trace(err),
+        }
+    }
+}
+
+impl From<pulse_trace::SetError> for Failure {
+    fn from(err: pulse_trace::SetError) -> Self {
+        Failure::Trace(AnalysisError::Set(err))
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Self {
+        Failure::Output(err)
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Analyze(args) => analyze(&args),
+        Command::Info { traces } => {
+            let sets = find_all(&traces)?;
+            let mut stdout = io::stdout().lock();
+            for (i, set) in sets.iter().enumerate() {
+                if i > 0 {
+                    writeln!(stdout)?;
+                }
+                let bar = progress::Bar::new(set);
+                let report = info::describe(set, |done, total| bar.update(done, total));
+                bar.finish();
+                let report = report?;
+                stdout.write_all(report.as_bytes())?;
+            }
+            Ok(())
+        }
+        Command::Jsonl(args) => convert(&args, |set, out, name, progress| {
+            pulse_cli::export::trace_to_jsonl(set, out, name, progress).map(drop)
+        }),
+        Command::Chrome(args) => convert(&args, |set, out, name, progress| {
+            pulse_cli::export::trace_to_chrome(
+                set,
+                out,
+                name,
+                &AnalysisOptions::default(),
+                progress,
+            )
+            .map(drop)
+        }),
+        Command::Html(args) => html(&args),
+    }
+}
+
+fn html(args: &HtmlArgs) -> Result<(), Failure> {
+    let set = match args.traces.as_slice() {
+        [one] => TraceSet::open(one)?,
+        many => {
+            let mut files = Vec::new();
+            for set in find_all(many)? {
+                files.extend(set.files().iter().cloned());
+            }
+            TraceSet::from_files(&many[0], files)
+        }
+    };
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| set.name().with_extension("html"));
+    let out = BufWriter::new(create(&output)?);
+    let bar = progress::Bar::new(&set);
+    let result = pulse_cli::export::html::trace_to_html(
+        &set,
+        &args.thresholds.options(),
+        out,
+        &output.display().to_string(),
+        |done, _| bar.update(done / 2, 0),
+    );
+    bar.finish();
+    let analysis = result?;
+    let bytes = std::fs::metadata(&output).map_or(0, |m| m.len());
+    println!(
+        "wrote {} ({:.1} MiB, {} events, {} findings): open it in a web browser",
+        output.display(),
+        bytes as f64 / 1_048_576.0,
+        analysis.trace.events,
+        analysis.findings.len()
+    );
+    Ok(())
+}
+
+/// Every trace the arguments name, in order.
+fn find_all(paths: &[PathBuf]) -> Result<Vec<TraceSet>, AnalysisError> {
+    let mut sets = Vec::new();
+    for path in paths {
+        sets.extend(TraceSet::find(path)?);
+    }
+    Ok(sets)
+}
+
+fn analyze(args: &AnalyzeArgs) -> Result<(), Failure> {
+    let options = args.thresholds.options();
+    let sets = find_all(&args.traces)?;
+    let mut analyses = Vec::with_capacity(sets.len());
+    for set in &sets {
+        let bar = progress::Bar::new(set);
+        analyses.push(analysis::analyze_set(set, &options, |done, total| {
+            bar.update(done, total)
+        })?);
+        bar.finish();
+    }
+    let mut stdout = io::stdout().lock();
+    if args.json {
+        let json = match analyses.as_slice() {
+            [one] => serde_json::to_string_pretty(one),
+            many => serde_json::to_string_pretty(many),
+        }
+        .map_err(io::Error::other)?;
+        writeln!(stdout, "{json}")?;
+        return Ok(());
+    }
+    let listed = if args.all {
+        usize::MAX
+    } else {
+        analysis::DEFAULT_LISTED_PER_VERDICT
+    };
+    for (i, analysis) in analyses.iter().enumerate() {
+        if i > 0 {
+            writeln!(stdout, "\n{}\n", "=".repeat(72))?;
+        }
+        stdout.write_all(analysis::render_text(analysis, listed).as_bytes())?;
+    }
+    Ok(())
+}
+
+type Converter =
+    fn(&TraceSet, Box<dyn Write>, &str, &mut dyn FnMut(u64, u64)) -> Result<(), AnalysisError>;
+
+fn convert(args: &ConvertArgs, write: Converter) -> Result<(), Failure> {
+    let set = TraceSet::open(&args.trace)?;
+    let (out, name): (Box<dyn Write>, String) = match &args.output {
+        Some(path) => (
+            Box::new(BufWriter::new(create(path)?)),
+            path.display().to_string(),
+        ),
+        None => (
+            Box::new(BufWriter::new(io::stdout().lock())),
+            "stdout".to_owned(),
+        ),
+    };
+    let bar = progress::Bar::new(&set);
+    let result = write(&set, out, &name, &mut |done, total| bar.update(done, total));
+    bar.finish();
+    result?;
+    Ok(())
+}
+
+fn create(path: &Path) -> Result<File, AnalysisError> {
+    File::create(path).map_err(|source| AnalysisError::Output {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse_duration("7ns"), Ok(Duration::from_nanos(7)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("10 min")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_share("1.5").is_err());
+        assert_eq!(parse_share("0.25"), Ok(0.25));
+    }
+
+    #[test]
+    fn threshold_defaults_match_the_library() {
+        let cli = Cli::parse_from(["pulse", "analyze", "trace.bin"]);
+        let Command::Analyze(args) = cli.command else {
+            panic!("analyze parses as analyze");
+        };
+        assert_eq!(args.thresholds.options(), AnalysisOptions::default());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,368 @@
+//! The one event model: what the recorder captures and what a trace file
+//! holds.
+//!
+//! Timestamps are nanoseconds since the trace started (see
+//! [`TraceMetadata::start_unix_nanos`](crate::TraceMetadata) for the
+//! wall-clock anchor). Every field is exact: nothing is truncated or
+//! saturated in memory; only the legacy v5 file format narrows values, and
+//! [`FORMAT.md`](https://github.com/pulse-rs/pulse/blob/main/FORMAT.md) says
+//! how.
+
+use std::fmt;
+use std::panic::Location;
+
+/// The kind of an event.
+///
+/// The first five kinds are the seed design's and are the only ones the
+/// legacy v5 format can carry; the rest exist only in the v6 format.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_trace::EventType;
+///
+/// assert_eq!(EventType::PollStart.name(), "PollStart");
+/// assert_eq!(EventType::from_u8(3), Some(EventType::WorkerUnpark));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum EventType {
+    /// A worker is about to poll a task (`on_before_task_poll`).
+    PollStart = 0,
+    /// A worker finished polling a task (`on_after_task_poll`).
+    PollEnd = 1,
+    /// A worker is about to park (`on_thread_park`).
+    WorkerPark = 2,
+    /// A worker unparked (`on_thread_unpark`).
+    WorkerUnpark = 3,
+    /// The sampler thread read the runtime's global (injection) queue depth.
+    QueueSample = 4,
+    /// The sampler thread read a worker thread's CPU time and run-queue wait
+    /// from outside the worker, so that long polls contain CPU readings.
+    WorkerSample = 5,
+    /// Events were lost because the writer could not keep up, or failed.
+    EventsDropped = 6,
+}
+
+impl EventType {
+    /// Every event type, in code order.
+    pub const ALL: [EventType; 7] = [
+        EventType::PollStart,
+        EventType::PollEnd,
+        EventType::WorkerPark,
+        EventType::WorkerUnpark,
+        EventType::QueueSample,
+        EventType::WorkerSample,
+        EventType::EventsDropped,
+    ];
+
+    /// The event type for a `repr(u8)` value, if there is one.
+    pub fn from_u8(value: u8) -> Option<EventType> {
+        EventType::ALL.get(usize::from(value)).copied()
+    }
+
+    /// The type's name as written in reports and JSON (`"PollStart"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::PollStart => "PollStart",
+            EventType::PollEnd => "PollEnd",
+            EventType::WorkerPark => "WorkerPark",
+            EventType::WorkerUnpark => "WorkerUnpark",
+            EventType::QueueSample => "QueueSample",
+            EventType::WorkerSample => "WorkerSample",
+            EventType::EventsDropped => "EventsDropped",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad` honours width and alignment (`{:<14}` in tables).
+        f.pad(self.name())
+    }
+}
+
+/// Where a task was spawned: the `&'static Location` Tokio hands to the poll
+/// hook. Comparing and hashing use the pointer, so interning costs nothing on
+/// the hot path.
+#[derive(Clone, Copy)]
+pub struct SpawnLocation(pub &'static Location<'static>);
+
+impl SpawnLocation {
+    /// The location's address, which identifies it for interning.
+    pub fn addr(self) -> usize {
+        self.0 as *const Location<'static> as usize
+    }
+}
+
+impl PartialEq for SpawnLocation {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for SpawnLocation {}
+
+impl std::hash::Hash for SpawnLocation {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.addr().hash(state)
+    }
+}
+
+impl fmt::Debug for SpawnLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Display for SpawnLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The id a v6 file gives a spawn location; resolve it with
+/// [`TraceReader::location`](crate::TraceReader::location).
+///
+/// Ids are assigned by one [`Encoder`](crate::Encoder) over its whole life,
+/// starting at 1, so an id means the same location in every file of a
+/// rotated set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocationId(pub u32);
+
+impl fmt::Display for LocationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A source location where tasks were spawned, as stored in a trace.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_trace::SpawnSite;
+///
+/// let site = SpawnSite { file: "src/main.rs".into(), line: 12, column: 5 };
+/// assert_eq!(site.to_string(), "src/main.rs:12:5");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpawnSite {
+    /// The source file, as `std::panic::Location::file` reported it.
+    pub file: String,
+    /// The line, starting at 1.
+    pub line: u32,
+    /// The column, starting at 1.
+    pub column: u32,
+}
+
+impl fmt::Display for SpawnSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// One event: the one model for recording and reading.
+///
+/// `L` is how the event holds a task's spawn location. The recorder holds
+/// Tokio's `&'static Location` ([`RecordedEvent`], what a trace writer
+/// receives); a file holds an interned [`LocationId`] ([`TraceEvent`], what a
+/// [`TraceReader`](crate::TraceReader) yields). Everything else is the same.
+///
+/// Timestamps are nanoseconds since the trace started. `cpu_nanos` is the
+/// thread's CPU time and `run_delay_nanos` the time it spent runnable but
+/// waiting for a CPU (`/proc/<tid>/schedstat`, Linux only); both are
+/// cumulative since the thread started, so the differences between two
+/// readings of one thread are what analysis uses.
+///
+/// Read back from a file, some values may be missing or coarser:
+///
+/// - timestamps are multiples of the file's time unit (1 µs for v5,
+///   [`TraceMetadata::time_unit_nanos`](crate::TraceMetadata::time_unit_nanos)
+///   for v6), rounded down;
+/// - `task_id` and the spawn location are `None` in v5 files (and the
+///   location is `None` when the writer did not know it);
+/// - `run_delay_nanos` is `None` where run-queue wait was not recorded;
+/// - v5 values are saturated as `FORMAT.md` describes.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_trace::{EventType, TraceEvent};
+///
+/// let event = TraceEvent::PollEnd { timestamp_nanos: 1_500, worker: 2, local_queue: 0 };
+/// assert_eq!(event.event_type(), EventType::PollEnd);
+/// assert_eq!(event.worker(), Some(2));
+/// assert_eq!(event.timestamp_nanos(), 1_500);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<L> {
+    /// See [`EventType::PollStart`].
+    PollStart {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker's index (`tokio::runtime::worker_index()`).
+        worker: u32,
+        /// Tasks in this worker's local run queue.
+        local_queue: u32,
+        /// Tokio's task id (`None` when unknown, as in v5 files).
+        task_id: Option<u64>,
+        /// Where the task was spawned.
+        spawned_at: L,
+    },
+    /// See [`EventType::PollEnd`].
+    PollEnd {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker's index.
+        worker: u32,
+        /// Tasks in this worker's local run queue.
+        local_queue: u32,
+    },
+    /// See [`EventType::WorkerPark`].
+    WorkerPark {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker's index.
+        worker: u32,
+        /// Tasks in this worker's local run queue.
+        local_queue: u32,
+        /// The thread's cumulative CPU time.
+        cpu_nanos: u64,
+        /// The thread's cumulative run-queue wait (`None` where not recorded).
+        run_delay_nanos: Option<u64>,
+    },
+    /// See [`EventType::WorkerUnpark`].
+    WorkerUnpark {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker's index.
+        worker: u32,
+        /// Tasks in this worker's local run queue.
+        local_queue: u32,
+        /// The thread's cumulative CPU time.
+        cpu_nanos: u64,
+        /// The thread's cumulative run-queue wait (`None` where not recorded).
+        run_delay_nanos: Option<u64>,
+    },
+    /// See [`EventType::QueueSample`].
+    QueueSample {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// Tasks in the runtime's global queue.
+        global_queue: u64,
+    },
+    /// See [`EventType::WorkerSample`].
+    WorkerSample {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker's index.
+        worker: u32,
+        /// The worker thread's cumulative CPU time.
+        cpu_nanos: u64,
+        /// The worker thread's cumulative run-queue wait (`None` where not recorded).
+        run_delay_nanos: Option<u64>,
+    },
+    /// See [`EventType::EventsDropped`].
+    EventsDropped {
+        /// Nanoseconds since the trace started, when the loss was noticed.
+        timestamp_nanos: u64,
+        /// How many events were lost.
+        count: u64,
+    },
+}
+
+impl<L> Event<L> {
+    /// This event's kind.
+    #[inline]
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Event::PollStart { .. } => EventType::PollStart,
+            Event::PollEnd { .. } => EventType::PollEnd,
+            Event::WorkerPark { .. } => EventType::WorkerPark,
+            Event::WorkerUnpark { .. } => EventType::WorkerUnpark,
+            Event::QueueSample { .. } => EventType::QueueSample,
+            Event::WorkerSample { .. } => EventType::WorkerSample,
+            Event::EventsDropped { .. } => EventType::EventsDropped,
+        }
+    }
+
+    /// Nanoseconds since the trace started.
+    #[inline]
+    pub fn timestamp_nanos(&self) -> u64 {
+        match *self {
+            Event::PollStart {
+                timestamp_nanos, ..
+            }
+            | Event::PollEnd {
+                timestamp_nanos, ..
+            }
+            | Event::WorkerPark {
+                timestamp_nanos, ..
+            }
+            | Event::WorkerUnpark {
+                timestamp_nanos, ..
+            }
+            | Event::QueueSample {
+                timestamp_nanos, ..
+            }
+            | Event::WorkerSample {
+                timestamp_nanos, ..
+            }
+            | Event::EventsDropped {
+                timestamp_nanos, ..
+            } => timestamp_nanos,
+        }
+    }
+
+    /// The worker the event belongs to; `None` for runtime-wide events.
+    #[inline]
+    pub fn worker(&self) -> Option<u32> {
+        match *self {
+            Event::PollStart { worker, .. }
+            | Event::PollEnd { worker, .. }
+            | Event::WorkerPark { worker, .. }
+            | Event::WorkerUnpark { worker, .. }
+            | Event::WorkerSample { worker, .. } => Some(worker),
+            Event::QueueSample { .. } | Event::EventsDropped { .. } => None,
+        }
+    }
+}
+
+/// An event as the recorder captured it: what a trace writer receives.
+pub type RecordedEvent = Event<SpawnLocation>;
+
+/// An event read back from a trace file.
+pub type TraceEvent = Event<Option<LocationId>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_codes_round_trip() {
+        for (code, ty) in EventType::ALL.iter().enumerate() {
+            assert_eq!(*ty as u8 as usize, code);
+            assert_eq!(EventType::from_u8(code as u8), Some(*ty));
+        }
+        assert_eq!(EventType::from_u8(7), None);
+    }
+
+    #[test]
+    fn in_memory_event_stays_small() {
+        // The buffers hold these by value; growing the enum grows every
+        // buffer and the collector's memory bound.
+        assert!(std::mem::size_of::<RecordedEvent>() <= 48);
+    }
+
+    #[test]
+    fn spawn_locations_compare_by_pointer() {
+        let a = SpawnLocation(Location::caller());
+        let b = SpawnLocation(Location::caller());
+        assert_ne!(a, b, "two call sites are two locations");
+        assert_eq!(a, a);
+        assert!(a.to_string().contains("event.rs"));
+    }
+}

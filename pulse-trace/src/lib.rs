@@ -1,0 +1,282 @@
+//! The on-disk trace format: header, record encoding and decoding, and the
+//! naming of rotated files. This is the only module that knows byte layouts;
+//! [`FORMAT.md`](https://github.com/pulse-rs/pulse/blob/main/FORMAT.md) at
+//! the repository root is the specification.
+//!
+//! Two versions exist, both starting with the 12-byte header
+//! ([`MAGIC`] + the version as a little-endian `u32`):
+//!
+//! - **v5**, the seed design's layout: fixed-width records, µs timestamps,
+//!   u8 queue depths. Writing it saturates values that do not fit and omits
+//!   event kinds it cannot carry.
+//! - **v6**, the default: a metadata record, then per-worker records of
+//!   varint deltas (about 3 bytes per event), with task ids, spawn
+//!   locations and run-queue wait, and length-prefixed records that older
+//!   readers skip.
+//!
+//! Writing goes through an [`Encoder`] (one per writer, kept across the
+//! files of a rotated set); reading through a [`TraceReader`], which reads
+//! both versions.
+//!
+//! # Examples
+//!
+//! ```
+//! use pulse_trace::{Encoder, FormatVersion, TraceEvent, TraceMetadata, TraceReader};
+//! use pulse_trace::RecordedEvent;
+//!
+//! // Timestamps are stored in ticks of `time_unit_nanos`, rounded down.
+//! let metadata = TraceMetadata { time_unit_nanos: 1_000, ..TraceMetadata::default() };
+//! let mut encoder = Encoder::new(FormatVersion::V6, metadata);
+//! let mut bytes = Vec::new();
+//! encoder.begin_file(0, &mut bytes);
+//! encoder.encode(
+//!     &RecordedEvent::QueueSample { timestamp_nanos: 10_999, global_queue: 700 },
+//!     &mut bytes,
+//! );
+//!
+//! let events: Vec<TraceEvent> = TraceReader::from_reader(&bytes[..], "memory")
+//!     .unwrap()
+//!     .collect::<Result<_, _>>()
+//!     .unwrap();
+//! assert_eq!(
+//!     events,
+//!     [TraceEvent::QueueSample { timestamp_nanos: 10_000, global_queue: 700 }]
+//! );
+//! ```
+
+mod error;
+mod event;
+mod reader;
+mod rotation;
+mod scan;
+mod set;
+mod v5;
+mod v6;
+mod varint;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{Corruption, RecordKind, TraceError, TraceErrorKind};
+pub use event::{
+    Event, EventType, LocationId, RecordedEvent, SpawnLocation, SpawnSite, TraceEvent,
+};
+pub use reader::TraceReader;
+pub use rotation::{rotated_files, rotated_path};
+pub use scan::{FileInfo, TraceScan};
+pub use set::{SetError, TraceSet};
+use v6::V6Encoder;
+
+/// File magic shared by every version.
+pub const MAGIC: &[u8; 8] = b"TOKIOTRC";
+
+/// Length of the header every version starts with: [`MAGIC`] and the
+/// version number as a little-endian `u32`.
+pub const HEADER_LEN: usize = 12;
+
+/// The default v6 time unit, in nanoseconds per tick.
+///
+/// Chosen by measurement (`FORMAT.md`, "Size"): with 32 ns ticks a
+/// yield-heavy multi-thread workload averages under 3 bytes per event, most
+/// time deltas fit one varint byte, and poll durations keep a resolution
+/// finer than the cost of a poll itself.
+pub const DEFAULT_TIME_UNIT_NANOS: u32 = 32;
+
+/// The largest payload a v6 length-prefixed record may declare. A reader
+/// rejects longer records as corrupt instead of buffering them.
+pub const MAX_RECORD_LEN: u64 = 1 << 20;
+
+/// The most distinct worker indices one v6 file may use. Readers reject
+/// files with more (Tokio runtimes have far fewer workers), which bounds the
+/// memory a hostile file can make a reader use.
+pub const MAX_WORKERS_PER_FILE: usize = 1 << 16;
+
+/// The largest v6 spawn-location id. An [`Encoder`] writes sites seen after
+/// this many as unknown (id 0); readers reject larger ids.
+pub const MAX_LOCATIONS: u32 = 1 << 20;
+
+/// Which version of the format a writer produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum FormatVersion {
+    /// The seed design's fixed-width v5 layout (µs timestamps, u8 depths).
+    V5,
+    /// pulse's default: varints, no saturation, task ids, spawn locations,
+    /// run-queue wait, dropped-event records, metadata, extensible.
+    #[default]
+    V6,
+}
+
+impl FormatVersion {
+    /// Every version this crate reads and writes, oldest first.
+    pub const ALL: [FormatVersion; 2] = [FormatVersion::V5, FormatVersion::V6];
+
+    /// The version number written after the magic.
+    ///
+    /// ```
+    /// use pulse_trace::FormatVersion;
+    ///
+    /// assert_eq!(FormatVersion::default().number(), 6);
+    /// assert_eq!(FormatVersion::from_number(5), Some(FormatVersion::V5));
+    /// assert_eq!(FormatVersion::from_number(7), None);
+    /// ```
+    pub fn number(self) -> u32 {
+        match self {
+            FormatVersion::V5 => 5,
+            FormatVersion::V6 => 6,
+        }
+    }
+
+    /// The version with header number `number`, if this crate knows it.
+    pub fn from_number(number: u32) -> Option<FormatVersion> {
+        FormatVersion::ALL
+            .into_iter()
+            .find(|version| version.number() == number)
+    }
+}
+
+/// Per-file metadata (v6 only; a v5 file has none).
+///
+/// The [`Default`] is what an encoder needs when the caller knows nothing
+/// else: [`DEFAULT_TIME_UNIT_NANOS`], this crate's version, no run-queue
+/// wait, file 0, no configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceMetadata {
+    /// Nanoseconds per timestamp tick on disk (v6). An [`Encoder`] given 0
+    /// uses [`DEFAULT_TIME_UNIT_NANOS`].
+    pub time_unit_nanos: u32,
+    /// Worker threads in the traced runtime.
+    pub worker_count: u32,
+    /// Wall-clock time (ns since the Unix epoch) at trace timestamp 0.
+    pub start_unix_nanos: u64,
+    /// The pulse version that wrote the file.
+    pub pulse_version: String,
+    /// Whether park/unpark/sample records carry run-queue wait.
+    pub has_run_delay: bool,
+    /// This file's index in a rotated set (0 for a single file). The
+    /// encoder sets it from [`Encoder::begin_file`]'s argument.
+    pub file_index: u64,
+    /// The recording configuration, as key/value pairs. An encoder keeps
+    /// the leading pairs that fit in [`MAX_RECORD_LEN`] with the rest of
+    /// the metadata.
+    pub config: Vec<(String, String)>,
+}
+
+impl Default for TraceMetadata {
+    fn default() -> Self {
+        TraceMetadata {
+            time_unit_nanos: DEFAULT_TIME_UNIT_NANOS,
+            worker_count: 0,
+            start_unix_nanos: 0,
+            pulse_version: env!("CARGO_PKG_VERSION").to_owned(),
+            has_run_delay: false,
+            file_index: 0,
+            config: Vec::new(),
+        }
+    }
+}
+
+/// Encodes events into bytes; one per writer, kept across rotated files so
+/// spawn-location ids stay stable across a set.
+///
+/// Call [`begin_file`](Self::begin_file) at the start of every file, then
+/// [`encode`](Self::encode) for each event. Both only append to the given
+/// `Vec`, so a writer can encode into a buffer and decide afterwards where
+/// the bytes go. If it discards bytes that `encode` appended (say, to move
+/// an event that would overflow a file into the next one), it must call
+/// `begin_file` before encoding again: that resets all per-file state, so
+/// nothing the discarded bytes defined is assumed by later records.
+///
+/// With [`FormatVersion::V5`], events v5 cannot carry (WorkerSample,
+/// EventsDropped) are silently omitted, and values saturate as `FORMAT.md`
+/// describes.
+///
+/// # Examples
+///
+/// Rotating to a second file mid-stream; each file decodes on its own:
+///
+/// ```
+/// use pulse_trace::{Encoder, FormatVersion, TraceEvent, TraceMetadata, TraceReader};
+/// use pulse_trace::RecordedEvent;
+///
+/// let park = |timestamp_nanos| RecordedEvent::WorkerPark {
+///     timestamp_nanos,
+///     worker: 0,
+///     local_queue: 0,
+///     cpu_nanos: 1_000_000,
+///     run_delay_nanos: Some(0),
+/// };
+/// let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+/// let (mut first, mut second) = (Vec::new(), Vec::new());
+/// encoder.begin_file(0, &mut first);
+/// encoder.encode(&park(64_000), &mut first);
+/// encoder.begin_file(1, &mut second);
+/// encoder.encode(&park(96_000), &mut second);
+///
+/// let mut reader = TraceReader::from_reader(&second[..], "trace.1.bin").unwrap();
+/// assert_eq!(reader.metadata().map(|m| m.file_index), Some(1));
+/// let event = reader.next_event().unwrap().unwrap();
+/// assert_eq!(event.timestamp_nanos(), 96_000);
+/// assert!(matches!(event, TraceEvent::WorkerPark { cpu_nanos: 1_000_000, .. }));
+/// ```
+#[derive(Debug)]
+pub struct Encoder {
+    version: FormatVersion,
+    metadata: TraceMetadata,
+    v6: V6Encoder,
+    started: bool,
+}
+
+impl Encoder {
+    /// A new encoder for `version`. `metadata` is written at the start of
+    /// every v6 file (with `file_index` set per file); v5 files carry none.
+    pub fn new(version: FormatVersion, mut metadata: TraceMetadata) -> Self {
+        if metadata.time_unit_nanos == 0 {
+            metadata.time_unit_nanos = DEFAULT_TIME_UNIT_NANOS;
+        }
+        Encoder {
+            version,
+            v6: V6Encoder::new(metadata.time_unit_nanos),
+            metadata,
+            started: false,
+        }
+    }
+
+    /// The version this encoder writes.
+    pub fn version(&self) -> FormatVersion {
+        self.version
+    }
+
+    /// The metadata written at the start of each v6 file (as of the last
+    /// [`begin_file`](Self::begin_file)).
+    pub fn metadata(&self) -> &TraceMetadata {
+        &self.metadata
+    }
+
+    /// Appends the start of a new file (header; for v6, metadata) and resets
+    /// all per-file state, so the file decodes on its own.
+    pub fn begin_file(&mut self, file_index: u64, out: &mut Vec<u8>) {
+        self.metadata.file_index = file_index;
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.version.number().to_le_bytes());
+        if self.version == FormatVersion::V6 {
+            self.v6.begin_file(&self.metadata, out);
+        }
+        self.started = true;
+    }
+
+    /// Appends one event (and, for v6, any definition it needs first).
+    ///
+    /// If no file was begun yet, begins file 0 first, so the output is
+    /// always a valid trace.
+    #[inline]
+    pub fn encode(&mut self, event: &RecordedEvent, out: &mut Vec<u8>) {
+        if !self.started {
+            self.begin_file(0, out);
+        }
+        match self.version {
+            FormatVersion::V5 => v5::encode(event, out),
+            FormatVersion::V6 => self.v6.encode(event, out),
+        }
+    }
+}

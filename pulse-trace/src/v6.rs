@@ -1,0 +1,949 @@
+//! pulse's v6 layout: a metadata record, then compact per-worker records
+//! (tag byte + varint deltas) mixed with length-prefixed records that old
+//! readers can skip. `FORMAT.md` is the specification; this file follows it.
+
+use crate::error::{Corruption, RecordKind, TraceErrorKind};
+use crate::event::{LocationId, SpawnSite, TraceEvent};
+use crate::event::{RecordedEvent, SpawnLocation};
+use crate::varint::{
+    put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
+};
+use crate::{TraceMetadata, MAX_LOCATIONS, MAX_RECORD_LEN, MAX_WORKERS_PER_FILE};
+use std::collections::HashMap;
+
+/// PollEnd: `0x00..=0x1F`; the low five bits hold the local queue depth
+/// change ([`POLL_END_QUEUE_BITS`]).
+pub(crate) const TAG_POLL_END: u8 = 0x00;
+/// PollStart: `0x20..=0x3F`; bit [`NEW_LOCATION`] says a location id
+/// follows, the low four bits hold the local queue depth change
+/// ([`POLL_START_QUEUE_BITS`]).
+pub(crate) const TAG_POLL_START: u8 = 0x20;
+/// The bits of a PollEnd tag holding the zigzag change of the local queue
+/// depth from the worker's previous record; all ones is the escape.
+pub(crate) const POLL_END_QUEUE_BITS: u8 = 0x1F;
+/// The bits of a PollStart tag holding the zigzag change of the local
+/// queue depth; all ones is the escape.
+pub(crate) const POLL_START_QUEUE_BITS: u8 = 0x0F;
+/// PollStart tag bit: the spawn location differs from this worker's
+/// previous PollStart in this file, and its id follows.
+pub(crate) const NEW_LOCATION: u8 = 0x10;
+/// WorkerPark.
+pub(crate) const TAG_WORKER_PARK: u8 = 0x40;
+/// WorkerUnpark.
+pub(crate) const TAG_WORKER_UNPARK: u8 = 0x41;
+/// Worker switch: the following worker records belong to this worker.
+pub(crate) const TAG_WORKER_SWITCH: u8 = 0x42;
+/// Set time: the current worker's previous time, in absolute ticks.
+pub(crate) const TAG_SET_TIME: u8 = 0x43;
+/// Tags at and above this one are followed by a varint payload length.
+pub(crate) const FIRST_LENGTH_PREFIXED_TAG: u8 = 0x80;
+/// Metadata (must be a file's first record).
+pub(crate) const TAG_METADATA: u8 = 0x80;
+/// Spawn location definition.
+pub(crate) const TAG_LOCATION: u8 = 0x81;
+/// QueueSample.
+pub(crate) const TAG_QUEUE_SAMPLE: u8 = 0x82;
+/// WorkerSample.
+pub(crate) const TAG_WORKER_SAMPLE: u8 = 0x83;
+/// EventsDropped.
+pub(crate) const TAG_EVENTS_DROPPED: u8 = 0x84;
+
+/// Metadata flag: park, unpark and worker-sample records carry run-queue
+/// wait.
+pub(crate) const FLAG_HAS_RUN_DELAY: u64 = 1 << 0;
+
+/// The longest compact record: a tag and four varints (PollStart with a
+/// varint local queue and a location, or park/unpark).
+pub(crate) const MAX_COMPACT_LEN: usize = 1 + 4 * MAX_VARINT_LEN;
+/// The longest tag + payload length prefix.
+pub(crate) const MAX_PREFIX_LEN: usize = 1 + MAX_VARINT_LEN;
+/// Longest file name (in a location definition) or version string (in the
+/// metadata) the encoder writes, in bytes; longer ones are cut at a
+/// character boundary so these records never near [`MAX_RECORD_LEN`].
+const MAX_NAME_LEN: usize = 4096;
+
+/// The record kind of a compact tag, or `None` if v6 does not define it.
+pub(crate) fn compact_kind(tag: u8) -> Option<RecordKind> {
+    match tag {
+        0x00..=0x1F => Some(RecordKind::PollEnd),
+        0x20..=0x3F => Some(RecordKind::PollStart),
+        TAG_WORKER_PARK => Some(RecordKind::WorkerPark),
+        TAG_WORKER_UNPARK => Some(RecordKind::WorkerUnpark),
+        TAG_WORKER_SWITCH => Some(RecordKind::WorkerSwitch),
+        TAG_SET_TIME => Some(RecordKind::SetTime),
+        _ => None,
+    }
+}
+
+/// The record kind of a length-prefixed tag; [`RecordKind::Unknown`] for
+/// tags this version does not define (they are skipped).
+pub(crate) fn length_prefixed_kind(tag: u8) -> RecordKind {
+    match tag {
+        TAG_METADATA => RecordKind::Metadata,
+        TAG_LOCATION => RecordKind::LocationDefinition,
+        TAG_QUEUE_SAMPLE => RecordKind::QueueSample,
+        TAG_WORKER_SAMPLE => RecordKind::WorkerSample,
+        TAG_EVENTS_DROPPED => RecordKind::EventsDropped,
+        tag => RecordKind::Unknown(tag),
+    }
+}
+
+/// What the encoder remembers about one worker within one file.
+#[derive(Clone, Copy, Debug, Default)]
+struct EncoderWorker {
+    prev_ticks: u64,
+    prev_task: u64,
+    prev_cpu: u64,
+    prev_run_delay: u64,
+    prev_local_queue: u32,
+    /// The spawn location of this worker's previous PollStart in this file
+    /// (address, 0 for none) and its id, which is therefore defined in
+    /// this file.
+    last_location: usize,
+    last_location_id: u32,
+}
+
+/// The v6 half of an [`Encoder`](super::Encoder).
+#[derive(Debug)]
+pub(crate) struct V6Encoder {
+    unit: u64,
+    /// Location ids, for the encoder's whole life, keyed by address.
+    location_ids: HashMap<usize, u32>,
+    /// For location id `i`, entry `i - 1` is the file (a generation
+    /// number) that last defined it.
+    defined_in: Vec<u64>,
+    /// The current file's generation; 0 before the first file.
+    file: u64,
+    /// Per-file worker state: worker index → slot in `workers`.
+    slots: HashMap<u32, usize>,
+    workers: Vec<EncoderWorker>,
+    /// The worker the last switch record selected, and its slot.
+    current: Option<(u32, usize)>,
+    /// Payload of the length-prefixed record being built.
+    scratch: Vec<u8>,
+}
+
+impl V6Encoder {
+    pub(crate) fn new(time_unit_nanos: u32) -> Self {
+        V6Encoder {
+            unit: u64::from(time_unit_nanos.max(1)),
+            location_ids: HashMap::new(),
+            defined_in: Vec::new(),
+            file: 0,
+            slots: HashMap::new(),
+            workers: Vec::new(),
+            current: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Resets per-file state and appends the metadata record (the header is
+    /// the caller's).
+    pub(crate) fn begin_file(&mut self, metadata: &TraceMetadata, out: &mut Vec<u8>) {
+        self.file += 1;
+        self.slots.clear();
+        self.workers.clear();
+        self.current = None;
+        self.write_metadata(metadata, out);
+    }
+
+    fn write_metadata(&mut self, metadata: &TraceMetadata, out: &mut Vec<u8>) {
+        let mut flags = 0;
+        if metadata.has_run_delay {
+            flags |= FLAG_HAS_RUN_DELAY;
+        }
+        let fixed = &mut self.scratch;
+        fixed.clear();
+        put_varint(fixed, self.unit);
+        put_varint(fixed, metadata.worker_count.into());
+        put_varint(fixed, metadata.start_unix_nanos);
+        put_str(fixed, truncate_str(&metadata.pulse_version, MAX_NAME_LEN));
+        put_varint(fixed, flags);
+        put_varint(fixed, metadata.file_index);
+        // Keep the configuration pairs that fit under the record limit, so a
+        // reader never rejects the file for an oversized metadata record.
+        let mut budget = MAX_RECORD_LEN as usize - fixed.len() - MAX_VARINT_LEN;
+        let mut pairs = Vec::new();
+        for (key, value) in &metadata.config {
+            let mut pair = Vec::new();
+            put_str(&mut pair, key);
+            put_str(&mut pair, value);
+            if pair.len() > budget {
+                break;
+            }
+            budget -= pair.len();
+            pairs.push(pair);
+        }
+        put_varint(fixed, pairs.len() as u64);
+        for pair in &pairs {
+            fixed.extend_from_slice(pair);
+        }
+        finish_record(out, TAG_METADATA, &self.scratch);
+    }
+
+    pub(crate) fn encode(&mut self, event: &RecordedEvent, out: &mut Vec<u8>) {
+        out.reserve(MAX_COMPACT_LEN + 2 * MAX_PREFIX_LEN);
+        match *event {
+            RecordedEvent::PollStart {
+                timestamp_nanos,
+                worker,
+                local_queue,
+                task_id,
+                spawned_at,
+            } => {
+                let slot = self.select_worker(worker, out);
+                let dt = self.advance(slot, timestamp_nanos, out);
+                let new_location = self.new_location(slot, spawned_at, out);
+                let state = &mut self.workers[slot];
+                // Tokio's task ids start at 1, so 0 stands for "unknown".
+                let task_id = task_id.unwrap_or(0);
+                let task_delta = task_id.wrapping_sub(state.prev_task) as i64;
+                state.prev_task = task_id;
+                let queue_code = queue_change(state, local_queue, POLL_START_QUEUE_BITS);
+                let location_bit = if new_location.is_some() {
+                    NEW_LOCATION
+                } else {
+                    0
+                };
+                out.push(TAG_POLL_START | location_bit | queue_code);
+                if queue_code == POLL_START_QUEUE_BITS {
+                    put_varint(out, local_queue.into());
+                }
+                put_varint(out, dt);
+                put_zigzag(out, task_delta);
+                if let Some(id) = new_location {
+                    put_varint(out, id.into());
+                }
+            }
+            RecordedEvent::PollEnd {
+                timestamp_nanos,
+                worker,
+                local_queue,
+            } => {
+                let slot = self.select_worker(worker, out);
+                let dt = self.advance(slot, timestamp_nanos, out);
+                let state = &mut self.workers[slot];
+                let queue_code = queue_change(state, local_queue, POLL_END_QUEUE_BITS);
+                out.push(TAG_POLL_END | queue_code);
+                if queue_code == POLL_END_QUEUE_BITS {
+                    put_varint(out, local_queue.into());
+                }
+                put_varint(out, dt);
+            }
+            RecordedEvent::WorkerPark {
+                timestamp_nanos,
+                worker,
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos,
+            } => self.park(
+                TAG_WORKER_PARK,
+                timestamp_nanos,
+                worker,
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos.unwrap_or(0),
+                out,
+            ),
+            RecordedEvent::WorkerUnpark {
+                timestamp_nanos,
+                worker,
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos,
+            } => self.park(
+                TAG_WORKER_UNPARK,
+                timestamp_nanos,
+                worker,
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos.unwrap_or(0),
+                out,
+            ),
+            RecordedEvent::QueueSample {
+                timestamp_nanos,
+                global_queue,
+            } => {
+                self.scratch.clear();
+                put_varint(&mut self.scratch, timestamp_nanos / self.unit);
+                put_varint(&mut self.scratch, global_queue);
+                finish_record(out, TAG_QUEUE_SAMPLE, &self.scratch);
+            }
+            RecordedEvent::WorkerSample {
+                timestamp_nanos,
+                worker,
+                cpu_nanos,
+                run_delay_nanos,
+            } => {
+                self.scratch.clear();
+                put_varint(&mut self.scratch, timestamp_nanos / self.unit);
+                put_varint(&mut self.scratch, worker.into());
+                put_varint(&mut self.scratch, cpu_nanos);
+                put_varint(&mut self.scratch, run_delay_nanos.unwrap_or(0));
+                finish_record(out, TAG_WORKER_SAMPLE, &self.scratch);
+            }
+            RecordedEvent::EventsDropped {
+                timestamp_nanos,
+                count,
+            } => {
+                self.scratch.clear();
+                put_varint(&mut self.scratch, timestamp_nanos / self.unit);
+                put_varint(&mut self.scratch, count);
+                finish_record(out, TAG_EVENTS_DROPPED, &self.scratch);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn park(
+        &mut self,
+        tag: u8,
+        timestamp_nanos: u64,
+        worker: u32,
+        local_queue: u32,
+        cpu_nanos: u64,
+        run_delay_nanos: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let slot = self.select_worker(worker, out);
+        let dt = self.advance(slot, timestamp_nanos, out);
+        let state = &mut self.workers[slot];
+        let cpu_delta = cpu_nanos.wrapping_sub(state.prev_cpu) as i64;
+        let run_delay_delta = run_delay_nanos.wrapping_sub(state.prev_run_delay) as i64;
+        state.prev_cpu = cpu_nanos;
+        state.prev_run_delay = run_delay_nanos;
+        state.prev_local_queue = local_queue;
+        out.push(tag);
+        put_varint(out, dt);
+        put_varint(out, local_queue.into());
+        put_zigzag(out, cpu_delta);
+        put_zigzag(out, run_delay_delta);
+    }
+
+    /// The slot of `worker`'s state, appending a worker switch if the
+    /// current worker is another one.
+    #[inline]
+    fn select_worker(&mut self, worker: u32, out: &mut Vec<u8>) -> usize {
+        match self.current {
+            Some((current, slot)) if current == worker => slot,
+            _ => self.switch_worker(worker, out),
+        }
+    }
+
+    fn switch_worker(&mut self, worker: u32, out: &mut Vec<u8>) -> usize {
+        let next = self.workers.len();
+        let slot = *self.slots.entry(worker).or_insert(next);
+        if slot == next {
+            self.workers.push(EncoderWorker::default());
+        }
+        out.push(TAG_WORKER_SWITCH);
+        put_varint(out, worker.into());
+        self.current = Some((worker, slot));
+        slot
+    }
+
+    /// Moves the worker's clock to `timestamp_nanos` and returns the delta
+    /// in ticks, appending a set-time record first if time went backwards.
+    #[inline]
+    fn advance(&mut self, slot: usize, timestamp_nanos: u64, out: &mut Vec<u8>) -> u64 {
+        let ticks = timestamp_nanos / self.unit;
+        let state = &mut self.workers[slot];
+        if ticks < state.prev_ticks {
+            out.push(TAG_SET_TIME);
+            put_varint(out, ticks);
+            state.prev_ticks = ticks;
+        }
+        let dt = ticks - state.prev_ticks;
+        state.prev_ticks = ticks;
+        dt
+    }
+
+    /// The id of `location` if it differs from the one of this worker's
+    /// previous PollStart in this file (`None` if it is the same),
+    /// appending its definition if this file has not defined it yet.
+    #[inline]
+    fn new_location(
+        &mut self,
+        slot: usize,
+        location: SpawnLocation,
+        out: &mut Vec<u8>,
+    ) -> Option<u32> {
+        let addr = location.addr();
+        let state = &self.workers[slot];
+        if state.last_location == addr {
+            return None;
+        }
+        let had_location = state.last_location != 0;
+        let previous_id = state.last_location_id;
+        let id = self.location_id(location, out);
+        let state = &mut self.workers[slot];
+        state.last_location = addr;
+        state.last_location_id = id;
+        // Two addresses share an id only once ids ran out (both 0).
+        (!had_location || id != previous_id).then_some(id)
+    }
+
+    /// The id of `location`, appending its definition if this file has not
+    /// defined it yet. Ids run out after [`MAX_LOCATIONS`] locations; later
+    /// ones are written as 0 (unknown).
+    fn location_id(&mut self, location: SpawnLocation, out: &mut Vec<u8>) -> u32 {
+        let next = self.defined_in.len() + 1;
+        let id = match self.location_ids.get(&location.addr()) {
+            Some(&id) => id,
+            None => {
+                let Some(id) = u32::try_from(next).ok().filter(|&id| id <= MAX_LOCATIONS) else {
+                    return 0;
+                };
+                self.location_ids.insert(location.addr(), id);
+                self.defined_in.push(0);
+                id
+            }
+        };
+        let Some(defined_in) = self.defined_in.get_mut(id as usize - 1) else {
+            return 0;
+        };
+        if *defined_in != self.file {
+            *defined_in = self.file;
+            let site = location.0;
+            self.scratch.clear();
+            put_varint(&mut self.scratch, id.into());
+            put_str(&mut self.scratch, truncate_str(site.file(), MAX_NAME_LEN));
+            put_varint(&mut self.scratch, site.line().into());
+            put_varint(&mut self.scratch, site.column().into());
+            finish_record(out, TAG_LOCATION, &self.scratch);
+        }
+        id
+    }
+}
+
+/// The tag bits for a poll record's local queue depth: the zigzag change
+/// from the worker's previous depth if it fits below `escape`, otherwise
+/// `escape` (and the caller writes the depth as a varint). Records the
+/// depth as the worker's previous one.
+#[inline]
+fn queue_change(state: &mut EncoderWorker, local_queue: u32, escape: u8) -> u8 {
+    let change = i64::from(local_queue) - i64::from(state.prev_local_queue);
+    state.prev_local_queue = local_queue;
+    let code = zigzag(change);
+    if code < u64::from(escape) {
+        code as u8
+    } else {
+        escape
+    }
+}
+
+/// Appends a length-prefixed record.
+fn finish_record(out: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+    out.push(tag);
+    put_varint(out, payload.len() as u64);
+    out.extend_from_slice(payload);
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
+}
+
+/// Reads the fields of one record, turning [`ReadError`]s into the right
+/// error: truncation for a compact record (its end is the end of the
+/// file), a missing field for a length-prefixed one (its payload is whole).
+struct Fields<'a> {
+    cursor: Cursor<'a>,
+    record: RecordKind,
+    compact: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn compact(data: &'a [u8], record: RecordKind) -> Self {
+        Fields {
+            cursor: Cursor::new(data),
+            record,
+            compact: true,
+        }
+    }
+
+    fn payload(data: &'a [u8], record: RecordKind) -> Self {
+        Fields {
+            cursor: Cursor::new(data),
+            record,
+            compact: false,
+        }
+    }
+
+    /// A varint; `fields_after` counts the record's fields after this one
+    /// (each at least a byte) to report how short a truncated record is.
+    #[inline]
+    fn varint(&mut self, field: &'static str, fields_after: u64) -> Result<u64, TraceErrorKind> {
+        match self.cursor.varint() {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.error(err, field, fields_after)),
+        }
+    }
+
+    #[inline]
+    fn zigzag(&mut self, field: &'static str, fields_after: u64) -> Result<i64, TraceErrorKind> {
+        match self.cursor.zigzag() {
+            Ok(value) => Ok(value),
+            Err(err) => Err(self.error(err, field, fields_after)),
+        }
+    }
+
+    #[inline]
+    fn u32(&mut self, field: &'static str, fields_after: u64) -> Result<u32, TraceErrorKind> {
+        let value = self.varint(field, fields_after)?;
+        u32::try_from(value).map_err(|_| {
+            Corruption::OutOfRange {
+                record: self.record,
+                field,
+                value,
+                max: u32::MAX.into(),
+            }
+            .into()
+        })
+    }
+
+    /// A varint byte length and that many bytes of UTF-8 (payloads only).
+    fn string(&mut self, field: &'static str) -> Result<&'a str, TraceErrorKind> {
+        let len = self.varint(field, 0)?;
+        let left = self.cursor.remaining();
+        let bytes = usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= left)
+            .and_then(|len| self.cursor.bytes(len).ok())
+            .ok_or(Corruption::LengthPastRecord {
+                record: self.record,
+                field,
+                len,
+                left: left as u64,
+            })?;
+        std::str::from_utf8(bytes).map_err(|_| {
+            Corruption::InvalidUtf8 {
+                record: self.record,
+                field,
+            }
+            .into()
+        })
+    }
+
+    fn error(&self, err: ReadError, field: &'static str, fields_after: u64) -> TraceErrorKind {
+        let record = self.record;
+        match err {
+            ReadError::Incomplete if self.compact => {
+                let available = (self.cursor.position() + self.cursor.remaining()) as u64;
+                TraceErrorKind::Truncated {
+                    record,
+                    needed: available + 1 + fields_after,
+                    available,
+                    exact: false,
+                }
+            }
+            ReadError::Incomplete => Corruption::MissingField { record, field }.into(),
+            ReadError::VarintTooLong => Corruption::VarintTooLong { record, field }.into(),
+            ReadError::VarintOverflow => Corruption::VarintOverflow { record, field }.into(),
+        }
+    }
+
+    fn consumed(&self) -> usize {
+        self.cursor.position()
+    }
+}
+
+/// What the decoder remembers about one worker within one file.
+#[derive(Clone, Copy, Debug, Default)]
+struct DecoderWorker {
+    prev_ticks: u64,
+    prev_task: u64,
+    prev_cpu: u64,
+    prev_run_delay: u64,
+    prev_local_queue: u32,
+    /// The location id of this worker's previous PollStart in this file
+    /// (checked to be defined in this file), if it had one.
+    prev_location: Option<u64>,
+}
+
+/// A location definition and the file (generation) that last defined it.
+#[derive(Debug)]
+struct Definition {
+    site: SpawnSite,
+    file: u64,
+}
+
+/// Decoding state for v6 files; the location table lives across files.
+#[derive(Debug, Default)]
+pub(crate) struct V6Decoder {
+    unit: u64,
+    has_run_delay: bool,
+    file: u64,
+    slots: HashMap<u32, usize>,
+    workers: Vec<DecoderWorker>,
+    current: Option<(u32, usize)>,
+    locations: HashMap<u32, Definition>,
+}
+
+impl V6Decoder {
+    /// Forgets per-file state before a new file.
+    pub(crate) fn begin_file(&mut self) {
+        self.file += 1;
+        self.unit = 0;
+        self.has_run_delay = false;
+        self.slots.clear();
+        self.workers.clear();
+        self.current = None;
+    }
+
+    /// The location defined under `id`, by this file or an earlier one.
+    pub(crate) fn location(&self, id: LocationId) -> Option<&SpawnSite> {
+        self.locations.get(&id.0).map(|definition| &definition.site)
+    }
+
+    /// Decodes a metadata payload and adopts its time unit and flags.
+    pub(crate) fn decode_metadata(
+        &mut self,
+        payload: &[u8],
+    ) -> Result<TraceMetadata, TraceErrorKind> {
+        let record = RecordKind::Metadata;
+        let mut fields = Fields::payload(payload, record);
+        let time_unit_nanos = fields.u32("time_unit_nanos", 0)?;
+        if time_unit_nanos == 0 {
+            return Err(Corruption::Zero {
+                record,
+                field: "time_unit_nanos",
+            }
+            .into());
+        }
+        let worker_count = fields.u32("worker_count", 0)?;
+        let start_unix_nanos = fields.varint("start_unix_nanos", 0)?;
+        let pulse_version = fields.string("pulse_version")?.to_owned();
+        let flags = fields.varint("flags", 0)?;
+        let file_index = fields.varint("file_index", 0)?;
+        let count = fields.varint("config count", 0)?;
+        // Each pair takes at least two bytes, so a larger count is a lie.
+        let left = fields.cursor.remaining() as u64;
+        if count > left / 2 {
+            return Err(Corruption::LengthPastRecord {
+                record,
+                field: "config count",
+                len: count,
+                left,
+            }
+            .into());
+        }
+        let mut config = Vec::new();
+        for _ in 0..count {
+            let key = fields.string("config key")?.to_owned();
+            let value = fields.string("config value")?.to_owned();
+            config.push((key, value));
+        }
+        // Bytes after the known fields belong to later format revisions.
+        self.unit = time_unit_nanos.into();
+        self.has_run_delay = flags & FLAG_HAS_RUN_DELAY != 0;
+        Ok(TraceMetadata {
+            time_unit_nanos,
+            worker_count,
+            start_unix_nanos,
+            pulse_version,
+            has_run_delay: flags & FLAG_HAS_RUN_DELAY != 0,
+            file_index,
+            config,
+        })
+    }
+
+    /// Decodes the compact record at the start of `data`, which holds every
+    /// byte left in the file or at least [`MAX_COMPACT_LEN`] bytes. Returns
+    /// the event, if the record is one, and the record's length.
+    pub(crate) fn decode_compact(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(Option<TraceEvent>, usize), TraceErrorKind> {
+        let Some(&tag) = data.first() else {
+            return Err(TraceErrorKind::Truncated {
+                record: RecordKind::Record,
+                needed: 1,
+                available: 0,
+                exact: false,
+            });
+        };
+        let record = compact_kind(tag).ok_or(Corruption::UnknownTag { tag })?;
+        let mut fields = Fields::compact(data, record);
+        // Skip the tag.
+        fields
+            .cursor
+            .u8()
+            .map_err(|err| fields.error(err, "tag", 0))?;
+        let event = match tag {
+            TAG_WORKER_SWITCH => {
+                let worker = fields.u32("worker", 0)?;
+                let next = self.workers.len();
+                if next >= MAX_WORKERS_PER_FILE && !self.slots.contains_key(&worker) {
+                    return Err(Corruption::TooManyWorkers {
+                        max: MAX_WORKERS_PER_FILE as u64,
+                    }
+                    .into());
+                }
+                let slot = *self.slots.entry(worker).or_insert(next);
+                if slot == next {
+                    self.workers.push(DecoderWorker::default());
+                }
+                self.current = Some((worker, slot));
+                None
+            }
+            TAG_SET_TIME => {
+                let ticks = fields.varint("ticks", 0)?;
+                let (_, slot, mut state) = self.current_worker(record)?;
+                state.prev_ticks = ticks;
+                self.store(slot, state);
+                None
+            }
+            TAG_WORKER_PARK | TAG_WORKER_UNPARK => Some(self.park(tag, &mut fields)?),
+            _ => Some(self.poll(tag, &mut fields)?),
+        };
+        Ok((event, fields.consumed()))
+    }
+
+    /// The current worker, its slot, and a copy of its state.
+    fn current_worker(
+        &self,
+        record: RecordKind,
+    ) -> Result<(u32, usize, DecoderWorker), TraceErrorKind> {
+        self.current
+            .and_then(|(worker, slot)| Some((worker, slot, *self.workers.get(slot)?)))
+            .ok_or_else(|| Corruption::NoCurrentWorker { record }.into())
+    }
+
+    fn store(&mut self, slot: usize, state: DecoderWorker) {
+        if let Some(stored) = self.workers.get_mut(slot) {
+            *stored = state;
+        }
+    }
+
+    fn timestamp(&self, record: RecordKind, ticks: u64) -> Result<u64, TraceErrorKind> {
+        ticks
+            .checked_mul(self.unit)
+            .ok_or_else(|| Corruption::TimestampOverflow { record }.into())
+    }
+
+    /// Moves `state`'s clock `dt` ticks on; returns the time in nanoseconds.
+    fn advance(
+        &self,
+        record: RecordKind,
+        state: &mut DecoderWorker,
+        dt: u64,
+    ) -> Result<u64, TraceErrorKind> {
+        let ticks = state
+            .prev_ticks
+            .checked_add(dt)
+            .ok_or(Corruption::TimestampOverflow { record })?;
+        let nanos = self.timestamp(record, ticks)?;
+        state.prev_ticks = ticks;
+        Ok(nanos)
+    }
+
+    fn poll(&mut self, tag: u8, fields: &mut Fields<'_>) -> Result<TraceEvent, TraceErrorKind> {
+        let start = tag & 0xE0 == TAG_POLL_START;
+        let record = fields.record;
+        let (escape, new_location) = if start {
+            (POLL_START_QUEUE_BITS, tag & NEW_LOCATION != 0)
+        } else {
+            (POLL_END_QUEUE_BITS, false)
+        };
+        let queue_code = tag & escape;
+        // Fields after the local queue: dt, and for PollStart the task id
+        // and maybe the location.
+        let after_queue = if start {
+            2 + u64::from(new_location)
+        } else {
+            1
+        };
+        let absolute_queue = if queue_code == escape {
+            Some(fields.u32("local_queue", after_queue)?)
+        } else {
+            None
+        };
+        let dt = fields.varint("dt", after_queue - 1)?;
+        let (task_delta, location) = if start {
+            let task_delta = fields.zigzag("task_id", u64::from(new_location))?;
+            let location = if new_location {
+                Some(fields.varint("location", 0)?)
+            } else {
+                None
+            };
+            (task_delta, location)
+        } else {
+            (0, None)
+        };
+        let (worker, slot, mut state) = self.current_worker(record)?;
+        let local_queue = match absolute_queue {
+            Some(depth) => depth,
+            None => {
+                let change = unzigzag(queue_code.into());
+                u32::try_from(i64::from(state.prev_local_queue) + change).map_err(|_| {
+                    Corruption::QueueChangeOutOfRange {
+                        record,
+                        previous: state.prev_local_queue,
+                        change,
+                    }
+                })?
+            }
+        };
+        state.prev_local_queue = local_queue;
+        let timestamp_nanos = self.advance(record, &mut state, dt)?;
+        let event = if start {
+            let id = match location {
+                Some(id) => {
+                    self.check_location(id)?;
+                    id
+                }
+                None => state.prev_location.ok_or(Corruption::NoPreviousLocation)?,
+            };
+            state.prev_location = Some(id);
+            state.prev_task = state.prev_task.wrapping_add(task_delta as u64);
+            TraceEvent::PollStart {
+                timestamp_nanos,
+                worker,
+                local_queue,
+                task_id: Some(state.prev_task).filter(|&id| id != 0),
+                // Checked to fit when it was defined.
+                spawned_at: u32::try_from(id).ok().filter(|&id| id != 0).map(LocationId),
+            }
+        } else {
+            TraceEvent::PollEnd {
+                timestamp_nanos,
+                worker,
+                local_queue,
+            }
+        };
+        self.store(slot, state);
+        Ok(event)
+    }
+
+    /// Checks that location `id` (0: unknown) was defined in this file.
+    fn check_location(&self, id: u64) -> Result<(), TraceErrorKind> {
+        if id == 0 {
+            return Ok(());
+        }
+        let defined = u32::try_from(id).ok().is_some_and(|id| {
+            self.locations
+                .get(&id)
+                .is_some_and(|definition| definition.file == self.file)
+        });
+        if defined {
+            Ok(())
+        } else {
+            Err(Corruption::UndefinedLocation { id }.into())
+        }
+    }
+
+    fn park(&mut self, tag: u8, fields: &mut Fields<'_>) -> Result<TraceEvent, TraceErrorKind> {
+        let record = fields.record;
+        let dt = fields.varint("dt", 3)?;
+        let local_queue = fields.u32("local_queue", 2)?;
+        let cpu_delta = fields.zigzag("cpu_nanos", 1)?;
+        let run_delay_delta = fields.zigzag("run_delay_nanos", 0)?;
+        let (worker, slot, mut state) = self.current_worker(record)?;
+        let timestamp_nanos = self.advance(record, &mut state, dt)?;
+        state.prev_local_queue = local_queue;
+        state.prev_cpu = state.prev_cpu.wrapping_add(cpu_delta as u64);
+        state.prev_run_delay = state.prev_run_delay.wrapping_add(run_delay_delta as u64);
+        self.store(slot, state);
+        let cpu_nanos = state.prev_cpu;
+        let run_delay_nanos = self.has_run_delay.then_some(state.prev_run_delay);
+        Ok(if tag == TAG_WORKER_PARK {
+            TraceEvent::WorkerPark {
+                timestamp_nanos,
+                worker,
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos,
+            }
+        } else {
+            TraceEvent::WorkerUnpark {
+                timestamp_nanos,
+                worker,
+                local_queue,
+                cpu_nanos,
+                run_delay_nanos,
+            }
+        })
+    }
+
+    /// Decodes the whole payload of a length-prefixed record with a known
+    /// tag (see [`length_prefixed_kind`]); unknown tags decode to nothing.
+    pub(crate) fn decode_length_prefixed(
+        &mut self,
+        tag: u8,
+        payload: &[u8],
+    ) -> Result<Option<TraceEvent>, TraceErrorKind> {
+        let record = length_prefixed_kind(tag);
+        let mut fields = Fields::payload(payload, record);
+        let event = match tag {
+            TAG_METADATA => return Err(Corruption::DuplicateMetadata.into()),
+            TAG_LOCATION => {
+                let id = fields.u32("id", 0)?;
+                if id == 0 {
+                    return Err(Corruption::Zero {
+                        record,
+                        field: "id",
+                    }
+                    .into());
+                }
+                if id > MAX_LOCATIONS {
+                    return Err(Corruption::OutOfRange {
+                        record,
+                        field: "id",
+                        value: id.into(),
+                        max: MAX_LOCATIONS.into(),
+                    }
+                    .into());
+                }
+                let file = fields.string("file")?.to_owned();
+                let line = fields.u32("line", 0)?;
+                let column = fields.u32("column", 0)?;
+                self.locations.insert(
+                    id,
+                    Definition {
+                        site: SpawnSite { file, line, column },
+                        file: self.file,
+                    },
+                );
+                None
+            }
+            TAG_QUEUE_SAMPLE => {
+                let ticks = fields.varint("ticks", 0)?;
+                let global_queue = fields.varint("global_queue", 0)?;
+                Some(TraceEvent::QueueSample {
+                    timestamp_nanos: self.timestamp(record, ticks)?,
+                    global_queue,
+                })
+            }
+            TAG_WORKER_SAMPLE => {
+                let ticks = fields.varint("ticks", 0)?;
+                let worker = fields.u32("worker", 0)?;
+                let cpu_nanos = fields.varint("cpu_nanos", 0)?;
+                let run_delay = fields.varint("run_delay_nanos", 0)?;
+                Some(TraceEvent::WorkerSample {
+                    timestamp_nanos: self.timestamp(record, ticks)?,
+                    worker,
+                    cpu_nanos,
+                    run_delay_nanos: self.has_run_delay.then_some(run_delay),
+                })
+            }
+            TAG_EVENTS_DROPPED => {
+                let ticks = fields.varint("ticks", 0)?;
+                let count = fields.varint("count", 0)?;
+                Some(TraceEvent::EventsDropped {
+                    timestamp_nanos: self.timestamp(record, ticks)?,
+                    count,
+                })
+            }
+            _ => None,
+        };
+        Ok(event)
+    }
+}

@@ -1,0 +1,660 @@
+//! Environment variables that override a recording's settings at run time,
+//! so a program built with `#[pulse::main]` can be redirected, tuned or
+//! switched off without recompiling.
+//!
+//! | variable | accepts | overrides |
+//! |---|---|---|
+//! | `PULSE` | `on` or `off` (also `1`/`0`, `true`/`false`) | `enabled`; `off` runs the program on a plain Tokio runtime and writes nothing |
+//! | `PULSE_PATH` | a file path | `path` (for the `file` and `rotating` writers) |
+//! | `PULSE_WRITER` | `rotating`, `file` or `null` | `writer` |
+//! | `PULSE_FLUSH_MS` | an integer ≥ 1 | `flush_ms` |
+//! | `PULSE_SAMPLE_MS` | an integer ≥ 1 | `sample_ms` |
+//! | `PULSE_MAX_FILE_SIZE` | a size: `65536`, `64MiB`, `2GB` | `max_file_size` (rotating writer) |
+//! | `PULSE_MAX_TOTAL_SIZE` | a size | `max_total_size` (rotating writer) |
+//! | `PULSE_BUFFER_EVENTS` | an integer ≥ 1 | `buffer_events` |
+//! | `PULSE_MAX_PENDING_EVENTS` | an integer ≥ 1 | `max_pending_events` |
+//! | `PULSE_FORMAT` | `v5` or `v6` | `format` |
+//!
+//! Words are matched case-insensitively, and a variable set to the empty
+//! string counts as unset. Sizes are whole numbers of bytes, optionally
+//! followed by a unit: `B`, decimal `KB` `MB` `GB` `TB` (powers of 1000) or
+//! binary `KiB` `MiB` `GiB` `TiB` (powers of 1024), as in `#[pulse::main]`'s
+//! `max_file_size = "64MiB"`. `PULSE_WRITER` is applied before `PULSE_PATH`
+//! and the sizes, so `PULSE_WRITER=file PULSE_PATH=run.bin` works whatever
+//! the program chose.
+//!
+//! `#[pulse::main]` applies these on top of its arguments (and on top of
+//! what a `config = ...` function returns). When a value is wrong it prints
+//! one line on stderr saying which variable and what it accepts, and runs
+//! the program without recording: telemetry never stops a program.
+//! Programs that build runtimes with
+//! [`Recorder`](crate::Recorder) opt in with [`apply`] or
+//! [`Config::apply_env`].
+//!
+//! # Examples
+//!
+//! ```
+//! use pulse::config::env;
+//! use pulse::{Config, WriterConfig};
+//! use std::ffi::OsString;
+//!
+//! // What `PULSE_WRITER=file PULSE_PATH=/tmp/run.bin PULSE_FLUSH_MS=50` does:
+//! let vars = [("PULSE_WRITER", "file"), ("PULSE_PATH", "/tmp/run.bin"), ("PULSE_FLUSH_MS", "50")];
+//! let lookup = |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| OsString::from(v));
+//! let config = env::apply_with(Config::new(), lookup)?;
+//! assert_eq!(config.get_writer(), &WriterConfig::file("/tmp/run.bin"));
+//! assert_eq!(config.get_flush_interval().as_millis(), 50);
+//!
+//! // A bad value names the variable and says what it accepts.
+//! let err = env::apply_with(Config::new(), |name| {
+//!     (name == "PULSE_WRITER").then(|| OsString::from("rotatin"))
+//! })
+//! .unwrap_err();
+//! assert_eq!(err.problems()[0].variable, "PULSE_WRITER");
+//! assert!(err.to_string().contains("rotating, file or null"));
+//! # Ok::<(), env::EnvError>(())
+//! ```
+
+use crate::config::{
+    Config, WriterConfig, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE, DEFAULT_PATH,
+};
+use pulse_trace::FormatVersion;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every variable pulse reads, in the order they are applied.
+pub const VARIABLES: [&str; 10] = [
+    "PULSE",
+    "PULSE_WRITER",
+    "PULSE_PATH",
+    "PULSE_MAX_FILE_SIZE",
+    "PULSE_MAX_TOTAL_SIZE",
+    "PULSE_FLUSH_MS",
+    "PULSE_SAMPLE_MS",
+    "PULSE_BUFFER_EVENTS",
+    "PULSE_MAX_PENDING_EVENTS",
+    "PULSE_FORMAT",
+];
+
+/// Applies the `PULSE_*` variables of this process's environment to
+/// `config`. See the [module documentation](self) for the variables.
+pub fn apply(config: Config) -> Result<Config, EnvError> {
+    apply_with(config, |name| std::env::var_os(name))
+}
+
+/// Applies `PULSE_*` variables read through `lookup` (for tests, or for
+/// settings kept somewhere other than the environment). Every bad value is
+/// reported, not only the first.
+pub fn apply_with(
+    mut config: Config,
+    mut lookup: impl FnMut(&str) -> Option<OsString>,
+) -> Result<Config, EnvError> {
+    let mut vars = Vars {
+        lookup: &mut lookup,
+        problems: Vec::new(),
+    };
+
+    if let Some(enabled) = vars.parse("PULSE", "on or off", parse_switch) {
+        config = config.enabled(enabled);
+        if !enabled {
+            // Off means off: nothing else is read, nothing is reported.
+            return Ok(config);
+        }
+    }
+
+    if let Some(kind) = vars.parse("PULSE_WRITER", "rotating, file or null", parse_writer) {
+        let writer = with_kind(config.get_writer(), kind);
+        config = config.writer(writer);
+    }
+    if let Some((text, raw)) = vars.raw("PULSE_PATH") {
+        let path = PathBuf::from(raw);
+        match config.get_writer().clone() {
+            WriterConfig::Rotating {
+                max_file_size,
+                max_total_size,
+                ..
+            } => {
+                config = config.writer(WriterConfig::rotating(path, max_file_size, max_total_size))
+            }
+            WriterConfig::File { .. } => config = config.writer(WriterConfig::file(path)),
+            WriterConfig::Null => vars.problem(
+                "PULSE_PATH",
+                text,
+                "the writer is \"null\", which writes no file; also set PULSE_WRITER=file or \
+                 PULSE_WRITER=rotating",
+            ),
+        }
+    }
+    for variable in ["PULSE_MAX_FILE_SIZE", "PULSE_MAX_TOTAL_SIZE"] {
+        let Some((text, size)) =
+            vars.parse_keeping_text(variable, "a size such as 64MiB", |text| {
+                parse_size(text).map_err(|err| Some(err.to_string()))
+            })
+        else {
+            continue;
+        };
+        match config.get_writer().clone() {
+            WriterConfig::Rotating {
+                path,
+                mut max_file_size,
+                mut max_total_size,
+            } => {
+                if variable == "PULSE_MAX_FILE_SIZE" {
+                    max_file_size = size;
+                } else {
+                    max_total_size = size;
+                }
+                config = config.writer(WriterConfig::rotating(path, max_file_size, max_total_size));
+            }
+            other => vars.problem(
+                variable,
+                text,
+                format!(
+                    "it applies only to the rotating writer, and the writer is \"{}\"; unset it \
+                     or set PULSE_WRITER=rotating",
+                    writer_name(&other)
+                ),
+            ),
+        }
+    }
+    let millis = |text: &str| parse_count(text).map(Duration::from_millis);
+    if let Some(interval) = vars.parse(
+        "PULSE_FLUSH_MS",
+        "a whole number of milliseconds, at least 1",
+        millis,
+    ) {
+        config = config.flush_interval(interval);
+    }
+    if let Some(interval) = vars.parse(
+        "PULSE_SAMPLE_MS",
+        "a whole number of milliseconds, at least 1",
+        millis,
+    ) {
+        config = config.sample_interval(interval);
+    }
+    let events = |text: &str| parse_count(text).and_then(|n| usize::try_from(n).ok());
+    if let Some(n) = vars.parse(
+        "PULSE_BUFFER_EVENTS",
+        "a whole number of events, at least 1",
+        events,
+    ) {
+        config = config.buffer_events(n);
+    }
+    if let Some(n) = vars.parse(
+        "PULSE_MAX_PENDING_EVENTS",
+        "a whole number of events, at least 1",
+        events,
+    ) {
+        config = config.max_pending_events(n);
+    }
+    if let Some(format) = vars.parse("PULSE_FORMAT", "v5 or v6", parse_format) {
+        config = config.format(format);
+    }
+
+    if vars.problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(EnvError {
+            problems: vars.problems,
+        })
+    }
+}
+
+/// Reads variables and collects what is wrong with them.
+struct Vars<'a, F> {
+    lookup: &'a mut F,
+    problems: Vec<EnvProblem>,
+}
+
+impl<F: FnMut(&str) -> Option<OsString>> Vars<'_, F> {
+    /// The variable's value as text (lossy, for messages) and as set;
+    /// `None` when unset or empty.
+    fn raw(&mut self, variable: &'static str) -> Option<(String, OsString)> {
+        let value = (self.lookup)(variable).filter(|v| !v.is_empty())?;
+        Some((value.to_string_lossy().into_owned(), value))
+    }
+
+    /// The parsed value of `variable`; `None` when unset, empty or bad (a
+    /// problem is recorded, saying what was `expected`).
+    fn parse<T>(
+        &mut self,
+        variable: &'static str,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        self.parse_keeping_text(variable, expected, |text| parse(text).ok_or(None))
+            .map(|(_, value)| value)
+    }
+
+    /// Like `parse`, also returning the text; `parse` may say why the text
+    /// is wrong (`Err(Some(why))`).
+    fn parse_keeping_text<T>(
+        &mut self,
+        variable: &'static str,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Result<T, Option<String>>,
+    ) -> Option<(String, T)> {
+        let (text, raw) = self.raw(variable)?;
+        match raw.to_str().ok_or(None).and_then(|s| parse(s.trim())) {
+            Ok(value) => Some((text, value)),
+            Err(why) => {
+                let why = why.map(|why| format!("{why}; ")).unwrap_or_default();
+                self.problem(variable, text, format!("{why}expected {expected}"));
+                None
+            }
+        }
+    }
+
+    fn problem(&mut self, variable: &'static str, value: String, message: impl Into<String>) {
+        self.problems.push(EnvProblem {
+            variable,
+            value,
+            message: message.into(),
+        });
+    }
+}
+
+fn parse_switch(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "on" | "1" | "true" => Some(true),
+        "off" | "0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum WriterKind {
+    Rotating,
+    File,
+    Null,
+}
+
+fn parse_writer(text: &str) -> Option<WriterKind> {
+    match text.to_ascii_lowercase().as_str() {
+        "rotating" => Some(WriterKind::Rotating),
+        "file" => Some(WriterKind::File),
+        "null" => Some(WriterKind::Null),
+        _ => None,
+    }
+}
+
+fn writer_name(writer: &WriterConfig) -> &'static str {
+    match writer {
+        WriterConfig::Rotating { .. } => "rotating",
+        WriterConfig::File { .. } => "file",
+        WriterConfig::Null => "null",
+    }
+}
+
+/// `current` turned into a writer of `kind`, keeping its path (and sizes,
+/// when it stays rotating).
+fn with_kind(current: &WriterConfig, kind: WriterKind) -> WriterConfig {
+    let path = current
+        .path()
+        .map_or_else(|| PathBuf::from(DEFAULT_PATH), |p| p.to_owned());
+    match (kind, current) {
+        (WriterKind::Rotating, WriterConfig::Rotating { .. }) => current.clone(),
+        (WriterKind::Rotating, _) => {
+            WriterConfig::rotating(path, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE)
+        }
+        (WriterKind::File, _) => WriterConfig::file(path),
+        (WriterKind::Null, _) => WriterConfig::Null,
+    }
+}
+
+fn parse_format(text: &str) -> Option<FormatVersion> {
+    match text.to_ascii_lowercase().as_str() {
+        "v5" => Some(FormatVersion::V5),
+        "v6" => Some(FormatVersion::V6),
+        _ => None,
+    }
+}
+
+/// A whole number ≥ 1 (digits only: no sign, no unit).
+fn parse_count(text: &str) -> Option<u64> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|&n| n >= 1)
+}
+
+/// A problem with one environment variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnvProblem {
+    /// The variable, e.g. `PULSE_FLUSH_MS`.
+    pub variable: &'static str,
+    /// Its value (lossily converted to UTF-8).
+    pub value: String,
+    /// What is wrong and what is accepted.
+    pub message: String,
+}
+
+impl fmt::Display for EnvProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?}: {}", self.variable, self.value, self.message)
+    }
+}
+
+/// One or more `PULSE_*` variables have values pulse cannot use. Displays as
+/// one line naming each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvError {
+    problems: Vec<EnvProblem>,
+}
+
+impl EnvError {
+    /// Each bad variable, in the order they are applied.
+    pub fn problems(&self) -> &[EnvProblem] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for EnvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EnvError {}
+
+/// Why a size string was rejected by [`parse_size`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SizeError {
+    /// Nothing but whitespace.
+    #[error("the size is empty")]
+    Empty,
+    /// It does not start with a digit.
+    #[error("a size starts with a whole number of bytes")]
+    NoNumber,
+    /// A fraction such as `1.5GiB`.
+    #[error("sizes are whole numbers; use a smaller unit")]
+    Fraction,
+    /// The text after the number is not a known unit.
+    #[error("unknown unit `{0}`; the units are B, KB, KiB, MB, MiB, GB, GiB, TB, TiB")]
+    UnknownUnit(String),
+    /// More than `u64::MAX` bytes.
+    #[error("the size does not fit in 64 bits")]
+    TooLarge,
+}
+
+/// Size units, matched case-insensitively.
+const UNITS: [(&str, u64); 9] = [
+    ("B", 1),
+    ("KB", 1_000),
+    ("KiB", 1 << 10),
+    ("MB", 1_000_000),
+    ("MiB", 1 << 20),
+    ("GB", 1_000_000_000),
+    ("GiB", 1 << 30),
+    ("TB", 1_000_000_000_000),
+    ("TiB", 1 << 40),
+];
+
+/// Reads a byte size: `"4096"`, `"64MiB"`, `"64 MiB"`, `"2GB"`,
+/// `"1_048_576"`. `#[pulse::main]` reads `max_file_size = "64MiB"` the same
+/// way (the two parsers share their test table).
+///
+/// # Examples
+///
+/// ```
+/// use pulse::config::env::{parse_size, SizeError};
+///
+/// assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+/// assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+/// assert_eq!(parse_size("64M"), Err(SizeError::UnknownUnit("M".into())));
+/// ```
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
+    let text = text.trim();
+    let Some(first) = text.chars().next() else {
+        return Err(SizeError::Empty);
+    };
+    if !first.is_ascii_digit() {
+        return Err(SizeError::NoNumber);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '_'))
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let unit = unit.trim_start();
+    if unit.starts_with(['.', ',']) {
+        return Err(SizeError::Fraction);
+    }
+    let multiplier = match unit {
+        "" => 1,
+        unit => UNITS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(unit))
+            .map(|&(_, m)| m)
+            .ok_or_else(|| SizeError::UnknownUnit(unit.to_owned()))?,
+    };
+    let number = digits
+        .bytes()
+        .filter(|&b| b != b'_')
+        .try_fold(0u64, |n, b| {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        })
+        .ok_or(SizeError::TooLarge)?;
+    number.checked_mul(multiplier).ok_or(SizeError::TooLarge)
+}
+
+impl Config {
+    /// Applies the `PULSE_*` environment variables (`PULSE=off`,
+    /// `PULSE_PATH`, ...) on top of this configuration, as `#[pulse::main]`
+    /// does; see [`crate::config::env`] for the variables.
+    ///
+    /// ```
+    /// let config = pulse::Config::new().apply_env()?;
+    /// # Ok::<(), pulse::config::env::EnvError>(())
+    /// ```
+    pub fn apply_env(self) -> Result<Config, EnvError> {
+        apply(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table `#[pulse::main]`'s size parser runs too.
+    const SIZE_CASES: &[(&str, Option<u64>)] = include!("../../../pulse-macros/src/size_cases.rs");
+
+    #[test]
+    fn sizes_match_the_macros_table() {
+        for &(text, expected) in SIZE_CASES {
+            assert_eq!(parse_size(text).ok(), expected, "parse_size({text:?})");
+        }
+    }
+
+    fn apply_vars(config: Config, vars: &[(&str, &str)]) -> Result<Config, EnvError> {
+        apply_with(config, |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| OsString::from(v))
+        })
+    }
+
+    #[test]
+    fn unset_and_empty_change_nothing() {
+        assert_eq!(apply_vars(Config::new(), &[]).unwrap(), Config::new());
+        let empty: Vec<(&str, &str)> = VARIABLES.iter().map(|&v| (v, "")).collect();
+        assert_eq!(apply_vars(Config::new(), &empty).unwrap(), Config::new());
+    }
+
+    #[test]
+    fn every_variable_overrides_its_setting() {
+        let config = apply_vars(
+            Config::new(),
+            &[
+                ("PULSE", "ON"),
+                ("PULSE_WRITER", "Rotating"),
+                ("PULSE_PATH", "elsewhere/t.bin"),
+                ("PULSE_MAX_FILE_SIZE", "1MiB"),
+                ("PULSE_MAX_TOTAL_SIZE", " 8 MiB "),
+                ("PULSE_FLUSH_MS", "50"),
+                ("PULSE_SAMPLE_MS", "2"),
+                ("PULSE_BUFFER_EVENTS", "256"),
+                ("PULSE_MAX_PENDING_EVENTS", "4096"),
+                ("PULSE_FORMAT", "v5"),
+            ],
+        )
+        .unwrap();
+        let expected = Config::new()
+            .enabled(true)
+            .writer(WriterConfig::rotating("elsewhere/t.bin", 1 << 20, 8 << 20))
+            .flush_interval(Duration::from_millis(50))
+            .sample_interval(Duration::from_millis(2))
+            .buffer_events(256)
+            .max_pending_events(4096)
+            .format(FormatVersion::V5);
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn pulse_switch() {
+        for (value, enabled) in [
+            ("off", false),
+            ("0", false),
+            ("FALSE", false),
+            ("on", true),
+            ("1", true),
+            ("true", true),
+        ] {
+            let config = apply_vars(Config::new().enabled(!enabled), &[("PULSE", value)]).unwrap();
+            assert_eq!(config.is_enabled(), enabled, "PULSE={value}");
+        }
+        let err = apply_vars(Config::new(), &[("PULSE", "maybe")]).unwrap_err();
+        assert_eq!(err.to_string(), "PULSE=\"maybe\": expected on or off");
+    }
+
+    #[test]
+    fn off_ignores_everything_else() {
+        let config = apply_vars(
+            Config::new(),
+            &[("PULSE", "off"), ("PULSE_FLUSH_MS", "soon")],
+        )
+        .unwrap();
+        assert!(!config.is_enabled());
+    }
+
+    #[test]
+    fn writer_kind_keeps_the_path() {
+        let file = Config::new().writer(WriterConfig::file("mine.bin"));
+        let rotating = apply_vars(file.clone(), &[("PULSE_WRITER", "rotating")]).unwrap();
+        assert_eq!(
+            rotating.get_writer(),
+            &WriterConfig::rotating("mine.bin", DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE)
+        );
+        let null = apply_vars(file, &[("PULSE_WRITER", "null")]).unwrap();
+        assert_eq!(null.get_writer(), &WriterConfig::Null);
+        let back = apply_vars(null, &[("PULSE_WRITER", "file")]).unwrap();
+        assert_eq!(back.get_writer(), &WriterConfig::file(DEFAULT_PATH));
+        let sized = Config::new().writer(WriterConfig::rotating("r.bin", 8192, 16384));
+        let same = apply_vars(sized.clone(), &[("PULSE_WRITER", "rotating")]).unwrap();
+        assert_eq!(same, sized);
+    }
+
+    #[test]
+    fn path_redirects_file_and_rotating_writers() {
+        let file = apply_vars(
+            Config::new().writer(WriterConfig::file("a.bin")),
+            &[("PULSE_PATH", "b.bin")],
+        )
+        .unwrap();
+        assert_eq!(file.get_writer(), &WriterConfig::file("b.bin"));
+        let rotating = apply_vars(Config::new(), &[("PULSE_PATH", "b.bin")]).unwrap();
+        assert_eq!(
+            rotating.get_writer().path().unwrap(),
+            std::path::Path::new("b.bin")
+        );
+    }
+
+    #[test]
+    fn conflicts_with_the_writer_are_reported() {
+        let err = apply_vars(
+            Config::new().writer(WriterConfig::Null),
+            &[("PULSE_PATH", "t.bin")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("PULSE_WRITER=file"), "{err}");
+        let err = apply_vars(
+            Config::new(),
+            &[("PULSE_WRITER", "file"), ("PULSE_MAX_FILE_SIZE", "1MiB")],
+        )
+        .unwrap_err();
+        assert_eq!(err.problems()[0].variable, "PULSE_MAX_FILE_SIZE");
+        assert!(err.to_string().contains("the writer is \"file\""), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_on_one_line() {
+        let err = apply_vars(
+            Config::new(),
+            &[
+                ("PULSE_WRITER", "s3"),
+                ("PULSE_MAX_TOTAL_SIZE", "64M"),
+                ("PULSE_FLUSH_MS", "0"),
+                ("PULSE_SAMPLE_MS", "-5"),
+                ("PULSE_BUFFER_EVENTS", "lots"),
+                ("PULSE_MAX_PENDING_EVENTS", "1e6"),
+                ("PULSE_FORMAT", "v7"),
+            ],
+        )
+        .unwrap_err();
+        let variables: Vec<&str> = err.problems().iter().map(|p| p.variable).collect();
+        assert_eq!(
+            variables,
+            [
+                "PULSE_WRITER",
+                "PULSE_MAX_TOTAL_SIZE",
+                "PULSE_FLUSH_MS",
+                "PULSE_SAMPLE_MS",
+                "PULSE_BUFFER_EVENTS",
+                "PULSE_MAX_PENDING_EVENTS",
+                "PULSE_FORMAT"
+            ]
+        );
+        let line = err.to_string();
+        assert!(!line.contains('\n'));
+        assert!(
+            line.contains("PULSE_MAX_TOTAL_SIZE=\"64M\": unknown unit `M`"),
+            "{line}"
+        );
+        assert!(
+            line.contains(
+                "PULSE_FLUSH_MS=\"0\": expected a whole number of milliseconds, at least 1"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("PULSE_FORMAT=\"v7\": expected v5 or v6"),
+            "{line}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_values_are_reported() {
+        use std::os::unix::ffi::OsStringExt;
+        let err = apply_with(Config::new(), |name| {
+            (name == "PULSE_FLUSH_MS").then(|| OsString::from_vec(vec![0xff, b'1']))
+        })
+        .unwrap_err();
+        assert_eq!(err.problems()[0].variable, "PULSE_FLUSH_MS");
+        // Paths need not be UTF-8.
+        let config = apply_with(Config::new().writer(WriterConfig::file("a")), |name| {
+            (name == "PULSE_PATH").then(|| OsString::from_vec(vec![b'x', 0xff]))
+        })
+        .unwrap();
+        assert_eq!(config.get_writer().path().unwrap().as_os_str().len(), 2);
+    }
+}

@@ -1,0 +1,422 @@
+//! [`Config`]: the one description of a recording that `Recorder`, the
+//! `#[pulse::main]` macro and environment overrides all go through.
+
+pub mod env;
+
+use crate::error::Error;
+use crate::record::metrics::HistogramLayout;
+use crate::writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
+use pulse_trace::{FormatVersion, DEFAULT_TIME_UNIT_NANOS};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default interval between flushes of collected events to the writer.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+/// Default interval between queue-depth and worker CPU samples.
+pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(10);
+/// Default capacity of each thread's event buffer, in events.
+pub const DEFAULT_BUFFER_EVENTS: usize = 1024;
+/// Default bound on events waiting for the writer, beyond the per-thread
+/// buffers. Past it, events are dropped and counted rather than queued.
+pub const DEFAULT_MAX_PENDING_EVENTS: usize = 64 * 1024;
+/// Default number of polls a thread counts before submitting its metrics.
+pub const DEFAULT_METRICS_SUBMIT_EVERY: u32 = 256;
+/// Default trace path (relative to the working directory).
+pub const DEFAULT_PATH: &str = "pulse-trace.bin";
+/// Default size of one rotated file.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
+/// Default bound on the total size of a rotated set.
+pub const DEFAULT_MAX_TOTAL_SIZE: u64 = 512 * 1024 * 1024;
+
+/// Where the trace goes.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::WriterConfig;
+///
+/// let rotating = WriterConfig::rotating("trace.bin", 16 << 20, 128 << 20);
+/// assert_eq!(rotating.path().unwrap().to_str(), Some("trace.bin"));
+/// assert_eq!(WriterConfig::Null.path(), None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriterConfig {
+    /// A set of files `path.0.ext`, `path.1.ext`, ..., each at most
+    /// `max_file_size` bytes; the oldest are deleted to keep the set within
+    /// `max_total_size`. See [`RotatingWriter`].
+    Rotating {
+        /// Base path of the set.
+        path: PathBuf,
+        /// Largest size of one file, in bytes.
+        max_file_size: u64,
+        /// Largest size of the whole set, in bytes.
+        max_total_size: u64,
+    },
+    /// One file that grows for the whole run. See [`SimpleBinaryWriter`].
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Record, but write nothing (for measuring pulse's own overhead).
+    Null,
+}
+
+impl WriterConfig {
+    /// A rotating set at `path`.
+    pub fn rotating(path: impl Into<PathBuf>, max_file_size: u64, max_total_size: u64) -> Self {
+        WriterConfig::Rotating {
+            path: path.into(),
+            max_file_size,
+            max_total_size,
+        }
+    }
+
+    /// A single file at `path`.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        WriterConfig::File { path: path.into() }
+    }
+
+    /// The trace path, if this writer writes files.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            WriterConfig::Rotating { path, .. } | WriterConfig::File { path } => Some(path),
+            WriterConfig::Null => None,
+        }
+    }
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig::rotating(DEFAULT_PATH, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE)
+    }
+}
+
+/// Everything that describes one recording.
+///
+/// Build it with the chained setters, then hand it to
+/// [`Recorder::build_with_config`](crate::Recorder::build_with_config).
+/// Defaults are the seed design's: flush every 250 ms, sample every 10 ms,
+/// 1024-event thread buffers, a rotating writer at `pulse-trace.bin`, the v6
+/// format, recording enabled.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::{Config, WriterConfig};
+/// use std::time::Duration;
+///
+/// let config = Config::new()
+///     .flush_interval(Duration::from_millis(100))
+///     .sample_interval(Duration::from_millis(5))
+///     .writer(WriterConfig::file("trace.bin"));
+/// config.validate()?;
+/// assert_eq!(config.get_buffer_events(), 1024);
+/// # Ok::<(), pulse::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    flush_interval: Duration,
+    sample_interval: Duration,
+    buffer_events: usize,
+    max_pending_events: usize,
+    writer: WriterConfig,
+    format: FormatVersion,
+    time_unit_nanos: u32,
+    enabled: bool,
+    run_queue_wait: bool,
+    poll_histogram: HistogramLayout,
+    metrics_submit_every: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl Config {
+    /// The default configuration.
+    pub fn new() -> Self {
+        Config {
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            sample_interval: DEFAULT_SAMPLE_INTERVAL,
+            buffer_events: DEFAULT_BUFFER_EVENTS,
+            max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
+            writer: WriterConfig::default(),
+            format: FormatVersion::default(),
+            time_unit_nanos: DEFAULT_TIME_UNIT_NANOS,
+            enabled: true,
+            run_queue_wait: true,
+            poll_histogram: HistogramLayout::default(),
+            metrics_submit_every: DEFAULT_METRICS_SUBMIT_EVERY,
+        }
+    }
+
+    /// How often the background thread hands collected events to the writer.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// How often the background thread samples the global queue depth and
+    /// each worker's CPU time and run-queue wait.
+    pub fn sample_interval(mut self, interval: Duration) -> Self {
+        self.sample_interval = interval;
+        self
+    }
+
+    /// Capacity of each thread's buffer, in events. A full buffer is handed
+    /// to the collector at once.
+    pub fn buffer_events(mut self, events: usize) -> Self {
+        self.buffer_events = events;
+        self
+    }
+
+    /// Bound on events waiting for the writer (beyond the thread buffers).
+    /// When the writer falls this far behind, further events are dropped and
+    /// counted, so memory stays bounded and workers never wait.
+    pub fn max_pending_events(mut self, events: usize) -> Self {
+        self.max_pending_events = events;
+        self
+    }
+
+    /// Where the trace goes.
+    pub fn writer(mut self, writer: WriterConfig) -> Self {
+        self.writer = writer;
+        self
+    }
+
+    /// Which file format version to write.
+    pub fn format(mut self, format: FormatVersion) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Timestamp resolution on disk for the v6 format, in nanoseconds.
+    pub fn time_unit_nanos(mut self, nanos: u32) -> Self {
+        self.time_unit_nanos = nanos;
+        self
+    }
+
+    /// Whether recording starts enabled (it can be toggled at run time with
+    /// [`RecordingHandle`](crate::RecordingHandle)).
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Whether park/unpark also read the thread's run-queue wait from
+    /// `/proc/thread-self/schedstat` (Linux; one extra `pread` per park and
+    /// unpark). Ignored where schedstat is unavailable.
+    pub fn run_queue_wait(mut self, enabled: bool) -> Self {
+        self.run_queue_wait = enabled;
+        self
+    }
+
+    /// The buckets of the live poll-duration histogram (see
+    /// [`RecordingHandle::metrics`](crate::RecordingHandle::metrics)).
+    pub fn poll_histogram(mut self, layout: HistogramLayout) -> Self {
+        self.poll_histogram = layout;
+        self
+    }
+
+    /// How many polls a thread counts locally before adding them to its
+    /// worker's shared metrics (it also does so at every park and buffer
+    /// hand-over). Lower is fresher, higher is cheaper.
+    pub fn metrics_submit_every(mut self, polls: u32) -> Self {
+        self.metrics_submit_every = polls;
+        self
+    }
+
+    /// See [`Config::flush_interval`].
+    pub fn get_flush_interval(&self) -> Duration {
+        self.flush_interval
+    }
+    /// See [`Config::sample_interval`].
+    pub fn get_sample_interval(&self) -> Duration {
+        self.sample_interval
+    }
+    /// See [`Config::buffer_events`].
+    pub fn get_buffer_events(&self) -> usize {
+        self.buffer_events
+    }
+    /// See [`Config::max_pending_events`].
+    pub fn get_max_pending_events(&self) -> usize {
+        self.max_pending_events
+    }
+    /// See [`Config::writer`].
+    pub fn get_writer(&self) -> &WriterConfig {
+        &self.writer
+    }
+    /// See [`Config::format`].
+    pub fn get_format(&self) -> FormatVersion {
+        self.format
+    }
+    /// See [`Config::time_unit_nanos`].
+    pub fn get_time_unit_nanos(&self) -> u32 {
+        self.time_unit_nanos
+    }
+    /// See [`Config::enabled`].
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+    /// See [`Config::run_queue_wait`].
+    pub fn get_run_queue_wait(&self) -> bool {
+        self.run_queue_wait
+    }
+    /// See [`Config::poll_histogram`].
+    pub fn get_poll_histogram(&self) -> HistogramLayout {
+        self.poll_histogram
+    }
+    /// See [`Config::metrics_submit_every`].
+    pub fn get_metrics_submit_every(&self) -> u32 {
+        self.metrics_submit_every
+    }
+
+    /// Checks every value, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.flush_interval.is_zero() {
+            return Err(Error::invalid("flush_ms", "must be at least 1 ms"));
+        }
+        if self.sample_interval.is_zero() {
+            return Err(Error::invalid("sample_ms", "must be at least 1 ms"));
+        }
+        if self.buffer_events == 0 {
+            return Err(Error::invalid("buffer_events", "must be at least 1"));
+        }
+        if self.buffer_events > MAX_BUFFER_EVENTS {
+            return Err(Error::invalid(
+                "buffer_events",
+                format!(
+                    "{} is above the limit of {MAX_BUFFER_EVENTS}",
+                    self.buffer_events
+                ),
+            ));
+        }
+        if self.max_pending_events < self.buffer_events {
+            return Err(Error::invalid(
+                "max_pending_events",
+                format!(
+                    "{} is smaller than one thread buffer ({} events); it must hold at least one",
+                    self.max_pending_events, self.buffer_events
+                ),
+            ));
+        }
+        if self.metrics_submit_every == 0 {
+            return Err(Error::invalid("metrics_submit_every", "must be at least 1"));
+        }
+        if self.time_unit_nanos == 0 {
+            return Err(Error::invalid("time_unit_nanos", "must be at least 1"));
+        }
+        if let WriterConfig::Rotating {
+            max_file_size,
+            max_total_size,
+            ..
+        } = self.writer
+        {
+            RotatingWriter::check_limits(max_file_size, max_total_size)?;
+        }
+        Ok(())
+    }
+
+    /// Creates the writer this configuration describes (creating or
+    /// truncating its file).
+    pub fn make_writer(&self) -> Result<Box<dyn TraceWriter>, Error> {
+        self.validate()?;
+        Ok(match &self.writer {
+            WriterConfig::Rotating {
+                path,
+                max_file_size,
+                max_total_size,
+            } => Box::new(
+                RotatingWriter::new(path, *max_file_size, *max_total_size)?.format(self.format),
+            ),
+            WriterConfig::File { path } => {
+                Box::new(SimpleBinaryWriter::with_format(path, self.format)?)
+            }
+            WriterConfig::Null => Box::new(NullWriter::new()),
+        })
+    }
+
+    /// The settings as key/value pairs, recorded in the trace's metadata.
+    pub(crate) fn describe(&self) -> Vec<(String, String)> {
+        let mut pairs = vec![
+            (
+                "flush_ms".to_owned(),
+                self.flush_interval.as_millis().to_string(),
+            ),
+            (
+                "sample_ms".to_owned(),
+                self.sample_interval.as_millis().to_string(),
+            ),
+            ("buffer_events".to_owned(), self.buffer_events.to_string()),
+            (
+                "max_pending_events".to_owned(),
+                self.max_pending_events.to_string(),
+            ),
+            ("run_queue_wait".to_owned(), self.run_queue_wait.to_string()),
+        ];
+        let writer = match &self.writer {
+            WriterConfig::Rotating { .. } => "rotating",
+            WriterConfig::File { .. } => "file",
+            WriterConfig::Null => "null",
+        };
+        pairs.push(("writer".to_owned(), writer.to_owned()));
+        if let WriterConfig::Rotating {
+            max_file_size,
+            max_total_size,
+            ..
+        } = self.writer
+        {
+            pairs.push(("max_file_size".to_owned(), max_file_size.to_string()));
+            pairs.push(("max_total_size".to_owned(), max_total_size.to_string()));
+        }
+        pairs
+    }
+}
+
+/// Largest accepted thread buffer; beyond this a buffer costs more memory per
+/// thread than it can save in flushes.
+pub const MAX_BUFFER_EVENTS: usize = 1 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seed_design() {
+        let c = Config::default();
+        assert_eq!(c.get_flush_interval(), Duration::from_millis(250));
+        assert_eq!(c.get_sample_interval(), Duration::from_millis(10));
+        assert_eq!(c.get_buffer_events(), 1024);
+        assert_eq!(c.get_format(), FormatVersion::V6);
+        assert!(c.is_enabled());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let cases = [
+            (Config::new().flush_interval(Duration::ZERO), "flush_ms"),
+            (Config::new().sample_interval(Duration::ZERO), "sample_ms"),
+            (Config::new().buffer_events(0), "buffer_events"),
+            (
+                Config::new().buffer_events(MAX_BUFFER_EVENTS + 1),
+                "buffer_events",
+            ),
+            (Config::new().max_pending_events(10), "max_pending_events"),
+            (Config::new().time_unit_nanos(0), "time_unit_nanos"),
+            (
+                Config::new().writer(WriterConfig::rotating("t.bin", 1 << 20, 1 << 10)),
+                "max_total_size",
+            ),
+        ];
+        for (config, name) in cases {
+            match config.validate() {
+                Err(Error::InvalidConfig { setting, .. }) => assert_eq!(setting, name),
+                other => panic!("expected {name} to be rejected, got {other:?}"),
+            }
+        }
+    }
+}

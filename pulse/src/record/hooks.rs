@@ -1,0 +1,297 @@
+//! The hot path: what Tokio's hooks run on worker threads, and installing
+//! them.
+
+use crate::record::buffer::{ThreadSlot, NO_WORKER};
+use crate::record::clock::{self, SchedStatFile};
+use crate::record::metrics::MetricsBatch;
+use crate::record::shared::Shared;
+use pulse_trace::{RecordedEvent, SpawnLocation};
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::runtime::{Builder, TaskMeta};
+
+#[inline]
+pub(crate) fn saturate_u32(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// The calling thread's buffer and cached per-thread resources.
+struct Local {
+    shared: Arc<Shared>,
+    slot: Arc<ThreadSlot>,
+    /// `/proc/thread-self/schedstat`, opened once per thread.
+    schedstat: Option<SchedStatFile>,
+    /// The last PollStart was recorded, so its PollEnd must be too (keeps
+    /// start/end paired when recording is toggled mid-poll).
+    in_poll: bool,
+    /// The last park was recorded, so its unpark must be too.
+    parked: bool,
+    /// Last worker index seen, mirrored into `slot.worker` on change.
+    worker: u32,
+    /// This thread's unsubmitted metric counts.
+    metrics: MetricsBatch,
+}
+
+impl Local {
+    #[cold]
+    fn new(shared: &Arc<Shared>) -> Local {
+        let tid = clock::current_tid();
+        let slot = Arc::new(ThreadSlot::new(shared.buffer_events, tid));
+        shared.slots().push(slot.clone());
+        let schedstat = if shared.run_queue_wait {
+            SchedStatFile::open_current_thread().ok()
+        } else {
+            None
+        };
+        Local {
+            shared: shared.clone(),
+            slot,
+            schedstat,
+            in_poll: false,
+            parked: false,
+            worker: NO_WORKER,
+            metrics: MetricsBatch::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, event: RecordedEvent) {
+        // SAFETY: `Local` lives in this thread's thread-local storage, so this
+        // thread owns `slot`; a full buffer is flushed right away.
+        unsafe {
+            if self.slot.push(event) {
+                self.slot.flush_owned(&self.shared.collector);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        // SAFETY: see `push`.
+        unsafe { self.slot.flush_owned(&self.shared.collector) }
+        self.metrics.submit_pending(&self.shared.metrics_totals);
+    }
+
+    #[inline]
+    fn note_worker(&mut self, worker: u32) {
+        if self.worker != worker {
+            self.worker = worker;
+            self.slot.worker.store(worker, Ordering::Relaxed);
+            self.metrics.set_worker(worker, &self.shared.metrics_totals);
+        }
+    }
+
+    fn read_run_delay(&self) -> Option<u64> {
+        self.schedstat
+            .as_ref()
+            .and_then(|file| file.read().ok())
+            .map(|stat| stat.run_delay_nanos)
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // Thread exit: nothing recorded on this thread may be lost.
+        self.flush();
+    }
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's buffer for `shared`, creating it on first use
+/// (or when the thread switches to another recording).
+#[inline]
+fn with_local(shared: &Arc<Shared>, f: impl FnOnce(&mut Local)) {
+    let _ = LOCAL.try_with(|cell| {
+        let Ok(mut local) = cell.try_borrow_mut() else {
+            return;
+        };
+        match &mut *local {
+            Some(local) if Arc::ptr_eq(&local.shared, shared) => f(local),
+            other => {
+                // Rare: first event of this thread, or a thread that records
+                // for two runtimes in turn. Hand the old buffer over first.
+                *other = Some(Local::new(shared));
+                if let Some(local) = other.as_mut() {
+                    f(local);
+                }
+            }
+        }
+    });
+}
+
+/// Hands the calling thread's buffer to the collector (if it belongs to
+/// `shared`).
+pub(crate) fn flush_current_thread(shared: &Arc<Shared>) {
+    let _ = LOCAL.try_with(|cell| {
+        if let Ok(mut local) = cell.try_borrow_mut() {
+            if let Some(local) = local.as_mut().filter(|l| Arc::ptr_eq(&l.shared, shared)) {
+                local.flush();
+            }
+        }
+    });
+}
+
+/// Tokio's task id as a number. `tokio::task::Id` exposes it only through
+/// `Display` (which would format per poll) and `Hash`; its `Hash` writes the
+/// id with a single `write_u64`, which this hasher captures.
+#[inline]
+pub(crate) fn task_id_u64(id: tokio::task::Id) -> u64 {
+    #[derive(Default)]
+    struct Capture(u64);
+    impl std::hash::Hasher for Capture {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            // Not reached for today's `Id`; keep any future layout's bytes.
+            for &b in bytes {
+                self.0 = (self.0 << 8) | u64::from(b);
+            }
+        }
+        fn write_u64(&mut self, value: u64) {
+            self.0 = value;
+        }
+    }
+    let mut capture = Capture::default();
+    std::hash::Hash::hash(&id, &mut capture);
+    capture.0
+}
+
+#[inline]
+fn current_worker() -> Option<u32> {
+    tokio::runtime::worker_index().map(saturate_u32)
+}
+
+// The four recording functions take the worker index as an argument so that
+// `bench::HotPath` drives exactly the code the hooks run.
+
+#[inline]
+pub(crate) fn record_poll_start(
+    shared: &Arc<Shared>,
+    worker: u32,
+    task_id: u64,
+    spawned_at: SpawnLocation,
+) {
+    if !shared.is_enabled() {
+        return;
+    }
+    with_local(shared, |local| {
+        // Read the clock inside, after a first event's one-time set-up of
+        // the thread's buffer, so set-up is not counted as poll time.
+        let local_queue = local.shared.local_queue(worker as usize);
+        let timestamp_nanos = local.shared.now();
+        local.note_worker(worker);
+        local.in_poll = true;
+        local.metrics.poll_start(timestamp_nanos, local_queue);
+        local.push(RecordedEvent::PollStart {
+            timestamp_nanos,
+            worker,
+            local_queue,
+            task_id: Some(task_id),
+            spawned_at,
+        });
+    });
+}
+
+#[inline]
+pub(crate) fn record_poll_end(shared: &Arc<Shared>, worker: u32) {
+    with_local(shared, |local| {
+        if !std::mem::take(&mut local.in_poll) {
+            return;
+        }
+        let local_queue = local.shared.local_queue(worker as usize);
+        let timestamp_nanos = local.shared.now();
+        local
+            .metrics
+            .poll_end(timestamp_nanos, local_queue, &local.shared.metrics_totals);
+        local.push(RecordedEvent::PollEnd {
+            timestamp_nanos,
+            worker,
+            local_queue,
+        });
+    });
+}
+
+pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
+    if !shared.is_enabled() {
+        return;
+    }
+    with_local(shared, |local| {
+        local.note_worker(worker);
+        let local_queue = local.shared.local_queue(worker as usize);
+        // Fixed order, next to the timestamp: time, CPU clock, schedstat.
+        let timestamp_nanos = local.shared.now();
+        let cpu_nanos = clock::thread_cpu_nanos();
+        let run_delay_nanos = local.read_run_delay();
+        local.parked = true;
+        local
+            .metrics
+            .park(local_queue, &local.shared.metrics_totals);
+        local.push(RecordedEvent::WorkerPark {
+            timestamp_nanos,
+            worker,
+            local_queue,
+            cpu_nanos,
+            run_delay_nanos,
+        });
+        // A parked worker may sleep for long: let its events go now.
+        local.flush();
+    });
+}
+
+pub(crate) fn record_unpark(shared: &Arc<Shared>, worker: u32) {
+    let enabled = shared.is_enabled();
+    with_local(shared, |local| {
+        if !std::mem::take(&mut local.parked) && !enabled {
+            return;
+        }
+        local.note_worker(worker);
+        let local_queue = local.shared.local_queue(worker as usize);
+        let timestamp_nanos = local.shared.now();
+        let cpu_nanos = clock::thread_cpu_nanos();
+        let run_delay_nanos = local.read_run_delay();
+        local.metrics.unpark(local_queue);
+        local.push(RecordedEvent::WorkerUnpark {
+            timestamp_nanos,
+            worker,
+            local_queue,
+            cpu_nanos,
+            run_delay_nanos,
+        });
+    });
+}
+
+pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
+    // Threads that are not workers (blocking-pool threads, a `block_on`
+    // caller on the multi-thread runtime) have no worker index: skip them.
+    let s = shared.clone();
+    builder.on_before_task_poll(move |meta: &TaskMeta<'_>| {
+        if let Some(worker) = current_worker() {
+            let spawned_at = SpawnLocation(meta.spawned_at());
+            record_poll_start(&s, worker, task_id_u64(meta.id()), spawned_at);
+        }
+    });
+    let s = shared.clone();
+    builder.on_after_task_poll(move |_| {
+        if let Some(worker) = current_worker() {
+            record_poll_end(&s, worker);
+        }
+    });
+    let s = shared.clone();
+    builder.on_thread_park(move || {
+        if let Some(worker) = current_worker() {
+            record_park(&s, worker);
+        }
+    });
+    let s = shared.clone();
+    builder.on_thread_unpark(move || {
+        if let Some(worker) = current_worker() {
+            record_unpark(&s, worker);
+        }
+    });
+    let s = shared.clone();
+    builder.on_thread_stop(move || flush_current_thread(&s));
+}

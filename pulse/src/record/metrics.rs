@@ -1,0 +1,531 @@
+//! Live per-worker metrics, batched as Tokio's `MetricsBatch` does.
+//!
+//! The recording hooks already see every poll and park, with timestamps, so
+//! pulse keeps running totals per worker as a by-product: poll count, busy
+//! time (sum of poll durations), parks, park/unpark transitions, no-op
+//! unparks, the local-queue high-water mark and a poll-duration histogram.
+//! Each thread accumulates into a plain batch in its thread-local state and
+//! adds the batch to its worker's cache-padded atomics only at park, when its
+//! event buffer is handed over, and every `submit_every` events, so the
+//! per-poll cost is a few non-atomic adds and the atomics are touched once
+//! per batch, by one thread.
+//!
+//! Read them with [`RecordingHandle::metrics`](crate::RecordingHandle::metrics)
+//! at any time, without a trace file; [`MetricsSnapshot::delta`] gives the
+//! change between two readings.
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Most buckets a poll-duration histogram may have.
+pub const MAX_HISTOGRAM_BUCKETS: usize = 32;
+
+/// The layout of the poll-duration histogram: logarithmic buckets.
+///
+/// Bucket 0 holds polls shorter than `first_bucket_nanos`; bucket `i`
+/// (for `1 <= i < buckets - 1`) holds polls in
+/// `[first_bucket_nanos << (i - 1), first_bucket_nanos << i)`; the last bucket
+/// holds everything longer. The default (1 µs, 20 buckets) spans 1 µs to
+/// 262 ms in powers of two.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::metrics::HistogramLayout;
+///
+/// let layout = HistogramLayout::default();
+/// assert_eq!(layout.bucket_of(500), 0); // 0.5 µs
+/// assert_eq!(layout.bucket_of(1_000), 0); // boundaries are powers of two ns
+/// assert_eq!(layout.bucket_of(1_024), 1); // [1024 ns, 2048 ns)
+/// assert_eq!(layout.bucket_of(5_000_000_000), 19); // 5 s: the last bucket
+/// assert_eq!(layout.bucket_range(1), (1_024, Some(2_048)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HistogramLayout {
+    first_bucket_shift: u8,
+    buckets: u8,
+}
+
+impl Default for HistogramLayout {
+    fn default() -> Self {
+        HistogramLayout {
+            first_bucket_shift: 10,
+            buckets: 20,
+        }
+    }
+}
+
+impl HistogramLayout {
+    /// A layout whose first bucket ends at `first_bucket_nanos` (rounded up
+    /// to a power of two) with `buckets` buckets (2 to
+    /// [`MAX_HISTOGRAM_BUCKETS`]); `None` if out of range.
+    pub fn new(first_bucket_nanos: u64, buckets: usize) -> Option<Self> {
+        if !(2..=MAX_HISTOGRAM_BUCKETS).contains(&buckets) || first_bucket_nanos == 0 {
+            return None;
+        }
+        let shift = first_bucket_nanos
+            .checked_next_power_of_two()?
+            .trailing_zeros();
+        // The last boundary must fit in u64.
+        if u64::from(shift) + buckets as u64 - 2 >= 64 {
+            return None;
+        }
+        Some(HistogramLayout {
+            first_bucket_shift: shift as u8,
+            buckets: buckets as u8,
+        })
+    }
+
+    /// Number of buckets.
+    pub fn buckets(&self) -> usize {
+        usize::from(self.buckets)
+    }
+
+    /// Upper bound of bucket 0, in nanoseconds.
+    pub fn first_bucket_nanos(&self) -> u64 {
+        1 << self.first_bucket_shift
+    }
+
+    /// The bucket a poll of `nanos` falls in.
+    #[inline]
+    pub fn bucket_of(&self, nanos: u64) -> usize {
+        let scaled = nanos >> self.first_bucket_shift;
+        let bucket = (u64::BITS - scaled.leading_zeros()) as usize;
+        bucket.min(usize::from(self.buckets) - 1)
+    }
+
+    /// The `[low, high)` range of bucket `i` in nanoseconds (`high` is
+    /// `None` for the last bucket).
+    pub fn bucket_range(&self, i: usize) -> (u64, Option<u64>) {
+        let first = self.first_bucket_nanos();
+        let low = if i == 0 { 0 } else { first << (i - 1) };
+        let high = (i + 1 < self.buckets()).then(|| first << i);
+        (low, high)
+    }
+}
+
+/// One worker's totals since the recording started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerMetrics {
+    /// Task polls completed.
+    pub polls: u64,
+    /// Sum of poll durations.
+    pub busy: Duration,
+    /// Times the worker parked (one per `on_thread_park` call).
+    pub parks: u64,
+    /// Park and unpark transitions (parks + unparks; odd while parked).
+    pub park_unparks: u64,
+    /// Unparks after which the worker parked again without polling a task.
+    pub noop_unparks: u64,
+    /// Largest local-queue depth seen at a poll or park.
+    pub local_queue_max: u64,
+    /// Poll counts per histogram bucket (see [`MetricsSnapshot::layout`]).
+    pub poll_histogram: Vec<u64>,
+}
+
+/// Every worker's totals at one moment.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::{Config, Recorder, WriterConfig};
+///
+/// let config = Config::new().writer(WriterConfig::Null);
+/// let mut builder = tokio::runtime::Builder::new_multi_thread();
+/// builder.worker_threads(2);
+/// let (runtime, guard) = Recorder::from_config(builder, &config)?;
+/// let handle = guard.handle();
+/// let before = handle.metrics();
+/// runtime.block_on(async {
+///     for _ in 0..100 {
+///         tokio::spawn(async {}).await.unwrap();
+///     }
+/// });
+/// drop(runtime); // workers submit their last batch as they stop
+/// let delta = handle.metrics().delta(&before);
+/// assert_eq!(delta.total_polls(), 100);
+/// # drop(guard);
+/// # Ok::<(), pulse::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MetricsSnapshot {
+    /// When the snapshot was read.
+    pub taken_at: Instant,
+    /// The histogram layout of every `poll_histogram`.
+    pub layout: HistogramLayout,
+    /// Per worker, by worker index.
+    pub workers: Vec<WorkerMetrics>,
+}
+
+impl MetricsSnapshot {
+    /// What changed between `earlier` and `self` (counters subtract;
+    /// `local_queue_max` keeps `self`'s value, a high-water mark cannot be
+    /// split).
+    pub fn delta(&self, earlier: &MetricsSnapshot) -> MetricsSnapshot {
+        let empty = WorkerMetrics::default();
+        let workers = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, now)| {
+                let then = earlier.workers.get(i).unwrap_or(&empty);
+                WorkerMetrics {
+                    polls: now.polls.saturating_sub(then.polls),
+                    busy: now.busy.saturating_sub(then.busy),
+                    parks: now.parks.saturating_sub(then.parks),
+                    park_unparks: now.park_unparks.saturating_sub(then.park_unparks),
+                    noop_unparks: now.noop_unparks.saturating_sub(then.noop_unparks),
+                    local_queue_max: now.local_queue_max,
+                    poll_histogram: now
+                        .poll_histogram
+                        .iter()
+                        .enumerate()
+                        .map(|(b, n)| {
+                            n.saturating_sub(then.poll_histogram.get(b).copied().unwrap_or(0))
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        MetricsSnapshot {
+            taken_at: self.taken_at,
+            layout: self.layout,
+            workers,
+        }
+    }
+
+    /// Polls across all workers.
+    pub fn total_polls(&self) -> u64 {
+        self.workers.iter().map(|w| w.polls).sum()
+    }
+
+    /// Parks across all workers.
+    pub fn total_parks(&self) -> u64 {
+        self.workers.iter().map(|w| w.parks).sum()
+    }
+}
+
+/// A worker's shared totals. `seq` is odd while a batch is being added, so
+/// readers can retry instead of seeing half a batch.
+#[derive(Debug)]
+struct WorkerCounters {
+    seq: AtomicU64,
+    polls: AtomicU64,
+    busy_nanos: AtomicU64,
+    parks: AtomicU64,
+    park_unparks: AtomicU64,
+    noop_unparks: AtomicU64,
+    local_queue_max: AtomicU64,
+    histogram: [AtomicU64; MAX_HISTOGRAM_BUCKETS],
+}
+
+impl WorkerCounters {
+    fn new() -> Self {
+        WorkerCounters {
+            seq: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            busy_nanos: AtomicU64::new(0),
+            parks: AtomicU64::new(0),
+            park_unparks: AtomicU64::new(0),
+            noop_unparks: AtomicU64::new(0),
+            local_queue_max: AtomicU64::new(0),
+            histogram: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    fn read(&self, layout: HistogramLayout) -> WorkerMetrics {
+        loop {
+            let before = self.seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let metrics = WorkerMetrics {
+                polls: self.polls.load(Ordering::Relaxed),
+                busy: Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed)),
+                parks: self.parks.load(Ordering::Relaxed),
+                park_unparks: self.park_unparks.load(Ordering::Relaxed),
+                noop_unparks: self.noop_unparks.load(Ordering::Relaxed),
+                local_queue_max: self.local_queue_max.load(Ordering::Relaxed),
+                poll_histogram: self.histogram[..layout.buckets()]
+                    .iter()
+                    .map(|b| b.load(Ordering::Relaxed))
+                    .collect(),
+            };
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.seq.load(Ordering::Relaxed) == before {
+                return metrics;
+            }
+        }
+    }
+}
+
+/// The shared side: one cache-padded counter block per worker.
+#[derive(Debug)]
+pub(crate) struct SharedMetrics {
+    layout: HistogramLayout,
+    submit_every: u32,
+    workers: OnceLock<Box<[CachePadded<WorkerCounters>]>>,
+}
+
+impl SharedMetrics {
+    pub(crate) fn new(layout: HistogramLayout, submit_every: u32) -> Self {
+        SharedMetrics {
+            layout,
+            submit_every,
+            workers: OnceLock::new(),
+        }
+    }
+
+    /// Sizes the counters once the runtime (and its worker count) exists.
+    /// Batches recorded before then are kept and submitted later.
+    pub(crate) fn init(&self, workers: usize) {
+        let _ = self.workers.get_or_init(|| {
+            (0..workers.max(1))
+                .map(|_| CachePadded::new(WorkerCounters::new()))
+                .collect()
+        });
+    }
+
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        let workers = self
+            .workers
+            .get()
+            .map(|w| w.iter().map(|c| c.read(self.layout)).collect())
+            .unwrap_or_default();
+        MetricsSnapshot {
+            taken_at: Instant::now(),
+            layout: self.layout,
+            workers,
+        }
+    }
+
+    /// Adds `batch` to its worker's counters and clears it. Keeps the batch
+    /// if the counters do not exist yet (before the runtime is built) or the
+    /// worker index is out of range.
+    #[cold]
+    pub(crate) fn submit(&self, batch: &mut MetricsBatch) {
+        let Some(counters) = self
+            .workers
+            .get()
+            .and_then(|w| w.get(batch.worker as usize))
+        else {
+            return;
+        };
+        // Normally one thread per worker submits; when a worker index is
+        // briefly shared (`block_in_place` hands the core to a new thread),
+        // this serialises the two instead of letting a reader see a torn
+        // batch.
+        let mut seq = counters.seq.load(Ordering::Relaxed);
+        loop {
+            if seq % 2 == 1 {
+                std::hint::spin_loop();
+                seq = counters.seq.load(Ordering::Relaxed);
+                continue;
+            }
+            match counters.seq.compare_exchange_weak(
+                seq,
+                seq + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(current) => seq = current,
+            }
+        }
+        let add = |counter: &AtomicU64, value: u64| {
+            if value != 0 {
+                counter.fetch_add(value, Ordering::Relaxed);
+            }
+        };
+        add(&counters.polls, batch.polls);
+        add(&counters.busy_nanos, batch.busy_nanos);
+        add(&counters.parks, batch.parks);
+        add(&counters.park_unparks, batch.park_unparks);
+        add(&counters.noop_unparks, batch.noop_unparks);
+        counters
+            .local_queue_max
+            .fetch_max(u64::from(batch.local_queue_max), Ordering::Relaxed);
+        for (counter, &value) in counters.histogram.iter().zip(&batch.histogram) {
+            add(counter, value);
+        }
+        counters.seq.store(seq + 2, Ordering::Release);
+        batch.clear();
+    }
+}
+
+/// A thread's unsubmitted counts (plain integers in thread-local storage).
+#[derive(Debug, Clone)]
+pub(crate) struct MetricsBatch {
+    pub(crate) worker: u32,
+    polls: u64,
+    busy_nanos: u64,
+    parks: u64,
+    park_unparks: u64,
+    noop_unparks: u64,
+    local_queue_max: u32,
+    histogram: [u64; MAX_HISTOGRAM_BUCKETS],
+    /// Events since the last submission.
+    events: u32,
+    /// When the poll in progress started.
+    poll_started_at: u64,
+    /// A task was polled since the last unpark.
+    polled_since_unpark: bool,
+    /// The last recorded transition was an unpark (so the next park ends an
+    /// active period that may have been a no-op).
+    unparked: bool,
+}
+
+impl MetricsBatch {
+    pub(crate) fn new() -> Self {
+        MetricsBatch {
+            worker: 0,
+            polls: 0,
+            busy_nanos: 0,
+            parks: 0,
+            park_unparks: 0,
+            noop_unparks: 0,
+            local_queue_max: 0,
+            histogram: [0; MAX_HISTOGRAM_BUCKETS],
+            events: 0,
+            poll_started_at: 0,
+            polled_since_unpark: false,
+            unparked: false,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.polls = 0;
+        self.busy_nanos = 0;
+        self.parks = 0;
+        self.park_unparks = 0;
+        self.noop_unparks = 0;
+        self.local_queue_max = 0;
+        self.histogram = [0; MAX_HISTOGRAM_BUCKETS];
+        self.events = 0;
+    }
+
+    /// Switches to another worker index (submitting what belongs to the
+    /// previous one).
+    #[inline]
+    pub(crate) fn set_worker(&mut self, worker: u32, shared: &SharedMetrics) {
+        if self.worker != worker {
+            if self.polls + self.parks + self.park_unparks != 0 {
+                shared.submit(self);
+            }
+            self.worker = worker;
+        }
+    }
+
+    #[inline]
+    pub(crate) fn poll_start(&mut self, now: u64, local_queue: u32) {
+        self.poll_started_at = now;
+        self.local_queue_max = self.local_queue_max.max(local_queue);
+    }
+
+    #[inline]
+    pub(crate) fn poll_end(&mut self, now: u64, local_queue: u32, shared: &SharedMetrics) {
+        let took = now.saturating_sub(self.poll_started_at);
+        self.polls += 1;
+        self.busy_nanos += took;
+        self.histogram[shared.layout.bucket_of(took)] += 1;
+        self.local_queue_max = self.local_queue_max.max(local_queue);
+        self.polled_since_unpark = true;
+        self.events += 1;
+        if self.events >= shared.submit_every {
+            shared.submit(self);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn park(&mut self, local_queue: u32, shared: &SharedMetrics) {
+        self.parks += 1;
+        self.park_unparks += 1;
+        if std::mem::take(&mut self.unparked) && !self.polled_since_unpark {
+            self.noop_unparks += 1;
+        }
+        self.local_queue_max = self.local_queue_max.max(local_queue);
+        shared.submit(self);
+    }
+
+    #[inline]
+    pub(crate) fn unpark(&mut self, local_queue: u32) {
+        self.park_unparks += 1;
+        self.unparked = true;
+        self.polled_since_unpark = false;
+        self.local_queue_max = self.local_queue_max.max(local_queue);
+    }
+
+    /// Submits whatever is pending (thread stop, buffer hand-over).
+    pub(crate) fn submit_pending(&mut self, shared: &SharedMetrics) {
+        if self.polls + self.parks + self.park_unparks != 0 {
+            shared.submit(self);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_buckets_are_powers_of_two() {
+        let layout = HistogramLayout::new(1000, 5).unwrap();
+        assert_eq!(layout.first_bucket_nanos(), 1024);
+        let edges: Vec<_> = (0..5).map(|i| layout.bucket_range(i)).collect();
+        assert_eq!(
+            edges,
+            vec![
+                (0, Some(1024)),
+                (1024, Some(2048)),
+                (2048, Some(4096)),
+                (4096, Some(8192)),
+                (8192, None)
+            ]
+        );
+        for (i, (low, high)) in edges.into_iter().enumerate() {
+            assert_eq!(layout.bucket_of(low), i);
+            if let Some(high) = high {
+                assert_eq!(layout.bucket_of(high - 1), i);
+            }
+        }
+        assert_eq!(layout.bucket_of(u64::MAX), 4);
+        assert!(HistogramLayout::new(1, 1).is_none());
+        assert!(HistogramLayout::new(1, MAX_HISTOGRAM_BUCKETS + 1).is_none());
+        assert!(
+            HistogramLayout::new(1 << 40, 30).is_none(),
+            "last edge overflows"
+        );
+        assert!(HistogramLayout::new(0, 4).is_none());
+    }
+
+    #[test]
+    fn batches_reach_the_counters_and_deltas_subtract() {
+        let shared = SharedMetrics::new(HistogramLayout::default(), 4);
+        let mut batch = MetricsBatch::new();
+        batch.set_worker(1, &shared);
+        batch.poll_start(0, 3);
+        batch.poll_end(2_000, 1, &shared);
+        // Not yet submitted, and no counters before `init`: kept.
+        shared.init(2);
+        let before = shared.snapshot();
+        assert_eq!(before.total_polls(), 0);
+        batch.park(0, &shared);
+        let after = shared.snapshot();
+        let w = &after.workers[1];
+        assert_eq!((w.polls, w.parks, w.park_unparks), (1, 1, 1));
+        assert_eq!(w.busy, Duration::from_nanos(2_000));
+        assert_eq!(w.local_queue_max, 3);
+        assert_eq!(w.poll_histogram[1], 1, "2000 ns is in [1024, 2048)");
+        let delta = after.delta(&before);
+        assert_eq!(delta.total_polls(), 1);
+
+        // An unpark followed by a park without a poll is a no-op unpark.
+        batch.unpark(0);
+        batch.park(0, &shared);
+        assert_eq!(shared.snapshot().workers[1].noop_unparks, 1);
+    }
+}

@@ -1,0 +1,104 @@
+//! [`Shared`]: the state one recording's hooks, flusher, sampler and
+//! handles share.
+
+use crate::config::Config;
+use crate::record::buffer::ThreadSlot;
+use crate::record::clock;
+use crate::record::collector::CentralCollector;
+use crate::record::hooks::saturate_u32;
+use crate::record::metrics::SharedMetrics;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::runtime::RuntimeMetrics;
+
+/// State shared by the hooks, the flusher thread and the handles of one
+/// recording.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) enabled: AtomicBool,
+    /// `clock::monotonic_nanos()` at trace timestamp 0.
+    epoch_nanos: u64,
+    /// Set right after the runtime is built; until then queue depths read 0.
+    metrics: OnceLock<RuntimeMetrics>,
+    pub(crate) collector: CentralCollector,
+    /// Live per-worker counters (seed 000's batched metrics).
+    pub(crate) metrics_totals: SharedMetrics,
+    /// Every thread buffer of this recording, for the flusher to copy from.
+    pub(crate) slots: Mutex<Vec<Arc<ThreadSlot>>>,
+    pub(crate) buffer_events: usize,
+    pub(crate) run_queue_wait: bool,
+    /// The writer failed; recording has stopped.
+    pub(crate) writer_failed: AtomicBool,
+    pub(crate) write_error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &Config) -> Self {
+        Shared {
+            enabled: AtomicBool::new(config.is_enabled()),
+            epoch_nanos: clock::monotonic_nanos(),
+            metrics: OnceLock::new(),
+            collector: CentralCollector::new(
+                config.get_max_pending_events(),
+                config.get_buffer_events(),
+            ),
+            metrics_totals: SharedMetrics::new(
+                config.get_poll_histogram(),
+                config.get_metrics_submit_every(),
+            ),
+            slots: Mutex::new(Vec::new()),
+            buffer_events: config.get_buffer_events(),
+            run_queue_wait: config.get_run_queue_wait(),
+            writer_failed: AtomicBool::new(false),
+            write_error: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Nanoseconds since the trace started.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        clock::monotonic_nanos().saturating_sub(self.epoch_nanos)
+    }
+
+    #[inline]
+    pub(crate) fn local_queue(&self, worker: usize) -> u32 {
+        match self.metrics.get() {
+            Some(metrics) => saturate_u32(metrics.worker_local_queue_depth(worker)),
+            None => 0,
+        }
+    }
+
+    pub(crate) fn set_runtime_metrics(&self, metrics: RuntimeMetrics) {
+        self.metrics_totals.init(metrics.num_workers());
+        let _ = self.metrics.set(metrics);
+    }
+
+    pub(crate) fn runtime_metrics(&self) -> Option<&RuntimeMetrics> {
+        self.metrics.get()
+    }
+
+    pub(crate) fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ThreadSlot>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops recording after a writer failure.
+    pub(crate) fn fail_writer(&self, message: String) {
+        self.enabled.store(false, Ordering::Relaxed);
+        self.writer_failed.store(true, Ordering::Relaxed);
+        *self.write_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+    }
+}
+
+/// Wall-clock time corresponding to trace timestamp 0, in ns since the Unix
+/// epoch (read now, minus the time elapsed since the epoch was taken).
+pub(crate) fn unix_nanos_at_epoch(shared: &Shared) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    now.saturating_sub(shared.now())
+}
