@@ -205,13 +205,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     // `PULSE_*` variables apply on top of `recording()`, as the attribute
     // applies them: find out where the trace really goes.
     let config = recording().apply_env()?;
-    let Some(path) = config.get_writer().path().map(PathBuf::from) else {
+    let Some(path) = config.writer.path().map(PathBuf::from) else {
         return Err("PULSE_WRITER=null: the demo needs a trace file to analyze".into());
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    if !config.is_enabled() {
+    if !config.enabled {
         return Err("PULSE=off: the demo needs a recording to analyze".into());
     }
 

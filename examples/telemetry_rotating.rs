@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let config = Config::new()
-        .flush_interval(Duration::from_millis(100))
+        .flush_ms(100)
         .writer(WriterConfig::rotating(&base, MAX_FILE, MAX_TOTAL));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(4).enable_all();

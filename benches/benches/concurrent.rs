@@ -22,7 +22,6 @@
 use pulse::bench::HotPath;
 use pulse::Config;
 use std::panic::Location;
-use std::time::Duration;
 
 /// A thread's worker index and its next task id.
 struct Worker {
@@ -42,7 +41,7 @@ fn worker(thread: usize) -> Worker {
 fn poll_recording() -> HotPath {
     let config = Config::new()
         .max_pending_events(1 << 22)
-        .flush_interval(Duration::from_millis(1));
+        .flush_ms(1);
     HotPath::new(&config).expect("valid config")
 }
 

@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 const POLL_MAX_PENDING: usize = 1 << 22;
 
 /// Flush interval for the poll benchmarks; see [`poll_recording`].
-const POLL_FLUSH_INTERVAL: Duration = Duration::from_millis(1);
+const POLL_FLUSH_MS: u64 = 1;
 
 /// Tasks and yields per task of one `runtime_yield` iteration.
 const YIELD_TASKS: usize = 64;
@@ -179,7 +179,7 @@ fn probe_quanta(tsc: &quanta::Clock) {
 ///   half-full wake-up, more batches than the collector recycles (64), so
 ///   every drain would allocate and page-fault fresh batches, which the
 ///   default configuration never does in steady state (it drains every 32
-///   buffers). Flushing every [`POLL_FLUSH_INTERVAL`] keeps each drain at
+///   buffers). Flushing every [`POLL_FLUSH_MS`] ms keeps each drain at
 ///   ~25 buffers, as the defaults do.
 ///
 /// The traced runtime of `runtime_yield` uses the same settings.
@@ -190,7 +190,7 @@ fn poll_recording(config: Config) -> HotPath {
 fn poll_config(config: Config) -> Config {
     config
         .max_pending_events(POLL_MAX_PENDING)
-        .flush_interval(POLL_FLUSH_INTERVAL)
+        .flush_ms(POLL_FLUSH_MS)
 }
 
 fn poll_event(c: &mut Criterion) {

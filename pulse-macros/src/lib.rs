@@ -119,6 +119,7 @@ use proc_macro::TokenStream;
 /// | `max_pending_events` | ≥ `buffer_events`: events waiting for the writer before new ones are dropped (and counted) | `65536` |
 /// | `format` | `"v6"`, `"v5"` | `"v6"` |
 /// | `enabled` | `true`, `false`: `false` runs without pulse unless `PULSE=on` | `true` |
+/// | `run_queue_wait` | `true`, `false`: read each worker's OS run-queue wait (Linux schedstat); `false` saves those reads, and the analysis can no longer tell waiting for a CPU from sleeping | `true` |
 ///
 /// ```
 /// #[pulse::main(flush_ms = 100, sample_ms = 5, buffer_events = 512, format = "v6", writer = "null")]
@@ -168,7 +169,7 @@ use proc_macro::TokenStream;
 ///
 /// fn recording() -> Config {
 ///     Config::new()
-///         .flush_interval(Duration::from_millis(100))
+///         .flush_ms(100)
 ///         .run_queue_wait(false)
 ///         .writer(WriterConfig::Null)
 /// }
@@ -245,7 +246,7 @@ use proc_macro::TokenStream;
 /// fn main() -> R {
 ///     let body = async { body };
 ///     let config: pulse::Config =
-///         pulse::Config::new().flush_interval(Duration::from_millis(100));
+///         pulse::Config::new().flush_ms(100);
 ///     return pulse::__private::Main::start(
 ///         || {
 ///             let mut builder = tokio::runtime::Builder::new_current_thread();

@@ -127,7 +127,7 @@ pub mod __private {
                     return Main::untraced(kind, builder());
                 }
             };
-            if !config.is_enabled() {
+            if !config.enabled {
                 return Main::untraced(kind, builder());
             }
             match kind.build_traced(builder(), &config) {

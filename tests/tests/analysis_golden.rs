@@ -301,7 +301,7 @@ fn chrome_json_of_a_real_recording_is_well_formed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trace.bin");
     let config = pulse::Config::new()
-        .sample_interval(Duration::from_millis(1))
+        .sample_ms(1)
         .writer(WriterConfig::file(&path));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(3).enable_all();

@@ -96,7 +96,7 @@ fn settled_poll_counts(runtime: &tokio::runtime::Runtime) -> Vec<u64> {
 #[test]
 fn poll_events_match_tokio_poll_counts_and_alternate() {
     let capture = Capture::default();
-    let config = Config::new().flush_interval(Duration::from_millis(20));
+    let config = Config::new().flush_ms(20);
     // Tokio's `worker_poll_count` does not count tasks run from the LIFO slot
     // (worker.rs polls them without `start_poll`), while the poll hooks fire
     // for them. Without the LIFO slot both count the same polls.
@@ -291,7 +291,7 @@ fn park_and_unpark_carry_run_queue_wait_on_linux() {
 #[test]
 fn sampler_records_global_queue_and_worker_samples() {
     let capture = Capture::default();
-    let config = Config::new().sample_interval(Duration::from_millis(1));
+    let config = Config::new().sample_ms(1);
     let (runtime, guard) =
         Recorder::build_with_config(multi_thread(2), Box::new(capture.clone()), &config).unwrap();
     runtime.block_on(async {
@@ -462,7 +462,7 @@ impl TraceWriter for Failing {
 
 #[test]
 fn a_failing_writer_stops_recording_but_not_the_program() {
-    let config = Config::new().flush_interval(Duration::from_millis(5));
+    let config = Config::new().flush_ms(5);
     let (runtime, guard) =
         Recorder::build_with_config(multi_thread(2), Box::new(Failing), &config).unwrap();
     let handle = guard.handle();

@@ -80,7 +80,7 @@ fn recorded_set() -> &'static Set {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("trace.bin");
         let config = Config::new()
-            .flush_interval(Duration::from_millis(5))
+            .flush_ms(5)
             .writer(WriterConfig::rotating(&base, 4096, 1 << 30));
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(2).enable_all();

@@ -246,7 +246,7 @@ fn a_stalled_writer_with_tiny_hand_overs_keeps_memory_bounded() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (buffer, max_pending) = (1024, 16 * 1024);
     let config = Config::new()
-        .flush_interval(Duration::from_millis(5))
+        .flush_ms(5)
         .buffer_events(buffer)
         .max_pending_events(max_pending);
     // At least one poll (two events) per round trip, so at least twice the
@@ -270,7 +270,7 @@ fn a_slow_writer_under_a_yield_storm_keeps_memory_bounded() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (buffer, max_pending) = (1024, 16 * 1024);
     let config = Config::new()
-        .flush_interval(Duration::from_millis(5))
+        .flush_ms(5)
         .buffer_events(buffer)
         .max_pending_events(max_pending);
     // At most ~50k events/s get through; the storm offers 400k events.
@@ -300,11 +300,11 @@ fn measure_memory_under_overload() {
     type Workload = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
     let storm: Workload = || Box::pin(yield_storm(400, 2_500));
     let pings: Workload = || Box::pin(ping_pong(100_000, false));
-    for max_pending in [Config::new().get_max_pending_events(), 32 * 1024] {
+    for max_pending in [Config::new().max_pending_events, 32 * 1024] {
         let config = Config::new().max_pending_events(max_pending);
         println!(
             "bound at 8 workers (+1 block_on thread), max_pending_events {max_pending}: {} KiB",
-            bound(9, config.get_buffer_events(), max_pending) >> 10
+            bound(9, config.buffer_events, max_pending) >> 10
         );
         for (name, workload) in [("yield storm", storm), ("ping-pong", pings)] {
             for (writer, delay, stall) in [

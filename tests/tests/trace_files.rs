@@ -175,7 +175,7 @@ fn rotation_honours_limits_and_every_file_reads_back_on_its_own() {
     let base = dir.path().join("trace.bin");
     let (max_file, max_total) = (16 * 1024, 48 * 1024);
     let config = Config::new()
-        .flush_interval(Duration::from_millis(10))
+        .flush_ms(10)
         .writer(WriterConfig::rotating(&base, max_file, max_total));
     let (runtime, guard) = Recorder::from_config(builder(2), &config).unwrap();
     runtime.block_on(workload(100, 400));
@@ -291,7 +291,7 @@ fn a_full_disk_stops_recording_and_the_program_carries_on() {
         return;
     }
     let writer = SimpleBinaryWriter::new("/dev/full").unwrap();
-    let config = Config::new().flush_interval(Duration::from_millis(5));
+    let config = Config::new().flush_ms(5);
     let (runtime, guard) =
         Recorder::build_with_config(builder(2), Box::new(writer), &config).unwrap();
     let handle = guard.handle();

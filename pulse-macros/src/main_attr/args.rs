@@ -64,13 +64,13 @@ pub(crate) const KEYS: &[Key] = &[
         "flush_ms",
         Group::Pulse,
         "flush_ms = 250",
-        "Config::flush_interval",
+        "Config::flush_ms",
     ),
     key(
         "sample_ms",
         Group::Pulse,
         "sample_ms = 10",
-        "Config::sample_interval",
+        "Config::sample_ms",
     ),
     key(
         "writer",
@@ -114,6 +114,12 @@ pub(crate) const KEYS: &[Key] = &[
         Group::Pulse,
         "enabled = false",
         "Config::enabled",
+    ),
+    key(
+        "run_queue_wait",
+        Group::Pulse,
+        "run_queue_wait = false",
+        "Config::run_queue_wait",
     ),
     key("config", Group::Config, "config = my_config", ""),
 ];
@@ -214,6 +220,7 @@ pub(crate) struct Configuration {
     pub(crate) max_pending_events: Option<Arg<u64>>,
     pub(crate) format: Option<Arg<Format>>,
     pub(crate) enabled: Option<Arg<bool>>,
+    pub(crate) run_queue_wait: Option<Arg<bool>>,
     pub(crate) config: Option<Arg<Expr>>,
 }
 
@@ -310,6 +317,9 @@ impl Configuration {
             }
             "format" => self.format = choice(key, value, errors, &FORMATS).map(|v| Arg::new(v, nv)),
             "enabled" => self.enabled = boolean(key, value, errors).map(|v| Arg::new(v, nv)),
+            "run_queue_wait" => {
+                self.run_queue_wait = boolean(key, value, errors).map(|v| Arg::new(v, nv))
+            }
             "config" => self.config = config_fn(value, errors).map(|v| Arg::new(v, nv)),
             // Unreachable: `every_key_has_a_setter_and_an_example` checks
             // each key. A proc macro reports rather than panics.

@@ -3,7 +3,7 @@
 //! ```text
 //! fn main() -> R {
 //!     let body = async { /* the user's body */ };
-//!     let config: pulse::Config = pulse::Config::new().flush_interval(..)..;   // or (f)()
+//!     let config: pulse::Config = pulse::Config::new().flush_ms(..)..;   // or (f)()
 //!     return pulse::__private::Main::start(|| { /* tokio Builder */ }, config).block_on(body);
 //! }
 //! ```
@@ -129,18 +129,15 @@ fn recording(recording: &Recording, pulse: &TokenStream) -> TokenStream {
 
 fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
     let mut config = quote!(#pulse::Config::new());
-    let millis = |arg: &Arg<u64>| {
-        let n = Literal::u64_suffixed(arg.value);
-        quote_spanned!(arg.span=> ::core::time::Duration::from_millis(#n))
-    };
+    let millis = |arg: &Arg<u64>| Literal::u64_suffixed(arg.value);
     let count = |arg: &Arg<u64>| Literal::u64_unsuffixed(arg.value);
     if let Some(arg) = &settings.flush_ms {
         let value = millis(arg);
-        config.extend(quote_spanned!(arg.span=> .flush_interval(#value)));
+        config.extend(quote_spanned!(arg.span=> .flush_ms(#value)));
     }
     if let Some(arg) = &settings.sample_ms {
         let value = millis(arg);
-        config.extend(quote_spanned!(arg.span=> .sample_interval(#value)));
+        config.extend(quote_spanned!(arg.span=> .sample_ms(#value)));
     }
     if let Some(arg) = &settings.buffer_events {
         let value = count(arg);
@@ -160,6 +157,10 @@ fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
     if let Some(arg) = &settings.enabled {
         let value = arg.value;
         config.extend(quote_spanned!(arg.span=> .enabled(#value)));
+    }
+    if let Some(arg) = &settings.run_queue_wait {
+        let value = arg.value;
+        config.extend(quote_spanned!(arg.span=> .run_queue_wait(#value)));
     }
     if let Some(writer) = &settings.writer {
         let path = match &writer.path {
@@ -253,8 +254,8 @@ mod tests {
             ". start_paused (true)",
             ". unhandled_panic (my :: pulse :: __private :: tokio :: runtime :: UnhandledPanic :: ShutdownRuntime)",
             ". name (\"rt\")",
-            ". flush_interval (:: core :: time :: Duration :: from_millis (100u64))",
-            ". sample_interval (:: core :: time :: Duration :: from_millis (5u64))",
+            ". flush_ms (100u64)",
+            ". sample_ms (5u64)",
             ". buffer_events (64)",
             ". max_pending_events (128)",
             ". format (my :: pulse :: trace :: FormatVersion :: V5)",

@@ -55,6 +55,7 @@ pub(crate) struct Settings {
     pub(crate) max_pending_events: Option<Arg<u64>>,
     pub(crate) format: Option<Arg<Format>>,
     pub(crate) enabled: Option<Arg<bool>>,
+    pub(crate) run_queue_wait: Option<Arg<bool>>,
     /// `None` when no writer argument was given (the default writer).
     pub(crate) writer: Option<WriterSettings>,
 }
@@ -127,6 +128,7 @@ impl Configuration {
             max_pending_events: self.max_pending_events,
             format: self.format,
             enabled: self.enabled,
+            run_queue_wait: self.run_queue_wait,
             writer: None,
         };
         let writer = WriterSettings {
@@ -197,6 +199,10 @@ fn reject_beside_config(
         ),
         ("format", settings.format.as_ref().map(|a| &a.pair)),
         ("enabled", settings.enabled.as_ref().map(|a| &a.pair)),
+        (
+            "run_queue_wait",
+            settings.run_queue_wait.as_ref().map(|a| &a.pair),
+        ),
     ];
     for (name, pair) in given {
         let Some(pair) = pair else { continue };
@@ -424,7 +430,7 @@ mod tests {
         ));
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].contains("`flush_ms` cannot be combined with `config`"));
-        assert!(errors[0].contains("`Config::flush_interval`"));
+        assert!(errors[0].contains("`Config::flush_ms`"));
         assert!(errors[1].contains("`path` cannot be combined with `config`"));
         assert!(matches!(config.recording, Recording::Function(_)));
         assert_eq!(

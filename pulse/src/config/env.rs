@@ -14,6 +14,7 @@
 //! | `PULSE_BUFFER_EVENTS` | an integer ≥ 1 | `buffer_events` |
 //! | `PULSE_MAX_PENDING_EVENTS` | an integer ≥ 1 | `max_pending_events` |
 //! | `PULSE_FORMAT` | `v5` or `v6` | `format` |
+//! | `PULSE_RUN_QUEUE_WAIT` | `on` or `off` (also `1`/`0`, `true`/`false`) | `run_queue_wait` |
 //!
 //! Words are matched case-insensitively, and a variable set to the empty
 //! string counts as unset. Sizes are whole numbers of bytes, optionally
@@ -42,8 +43,8 @@
 //! let vars = [("PULSE_WRITER", "file"), ("PULSE_PATH", "/tmp/run.bin"), ("PULSE_FLUSH_MS", "50")];
 //! let lookup = |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| OsString::from(v));
 //! let config = env::apply_with(Config::new(), lookup)?;
-//! assert_eq!(config.get_writer(), &WriterConfig::file("/tmp/run.bin"));
-//! assert_eq!(config.get_flush_interval().as_millis(), 50);
+//! assert_eq!(config.writer, WriterConfig::file("/tmp/run.bin"));
+//! assert_eq!(config.flush_ms, 50);
 //!
 //! // A bad value names the variable and says what it accepts.
 //! let err = env::apply_with(Config::new(), |name| {
@@ -62,10 +63,9 @@ use pulse_trace::FormatVersion;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Every variable pulse reads, in the order they are applied.
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 11] = [
     "PULSE",
     "PULSE_WRITER",
     "PULSE_PATH",
@@ -76,6 +76,7 @@ pub const VARIABLES: [&str; 10] = [
     "PULSE_BUFFER_EVENTS",
     "PULSE_MAX_PENDING_EVENTS",
     "PULSE_FORMAT",
+    "PULSE_RUN_QUEUE_WAIT",
 ];
 
 /// Applies the `PULSE_*` variables of this process's environment to
@@ -105,12 +106,12 @@ pub fn apply_with(
     }
 
     if let Some(kind) = vars.parse("PULSE_WRITER", "rotating, file or null", parse_writer) {
-        let writer = with_kind(config.get_writer(), kind);
+        let writer = with_kind(&config.writer, kind);
         config = config.writer(writer);
     }
     if let Some((text, raw)) = vars.raw("PULSE_PATH") {
         let path = PathBuf::from(raw);
-        match config.get_writer().clone() {
+        match config.writer.clone() {
             WriterConfig::Rotating {
                 max_file_size,
                 max_total_size,
@@ -135,7 +136,7 @@ pub fn apply_with(
         else {
             continue;
         };
-        match config.get_writer().clone() {
+        match config.writer.clone() {
             WriterConfig::Rotating {
                 path,
                 mut max_file_size,
@@ -159,20 +160,20 @@ pub fn apply_with(
             ),
         }
     }
-    let millis = |text: &str| parse_count(text).map(Duration::from_millis);
+    let millis = parse_count;
     if let Some(interval) = vars.parse(
         "PULSE_FLUSH_MS",
         "a whole number of milliseconds, at least 1",
         millis,
     ) {
-        config = config.flush_interval(interval);
+        config = config.flush_ms(interval);
     }
     if let Some(interval) = vars.parse(
         "PULSE_SAMPLE_MS",
         "a whole number of milliseconds, at least 1",
         millis,
     ) {
-        config = config.sample_interval(interval);
+        config = config.sample_ms(interval);
     }
     let events = |text: &str| parse_count(text).and_then(|n| usize::try_from(n).ok());
     if let Some(n) = vars.parse(
@@ -191,6 +192,9 @@ pub fn apply_with(
     }
     if let Some(format) = vars.parse("PULSE_FORMAT", "v5 or v6", parse_format) {
         config = config.format(format);
+    }
+    if let Some(on) = vars.parse("PULSE_RUN_QUEUE_WAIT", "on or off", parse_switch) {
+        config = config.run_queue_wait(on);
     }
 
     if vars.problems.is_empty() {
@@ -511,8 +515,8 @@ mod tests {
         let expected = Config::new()
             .enabled(true)
             .writer(WriterConfig::rotating("elsewhere/t.bin", 1 << 20, 8 << 20))
-            .flush_interval(Duration::from_millis(50))
-            .sample_interval(Duration::from_millis(2))
+            .flush_ms(50)
+            .sample_ms(2)
             .buffer_events(256)
             .max_pending_events(4096)
             .format(FormatVersion::V5);
@@ -530,7 +534,7 @@ mod tests {
             ("true", true),
         ] {
             let config = apply_vars(Config::new().enabled(!enabled), &[("PULSE", value)]).unwrap();
-            assert_eq!(config.is_enabled(), enabled, "PULSE={value}");
+            assert_eq!(config.enabled, enabled, "PULSE={value}");
         }
         let err = apply_vars(Config::new(), &[("PULSE", "maybe")]).unwrap_err();
         assert_eq!(err.to_string(), "PULSE=\"maybe\": expected on or off");
@@ -543,7 +547,7 @@ mod tests {
             &[("PULSE", "off"), ("PULSE_FLUSH_MS", "soon")],
         )
         .unwrap();
-        assert!(!config.is_enabled());
+        assert!(!config.enabled);
     }
 
     #[test]
@@ -551,13 +555,13 @@ mod tests {
         let file = Config::new().writer(WriterConfig::file("mine.bin"));
         let rotating = apply_vars(file.clone(), &[("PULSE_WRITER", "rotating")]).unwrap();
         assert_eq!(
-            rotating.get_writer(),
-            &WriterConfig::rotating("mine.bin", DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE)
+            rotating.writer,
+            WriterConfig::rotating("mine.bin", DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE)
         );
         let null = apply_vars(file, &[("PULSE_WRITER", "null")]).unwrap();
-        assert_eq!(null.get_writer(), &WriterConfig::Null);
+        assert_eq!(null.writer, WriterConfig::Null);
         let back = apply_vars(null, &[("PULSE_WRITER", "file")]).unwrap();
-        assert_eq!(back.get_writer(), &WriterConfig::file(DEFAULT_PATH));
+        assert_eq!(back.writer, WriterConfig::file(DEFAULT_PATH));
         let sized = Config::new().writer(WriterConfig::rotating("r.bin", 8192, 16384));
         let same = apply_vars(sized.clone(), &[("PULSE_WRITER", "rotating")]).unwrap();
         assert_eq!(same, sized);
@@ -570,10 +574,10 @@ mod tests {
             &[("PULSE_PATH", "b.bin")],
         )
         .unwrap();
-        assert_eq!(file.get_writer(), &WriterConfig::file("b.bin"));
+        assert_eq!(file.writer, WriterConfig::file("b.bin"));
         let rotating = apply_vars(Config::new(), &[("PULSE_PATH", "b.bin")]).unwrap();
         assert_eq!(
-            rotating.get_writer().path().unwrap(),
+            rotating.writer.path().unwrap(),
             std::path::Path::new("b.bin")
         );
     }
@@ -655,6 +659,6 @@ mod tests {
             (name == "PULSE_PATH").then(|| OsString::from_vec(vec![b'x', 0xff]))
         })
         .unwrap();
-        assert_eq!(config.get_writer().path().unwrap().as_os_str().len(), 2);
+        assert_eq!(config.writer.path().unwrap().as_os_str().len(), 2);
     }
 }

@@ -8,12 +8,11 @@ use crate::record::metrics::HistogramLayout;
 use crate::writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
 use pulse_trace::{FormatVersion, DEFAULT_TIME_UNIT_NANOS};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-/// Default interval between flushes of collected events to the writer.
-pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(250);
-/// Default interval between queue-depth and worker CPU samples.
-pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(10);
+/// Default interval between flushes of collected events to the writer, in ms.
+pub const DEFAULT_FLUSH_MS: u64 = 250;
+/// Default interval between queue-depth and worker CPU samples, in ms.
+pub const DEFAULT_SAMPLE_MS: u64 = 10;
 /// Default capacity of each thread's event buffer, in events.
 pub const DEFAULT_BUFFER_EVENTS: usize = 1024;
 /// Default bound on events waiting for the writer, beyond the per-thread
@@ -107,26 +106,47 @@ impl Default for WriterConfig {
 /// use std::time::Duration;
 ///
 /// let config = Config::new()
-///     .flush_interval(Duration::from_millis(100))
-///     .sample_interval(Duration::from_millis(5))
+///     .flush_ms(100)
+///     .sample_ms(5)
 ///     .writer(WriterConfig::file("trace.bin"));
 /// config.validate()?;
-/// assert_eq!(config.get_buffer_events(), 1024);
+/// assert_eq!(config.buffer_events, 1024);
+/// assert_eq!(config.flush_ms, 100);
 /// # Ok::<(), pulse::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
-    flush_interval: Duration,
-    sample_interval: Duration,
-    buffer_events: usize,
-    max_pending_events: usize,
-    writer: WriterConfig,
-    format: FormatVersion,
-    time_unit_nanos: u32,
-    enabled: bool,
-    run_queue_wait: bool,
-    poll_histogram: HistogramLayout,
-    metrics_submit_every: u32,
+    /// How often, in milliseconds, the background thread hands collected
+    /// events to the writer (`flush_ms` in `#[pulse::main]`,
+    /// `PULSE_FLUSH_MS`).
+    pub flush_ms: u64,
+    /// How often, in milliseconds, the background thread samples the global
+    /// queue depth and each worker's CPU time and run-queue wait
+    /// (`sample_ms`, `PULSE_SAMPLE_MS`).
+    pub sample_ms: u64,
+    /// Capacity of each thread's buffer, in events (`buffer_events`,
+    /// `PULSE_BUFFER_EVENTS`).
+    pub buffer_events: usize,
+    /// Bound on events waiting for the writer beyond the thread buffers
+    /// (`max_pending_events`, `PULSE_MAX_PENDING_EVENTS`).
+    pub max_pending_events: usize,
+    /// Where the trace goes (`writer`/`path`/`max_file_size`/
+    /// `max_total_size`, `PULSE_WRITER`/`PULSE_PATH`/...).
+    pub writer: WriterConfig,
+    /// The file format version (`format`, `PULSE_FORMAT`).
+    pub format: FormatVersion,
+    /// Timestamp resolution on disk for the v6 format, in nanoseconds.
+    pub time_unit_nanos: u32,
+    /// Whether recording starts enabled (`enabled`, `PULSE=off`).
+    pub enabled: bool,
+    /// Whether park/unpark read the thread's run-queue wait from schedstat
+    /// (`run_queue_wait`, `PULSE_RUN_QUEUE_WAIT`).
+    pub run_queue_wait: bool,
+    /// The buckets of the live poll-duration histogram.
+    pub poll_histogram: HistogramLayout,
+    /// Polls a thread counts locally before submitting its live metrics.
+    pub metrics_submit_every: u32,
 }
 
 impl Default for Config {
@@ -139,8 +159,8 @@ impl Config {
     /// The default configuration.
     pub fn new() -> Self {
         Config {
-            flush_interval: DEFAULT_FLUSH_INTERVAL,
-            sample_interval: DEFAULT_SAMPLE_INTERVAL,
+            flush_ms: DEFAULT_FLUSH_MS,
+            sample_ms: DEFAULT_SAMPLE_MS,
             buffer_events: DEFAULT_BUFFER_EVENTS,
             max_pending_events: DEFAULT_MAX_PENDING_EVENTS,
             writer: WriterConfig::default(),
@@ -153,16 +173,17 @@ impl Config {
         }
     }
 
-    /// How often the background thread hands collected events to the writer.
-    pub fn flush_interval(mut self, interval: Duration) -> Self {
-        self.flush_interval = interval;
+    /// How often, in milliseconds, the background thread hands collected
+    /// events to the writer.
+    pub fn flush_ms(mut self, millis: u64) -> Self {
+        self.flush_ms = millis;
         self
     }
 
-    /// How often the background thread samples the global queue depth and
-    /// each worker's CPU time and run-queue wait.
-    pub fn sample_interval(mut self, interval: Duration) -> Self {
-        self.sample_interval = interval;
+    /// How often, in milliseconds, the background thread samples the global
+    /// queue depth and each worker's CPU time and run-queue wait.
+    pub fn sample_ms(mut self, millis: u64) -> Self {
+        self.sample_ms = millis;
         self
     }
 
@@ -229,57 +250,12 @@ impl Config {
         self
     }
 
-    /// See [`Config::flush_interval`].
-    pub fn get_flush_interval(&self) -> Duration {
-        self.flush_interval
-    }
-    /// See [`Config::sample_interval`].
-    pub fn get_sample_interval(&self) -> Duration {
-        self.sample_interval
-    }
-    /// See [`Config::buffer_events`].
-    pub fn get_buffer_events(&self) -> usize {
-        self.buffer_events
-    }
-    /// See [`Config::max_pending_events`].
-    pub fn get_max_pending_events(&self) -> usize {
-        self.max_pending_events
-    }
-    /// See [`Config::writer`].
-    pub fn get_writer(&self) -> &WriterConfig {
-        &self.writer
-    }
-    /// See [`Config::format`].
-    pub fn get_format(&self) -> FormatVersion {
-        self.format
-    }
-    /// See [`Config::time_unit_nanos`].
-    pub fn get_time_unit_nanos(&self) -> u32 {
-        self.time_unit_nanos
-    }
-    /// See [`Config::enabled`].
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-    /// See [`Config::run_queue_wait`].
-    pub fn get_run_queue_wait(&self) -> bool {
-        self.run_queue_wait
-    }
-    /// See [`Config::poll_histogram`].
-    pub fn get_poll_histogram(&self) -> HistogramLayout {
-        self.poll_histogram
-    }
-    /// See [`Config::metrics_submit_every`].
-    pub fn get_metrics_submit_every(&self) -> u32 {
-        self.metrics_submit_every
-    }
-
     /// Checks every value, naming the first one out of range.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.flush_interval.is_zero() {
+        if self.flush_ms == 0 {
             return Err(Error::invalid("flush_ms", "must be at least 1 ms"));
         }
-        if self.sample_interval.is_zero() {
+        if self.sample_ms == 0 {
             return Err(Error::invalid("sample_ms", "must be at least 1 ms"));
         }
         if self.buffer_events == 0 {
@@ -344,11 +320,11 @@ impl Config {
         let mut pairs = vec![
             (
                 "flush_ms".to_owned(),
-                self.flush_interval.as_millis().to_string(),
+                self.flush_ms.to_string(),
             ),
             (
                 "sample_ms".to_owned(),
-                self.sample_interval.as_millis().to_string(),
+                self.sample_ms.to_string(),
             ),
             ("buffer_events".to_owned(), self.buffer_events.to_string()),
             (
@@ -387,19 +363,19 @@ mod tests {
     #[test]
     fn defaults_are_the_seed_design() {
         let c = Config::default();
-        assert_eq!(c.get_flush_interval(), Duration::from_millis(250));
-        assert_eq!(c.get_sample_interval(), Duration::from_millis(10));
-        assert_eq!(c.get_buffer_events(), 1024);
-        assert_eq!(c.get_format(), FormatVersion::V6);
-        assert!(c.is_enabled());
+        assert_eq!(c.flush_ms, 250);
+        assert_eq!(c.sample_ms, 10);
+        assert_eq!(c.buffer_events, 1024);
+        assert_eq!(c.format, FormatVersion::V6);
+        assert!(c.enabled);
         c.validate().unwrap();
     }
 
     #[test]
     fn validation_names_the_setting() {
         let cases = [
-            (Config::new().flush_interval(Duration::ZERO), "flush_ms"),
-            (Config::new().sample_interval(Duration::ZERO), "sample_ms"),
+            (Config::new().flush_ms(0), "flush_ms"),
+            (Config::new().sample_ms(0), "sample_ms"),
             (Config::new().buffer_events(0), "buffer_events"),
             (
                 Config::new().buffer_events(MAX_BUFFER_EVENTS + 1),

@@ -28,9 +28,9 @@ pub(crate) fn spawn(
     let flusher = Flusher {
         shared,
         writer,
-        flush_every: config.get_flush_interval(),
-        sample_every: config.get_sample_interval(),
-        sampler: Sampler::new(config.get_run_queue_wait()),
+        flush_every: Duration::from_millis(config.flush_ms),
+        sample_every: Duration::from_millis(config.sample_ms),
+        sampler: Sampler::new(config.run_queue_wait),
         stats: FlushStats::default(),
         batches: Vec::new(),
         reported_dropped: 0,

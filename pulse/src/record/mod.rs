@@ -185,11 +185,11 @@ fn build_traced<R>(
     shared.set_runtime_metrics(metrics);
 
     let metadata = TraceMetadata {
-        time_unit_nanos: config.get_time_unit_nanos(),
+        time_unit_nanos: config.time_unit_nanos,
         worker_count,
         start_unix_nanos: unix_nanos_at_epoch(&shared),
         pulse_version: env!("CARGO_PKG_VERSION").to_owned(),
-        has_run_delay: config.get_run_queue_wait() && SchedStatFile::open_current_thread().is_ok(),
+        has_run_delay: config.run_queue_wait && SchedStatFile::open_current_thread().is_ok(),
         file_index: 0,
         config: config.describe(),
     };

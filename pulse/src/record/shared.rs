@@ -35,20 +35,20 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: &Config) -> Self {
         Shared {
-            enabled: AtomicBool::new(config.is_enabled()),
+            enabled: AtomicBool::new(config.enabled),
             epoch_nanos: clock::monotonic_nanos(),
             metrics: OnceLock::new(),
             collector: CentralCollector::new(
-                config.get_max_pending_events(),
-                config.get_buffer_events(),
+                config.max_pending_events,
+                config.buffer_events,
             ),
             metrics_totals: SharedMetrics::new(
-                config.get_poll_histogram(),
-                config.get_metrics_submit_every(),
+                config.poll_histogram,
+                config.metrics_submit_every,
             ),
             slots: Mutex::new(Vec::new()),
-            buffer_events: config.get_buffer_events(),
-            run_queue_wait: config.get_run_queue_wait(),
+            buffer_events: config.buffer_events,
+            run_queue_wait: config.run_queue_wait,
             writer_failed: AtomicBool::new(false),
             write_error: Mutex::new(None),
         }

@@ -154,7 +154,7 @@ async fn phase(seed: u64, tasks: u64, yields: u64) -> u64 {
 fn lifecycle(mode: &str, path: &str) {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
-    let config = Config::new().flush_interval(Duration::from_secs(60));
+    let config = Config::new().flush_ms(60_000);
     let writer = Box::new(SimpleBinaryWriter::new(path).expect("create the trace"));
     let (runtime, guard) =
         Recorder::build_with_config(builder, writer, &config).expect("start tracing");
@@ -196,7 +196,7 @@ fn main() {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
     let config = Config::new()
-        .flush_interval(Duration::from_millis(10))
+        .flush_ms(10)
         .buffer_events(256)
         .max_pending_events(4096);
     let (runtime, guard) = match writer(spec) {

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
 
 fn run(base: &Path, length: Duration, max_file: u64, max_total: u64) -> ExitCode {
     let config = Config::new()
-        .flush_interval(Duration::from_millis(100))
+        .flush_ms(100)
         .writer(WriterConfig::rotating(base, max_file, max_total));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();

@@ -68,8 +68,8 @@ pub fn record_blocking_trace(path: &Path, format: FormatVersion, blocked: Durati
     let config = Config::new()
         .writer(WriterConfig::file(path))
         .format(format)
-        .flush_interval(Duration::from_millis(20))
-        .sample_interval(Duration::from_millis(5));
+        .flush_ms(20)
+        .sample_ms(5);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
     let (runtime, guard) = Recorder::from_config(builder, &config).expect("traced runtime");

@@ -16,7 +16,7 @@ async fn from_function() -> &'static str {
 #[pulse::main(
     flavor = "current_thread",
     config = || Config::new()
-        .flush_interval(Duration::from_millis(20))
+        .flush_ms(20)
         .run_queue_wait(false)
         .writer(WriterConfig::file("ui-pass-config.bin")),
 )]
