@@ -39,9 +39,7 @@ fn worker(thread: usize) -> Worker {
 /// Room for a late flusher on a shared machine (see `critical_path`'s
 /// `poll_recording`), flushing often enough that drains stay small.
 fn poll_recording() -> HotPath {
-    let config = Config::new()
-        .max_pending_events(1 << 22)
-        .flush_ms(1);
+    let config = Config::new().max_pending_events(1 << 22).flush_ms(1);
     HotPath::new(&config).expect("valid config")
 }
 

@@ -318,20 +318,20 @@ impl Config {
     /// The settings as key/value pairs, recorded in the trace's metadata.
     pub(crate) fn describe(&self) -> Vec<(String, String)> {
         let mut pairs = vec![
-            (
-                "flush_ms".to_owned(),
-                self.flush_ms.to_string(),
-            ),
-            (
-                "sample_ms".to_owned(),
-                self.sample_ms.to_string(),
-            ),
+            ("flush_ms".to_owned(), self.flush_ms.to_string()),
+            ("sample_ms".to_owned(), self.sample_ms.to_string()),
             ("buffer_events".to_owned(), self.buffer_events.to_string()),
             (
                 "max_pending_events".to_owned(),
                 self.max_pending_events.to_string(),
             ),
             ("run_queue_wait".to_owned(), self.run_queue_wait.to_string()),
+            // Whether task polls, task ids, spawn sites and local queue
+            // depths were recorded (they need `--cfg tokio_unstable`).
+            (
+                "tokio_unstable".to_owned(),
+                cfg!(tokio_unstable).to_string(),
+            ),
         ];
         let writer = match &self.writer {
             WriterConfig::Rotating { .. } => "rotating",

@@ -1,6 +1,10 @@
 //! The hot path: what Tokio's hooks run on worker threads, and installing
 //! them.
 
+// Without `--cfg tokio_unstable` there are no poll hooks: the poll side of
+// the hot path is compiled (for `pulse::bench`) but not called.
+#![cfg_attr(not(any(tokio_unstable, feature = "bench")), allow(dead_code))]
+
 use crate::record::buffer::{ThreadSlot, NO_WORKER};
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::metrics::MetricsBatch;
@@ -9,7 +13,9 @@ use pulse_trace::{RecordedEvent, SpawnLocation};
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::runtime::{Builder, TaskMeta};
+use tokio::runtime::Builder;
+#[cfg(tokio_unstable)]
+use tokio::runtime::TaskMeta;
 
 #[inline]
 pub(crate) fn saturate_u32(value: usize) -> u32 {
@@ -267,19 +273,24 @@ pub(crate) fn record_unpark(shared: &Arc<Shared>, worker: u32) {
 pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
     // Threads that are not workers (blocking-pool threads, a `block_on`
     // caller on the multi-thread runtime) have no worker index: skip them.
-    let s = shared.clone();
-    builder.on_before_task_poll(move |meta: &TaskMeta<'_>| {
-        if let Some(worker) = current_worker() {
-            let spawned_at = SpawnLocation(meta.spawned_at());
-            record_poll_start(&s, worker, task_id_u64(meta.id()), spawned_at);
-        }
-    });
-    let s = shared.clone();
-    builder.on_after_task_poll(move |_| {
-        if let Some(worker) = current_worker() {
-            record_poll_end(&s, worker);
-        }
-    });
+    // Task polls need Tokio's unstable hooks; without `--cfg tokio_unstable`
+    // pulse records parks, unparks and samples only.
+    #[cfg(tokio_unstable)]
+    {
+        let s = shared.clone();
+        builder.on_before_task_poll(move |meta: &TaskMeta<'_>| {
+            if let Some(worker) = current_worker() {
+                let spawned_at = SpawnLocation(meta.spawned_at());
+                record_poll_start(&s, worker, task_id_u64(meta.id()), spawned_at);
+            }
+        });
+        let s = shared.clone();
+        builder.on_after_task_poll(move |_| {
+            if let Some(worker) = current_worker() {
+                record_poll_end(&s, worker);
+            }
+        });
+    }
     let s = shared.clone();
     builder.on_thread_park(move || {
         if let Some(worker) = current_worker() {

@@ -14,6 +14,10 @@
 //! at any time, without a trace file; [`MetricsSnapshot::delta`] gives the
 //! change between two readings.
 
+// Without `--cfg tokio_unstable` there are no poll hooks: the poll side of
+// the hot path is compiled (for `pulse::bench`) but not called.
+#![cfg_attr(not(any(tokio_unstable, feature = "bench")), allow(dead_code))]
+
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

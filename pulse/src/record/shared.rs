@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::record::buffer::ThreadSlot;
 use crate::record::clock;
 use crate::record::collector::CentralCollector;
+#[cfg(tokio_unstable)]
 use crate::record::hooks::saturate_u32;
 use crate::record::metrics::SharedMetrics;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,14 +39,8 @@ impl Shared {
             enabled: AtomicBool::new(config.enabled),
             epoch_nanos: clock::monotonic_nanos(),
             metrics: OnceLock::new(),
-            collector: CentralCollector::new(
-                config.max_pending_events,
-                config.buffer_events,
-            ),
-            metrics_totals: SharedMetrics::new(
-                config.poll_histogram,
-                config.metrics_submit_every,
-            ),
+            collector: CentralCollector::new(config.max_pending_events, config.buffer_events),
+            metrics_totals: SharedMetrics::new(config.poll_histogram, config.metrics_submit_every),
             slots: Mutex::new(Vec::new()),
             buffer_events: config.buffer_events,
             run_queue_wait: config.run_queue_wait,
@@ -64,12 +59,17 @@ impl Shared {
         clock::monotonic_nanos().saturating_sub(self.epoch_nanos)
     }
 
+    /// Tasks in `worker`'s local run queue; 0 until the runtime is built,
+    /// and always 0 without `--cfg tokio_unstable` (Tokio keeps the depth
+    /// behind it; the trace's metadata says `tokio_unstable=false`).
     #[inline]
     pub(crate) fn local_queue(&self, worker: usize) -> u32 {
-        match self.metrics.get() {
-            Some(metrics) => saturate_u32(metrics.worker_local_queue_depth(worker)),
-            None => 0,
+        #[cfg(tokio_unstable)]
+        if let Some(metrics) = self.metrics.get() {
+            return saturate_u32(metrics.worker_local_queue_depth(worker));
         }
+        let _ = worker;
+        0
     }
 
     pub(crate) fn set_runtime_metrics(&self, metrics: RuntimeMetrics) {
