@@ -42,6 +42,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![warn(missing_docs)]
 
 pub mod analysis;
 pub mod export;

@@ -47,7 +47,7 @@ use proc_macro::TokenStream;
 /// [`Recorder::from_config`] installs the hooks. If anything about the
 /// recording is wrong at run time (a bad variable, a trace file that cannot
 /// be created), one line on stderr says what and how to fix it, and the
-/// program runs on the same runtime without recording: telemetry never
+/// program runs on the same runtime without recording: recording never
 /// stops a program.
 ///
 /// The body is run with `block_on` on the calling thread, so it need not

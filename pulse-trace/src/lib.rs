@@ -43,6 +43,7 @@
 //!     [TraceEvent::QueueSample { timestamp_nanos: 10_000, global_queue: 700 }]
 //! );
 //! ```
+#![warn(missing_docs)]
 
 mod error;
 mod event;

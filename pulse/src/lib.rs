@@ -99,6 +99,7 @@
 //! exposes: worker park/unpark with CPU time and run-queue wait, per-worker
 //! samples and the global queue, enough to tell parked workers from
 //! descheduled, blocked or busy ones, but not which task ran.
+#![warn(missing_docs)]
 
 /// Passes `#[pulse::bench]`'s expansion through when the `bench` feature
 /// is on; without it, says so (rather than leaving paths unresolved). Not

@@ -88,7 +88,7 @@ pub mod __private {
         /// builds the runtime through [`Recorder::from_config`], as a
         /// library user would. If anything about the recording is wrong, it
         /// prints one line on stderr and builds the same runtime untraced:
-        /// telemetry never stops the program.
+        /// recording never stops the program.
         ///
         /// `builder` makes the Tokio builder with the attribute's settings;
         /// it is called a second time for the untraced fallback.

@@ -27,7 +27,7 @@
 //! `#[pulse::main]` applies these on top of its arguments (and on top of
 //! what a `config = ...` function returns). When a value is wrong it prints
 //! one line on stderr saying which variable and what it accepts, and runs
-//! the program without recording: telemetry never stops a program.
+//! the program without recording: recording never stops a program.
 //! Programs that build runtimes with
 //! [`Recorder`](crate::Recorder) opt in with [`apply`] or
 //! [`Config::apply_env`].

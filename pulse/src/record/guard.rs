@@ -173,7 +173,7 @@ impl Drop for RecordingGuard {
         }
         // Not `eprintln!`: it panics when stderr is a broken pipe, and a
         // panic here (possibly while unwinding) would take the program down
-        // over a telemetry message.
+        // over a recording message.
         use std::io::Write;
         let _ = match &summary.write_error {
             None => writeln!(

@@ -2,7 +2,7 @@
 //! total size, controlled at run time through the recording's handle.
 //!
 //! ```text
-//! cargo run --release -p examples --example telemetry_rotating -- [SECONDS] [DIR]
+//! cargo run --release -p examples --example rotating -- [SECONDS] [DIR]
 //! ```
 //!
 //! A small "service" runs for SECONDS (default 3) on four workers: requests

@@ -2,7 +2,7 @@
 //! trace back and summarise it.
 //!
 //! ```text
-//! cargo run --release -p examples --example telemetry_demo [-- TRACE_PATH]
+//! cargo run --release -p examples --example record_by_hand [-- TRACE_PATH]
 //! ```
 //!
 //! The workload runs for about a second on four workers: a burst of short
