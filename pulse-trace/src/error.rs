@@ -96,6 +96,13 @@ impl TraceError {
 }
 
 /// What went wrong reading a trace (see [`TraceError`] for where).
+///
+/// ```
+/// use pulse_trace::{TraceErrorKind, TraceReader};
+///
+/// let err = TraceReader::from_reader(&b"TOKIOTRC\x09\0\0\0"[..], "t.bin").unwrap_err();
+/// assert!(matches!(err.kind(), TraceErrorKind::UnsupportedVersion { .. }));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TraceErrorKind {
@@ -166,6 +173,18 @@ impl fmt::Display for SupportedVersions {
 }
 
 /// How a record was malformed.
+///
+/// ```
+/// use pulse_trace::{Corruption, Encoder, FormatVersion, TraceErrorKind, TraceMetadata, TraceReader};
+///
+/// // A v6 file's start, then a compact tag the format does not define.
+/// let mut bytes = Vec::new();
+/// Encoder::new(FormatVersion::V6, TraceMetadata::default()).begin_file(0, &mut bytes);
+/// bytes.push(0x7F);
+/// let mut reader = TraceReader::from_reader(&bytes[..], "t.bin").unwrap();
+/// let err = reader.next_event().unwrap_err();
+/// assert!(matches!(err.kind(), TraceErrorKind::Corrupt(Corruption::UnknownTag { .. })));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Corruption {
@@ -311,6 +330,12 @@ pub enum Corruption {
 }
 
 /// The header or record kind an error refers to.
+///
+/// ```
+/// use pulse_trace::RecordKind;
+///
+/// assert_eq!(RecordKind::Header.to_string(), "file header");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RecordKind {

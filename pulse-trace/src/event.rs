@@ -86,6 +86,16 @@ impl fmt::Display for EventType {
 /// Where a task was spawned: the `&'static Location` Tokio hands to the poll
 /// hook. Comparing and hashing use the pointer, so interning costs nothing on
 /// the hot path.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_trace::SpawnLocation;
+///
+/// let here = SpawnLocation(std::panic::Location::caller());
+/// assert_eq!(here, here);
+/// assert!(here.to_string().contains(".rs:"));
+/// ```
 #[derive(Clone, Copy)]
 pub struct SpawnLocation(pub &'static Location<'static>);
 
@@ -128,6 +138,14 @@ impl fmt::Display for SpawnLocation {
 /// Ids are assigned by one [`Encoder`](crate::Encoder) over its whole life,
 /// starting at 1, so an id means the same location in every file of a
 /// rotated set.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_trace::LocationId;
+///
+/// assert_eq!(LocationId(3).to_string(), "#3");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LocationId(pub u32);
 
@@ -332,9 +350,35 @@ impl<L> Event<L> {
 }
 
 /// An event as the recorder captured it: what a trace writer receives.
+///
+/// ```
+/// use pulse_trace::{EventType, RecordedEvent, SpawnLocation};
+///
+/// let event = RecordedEvent::PollStart {
+///     timestamp_nanos: 42,
+///     worker: 0,
+///     local_queue: 3,
+///     task_id: Some(7),
+///     spawned_at: SpawnLocation(std::panic::Location::caller()),
+/// };
+/// assert_eq!(event.event_type(), EventType::PollStart);
+/// ```
 pub type RecordedEvent = Event<SpawnLocation>;
 
 /// An event read back from a trace file.
+///
+/// ```
+/// use pulse_trace::{LocationId, TraceEvent};
+///
+/// let event = TraceEvent::PollStart {
+///     timestamp_nanos: 64,
+///     worker: 1,
+///     local_queue: 0,
+///     task_id: None,
+///     spawned_at: Some(LocationId(1)),
+/// };
+/// assert_eq!(event.worker(), Some(1));
+/// ```
 pub type TraceEvent = Event<Option<LocationId>>;
 
 #[cfg(test)]

@@ -97,6 +97,12 @@ pub const MAX_WORKERS_PER_FILE: usize = 1 << 16;
 pub const MAX_LOCATIONS: u32 = 1 << 20;
 
 /// Which version of the format a writer produces.
+///
+/// ```
+/// use pulse_trace::FormatVersion;
+///
+/// assert_eq!(FormatVersion::default(), FormatVersion::V6);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum FormatVersion {
@@ -141,6 +147,16 @@ impl FormatVersion {
 /// The [`Default`] is what an encoder needs when the caller knows nothing
 /// else: [`DEFAULT_TIME_UNIT_NANOS`], this crate's version, no run-queue
 /// wait, file 0, no configuration.
+///
+/// ```
+/// use pulse_trace::{Encoder, FormatVersion, TraceMetadata, TraceReader};
+///
+/// let metadata = TraceMetadata { worker_count: 4, ..TraceMetadata::default() };
+/// let mut bytes = Vec::new();
+/// Encoder::new(FormatVersion::V6, metadata).begin_file(0, &mut bytes);
+/// let reader = TraceReader::from_reader(&bytes[..], "trace.bin").unwrap();
+/// assert_eq!(reader.metadata().map(|m| m.worker_count), Some(4));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceMetadata {
     /// Nanoseconds per timestamp tick on disk (v6). An [`Encoder`] given 0

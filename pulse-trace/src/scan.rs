@@ -7,6 +7,13 @@ use crate::{LocationId, SpawnSite, TraceEvent, TraceMetadata, TraceReader};
 use std::fs::File;
 
 /// One file of a scanned set.
+///
+/// ```
+/// use pulse_trace::FileInfo;
+///
+/// let info = FileInfo::default();
+/// assert_eq!((info.bytes, info.format_version), (0, None));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

@@ -214,6 +214,16 @@ impl MetricsHotPath {
 
 /// One thread's unsubmitted counts (see [`MetricsHotPath`]). Dropping it
 /// discards what was not submitted; call [`MetricsWorker::submit`] first.
+///
+/// ```
+/// use pulse::bench::{MetricsHotPath, MetricsWorker};
+///
+/// let hot = MetricsHotPath::new(1, 64);
+/// let mut worker = MetricsWorker::new(0);
+/// worker.poll(&hot, 1_000, 2_500, 0);
+/// worker.submit(&hot);
+/// assert_eq!(hot.snapshot().workers[0].polls, 1);
+/// ```
 #[derive(Debug)]
 pub struct MetricsWorker {
     batch: MetricsBatch,

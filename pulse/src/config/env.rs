@@ -81,6 +81,16 @@ pub const VARIABLES: [&str; 11] = [
 
 /// Applies the `PULSE_*` variables of this process's environment to
 /// `config`. See the [module documentation](self) for the variables.
+///
+/// ```
+/// // With no PULSE_* variable set, the configuration is unchanged.
+/// # for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("PULSE")) {
+/// #     unsafe { std::env::remove_var(name) };
+/// # }
+/// let config = pulse::config::env::apply(pulse::Config::new())?;
+/// assert_eq!(config, pulse::Config::new());
+/// # Ok::<(), pulse::config::env::EnvError>(())
+/// ```
 pub fn apply(config: Config) -> Result<Config, EnvError> {
     apply_with(config, |name| std::env::var_os(name))
 }
@@ -88,6 +98,15 @@ pub fn apply(config: Config) -> Result<Config, EnvError> {
 /// Applies `PULSE_*` variables read through `lookup` (for tests, or for
 /// settings kept somewhere other than the environment). Every bad value is
 /// reported, not only the first.
+///
+/// ```
+/// use std::ffi::OsString;
+///
+/// let lookup = |name: &str| (name == "PULSE_SAMPLE_MS").then(|| OsString::from("5"));
+/// let config = pulse::config::env::apply_with(pulse::Config::new(), lookup)?;
+/// assert_eq!(config.sample_ms, 5);
+/// # Ok::<(), pulse::config::env::EnvError>(())
+/// ```
 pub fn apply_with(
     mut config: Config,
     mut lookup: impl FnMut(&str) -> Option<OsString>,
@@ -325,6 +344,15 @@ fn parse_count(text: &str) -> Option<u64> {
 }
 
 /// A problem with one environment variable.
+///
+/// ```
+/// use std::ffi::OsString;
+///
+/// let lookup = |name: &str| (name == "PULSE_FLUSH_MS").then(|| OsString::from("0"));
+/// let err = pulse::config::env::apply_with(pulse::Config::new(), lookup).unwrap_err();
+/// assert_eq!(err.problems()[0].variable, "PULSE_FLUSH_MS");
+/// assert_eq!(err.problems()[0].value, "0");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EnvProblem {
@@ -344,6 +372,19 @@ impl fmt::Display for EnvProblem {
 
 /// One or more `PULSE_*` variables have values pulse cannot use. Displays as
 /// one line naming each.
+///
+/// ```
+/// use std::ffi::OsString;
+///
+/// let lookup = |name: &str| match name {
+///     "PULSE_FLUSH_MS" => Some(OsString::from("soon")),
+///     "PULSE_FORMAT" => Some(OsString::from("v7")),
+///     _ => None,
+/// };
+/// let err = pulse::config::env::apply_with(pulse::Config::new(), lookup).unwrap_err();
+/// assert_eq!(err.problems().len(), 2);
+/// assert!(err.to_string().contains("PULSE_FORMAT=\"v7\""));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvError {
     problems: Vec<EnvProblem>,
@@ -371,6 +412,12 @@ impl fmt::Display for EnvError {
 impl std::error::Error for EnvError {}
 
 /// Why a size string was rejected by [`parse_size`].
+///
+/// ```
+/// use pulse::config::env::{parse_size, SizeError};
+///
+/// assert_eq!(parse_size(""), Err(SizeError::Empty));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SizeError {

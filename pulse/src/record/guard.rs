@@ -87,6 +87,19 @@ impl RecordingHandle {
 }
 
 /// What a finished recording wrote.
+///
+/// ```
+/// use pulse::{Config, Recorder, WriterConfig};
+///
+/// let config = Config::new().writer(WriterConfig::Null);
+/// let (runtime, guard) = Recorder::from_config(tokio::runtime::Builder::new_current_thread(), &config)?;
+/// runtime.block_on(async { tokio::task::yield_now().await });
+/// drop(runtime);
+/// let summary = guard.finish()?;
+/// assert!(summary.events_written > 0);
+/// assert_eq!(summary.dropped_events, 0);
+/// # Ok::<(), pulse::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecordingSummary {
@@ -104,6 +117,19 @@ pub struct RecordingSummary {
 /// Drop the runtime first: its worker threads hand over their buffers as
 /// they stop. Events recorded by threads still alive when the guard drops are
 /// collected too.
+///
+/// ```
+/// use pulse::{Config, Recorder, WriterConfig};
+///
+/// let config = Config::new().writer(WriterConfig::Null);
+/// let (runtime, guard) = Recorder::from_config(tokio::runtime::Builder::new_multi_thread(), &config)?;
+/// let handle = guard.handle(); // controls the recording from anywhere
+/// runtime.block_on(async { tokio::spawn(async {}).await.unwrap() });
+/// drop(runtime); // first the runtime: its workers hand over their last events
+/// drop(guard); // then the guard: the final flush
+/// assert_eq!(handle.dropped_events(), 0);
+/// # Ok::<(), pulse::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping the guard ends the recording"]
 pub struct RecordingGuard {

@@ -111,6 +111,22 @@ impl HistogramLayout {
 }
 
 /// One worker's totals since the recording started.
+///
+/// ```
+/// use pulse::{Config, Recorder, WriterConfig};
+///
+/// let config = Config::new().writer(WriterConfig::Null);
+/// let mut builder = tokio::runtime::Builder::new_multi_thread();
+/// builder.worker_threads(2);
+/// let (runtime, guard) = Recorder::from_config(builder, &config)?;
+/// runtime.block_on(async { tokio::spawn(async {}).await.unwrap() });
+/// drop(runtime);
+/// let workers = guard.metrics().workers;
+/// assert_eq!(workers.len(), 2);
+/// # #[cfg(tokio_unstable)]
+/// assert!(workers.iter().map(|w| w.polls).sum::<u64>() >= 1);
+/// # Ok::<(), pulse::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerMetrics {
