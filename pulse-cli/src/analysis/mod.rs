@@ -145,6 +145,7 @@
 //! `"blocked_in_poll"`, `"cpu_bound_poll"`, `"long_poll"`. [`Finding`]
 //! says which finding fields each verdict sets.
 
+mod accounting;
 mod analyzer;
 mod cpu;
 mod error;
