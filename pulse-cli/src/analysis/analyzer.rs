@@ -147,6 +147,12 @@ struct WorkerState {
     /// Bumped when the sampler's readings of this worker move to another
     /// thread; readings of two series are never subtracted.
     series: u32,
+    /// Since a thread took the worker over: the latest time of the new
+    /// thread's events. Events before it are the old thread's (its last
+    /// batch can come later in the file) and go to its retired lane.
+    since_runs: Option<u64>,
+    /// The old thread's open park, waiting for its unpark.
+    retired_park: Option<u64>,
 
     polls: u64,
     durations: Histogram,
@@ -218,6 +224,41 @@ impl WorkerState {
             total += overlap(park.start, end, start, end);
         }
         total
+    }
+}
+
+/// An event of a thread that no longer runs its worker, from before the
+/// new thread took over: it only closes what that thread opened.
+fn retire(state: &mut WorkerState, event: &TraceEvent, t: u64) {
+    match *event {
+        TraceEvent::WorkerPark { .. } => state.retired_park = Some(t),
+        TraceEvent::WorkerUnpark { .. } => {
+            if let Some(start) = state.retired_park.take() {
+                state.parked_ns += t.saturating_sub(start);
+            }
+        }
+        TraceEvent::PollStart {
+            local_queue,
+            task_id,
+            spawned_at,
+            ..
+        } => {
+            state.detached = Some(OpenPoll {
+                start: t,
+                task_id,
+                location: spawned_at,
+                local_queue,
+            });
+        }
+        TraceEvent::PollEnd { .. } => {
+            if let Some(poll) = state.detached.take() {
+                let duration = t.saturating_sub(poll.start);
+                state.polls += 1;
+                state.busy_ns += duration;
+                state.durations.record(duration);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -481,11 +522,13 @@ impl Analyzer {
                 if let Some(poll) = state.poll.take() {
                     state.detached = Some(poll);
                 }
+                state.retired_park = state.park.take().map(|p| p.start);
+                state.since_runs = Some(t);
+                // Its readings start a new series. (The old thread's last
+                // batch may still come later in the file: its park, if
+                // any, is left open for its unpark.)
                 state.periods.reset();
                 state.last_reading = None;
-                if state.park.take().is_some() {
-                    self.unpaired += 1;
-                }
                 return;
             }
             WorkerThreadKind::PollDetached => {
@@ -599,6 +642,13 @@ impl Analyzer {
         let long_poll = self.options.long_poll_ns();
         let t = event.timestamp_nanos();
         let state = self.workers.entry(worker).or_default();
+        if state.since_runs.is_some_and(|since| t < since) {
+            retire(state, event, t);
+            return;
+        }
+        if let Some(since) = &mut state.since_runs {
+            *since = (*since).max(t);
+        }
         if state.last_ns.is_some_and(|last| t < last) {
             self.out_of_order += 1;
         }
