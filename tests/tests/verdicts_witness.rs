@@ -160,14 +160,18 @@ impl Run {
     fn saw(&self, tid: u64, start: u64, end: u64) -> Option<(u64, u64, f64)> {
         let series = self.seen.get(&tid)?;
         let (from, to) = (self.origin + start, self.origin + end);
-        let a = series.iter().rev().find(|s| s.unix <= from).or(series.first())?;
+        let a = series
+            .iter()
+            .rev()
+            .find(|s| s.unix <= from)
+            .or(series.first())?;
         let b = series.iter().find(|s| s.unix >= to).or(series.last())?;
         let inside: Vec<&Seen> = series
             .iter()
             .filter(|s| s.unix >= from && s.unix <= to)
             .collect();
-        let running = inside.iter().filter(|s| s.state == b'R').count() as f64
-            / inside.len().max(1) as f64;
+        let running =
+            inside.iter().filter(|s| s.state == b'R').count() as f64 / inside.len().max(1) as f64;
         Some((
             b.cpu.saturating_sub(a.cpu),
             b.run_delay.saturating_sub(a.run_delay),
@@ -266,7 +270,10 @@ fn run(load: usize, scenario: impl FnOnce(&tokio::runtime::Runtime) -> Vec<(u64,
     for event in TraceReader::open(&path).unwrap() {
         if std::env::var_os("PULSE_DEBUG").is_some() {
             let e = event.as_ref().unwrap();
-            if !matches!(e, TraceEvent::QueueSample { .. } | TraceEvent::WorkerSample { .. }) {
+            if !matches!(
+                e,
+                TraceEvent::QueueSample { .. } | TraceEvent::WorkerSample { .. }
+            ) {
                 eprintln!("{e:?}");
             }
         }
@@ -277,7 +284,10 @@ fn run(load: usize, scenario: impl FnOnce(&tokio::runtime::Runtime) -> Vec<(u64,
             kind: WorkerThreadKind::Runs,
         } = event.unwrap()
         {
-            threads.entry(worker).or_default().push((timestamp_nanos, tid));
+            threads
+                .entry(worker)
+                .or_default()
+                .push((timestamp_nanos, tid));
         }
     }
     for bindings in threads.values_mut() {
@@ -519,7 +529,11 @@ const SCENARIOS: [(&str, Scenario, Option<Verdict>); 7] = [
         Some(Verdict::Descheduled),
     ),
     ("healthy echo server", healthy_echo_server, None),
-    ("block_in_place", block_in_place, Some(Verdict::BlockInPlace)),
+    (
+        "block_in_place",
+        block_in_place,
+        Some(Verdict::BlockInPlace),
+    ),
     ("spawn_blocking", spawn_blocking, None),
     ("LIFO slot", lifo_slot, Some(Verdict::BlockedInPoll)),
 ];
@@ -534,7 +548,13 @@ struct Tally {
 }
 
 /// Runs one scenario and checks it; returns the disagreements.
-fn check(name: &str, scenario: Scenario, expected: Option<Verdict>, load: usize, tally: &mut Tally) -> Vec<String> {
+fn check(
+    name: &str,
+    scenario: Scenario,
+    expected: Option<Verdict>,
+    load: usize,
+    tally: &mut Tally,
+) -> Vec<String> {
     let run = run(load, scenario);
     let mut problems = Vec::new();
     for f in &run.analysis.findings {

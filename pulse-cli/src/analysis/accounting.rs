@@ -102,13 +102,13 @@ pub(crate) fn settle(prev: Option<&Reading>, next: Reading) -> Reading {
     let Some(prev) = prev.filter(|p| p.t <= next.t) else {
         return next;
     };
-    let spent = next
-        .cpu
-        .saturating_sub(prev.cpu)
-        .saturating_add(match (prev.run_delay, next.run_delay) {
-            (Some(a), Some(b)) => b.saturating_sub(a),
-            _ => 0,
-        });
+    let spent =
+        next.cpu
+            .saturating_sub(prev.cpu)
+            .saturating_add(match (prev.run_delay, next.run_delay) {
+                (Some(a), Some(b)) => b.saturating_sub(a),
+                _ => 0,
+            });
     Reading {
         t: next.t.max(prev.t.saturating_add(spent)),
         ..next
@@ -130,7 +130,10 @@ mod tests {
     #[test]
     fn the_parts_add_up_to_the_wall_time() {
         let s = split(&r(0, 0, 0), &r(100, 30, 20));
-        assert_eq!((s.wall, s.cpu, s.runnable, s.asleep), (100, 30, Some(20), 50));
+        assert_eq!(
+            (s.wall, s.cpu, s.runnable, s.asleep),
+            (100, 30, Some(20), 50)
+        );
         // Counters beyond the wall time are capped, never a share > 100 %.
         let s = split(&r(0, 0, 0), &r(10, 8, 67));
         assert_eq!((s.cpu, s.runnable, s.asleep), (8, Some(2), 0));

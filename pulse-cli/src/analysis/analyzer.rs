@@ -681,9 +681,7 @@ impl Analyzer {
                 });
                 state.observe_local(t, local_queue, threshold);
             }
-            TraceEvent::PollEnd { local_queue, .. }
-                if state.detached_end == Some(t) =>
-            {
+            TraceEvent::PollEnd { local_queue, .. } if state.detached_end == Some(t) => {
                 // The end of a detached poll, already accounted.
                 state.detached_end = None;
                 state.observe_local(t, local_queue, threshold);
@@ -748,7 +746,8 @@ impl Analyzer {
                         let asleep_from = before.t.max(park.start).min(end);
                         let woken = (asleep_from + stretch.asleep).min(end);
                         let wake_wait = stretch.runnable;
-                        if woken.saturating_sub(asleep_from) >= self.options.parked_queued_min_ns() {
+                        if woken.saturating_sub(asleep_from) >= self.options.parked_queued_min_ns()
+                        {
                             self.pending_parks.push_back(PendingPark {
                                 worker,
                                 start: asleep_from,
@@ -761,7 +760,8 @@ impl Analyzer {
                             if waited >= self.options.descheduled_min_wait_ns()
                                 && state.period_candidates.len() < CANDIDATES_MAX
                             {
-                                let from = after.t.saturating_sub(waited + stretch.cpu).max(before.t);
+                                let from =
+                                    after.t.saturating_sub(waited + stretch.cpu).max(before.t);
                                 let mut finding =
                                     Finding::new(Verdict::Descheduled, worker, from, after.t);
                                 finding.cpu = Some(breakdown(

@@ -2,8 +2,8 @@
 //! worker detection: periods whose scheduling ratio (CPU time / wall time)
 //! is low were unparked but not running.
 
-use super::options::AnalysisOptions;
 use super::accounting::{reading, settle, split, Reading};
+use super::options::AnalysisOptions;
 use pulse_trace::TraceEvent;
 use std::collections::BTreeMap;
 
