@@ -230,9 +230,12 @@ pub(crate) fn record_poll_start(
     with_local(shared, |local| {
         // Read the clock inside, after a first event's one-time set-up of
         // the thread's buffer, so set-up is not counted as poll time.
+        // A worker change (rare) is noted first: its WorkerThread record
+        // must not be later than this PollStart, and its set-up is not
+        // poll time.
+        local.note_worker(worker);
         let local_queue = local.shared.local_queue(worker as usize);
         let timestamp_nanos = local.shared.now();
-        local.note_worker(worker);
         local.in_poll = true;
         local.metrics.poll_start(timestamp_nanos, local_queue);
         local.push(RecordedEvent::PollStart {
