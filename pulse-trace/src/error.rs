@@ -355,6 +355,8 @@ pub enum RecordKind {
     WorkerSample,
     /// An EventsDropped record (v6).
     EventsDropped,
+    /// A WorkerThread record (v6).
+    WorkerThread,
     /// A worker switch record (v6, tag 0x42).
     WorkerSwitch,
     /// A set-time record (v6, tag 0x43).
@@ -381,6 +383,7 @@ impl fmt::Display for RecordKind {
             RecordKind::QueueSample => "QueueSample record",
             RecordKind::WorkerSample => "WorkerSample record",
             RecordKind::EventsDropped => "EventsDropped record",
+            RecordKind::WorkerThread => "WorkerThread record",
             RecordKind::WorkerSwitch => "worker switch record",
             RecordKind::SetTime => "set-time record",
             RecordKind::Metadata => "Metadata record",

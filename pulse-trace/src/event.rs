@@ -43,11 +43,14 @@ pub enum EventType {
     WorkerSample = 5,
     /// Events were lost because the writer could not keep up, or failed.
     EventsDropped = 6,
+    /// Which OS thread runs a worker, or is the one whose readings the
+    /// sampler reports for it (v6 only; see [`WorkerThreadKind`]).
+    WorkerThread = 7,
 }
 
 impl EventType {
     /// Every event type, in code order.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         EventType::PollStart,
         EventType::PollEnd,
         EventType::WorkerPark,
@@ -55,6 +58,7 @@ impl EventType {
         EventType::QueueSample,
         EventType::WorkerSample,
         EventType::EventsDropped,
+        EventType::WorkerThread,
     ];
 
     /// The event type for a `repr(u8)` value, if there is one.
@@ -72,6 +76,7 @@ impl EventType {
             EventType::QueueSample => "QueueSample",
             EventType::WorkerSample => "WorkerSample",
             EventType::EventsDropped => "EventsDropped",
+            EventType::WorkerThread => "WorkerThread",
         }
     }
 }
@@ -80,6 +85,62 @@ impl fmt::Display for EventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `pad` honours width and alignment (`{:<14}` in tables).
         f.pad(self.name())
+    }
+}
+
+/// What a [`Event::WorkerThread`] record says about its thread and worker.
+///
+/// Tokio can move a worker to another OS thread: `block_in_place` hands the
+/// worker to a new thread while the calling thread finishes its poll.
+/// Readings (CPU time, run-queue wait) belong to a thread, so the analysis
+/// must know which thread each one came from.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_trace::WorkerThreadKind;
+///
+/// assert_eq!(WorkerThreadKind::from_u8(1), Some(WorkerThreadKind::Sampled));
+/// assert_eq!(WorkerThreadKind::Sampled as u8, 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum WorkerThreadKind {
+    /// The thread starts running the worker: written by the thread itself,
+    /// just before its first event for that worker, so the worker's events
+    /// after it in that thread's stream are this thread's.
+    Runs = 0,
+    /// The sampler's [`Event::WorkerSample`] readings of the worker come
+    /// from this thread from now on (written by the sampler, in its own
+    /// stream, before the first such reading). Readings of two threads are
+    /// never subtracted from each other.
+    Sampled = 1,
+    /// The thread ended a poll it began as this worker after another thread
+    /// took the worker over (`tokio::task::block_in_place`). Written just
+    /// before that poll's `PollEnd`, with the same timestamp.
+    PollDetached = 2,
+}
+
+impl WorkerThreadKind {
+    /// The kind for a `repr(u8)` value, if there is one.
+    pub fn from_u8(value: u8) -> Option<WorkerThreadKind> {
+        match value {
+            0 => Some(WorkerThreadKind::Runs),
+            1 => Some(WorkerThreadKind::Sampled),
+            2 => Some(WorkerThreadKind::PollDetached),
+            _ => None,
+        }
+    }
+
+    /// The kind's name as written in JSON (`"runs"`, `"sampled"`,
+    /// `"poll_detached"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerThreadKind::Runs => "runs",
+            WorkerThreadKind::Sampled => "sampled",
+            WorkerThreadKind::PollDetached => "poll_detached",
+        }
     }
 }
 
@@ -290,6 +351,17 @@ pub enum Event<L> {
         /// How many events were lost.
         count: u64,
     },
+    /// See [`EventType::WorkerThread`] and [`WorkerThreadKind`].
+    WorkerThread {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker's index.
+        worker: u32,
+        /// The OS thread id (Linux `gettid`).
+        tid: u32,
+        /// What the record says about the thread.
+        kind: WorkerThreadKind,
+    },
 }
 
 impl<L> Event<L> {
@@ -304,6 +376,7 @@ impl<L> Event<L> {
             Event::QueueSample { .. } => EventType::QueueSample,
             Event::WorkerSample { .. } => EventType::WorkerSample,
             Event::EventsDropped { .. } => EventType::EventsDropped,
+            Event::WorkerThread { .. } => EventType::WorkerThread,
         }
     }
 
@@ -331,6 +404,9 @@ impl<L> Event<L> {
             }
             | Event::EventsDropped {
                 timestamp_nanos, ..
+            }
+            | Event::WorkerThread {
+                timestamp_nanos, ..
             } => timestamp_nanos,
         }
     }
@@ -343,7 +419,8 @@ impl<L> Event<L> {
             | Event::PollEnd { worker, .. }
             | Event::WorkerPark { worker, .. }
             | Event::WorkerUnpark { worker, .. }
-            | Event::WorkerSample { worker, .. } => Some(worker),
+            | Event::WorkerSample { worker, .. }
+            | Event::WorkerThread { worker, .. } => Some(worker),
             Event::QueueSample { .. } | Event::EventsDropped { .. } => None,
         }
     }
@@ -391,7 +468,7 @@ mod tests {
             assert_eq!(*ty as u8 as usize, code);
             assert_eq!(EventType::from_u8(code as u8), Some(*ty));
         }
-        assert_eq!(EventType::from_u8(7), None);
+        assert_eq!(EventType::from_u8(8), None);
     }
 
     #[test]

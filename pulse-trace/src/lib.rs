@@ -61,6 +61,7 @@ mod tests;
 pub use error::{Corruption, RecordKind, TraceError, TraceErrorKind};
 pub use event::{
     Event, EventType, LocationId, RecordedEvent, SpawnLocation, SpawnSite, TraceEvent,
+    WorkerThreadKind,
 };
 pub use reader::TraceReader;
 pub use rotation::{rotated_files, rotated_path};

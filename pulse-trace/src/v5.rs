@@ -109,7 +109,9 @@ pub(crate) fn encode(event: &RecordedEvent, out: &mut Vec<u8>) {
             out.extend_from_slice(&micros(timestamp_nanos));
             out.push(sat_u8(global_queue));
         }
-        RecordedEvent::WorkerSample { .. } | RecordedEvent::EventsDropped { .. } => {}
+        RecordedEvent::WorkerSample { .. }
+        | RecordedEvent::EventsDropped { .. }
+        | RecordedEvent::WorkerThread { .. } => {}
     }
 }
 

@@ -3,7 +3,7 @@
 //! readers can skip. `FORMAT.md` is the specification; this file follows it.
 
 use crate::error::{Corruption, RecordKind, TraceErrorKind};
-use crate::event::{LocationId, SpawnSite, TraceEvent};
+use crate::event::{LocationId, SpawnSite, TraceEvent, WorkerThreadKind};
 use crate::event::{RecordedEvent, SpawnLocation};
 use crate::varint::{
     put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
@@ -47,6 +47,8 @@ pub(crate) const TAG_QUEUE_SAMPLE: u8 = 0x82;
 pub(crate) const TAG_WORKER_SAMPLE: u8 = 0x83;
 /// EventsDropped.
 pub(crate) const TAG_EVENTS_DROPPED: u8 = 0x84;
+/// WorkerThread: which OS thread runs a worker (issue 12's tag).
+pub(crate) const TAG_WORKER_THREAD: u8 = 0x86;
 
 /// Metadata flag: park, unpark and worker-sample records carry run-queue
 /// wait.
@@ -84,6 +86,7 @@ pub(crate) fn length_prefixed_kind(tag: u8) -> RecordKind {
         TAG_QUEUE_SAMPLE => RecordKind::QueueSample,
         TAG_WORKER_SAMPLE => RecordKind::WorkerSample,
         TAG_EVENTS_DROPPED => RecordKind::EventsDropped,
+        TAG_WORKER_THREAD => RecordKind::WorkerThread,
         tag => RecordKind::Unknown(tag),
     }
 }
@@ -290,6 +293,19 @@ impl V6Encoder {
                 put_varint(&mut self.scratch, timestamp_nanos / self.unit);
                 put_varint(&mut self.scratch, count);
                 finish_record(out, TAG_EVENTS_DROPPED, &self.scratch);
+            }
+            RecordedEvent::WorkerThread {
+                timestamp_nanos,
+                worker,
+                tid,
+                kind,
+            } => {
+                self.scratch.clear();
+                put_varint(&mut self.scratch, timestamp_nanos / self.unit);
+                put_varint(&mut self.scratch, worker.into());
+                put_varint(&mut self.scratch, tid.into());
+                put_varint(&mut self.scratch, kind as u64);
+                finish_record(out, TAG_WORKER_THREAD, &self.scratch);
             }
         }
     }
@@ -941,6 +957,22 @@ impl V6Decoder {
                     timestamp_nanos: self.timestamp(record, ticks)?,
                     count,
                 })
+            }
+            TAG_WORKER_THREAD => {
+                let ticks = fields.varint("ticks", 0)?;
+                let worker = fields.u32("worker", 0)?;
+                let tid = fields.u32("tid", 0)?;
+                let kind = fields.varint("kind", 0)?;
+                // A kind this reader does not know says nothing it can use.
+                match u8::try_from(kind).ok().and_then(WorkerThreadKind::from_u8) {
+                    Some(kind) => Some(TraceEvent::WorkerThread {
+                        timestamp_nanos: self.timestamp(record, ticks)?,
+                        worker,
+                        tid,
+                        kind,
+                    }),
+                    None => None,
+                }
             }
             _ => None,
         };

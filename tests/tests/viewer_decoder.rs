@@ -295,6 +295,15 @@ fn event_line(event: &TraceEvent, reader: &TraceReader) -> String {
             timestamp_nanos,
             count,
         } => format!("EventsDropped t={timestamp_nanos} count={count}"),
+        TraceEvent::WorkerThread {
+            timestamp_nanos,
+            worker,
+            tid,
+            kind,
+        } => format!(
+            "WorkerThread t={timestamp_nanos} w={worker} tid={tid} kind={}",
+            kind.name()
+        ),
         _ => format!("{event:?}"),
     }
 }

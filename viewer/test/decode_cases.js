@@ -58,6 +58,8 @@ function eventLine(dec, locations) {
       return name + " t=" + t + " depth=" + num(dec.globalQueue);
     case K.WorkerSample:
       return name + " t=" + t + " w=" + dec.worker + " cpu=" + PulseDecoder.u64Text(dec.cpuI64) + " rd=" + rd(dec);
+    case K.WorkerThread:
+      return name + " t=" + t + " w=" + dec.worker + " tid=" + dec.tid + " kind=" + dec.threadKind;
     default:
       return name + " t=" + t + " count=" + num(dec.count);
   }

@@ -19,8 +19,9 @@
 //! few minutes at the default sample interval). Memory is therefore
 //! bounded by the number of workers, not by the trace's length.
 
-use super::cpu::{breakdown, estimate, CpuPoint};
-use super::findings::{CpuBreakdown, Finding, QueuedOn, Verdict};
+use super::accounting::{reading, settle, split, Reading};
+use super::cpu::{breakdown, estimate, series_around, CpuPoint};
+use super::findings::{Finding, QueuedOn, Verdict};
 use super::histogram::Histogram;
 use super::options::AnalysisOptions;
 use super::queue::{global_max_within, global_run_overlap, Run, Timeline};
@@ -30,7 +31,7 @@ use super::report::{
 };
 use super::timeline::{idle_cause, ActivePeriod, IdleCause, PeriodTracker};
 use pulse_trace::EventType;
-use pulse_trace::{LocationId, TraceEvent, TraceMetadata};
+use pulse_trace::{LocationId, TraceEvent, TraceMetadata, WorkerThreadKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Samples, runs and parks kept per worker (and global samples kept).
@@ -66,8 +67,9 @@ struct OpenPoll {
 #[derive(Clone, Copy, Debug)]
 struct OpenPark {
     start: u64,
-    cpu: u64,
-    run_delay: Option<u64>,
+    /// The thread's reading at the park (settled: a wait for a CPU inside
+    /// the park hook ends before it), or its latest one before.
+    reading: Option<Reading>,
 }
 
 /// A stretch of consecutive sample intervals in which the worker mostly
@@ -134,6 +136,23 @@ struct WorkerState {
     last_ns: Option<u64>,
     /// The long poll that just ended, waiting to learn the next task.
     awaiting_next: Option<u64>,
+    /// The thread's latest own reading (park or unpark), settled.
+    last_reading: Option<Reading>,
+    /// A poll whose thread handed the worker to another thread
+    /// (`block_in_place`), waiting for its end.
+    detached: Option<OpenPoll>,
+    /// The timestamp of a detached poll's end: the `PollEnd` with it is
+    /// that poll's, already accounted.
+    detached_end: Option<u64>,
+    /// Bumped when the sampler's readings of this worker move to another
+    /// thread; readings of two series are never subtracted.
+    series: u32,
+    /// Since a thread took the worker over: the latest time of the new
+    /// thread's events. Events before it are the old thread's (its last
+    /// batch can come later in the file) and go to its retired lane.
+    since_runs: Option<u64>,
+    /// The old thread's open park, waiting for its unpark.
+    retired_park: Option<u64>,
 
     polls: u64,
     durations: Histogram,
@@ -206,6 +225,65 @@ impl WorkerState {
         }
         total
     }
+}
+
+/// An event of a thread that no longer runs its worker, from before the
+/// new thread took over: it only closes what that thread opened.
+fn retire(state: &mut WorkerState, event: &TraceEvent, t: u64) {
+    match *event {
+        TraceEvent::WorkerPark { .. } => state.retired_park = Some(t),
+        TraceEvent::WorkerUnpark { .. } => {
+            if let Some(start) = state.retired_park.take() {
+                state.parked_ns += t.saturating_sub(start);
+            }
+        }
+        TraceEvent::PollStart {
+            local_queue,
+            task_id,
+            spawned_at,
+            ..
+        } => {
+            state.detached = Some(OpenPoll {
+                start: t,
+                task_id,
+                location: spawned_at,
+                local_queue,
+            });
+        }
+        TraceEvent::PollEnd { .. } => {
+            if let Some(poll) = state.detached.take() {
+                let duration = t.saturating_sub(poll.start);
+                state.polls += 1;
+                state.busy_ns += duration;
+                state.durations.record(duration);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The longest part of `window` that none of `covers` overlaps.
+fn longest_uncovered(
+    window: (u64, u64),
+    covers: impl Iterator<Item = (u64, u64)>,
+) -> Option<(u64, u64)> {
+    let mut pieces = vec![window];
+    for (a, b) in covers {
+        pieces = pieces
+            .into_iter()
+            .flat_map(|(s, e)| {
+                if b <= s || a >= e {
+                    vec![(s, e)]
+                } else {
+                    [(s, a.max(s)), (b.min(e), e)]
+                        .into_iter()
+                        .filter(|(x, y)| y > x)
+                        .collect()
+                }
+            })
+            .collect();
+    }
+    pieces.into_iter().max_by_key(|(s, e)| e - s)
 }
 
 fn overlap(a0: u64, a1: u64, b0: u64, b1: u64) -> u64 {
@@ -366,12 +444,17 @@ impl Analyzer {
                 timestamp_nanos,
                 global_queue,
             } => self.on_queue_sample(timestamp_nanos, global_queue),
-            TraceEvent::WorkerSample {
+            TraceEvent::WorkerSample { worker, .. } => {
+                if let Some(reading) = reading(event) {
+                    self.on_worker_sample(worker, reading);
+                }
+            }
+            TraceEvent::WorkerThread {
                 timestamp_nanos,
                 worker,
-                cpu_nanos,
-                run_delay_nanos,
-            } => self.on_worker_sample(worker, timestamp_nanos, cpu_nanos, run_delay_nanos),
+                kind,
+                ..
+            } => self.on_worker_thread(worker, timestamp_nanos, kind),
             TraceEvent::EventsDropped {
                 timestamp_nanos,
                 count,
@@ -418,14 +501,90 @@ impl Analyzer {
         self.advance_sampler_clock(t);
     }
 
-    fn on_worker_sample(&mut self, worker: u32, t: u64, cpu: u64, run_delay: Option<u64>) {
+    /// A thread starts running `worker`, the sampler's readings of it
+    /// move to another thread, or a poll ends on a thread that lost it.
+    fn on_worker_thread(&mut self, worker: u32, t: u64, kind: WorkerThreadKind) {
+        let long_poll = self.options.long_poll_ns();
+        let state = self.workers.entry(worker).or_default();
+        let ended = match kind {
+            WorkerThreadKind::Sampled => {
+                state.series += 1;
+                let window = state.window.take();
+                if let Some(window) = window {
+                    self.close_window(worker, window);
+                }
+                return;
+            }
+            WorkerThreadKind::Runs => {
+                // A new thread runs the worker. A poll still open is the
+                // old thread's: it handed the worker over inside the poll
+                // (`block_in_place`), and ends later on its own.
+                if let Some(poll) = state.poll.take() {
+                    state.detached = Some(poll);
+                }
+                state.retired_park = state.park.take().map(|p| p.start);
+                state.since_runs = Some(t);
+                // Its readings start a new series. (The old thread's last
+                // batch may still come later in the file: its park, if
+                // any, is left open for its unpark.)
+                state.periods.reset();
+                state.last_reading = None;
+                return;
+            }
+            WorkerThreadKind::PollDetached => {
+                state.detached_end = Some(t);
+                // The new thread's records may come later in the file: then
+                // the open poll is still the old thread's.
+                state.detached.take().or_else(|| state.poll.take())
+            }
+            _ => return,
+        };
+        let Some(poll) = ended else {
+            return;
+        };
+        let duration = t.saturating_sub(poll.start);
+        state.polls += 1;
+        state.busy_ns += duration;
+        state.durations.record(duration);
+        if duration < long_poll {
+            return;
+        }
+        state.long_polls += 1;
+        let mut finding = Finding::new(Verdict::BlockInPlace, worker, poll.start, t);
+        finding.task_id = poll.task_id;
+        finding.local_queue_start = Some(poll.local_queue);
+        self.add_finding(RawFinding {
+            finding,
+            location: poll.location,
+            next_location: None,
+            from_poll: false,
+        });
+    }
+
+    fn on_worker_sample(&mut self, worker: u32, reading: Reading) {
+        let Reading { t, cpu, run_delay } = reading;
         let share = self.options.descheduled_min_share;
         let global = self.sampler.last_depth;
         let state = self.workers.entry(worker).or_default();
-        let point = CpuPoint { t, cpu, run_delay };
+        let point = CpuPoint {
+            t,
+            cpu,
+            run_delay,
+            series: state.series,
+        };
         let mut closed = None;
         if let Some(prev) = state.samples.back().copied() {
             if t <= prev.t {
+                return;
+            }
+            if prev.series != point.series {
+                // Another thread's counters: nothing to subtract.
+                closed = state.window.take();
+                push_capped(&mut state.samples, point);
+                if let Some(window) = closed {
+                    self.close_window(worker, window);
+                }
+                self.advance_sampler_clock(t);
                 return;
             }
             let wall = t - prev.t;
@@ -483,6 +642,13 @@ impl Analyzer {
         let long_poll = self.options.long_poll_ns();
         let t = event.timestamp_nanos();
         let state = self.workers.entry(worker).or_default();
+        if state.since_runs.is_some_and(|since| t < since) {
+            retire(state, event, t);
+            return;
+        }
+        if let Some(since) = &mut state.since_runs {
+            *since = (*since).max(t);
+        }
         if state.last_ns.is_some_and(|last| t < last) {
             self.out_of_order += 1;
         }
@@ -515,6 +681,11 @@ impl Analyzer {
                 });
                 state.observe_local(t, local_queue, threshold);
             }
+            TraceEvent::PollEnd { local_queue, .. } if state.detached_end == Some(t) => {
+                // The end of a detached poll, already accounted.
+                state.detached_end = None;
+                state.observe_local(t, local_queue, threshold);
+            }
             TraceEvent::PollEnd { local_queue, .. } => {
                 match state.poll.take() {
                     Some(poll) => {
@@ -542,12 +713,7 @@ impl Analyzer {
                 }
                 state.observe_local(t, local_queue, threshold);
             }
-            TraceEvent::WorkerPark {
-                local_queue,
-                cpu_nanos,
-                run_delay_nanos,
-                ..
-            } => {
+            TraceEvent::WorkerPark { local_queue, .. } => {
                 if state.poll.take().is_some() {
                     self.unpaired += 1;
                 }
@@ -556,47 +722,57 @@ impl Analyzer {
                 }
                 state.awaiting_next = None;
                 state.parks += 1;
+                let now = reading(event).map(|r| settle(state.last_reading.as_ref(), r));
+                state.last_reading = now.or(state.last_reading);
                 state.park = Some(OpenPark {
                     start: t,
-                    cpu: cpu_nanos,
-                    run_delay: run_delay_nanos,
+                    reading: state.last_reading,
                 });
                 state.observe_local(t, local_queue, threshold);
             }
-            TraceEvent::WorkerUnpark {
-                local_queue,
-                cpu_nanos,
-                run_delay_nanos,
-                ..
-            } => {
+            TraceEvent::WorkerUnpark { local_queue, .. } => {
+                let now = reading(event).map(|r| settle(state.last_reading.as_ref(), r));
+                state.last_reading = now.or(state.last_reading);
                 if let Some(park) = state.park.take() {
                     let end = t.max(park.start);
                     state.parked_ns += end - park.start;
                     push_capped(&mut state.park_history, (park.start, end));
-                    let wake_wait = match (park.run_delay, run_delay_nanos) {
-                        (Some(a), Some(b)) => Some(b.saturating_sub(a).min(end - park.start)),
-                        _ => None,
-                    };
-                    let woken = end - wake_wait.unwrap_or(0);
-                    if woken.saturating_sub(park.start) >= self.options.parked_queued_min_ns() {
-                        self.pending_parks.push_back(PendingPark {
-                            worker,
-                            start: park.start,
-                            end,
-                            woken,
-                            wake_wait,
-                        });
-                    }
-                    if let Some(waited) = wake_wait {
-                        if waited >= self.options.descheduled_min_wait_ns()
-                            && state.period_candidates.len() < CANDIDATES_MAX
+                    // The stretch between the park's and the unpark's
+                    // readings: asleep first (from the settled park
+                    // reading on), then woken and waiting for a CPU, then
+                    // running the hook. Only the asleep part is parked.
+                    if let (Some(before), Some(after)) = (park.reading, now) {
+                        let stretch = split(&before, &after);
+                        let asleep_from = before.t.max(park.start).min(end);
+                        let woken = (asleep_from + stretch.asleep).min(end);
+                        let wake_wait = stretch.runnable;
+                        if woken.saturating_sub(asleep_from) >= self.options.parked_queued_min_ns()
                         {
-                            let mut finding =
-                                Finding::new(Verdict::Descheduled, worker, end - waited, end);
-                            let cpu = cpu_nanos.saturating_sub(park.cpu);
-                            finding.cpu = Some(breakdown(waited, cpu, Some(waited), 0));
-                            finding.wake_wait_ns = Some(waited);
-                            state.period_candidates.push(finding);
+                            self.pending_parks.push_back(PendingPark {
+                                worker,
+                                start: asleep_from,
+                                end,
+                                woken,
+                                wake_wait,
+                            });
+                        }
+                        if let Some(waited) = wake_wait {
+                            if waited >= self.options.descheduled_min_wait_ns()
+                                && state.period_candidates.len() < CANDIDATES_MAX
+                            {
+                                let from =
+                                    after.t.saturating_sub(waited + stretch.cpu).max(before.t);
+                                let mut finding =
+                                    Finding::new(Verdict::Descheduled, worker, from, after.t);
+                                finding.cpu = Some(breakdown(
+                                    finding.duration_ns,
+                                    stretch.cpu,
+                                    Some(waited),
+                                    0,
+                                ));
+                                finding.wake_wait_ns = Some(waited);
+                                state.period_candidates.push(finding);
+                            }
                         }
                     }
                 }
@@ -685,7 +861,7 @@ impl Analyzer {
         if let Some(estimate) = self
             .workers
             .get(&pending.worker)
-            .and_then(|state| estimate(&state.samples, start, end))
+            .and_then(|state| estimate(&series_around(&state.samples, start), start, end))
         {
             let cpu = breakdown(wall, estimate.cpu, estimate.run_delay, estimate.samples);
             let not_waiting = cpu.cpu_ns + cpu.off_cpu_ns;
@@ -863,7 +1039,7 @@ impl Analyzer {
                             .overlaps(raw.finding.start_ns, raw.finding.end_ns)
                 })
         };
-        let mut findings: Vec<Finding> = self
+        let findings: Vec<Finding> = self
             .findings
             .iter()
             .filter(|raw| !covered(raw))
@@ -874,6 +1050,7 @@ impl Analyzer {
                 finding
             })
             .collect();
+        let mut findings = self.consistent(findings);
         findings.sort_by_key(|f| (f.start_ns, f.worker, f.verdict));
         annotate_descheduled(&mut findings);
 
@@ -901,6 +1078,54 @@ impl Analyzer {
         };
         analysis.refresh_completeness();
         analysis
+    }
+
+    /// Makes the findings agree with each other and with their thresholds:
+    /// no worker is parked and descheduled at the same instant (being
+    /// runnable is not being asleep, so descheduled wins), no share exceeds
+    /// 100 %, and no finding is below its verdict's threshold.
+    fn consistent(&self, findings: Vec<Finding>) -> Vec<Finding> {
+        let o = &self.options;
+        let descheduled: Vec<(u32, u64, u64)> = findings
+            .iter()
+            .filter(|f| f.verdict == Verdict::Descheduled)
+            .map(|f| (f.worker, f.start_ns, f.end_ns))
+            .collect();
+        findings
+            .into_iter()
+            .filter_map(|mut f| {
+                if f.verdict == Verdict::ParkedWhileQueued {
+                    let (start, end) = longest_uncovered(
+                        (f.start_ns, f.end_ns),
+                        descheduled
+                            .iter()
+                            .filter(|d| d.0 == f.worker)
+                            .map(|&(_, a, b)| (a, b)),
+                    )?;
+                    f.start_ns = start;
+                    f.end_ns = end;
+                    f.duration_ns = end - start;
+                }
+                f.duration_ns = f.end_ns.saturating_sub(f.start_ns);
+                if let Some(cpu) = f.cpu {
+                    f.cpu = Some(breakdown(
+                        f.duration_ns,
+                        cpu.cpu_ns,
+                        cpu.run_delay_ns,
+                        cpu.samples,
+                    ));
+                }
+                let enough = match f.verdict {
+                    Verdict::ParkedWhileQueued => f.duration_ns >= o.parked_queued_min_ns(),
+                    Verdict::Descheduled => {
+                        f.cpu.and_then(|c| c.run_delay_ns).unwrap_or(0)
+                            >= o.descheduled_min_wait_ns()
+                    }
+                    _ => f.duration_ns >= o.long_poll_ns(),
+                };
+                enough.then_some(f)
+            })
+            .collect()
     }
 
     fn worker_stats(&self, end: u64) -> Vec<WorkerStats> {
@@ -989,12 +1214,14 @@ fn merge(into: &mut Finding, other: &Finding) {
     into.end_ns = into.end_ns.max(other.end_ns);
     into.duration_ns = into.end_ns - into.start_ns;
     into.cpu = match (into.cpu, other.cpu) {
-        (Some(a), Some(b)) => Some(CpuBreakdown {
-            cpu_ns: a.cpu_ns + b.cpu_ns,
-            run_delay_ns: a.run_delay_ns.zip(b.run_delay_ns).map(|(x, y)| x + y),
-            off_cpu_ns: a.off_cpu_ns + b.off_cpu_ns,
-            samples: a.samples + b.samples,
-        }),
+        // Merged windows may overlap (a wait credited late reaches back):
+        // the sums are capped by the merged window, never above 100 %.
+        (Some(a), Some(b)) => Some(breakdown(
+            into.duration_ns,
+            a.cpu_ns + b.cpu_ns,
+            a.run_delay_ns.zip(b.run_delay_ns).map(|(x, y)| x + y),
+            a.samples + b.samples,
+        )),
         (a, b) => a.or(b),
     };
     into.global_queue_max = into.global_queue_max.max(other.global_queue_max);
@@ -1056,7 +1283,7 @@ impl Tally {
 }
 
 fn summarize(findings: &[Finding], omitted: &BTreeMap<Verdict, Tally>) -> Vec<VerdictSummary> {
-    Verdict::ALL
+    let mut summaries = Verdict::ALL
         .iter()
         .filter_map(|&verdict| {
             let mut tally = omitted.get(&verdict).cloned().unwrap_or_default();
@@ -1071,7 +1298,11 @@ fn summarize(findings: &[Finding], omitted: &BTreeMap<Verdict, Tally>) -> Vec<Ve
                 workers: tally.workers.into_iter().collect(),
             })
         })
-        .collect()
+        .collect::<Vec<_>>();
+    // The dominant cause first (a stable sort keeps `Verdict::ALL`'s order
+    // between equals).
+    summaries.sort_by_key(|s| std::cmp::Reverse(s.total_ns));
+    summaries
 }
 
 fn counts(counts: &[u64; EventType::ALL.len()]) -> EventCounts {

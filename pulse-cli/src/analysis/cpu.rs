@@ -10,6 +10,26 @@ pub(super) struct CpuPoint {
     pub(super) t: u64,
     pub(super) cpu: u64,
     pub(super) run_delay: Option<u64>,
+    /// Which thread's series (readings of two threads are never compared).
+    pub(super) series: u32,
+}
+
+/// The readings of the one thread whose series holds `start` (the series
+/// of the last reading at or before it, else of the first one after).
+pub(super) fn series_around(points: &VecDeque<CpuPoint>, start: u64) -> VecDeque<CpuPoint> {
+    let i = points.partition_point(|p| p.t <= start);
+    let Some(series) = points
+        .get(i.wrapping_sub(1))
+        .or_else(|| points.get(i))
+        .map(|p| p.series)
+    else {
+        return VecDeque::new();
+    };
+    points
+        .iter()
+        .filter(|p| p.series == series)
+        .copied()
+        .collect()
 }
 
 /// A poll's CPU time and run-queue wait from its worker's readings.

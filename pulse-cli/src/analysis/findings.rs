@@ -35,16 +35,22 @@ pub enum Verdict {
     /// none around it (e.g. a v5 trace), or too coarse to prove `long_poll`
     /// of its own time.
     LongPoll,
+    /// A long poll that called `tokio::task::block_in_place`: Tokio moved
+    /// the worker to another thread while this one ran the blocking
+    /// section. Legitimate, but notable: the task held its thread (not the
+    /// worker) for the whole time.
+    BlockInPlace,
 }
 
 impl Verdict {
     /// Every verdict, in report order.
-    pub const ALL: [Verdict; 5] = [
+    pub const ALL: [Verdict; 6] = [
         Verdict::ParkedWhileQueued,
         Verdict::Descheduled,
         Verdict::BlockedInPoll,
         Verdict::CpuBoundPoll,
         Verdict::LongPoll,
+        Verdict::BlockInPlace,
     ];
 
     /// How reports name it.
@@ -55,6 +61,7 @@ impl Verdict {
             Verdict::BlockedInPoll => "blocked in a poll",
             Verdict::CpuBoundPoll => "long CPU-bound poll",
             Verdict::LongPoll => "long poll (cause unknown)",
+            Verdict::BlockInPlace => "block_in_place section",
         }
     }
 
@@ -66,6 +73,7 @@ impl Verdict {
             Verdict::BlockedInPoll => "blocked_in_poll",
             Verdict::CpuBoundPoll => "cpu_bound_poll",
             Verdict::LongPoll => "long_poll",
+            Verdict::BlockInPlace => "block_in_place",
         }
     }
 
@@ -73,7 +81,10 @@ impl Verdict {
     pub fn is_poll(self) -> bool {
         matches!(
             self,
-            Verdict::BlockedInPoll | Verdict::CpuBoundPoll | Verdict::LongPoll
+            Verdict::BlockedInPoll
+                | Verdict::CpuBoundPoll
+                | Verdict::LongPoll
+                | Verdict::BlockInPlace
         )
     }
 }

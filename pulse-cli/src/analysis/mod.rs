@@ -40,8 +40,20 @@
 //! Thresholds are fields of [`AnalysisOptions`], with defaults documented
 //! there.
 //!
+//! Every stretch between two readings of one OS thread (park, unpark and
+//! the sampler's readings) is split from the readings themselves: wall
+//! time = on a CPU + waiting for a CPU + asleep. A reading whose counters
+//! hold more than the wall time since the thread's previous one was taken
+//! after its timestamp (a recorder preempted inside the hook): it is moved
+//! to where the wait ended, so the wait is runnable time, never parked
+//! time. Readings of two threads are never subtracted: the trace's
+//! `WorkerThread` records say which thread runs each worker and whose
+//! readings the sampler reports, and a `block_in_place` hand-over is
+//! followed to the new thread.
+//!
 //! - **parked while work queued** ([`Verdict::ParkedWhileQueued`]): a
-//!   worker stayed parked for at least `parked_queued_min` while the
+//!   worker stayed parked — asleep by its readings, not runnable — for at
+//!   least `parked_queued_min` while the
 //!   global queue, or another worker's local queue, held at least
 //!   `min_queue_depth` tasks. "Held" is read conservatively: between two
 //!   consecutive observations of that queue that both showed it (two
@@ -71,8 +83,17 @@
 //!   otherwise a [`Verdict::LongPoll`] of unknown cause, as are polls with
 //!   no readings around them (e.g. in a v5 trace).
 //!
+//! - **block_in_place section** ([`Verdict::BlockInPlace`]): a poll of at
+//!   least `long_poll` that ended on a thread Tokio had moved its worker
+//!   away from (`tokio::task::block_in_place`). Legitimate, but notable.
+//!
 //! Findings of the same verdict on the same worker less than 50 ms apart
-//! are merged into one.
+//! are merged into one. The findings never contradict each other: a
+//! worker is never reported parked and descheduled at the same instant
+//! (the parked finding is cut to the time it was not runnable), no share
+//! exceeds 100 %, and a finding below its verdict's threshold is dropped.
+//! `verdicts` (and the text report's Answer) are ordered by total time,
+//! the dominant cause first.
 //!
 //! # Memory
 //!
@@ -142,9 +163,11 @@
 //! ```
 //!
 //! `VERDICT` is one of `"parked_while_queued"`, `"descheduled"`,
-//! `"blocked_in_poll"`, `"cpu_bound_poll"`, `"long_poll"`. [`Finding`]
+//! `"blocked_in_poll"`, `"cpu_bound_poll"`, `"long_poll"`,
+//! `"block_in_place"`. [`Finding`]
 //! says which finding fields each verdict sets.
 
+mod accounting;
 mod analyzer;
 mod cpu;
 mod error;

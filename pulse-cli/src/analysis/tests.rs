@@ -546,8 +546,15 @@ fn the_text_report_leads_with_the_answer() {
     let all: Vec<TraceEvent> = workers.into_iter().flatten().chain(sampler).collect();
     let text = render_text(&analyze(&sorted(all)), 10);
     let answer = text
-        .find("Answer: workers were parked while work was queued")
+        .find("Answer: workers were unparked but descheduled by the OS (1 finding, 300.00 ms")
         .unwrap();
+    // Ordered by total time: the 100 ms park comes last.
+    assert!(
+        text.contains(
+            "; then parked while work was queued (1 finding, 100.00 ms in all, on worker 1)."
+        ),
+        "{text}"
+    );
     let findings = text.find("Findings (4 of 4").unwrap();
     let table = text.find("Workers\n").unwrap();
     assert!(answer < findings && findings < table, "{text}");

@@ -183,9 +183,16 @@ fn answer(a: &Analysis) -> String {
         Verdict::BlockedInPoll => "blocked inside polls",
         Verdict::CpuBoundPoll => "busy in long CPU-bound polls",
         Verdict::LongPoll => "in long polls of unknown cause",
+        Verdict::BlockInPlace => "in block_in_place sections",
     };
-    let found: Vec<String> = a
-        .verdicts
+    // The dominant cause first: by total time, then by count.
+    let mut verdicts: Vec<&super::report::VerdictSummary> = a.verdicts.iter().collect();
+    verdicts.sort_by_key(|v| (std::cmp::Reverse(v.total_ns), std::cmp::Reverse(v.count)));
+    let dominant = match verdicts.as_slice() {
+        [first, second, ..] => first.total_ns > second.total_ns,
+        _ => false,
+    };
+    let found: Vec<String> = verdicts
         .iter()
         .map(|v| {
             format!(
@@ -229,8 +236,16 @@ fn answer(a: &Analysis) -> String {
             format_duration(super::options::nanos(a.options.long_poll)),
             format_duration(super::options::nanos(a.options.descheduled_min_wait))
         ),
-        (false, true) => format!("workers were {}.", found.join("; ")),
-        (false, false) => format!("workers were {}; {none}.", found.join("; ")),
+        (false, true) => format!(
+            "workers were {}{}.",
+            if dominant { "mostly " } else { "" },
+            found.join("; then ")
+        ),
+        (false, false) => format!(
+            "workers were {}{}; {none}.",
+            if dominant { "mostly " } else { "" },
+            found.join("; then ")
+        ),
     }
 }
 
@@ -263,7 +278,20 @@ fn write_findings(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result 
         shown.len(),
         a.findings.len() as u64 + a.findings_omitted
     )?;
-    for finding in shown {
+    let incidents = blocked_incidents(&shown);
+    for finding in &shown {
+        if let Some(incident) = incidents.iter().find(|i| i.first == finding.start_ns) {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "  INCIDENT  {} workers blocked at once, {} .. {} ({}): likely a shared lock or \
+                 resource; each poll is listed below",
+                incident.workers,
+                format_duration(incident.start),
+                format_duration(incident.end),
+                format_duration(incident.end - incident.start)
+            )?;
+        }
         write_finding(out, finding)?;
     }
     let more = hidden + a.findings_omitted;
@@ -274,6 +302,48 @@ fn write_findings(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result 
         )?;
     }
     Ok(())
+}
+
+/// Blocked polls on several workers at the same time.
+struct Incident {
+    /// The start of the incident's first listed poll (where to print it).
+    first: u64,
+    start: u64,
+    end: u64,
+    workers: usize,
+}
+
+/// Groups blocked polls that overlap on two or more workers: polls blocked
+/// at once usually wait for one thing (a lock, a file, a DNS server).
+fn blocked_incidents(shown: &[&Finding]) -> Vec<Incident> {
+    let mut blocked: Vec<&Finding> = shown
+        .iter()
+        .copied()
+        .filter(|f| f.verdict == Verdict::BlockedInPoll)
+        .collect();
+    blocked.sort_by_key(|f| f.start_ns);
+    let mut incidents = Vec::new();
+    let mut i = 0;
+    while i < blocked.len() {
+        let (start, mut end) = (blocked[i].start_ns, blocked[i].end_ns);
+        let mut workers = std::collections::BTreeSet::from([blocked[i].worker]);
+        let mut j = i + 1;
+        while j < blocked.len() && blocked[j].start_ns < end {
+            end = end.max(blocked[j].end_ns);
+            workers.insert(blocked[j].worker);
+            j += 1;
+        }
+        if workers.len() >= 2 {
+            incidents.push(Incident {
+                first: start,
+                start,
+                end,
+                workers: workers.len(),
+            });
+        }
+        i = j;
+    }
+    incidents
 }
 
 fn task(id: Option<u64>, at: Option<&str>) -> String {
@@ -348,13 +418,37 @@ fn write_finding(out: &mut String, f: &Finding) -> fmt::Result {
                 writeln!(out, "    meanwhile {}", context.join("; "))?;
             }
             if f.next_task_id.is_some() || f.next_spawned_at.is_some() {
-                writeln!(
-                    out,
-                    "    then the worker polled {} without parking: it waited behind this poll \
-                     (e.g. in Tokio's LIFO slot, which other workers cannot steal)",
-                    task(f.next_task_id, f.next_spawned_at.as_deref())
-                )?;
+                let next = task(f.next_task_id, f.next_spawned_at.as_deref());
+                // Only the queue depths are evidence that tasks waited
+                // behind this poll; a task woken by its own timer, or one
+                // other workers could have taken, did not.
+                match f.local_queue_end.filter(|&n| n > 0) {
+                    Some(queued) => writeln!(
+                        out,
+                        "    then the worker polled {next}; {queued} task{} waited behind this poll \
+                         in its local queue (depth when the poll ended){}",
+                        if queued == 1 { "" } else { "s" },
+                        match f.other_workers_parked {
+                            Some(share) if share >= 0.5 => format!(
+                                " while the other workers were parked {}",
+                                percent(share)
+                            ),
+                            _ => String::new(),
+                        }
+                    )?,
+                    None => writeln!(out, "    next polled: {next}")?,
+                }
             }
+        }
+        Verdict::BlockInPlace => {
+            writeln!(
+                out,
+                "    {} ran a blocking section in tokio::task::block_in_place for {}: Tokio moved \
+                 the worker to another thread meanwhile (legitimate, but the task held a thread \
+                 all that time)",
+                task(f.task_id, f.spawned_at.as_deref()),
+                format_duration(f.duration_ns)
+            )?;
         }
         Verdict::Descheduled => {
             let waited = f.cpu.and_then(|c| c.run_delay_ns).unwrap_or(0);

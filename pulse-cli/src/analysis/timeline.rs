@@ -2,6 +2,7 @@
 //! worker detection: periods whose scheduling ratio (CPU time / wall time)
 //! is low were unparked but not running.
 
+use super::accounting::{reading, settle, split, Reading};
 use super::options::AnalysisOptions;
 use pulse_trace::TraceEvent;
 use std::collections::BTreeMap;
@@ -80,8 +81,9 @@ impl ActivePeriod {
 #[derive(Clone, Debug)]
 struct Open {
     start_ns: u64,
-    cpu_ns: u64,
-    run_delay_ns: Option<u64>,
+    /// The thread's reading at (or, without one at the unpark, before)
+    /// the period's start.
+    reading: Option<Reading>,
     polls: u64,
     busy_ns: u64,
 }
@@ -92,23 +94,29 @@ struct Open {
 pub(crate) struct PeriodTracker {
     open: Option<Open>,
     poll_start: Option<u64>,
+    /// The thread's latest own reading (park or unpark), settled.
+    last: Option<Reading>,
 }
 
 impl PeriodTracker {
+    /// Forgets the thread: another OS thread now runs the worker, and its
+    /// readings cannot be compared with this one's.
+    pub(crate) fn reset(&mut self) {
+        *self = PeriodTracker::default();
+    }
+
     /// Feeds one of the worker's events; returns the period a park closes.
     pub(crate) fn on_event(&mut self, event: &TraceEvent) -> Option<ActivePeriod> {
         match *event {
             TraceEvent::WorkerUnpark {
-                timestamp_nanos,
-                cpu_nanos,
-                run_delay_nanos,
-                ..
+                timestamp_nanos, ..
             } => {
+                let now = reading(event).map(|r| settle(self.last.as_ref(), r));
+                self.last = now.or(self.last);
                 self.poll_start = None;
                 self.open = Some(Open {
-                    start_ns: timestamp_nanos,
-                    cpu_ns: cpu_nanos,
-                    run_delay_ns: run_delay_nanos,
+                    start_ns: now.map_or(timestamp_nanos, |r| r.t),
+                    reading: self.last,
                     polls: 0,
                     busy_ns: 0,
                 });
@@ -117,21 +125,30 @@ impl PeriodTracker {
             TraceEvent::WorkerPark {
                 timestamp_nanos,
                 worker,
-                cpu_nanos,
-                run_delay_nanos,
                 ..
             } => {
+                let now = reading(event).map(|r| settle(self.last.as_ref(), r));
+                self.last = now.or(self.last);
                 self.poll_start = None;
                 let open = self.open.take()?;
+                // A park settled later than its timestamp waited for a CPU
+                // inside the hook: that wait is the period's, not the park's.
+                let end_ns = now
+                    .map_or(timestamp_nanos, |r| r.t.max(timestamp_nanos))
+                    .max(open.start_ns);
+                let (cpu_ns, run_delay_ns) = match (open.reading, now) {
+                    (Some(a), Some(b)) => {
+                        let s = split(&a, &b);
+                        (s.cpu, s.runnable)
+                    }
+                    _ => (0, None),
+                };
                 Some(ActivePeriod {
                     worker,
                     start_ns: open.start_ns,
-                    end_ns: timestamp_nanos.max(open.start_ns),
-                    cpu_ns: cpu_nanos.saturating_sub(open.cpu_ns),
-                    run_delay_ns: match (open.run_delay_ns, run_delay_nanos) {
-                        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
-                        _ => None,
-                    },
+                    end_ns,
+                    cpu_ns,
+                    run_delay_ns,
                     polls: open.polls,
                     busy_ns: open.busy_ns,
                 })

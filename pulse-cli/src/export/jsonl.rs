@@ -21,6 +21,7 @@ use std::io::{self, Write};
 /// | `QueueSample` | `global_queue` |
 /// | `WorkerSample` | `worker`, `cpu_ns`, `run_delay_ns` (or `null`) |
 /// | `EventsDropped` | `count` |
+/// | `WorkerThread` | `worker`, `tid`, `kind` (`"runs"`, `"sampled"` or `"poll_detached"`) |
 ///
 /// # Examples
 ///
@@ -133,6 +134,15 @@ impl<W: Write> JsonlWriter<W> {
             }
             TraceEvent::EventsDropped { count, .. } => {
                 let _ = write!(line, ",\"count\":{count}");
+            }
+            TraceEvent::WorkerThread {
+                worker, tid, kind, ..
+            } => {
+                let _ = write!(
+                    line,
+                    ",\"worker\":{worker},\"tid\":{tid},\"kind\":\"{}\"",
+                    kind.name()
+                );
             }
             // A kind added to the format after this exporter: its type and
             // time are already written.

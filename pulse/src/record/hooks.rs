@@ -9,7 +9,7 @@ use crate::record::buffer::{ThreadSlot, NO_WORKER};
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::metrics::MetricsBatch;
 use crate::record::shared::Shared;
-use pulse_trace::{RecordedEvent, SpawnLocation};
+use pulse_trace::{RecordedEvent, SpawnLocation, WorkerThreadKind};
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -81,9 +81,52 @@ impl Local {
     #[inline]
     fn note_worker(&mut self, worker: u32) {
         if self.worker != worker {
-            self.worker = worker;
-            self.slot.worker.store(worker, Ordering::Relaxed);
-            self.metrics.set_worker(worker, &self.shared.metrics_totals);
+            self.change_worker(worker);
+        }
+    }
+
+    /// This thread starts running `worker` (first event, or Tokio moved a
+    /// worker here): say so in the trace, so that the analysis follows
+    /// the worker to this thread (issue 12, worker identity).
+    #[cold]
+    fn change_worker(&mut self, worker: u32) {
+        self.worker = worker;
+        self.slot.worker.store(worker, Ordering::Relaxed);
+        self.metrics.set_worker(worker, &self.shared.metrics_totals);
+        self.push_worker_thread(worker, self.shared.now(), WorkerThreadKind::Runs);
+    }
+
+    #[cold]
+    fn push_worker_thread(&mut self, worker: u32, timestamp_nanos: u64, kind: WorkerThreadKind) {
+        let Some(tid) = self.slot.tid.and_then(|tid| u32::try_from(tid).ok()) else {
+            return;
+        };
+        self.push(RecordedEvent::WorkerThread {
+            timestamp_nanos,
+            worker,
+            tid,
+            kind,
+        });
+    }
+
+    /// Whether Tokio now runs `worker` on another thread: a poll that
+    /// called `block_in_place` ends on a thread that handed its worker
+    /// over. Tokio's own record of the worker's thread decides.
+    #[cold]
+    fn lost_worker(&self, worker: u32) -> bool {
+        #[cfg(tokio_unstable)]
+        {
+            let owner = self
+                .shared
+                .runtime_metrics()
+                .filter(|metrics| (worker as usize) < metrics.num_workers())
+                .and_then(|metrics| metrics.worker_thread_id(worker as usize));
+            owner.is_some_and(|owner| owner != std::thread::current().id())
+        }
+        #[cfg(not(tokio_unstable))]
+        {
+            let _ = worker;
+            false
         }
     }
 
@@ -187,9 +230,12 @@ pub(crate) fn record_poll_start(
     with_local(shared, |local| {
         // Read the clock inside, after a first event's one-time set-up of
         // the thread's buffer, so set-up is not counted as poll time.
+        // A worker change (rare) is noted first: its WorkerThread record
+        // must not be later than this PollStart, and its set-up is not
+        // poll time.
+        local.note_worker(worker);
         let local_queue = local.shared.local_queue(worker as usize);
         let timestamp_nanos = local.shared.now();
-        local.note_worker(worker);
         local.in_poll = true;
         local.metrics.poll_start(timestamp_nanos, local_queue);
         local.push(RecordedEvent::PollStart {
@@ -204,20 +250,56 @@ pub(crate) fn record_poll_start(
 
 #[inline]
 pub(crate) fn record_poll_end(shared: &Arc<Shared>, worker: u32) {
-    with_local(shared, |local| {
-        if !std::mem::take(&mut local.in_poll) {
+    with_local(shared, |local| end_poll(local, worker, false));
+}
+
+/// Polls at least this long are checked for having ended on a thread that
+/// no longer runs their worker (`block_in_place`).
+const DETACH_CHECK_NS: u64 = 1_000_000;
+
+/// Ends the thread's poll; `off_worker`: Tokio no longer counts this
+/// thread as a worker.
+#[inline]
+fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
+    if !std::mem::take(&mut local.in_poll) {
+        return;
+    }
+    let local_queue = local.shared.local_queue(worker as usize);
+    let timestamp_nanos = local.shared.now();
+    if off_worker
+        || (timestamp_nanos.saturating_sub(local.metrics.poll_started_at()) >= DETACH_CHECK_NS
+            && local.lost_worker(worker))
+    {
+        local.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
+    }
+    local
+        .metrics
+        .poll_end(timestamp_nanos, local_queue, &local.shared.metrics_totals);
+    local.push(RecordedEvent::PollEnd {
+        timestamp_nanos,
+        worker,
+        local_queue,
+    });
+}
+
+/// The end of a poll on a thread that Tokio no longer counts as a worker
+/// (after `block_in_place`, in some Tokio versions): if this thread
+/// recorded the poll's start, record its end too, as the worker it began
+/// on, so the trace stays paired.
+fn record_poll_end_off_worker(shared: &Arc<Shared>) {
+    // Never set up a buffer here: only a thread that recorded a start has
+    // an end to record.
+    let _ = LOCAL.try_with(|cell| {
+        let Ok(mut local) = cell.try_borrow_mut() else {
             return;
+        };
+        let Some(local) = local.as_mut().filter(|l| Arc::ptr_eq(&l.shared, shared)) else {
+            return;
+        };
+        if local.in_poll && local.worker != NO_WORKER {
+            let worker = local.worker;
+            end_poll(local, worker, true);
         }
-        let local_queue = local.shared.local_queue(worker as usize);
-        let timestamp_nanos = local.shared.now();
-        local
-            .metrics
-            .poll_end(timestamp_nanos, local_queue, &local.shared.metrics_totals);
-        local.push(RecordedEvent::PollEnd {
-            timestamp_nanos,
-            worker,
-            local_queue,
-        });
     });
 }
 
@@ -285,10 +367,9 @@ pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
             }
         });
         let s = shared.clone();
-        builder.on_after_task_poll(move |_| {
-            if let Some(worker) = current_worker() {
-                record_poll_end(&s, worker);
-            }
+        builder.on_after_task_poll(move |_| match current_worker() {
+            Some(worker) => record_poll_end(&s, worker),
+            None => record_poll_end_off_worker(&s),
         });
     }
     let s = shared.clone();

@@ -446,6 +446,12 @@ impl MetricsBatch {
         self.local_queue_max = self.local_queue_max.max(local_queue);
     }
 
+    /// When the current poll started (ns since the trace started).
+    #[inline]
+    pub(crate) fn poll_started_at(&self) -> u64 {
+        self.poll_started_at
+    }
+
     #[inline]
     pub(crate) fn poll_end(&mut self, now: u64, local_queue: u32, shared: &SharedMetrics) {
         let took = now.saturating_sub(self.poll_started_at);

@@ -1,11 +1,18 @@
 //! The sampler: every `sample_ms`, on the flusher thread, it reads the
 //! global queue depth and each worker thread's CPU time and run-queue wait
 //! from outside the thread, so long polls and long parks contain readings.
+//!
+//! A worker can move to another OS thread (`block_in_place` hands it to a
+//! new one while the old thread finishes its poll, and both then say they
+//! are that worker). Readings are cumulative per thread, so the sampler
+//! reports one thread per worker, the one that claimed it last, and writes
+//! a [`WorkerThreadKind::Sampled`] record whenever that thread changes:
+//! the analysis never subtracts one thread's counters from another's.
 
 use crate::record::buffer::NO_WORKER;
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::shared::Shared;
-use pulse_trace::RecordedEvent;
+use pulse_trace::{RecordedEvent, WorkerThreadKind};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
@@ -15,6 +22,12 @@ pub(crate) struct Sampler {
     read_run_delay: bool,
     /// `schedstat` of each worker thread, by tid, opened on first sample.
     schedstat: HashMap<i32, Option<SchedStatFile>>,
+    /// The worker each thread said it runs at the previous sample.
+    seen: HashMap<i32, u32>,
+    /// The thread whose readings are reported for each worker.
+    owner: HashMap<u32, i32>,
+    /// The thread last announced in a `Sampled` record, per worker.
+    reported: HashMap<u32, i32>,
     /// Samples waiting for the next flush.
     pub(crate) samples: Vec<RecordedEvent>,
 }
@@ -24,6 +37,9 @@ impl Sampler {
         Sampler {
             read_run_delay,
             schedstat: HashMap::new(),
+            seen: HashMap::new(),
+            owner: HashMap::new(),
+            reported: HashMap::new(),
             samples: Vec::new(),
         }
     }
@@ -42,7 +58,7 @@ impl Sampler {
             timestamp_nanos,
             global_queue: u64::try_from(metrics.global_queue_depth()).unwrap_or(u64::MAX),
         });
-        let workers: Vec<(i32, u32)> = shared
+        let claims: Vec<(i32, u32)> = shared
             .slots()
             .iter()
             .filter_map(|slot| {
@@ -50,10 +66,13 @@ impl Sampler {
                 Some((slot.tid?, worker)).filter(|_| worker != NO_WORKER)
             })
             .collect();
+        let workers = self.owners(&claims, timestamp_nanos);
         for (tid, worker) in workers {
             // The thread may have exited since it was listed.
             let Some(cpu_nanos) = clock::thread_cpu_nanos_of(tid) else {
                 self.schedstat.remove(&tid);
+                self.seen.remove(&tid);
+                self.owner.retain(|_, owner| *owner != tid);
                 continue;
             };
             let read_run_delay = self.read_run_delay;
@@ -75,5 +94,45 @@ impl Sampler {
                 run_delay_nanos,
             });
         }
+    }
+
+    /// The thread to report for each worker: the one that claimed it last
+    /// (a thread whose worker changed since the previous sample, or a new
+    /// one; later slots are newer threads). Writes a `Sampled` record when
+    /// a worker's thread changes.
+    fn owners(&mut self, claims: &[(i32, u32)], timestamp_nanos: u64) -> Vec<(i32, u32)> {
+        let mut changed = Vec::new();
+        for &(tid, worker) in claims {
+            if self.seen.insert(tid, worker) != Some(worker) {
+                changed.push((tid, worker));
+            }
+        }
+        for &(tid, worker) in &changed {
+            self.owner.insert(worker, tid);
+        }
+        // An owner that no longer claims its worker gives way to one that
+        // does.
+        let claimed: std::collections::HashSet<(i32, u32)> = claims.iter().copied().collect();
+        self.owner
+            .retain(|&worker, &mut tid| claimed.contains(&(tid, worker)));
+        for &(tid, worker) in claims {
+            self.owner.entry(worker).or_insert(tid);
+        }
+        let mut owners: Vec<(i32, u32)> = self.owner.iter().map(|(&w, &t)| (t, w)).collect();
+        owners.sort_by_key(|&(_, worker)| worker);
+        for &(tid, worker) in &owners {
+            let reported = self.reported.insert(worker, tid);
+            if reported != Some(tid) {
+                if let Ok(tid) = u32::try_from(tid) {
+                    self.samples.push(RecordedEvent::WorkerThread {
+                        timestamp_nanos,
+                        worker,
+                        tid,
+                        kind: WorkerThreadKind::Sampled,
+                    });
+                }
+            }
+        }
+        owners
     }
 }

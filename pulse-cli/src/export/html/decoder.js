@@ -49,6 +49,7 @@
     QueueSample: 4,
     WorkerSample: 5,
     EventsDropped: 6,
+    WorkerThread: 7,
   });
   const KIND_NAMES = [
     "PollStart",
@@ -58,7 +59,10 @@
     "QueueSample",
     "WorkerSample",
     "EventsDropped",
+    "WorkerThread",
   ];
+  /** `WorkerThread` kinds, numbered like pulse's `WorkerThreadKind`. */
+  const THREAD_KINDS = ["runs", "sampled", "poll_detached"];
 
   // Record kinds as error messages name them (Rust's `RecordKind`).
   const REC = Object.freeze({
@@ -70,6 +74,7 @@
     QueueSample: "QueueSample record",
     WorkerSample: "WorkerSample record",
     EventsDropped: "EventsDropped record",
+    WorkerThread: "WorkerThread record",
     WorkerSwitch: "worker switch record",
     SetTime: "set-time record",
     Metadata: "Metadata record",
@@ -93,6 +98,8 @@
         return REC.WorkerSample;
       case 0x84:
         return REC.EventsDropped;
+      case 0x86:
+        return REC.WorkerThread;
       default:
         return "record with unknown tag 0x" + hex2(tag);
     }
@@ -546,6 +553,20 @@
           this.count = count;
           return true;
         }
+        case 0x86: {
+          const ticks = this.varint("ticks", 0);
+          const worker = this.u32("worker", 0);
+          const tid = this.u32("tid", 0);
+          const kind = this.varint("kind", 0);
+          // A kind this reader does not know says nothing it can use.
+          if (kind >= THREAD_KINDS.length) return false;
+          this.kind = Kind.WorkerThread;
+          this.t = this.timestamp(ticks);
+          this.worker = worker;
+          this.tid = tid;
+          this.threadKind = THREAD_KINDS[kind];
+          return true;
+        }
         default:
           return false;
       }
@@ -875,7 +896,7 @@
             this.readLengthPrefixed(start);
             const payloadEnd = this.lim;
             // Tags this version does not know are skipped whole.
-            const event = tag <= 0x84 ? this.decodePayload(tag) : false;
+            const event = tag <= 0x84 || tag === 0x86 ? this.decodePayload(tag) : false;
             this.p = payloadEnd;
             if (event) return true;
           }

@@ -172,6 +172,7 @@
     descheduled: ["#7b3fb5", "descheduled by the OS"],
     parked_while_queued: ["#1f63c6", "parked while work queued"],
     long_poll: ["#8c564b", "long poll (cause unknown)"],
+    block_in_place: ["#2a9d8f", "block_in_place section"],
   };
   function verdictColor(v) {
     return (VERDICTS[v] || ["#444", v])[0];
@@ -649,7 +650,7 @@
       this.workers = new Map();
       this.globalQueue = new Series();
       this.dropped = new Series();
-      this.counts = [0, 0, 0, 0, 0, 0, 0];
+      this.counts = D.KIND_NAMES.map(() => 0);
       this.events = 0;
       this.first = Infinity;
       this.last = -Infinity;
@@ -761,6 +762,10 @@
               case K.WorkerSample:
                 this.worker(dec.worker).reading(t, dec.cpu, dec.runDelay);
                 wid = -1;
+                break;
+              case K.WorkerThread:
+                // Which OS thread runs the worker: the analysis uses it;
+                // the timeline draws by worker.
                 break;
               default:
                 this.dropped.push(t, dec.count);

@@ -1,0 +1,676 @@
+//! Every verdict against an independent witness, in Tokio's corners and
+//! under CPU contention.
+//!
+//! Each scenario runs a real traced 2-worker runtime and injects one fault
+//! (or none). A witness thread reads every thread of the process
+//! (`/proc/self/task/<tid>/schedstat`: CPU time and run-queue wait; `stat`:
+//! R/S/D state) every millisecond. Which OS thread ran which worker comes
+//! from the trace's own `WorkerThread` records, checked against the
+//! witness's list of threads. Then:
+//!
+//! - every finding must agree with what the witness saw that thread do
+//!   (the witness, not the hoped-for verdict, is the truth);
+//! - the injected fault must be found.
+//!
+//! The checks are shares and overlaps, never exact timings, so they hold
+//! on a noisy 2-core machine. `loaded` runs every scenario again beside
+//! spinning threads (one per CPU, plus one). Run with `--nocapture` to see
+//! the precision/recall table VERDICTS.md quotes.
+
+use pulse::{Config, Recorder, WriterConfig};
+use pulse_cli::analysis::{analyze_trace, Analysis, AnalysisOptions, Finding, Verdict};
+use pulse_trace::{TraceEvent, TraceReader, WorkerThreadKind};
+use std::collections::{BTreeMap, HashMap};
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+const WORKERS: usize = 2;
+const MS: u64 = 1_000_000;
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn spin_for(duration: Duration) {
+    let start = Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < duration {
+        for _ in 0..100 {
+            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    black_box(x);
+}
+
+/// One witness reading of one thread.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    unix: u64,
+    cpu: u64,
+    run_delay: u64,
+    /// `R` (running or runnable), `S`/`D` (asleep), ...
+    state: u8,
+}
+
+fn read_thread(tid: u64) -> Option<Seen> {
+    let unix = unix_ns();
+    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut fields = sched.split_whitespace();
+    let cpu = fields.next()?.parse().ok()?;
+    let run_delay = fields.next()?.parse().ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // The state follows the parenthesised command name.
+    let state = *stat.get(stat.rfind(')')? + 2..)?.as_bytes().first()?;
+    Some(Seen {
+        unix,
+        cpu,
+        run_delay,
+        state,
+    })
+}
+
+fn all_tids() -> Vec<u64> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The witness: every thread's readings, every millisecond.
+struct Witness {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<HashMap<u64, Vec<Seen>>>,
+}
+
+impl Witness {
+    fn start() -> Witness {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let me = own_tid();
+                let mut seen: HashMap<u64, Vec<Seen>> = HashMap::new();
+                loop {
+                    for tid in all_tids().into_iter().filter(|&t| t != me) {
+                        if let Some(s) = read_thread(tid) {
+                            seen.entry(tid).or_default().push(s);
+                        }
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        return seen;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        };
+        Witness { stop, thread }
+    }
+
+    fn finish(self) -> HashMap<u64, Vec<Seen>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+fn own_tid() -> u64 {
+    // The witness skips itself; `/proc/thread-self` names it.
+    std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What one scenario produced.
+struct Run {
+    analysis: Analysis,
+    seen: HashMap<u64, Vec<Seen>>,
+    /// Per worker: (trace ns, tid) from the trace's `runs` records.
+    threads: BTreeMap<u32, Vec<(u64, u32)>>,
+    /// Injected faults, in trace ns.
+    faults: Vec<(u64, u64)>,
+    origin: u64,
+}
+
+impl Run {
+    /// The threads that ran `worker` during `start..end`.
+    fn tids(&self, worker: u32, start: u64, end: u64) -> Vec<u64> {
+        let Some(bindings) = self.threads.get(&worker) else {
+            return Vec::new();
+        };
+        let first = bindings.iter().rposition(|&(t, _)| t <= start).unwrap_or(0);
+        bindings[first..]
+            .iter()
+            .filter(|&&(t, _)| t < end)
+            .map(|&(_, tid)| u64::from(tid))
+            .chain(std::iter::once(u64::from(bindings[first].1)))
+            .collect()
+    }
+
+    /// What the witness saw `tid` do during `start..end` (trace ns):
+    /// CPU time, run-queue wait, and the share of readings in state R.
+    fn saw(&self, tid: u64, start: u64, end: u64) -> Option<(u64, u64, f64)> {
+        let series = self.seen.get(&tid)?;
+        let (from, to) = (self.origin + start, self.origin + end);
+        let a = series
+            .iter()
+            .rev()
+            .find(|s| s.unix <= from)
+            .or(series.first())?;
+        let b = series.iter().find(|s| s.unix >= to).or(series.last())?;
+        let inside: Vec<&Seen> = series
+            .iter()
+            .filter(|s| s.unix >= from && s.unix <= to)
+            .collect();
+        let running =
+            inside.iter().filter(|s| s.state == b'R').count() as f64 / inside.len().max(1) as f64;
+        Some((
+            b.cpu.saturating_sub(a.cpu),
+            b.run_delay.saturating_sub(a.run_delay),
+            running,
+        ))
+    }
+
+    /// Whether the witness backs `finding`, and why not.
+    fn agrees(&self, f: &Finding) -> Result<(), String> {
+        let wall = f.duration_ns.max(1);
+        let tids = self.tids(f.worker, f.start_ns, f.end_ns);
+        let saw: Vec<(u64, (u64, u64, f64))> = tids
+            .iter()
+            .filter_map(|&tid| Some((tid, self.saw(tid, f.start_ns, f.end_ns)?)))
+            .collect();
+        let Some(&(tid, (cpu, waited, running))) = saw.first() else {
+            return Err(format!("no witness readings of worker {}", f.worker));
+        };
+        let share = |x: u64| x as f64 / wall as f64;
+        let ok = match f.verdict {
+            // Runnable for a real share of it (the kernel's own count).
+            Verdict::Descheduled => {
+                let claimed = f.cpu.and_then(|c| c.run_delay_ns).unwrap_or(0);
+                saw.iter().any(|(_, (_, w, _))| *w >= claimed / 2)
+            }
+            // Asleep: neither on a CPU nor waiting for one for most of it.
+            Verdict::ParkedWhileQueued => share(cpu + waited) < 0.5 && running < 0.5,
+            // Off a CPU for most of the time it was not waiting for one
+            // (waiting is the OS's doing, set aside as the verdict does).
+            Verdict::BlockedInPoll => share(cpu) < 0.5 * (1.0 - share(waited)),
+            Verdict::CpuBoundPoll => share(cpu) >= 0.5 * (1.0 - share(waited)),
+            // Only an injected block_in_place makes one.
+            Verdict::BlockInPlace => self.faults.iter().any(|&(a, b)| f.overlaps(a, b)),
+            // No claim to check.
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} on worker {} (tid {tid}) {}..{} ms: witness cpu {} ms, waited {} ms, R {:.0}%",
+                f.verdict,
+                f.worker,
+                f.start_ns / MS,
+                f.end_ns / MS,
+                cpu / MS,
+                waited / MS,
+                running * 100.0
+            ))
+        }
+    }
+
+    fn found(&self, verdict: Verdict) -> bool {
+        self.faults.iter().all(|&(a, b)| {
+            self.analysis
+                .findings_with(verdict)
+                .any(|f| f.overlaps(a, b))
+        })
+    }
+}
+
+/// Runs `scenario` on a traced 2-worker runtime beside `load` spinning
+/// threads; it returns the injected faults' windows (unix ns).
+fn run(load: usize, scenario: impl FnOnce(&tokio::runtime::Runtime) -> Vec<(u64, u64)>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.bin");
+    let config = Config::new().writer(WriterConfig::file(&path));
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(WORKERS).enable_all();
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinners: Vec<_> = (0..load)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    spin_for(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    let (runtime, guard) = Recorder::from_config(builder, &config).unwrap();
+    let witness = Witness::start();
+    std::thread::sleep(Duration::from_millis(50));
+    let faults = scenario(&runtime);
+    std::thread::sleep(Duration::from_millis(50));
+    drop(runtime);
+    guard.finish().unwrap();
+    let seen = witness.finish();
+    stop.store(true, Ordering::Relaxed);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    let analysis = analyze_trace(&path, &AnalysisOptions::default()).unwrap();
+    let origin = analysis.trace.start_unix_ns.expect("v6 metadata");
+    let mut threads: BTreeMap<u32, Vec<(u64, u32)>> = BTreeMap::new();
+    for event in TraceReader::open(&path).unwrap() {
+        if std::env::var_os("PULSE_DEBUG").is_some() {
+            let e = event.as_ref().unwrap();
+            if !matches!(
+                e,
+                TraceEvent::QueueSample { .. } | TraceEvent::WorkerSample { .. }
+            ) {
+                eprintln!("{e:?}");
+            }
+        }
+        if let TraceEvent::WorkerThread {
+            timestamp_nanos,
+            worker,
+            tid,
+            kind: WorkerThreadKind::Runs,
+        } = event.unwrap()
+        {
+            threads
+                .entry(worker)
+                .or_default()
+                .push((timestamp_nanos, tid));
+        }
+    }
+    for bindings in threads.values_mut() {
+        bindings.sort();
+    }
+    assert_eq!(threads.len(), WORKERS, "every worker names its thread");
+    let faults = faults
+        .into_iter()
+        .map(|(a, b)| (a.saturating_sub(origin), b.saturating_sub(origin)))
+        .collect();
+    Run {
+        analysis,
+        seen,
+        threads,
+        faults,
+        origin,
+    }
+}
+
+fn window(f: impl FnOnce()) -> (u64, u64) {
+    let start = unix_ns();
+    f();
+    (start, unix_ns())
+}
+
+// ---- the scenarios -------------------------------------------------------
+
+/// A std mutex held across blocking file I/O, with async waiters on the
+/// other worker: both workers block at once.
+fn mutex_across_blocking_io(rt: &tokio::runtime::Runtime) -> Vec<(u64, u64)> {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = Arc::new(Mutex::new(()));
+    let path = dir.path().join("data");
+    let (start, end) = rt.block_on(async {
+        let holder = {
+            let lock = lock.clone();
+            tokio::spawn(async move {
+                window(|| {
+                    let _held = lock.lock().unwrap();
+                    let deadline = Instant::now() + Duration::from_millis(250);
+                    let mut file = std::fs::File::create(&path).unwrap();
+                    while Instant::now() < deadline {
+                        file.write_all(&[7u8; 4096]).unwrap();
+                        file.sync_all().unwrap();
+                        // Slow storage: each write waits on the device.
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                })
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waiter = {
+            let lock = lock.clone();
+            tokio::spawn(async move {
+                drop(lock.lock().unwrap());
+            })
+        };
+        let w = holder.await.unwrap();
+        waiter.await.unwrap();
+        w
+    });
+    vec![(start, end)]
+}
+
+/// A long serialization that never yields.
+fn long_serialization(rt: &tokio::runtime::Runtime) -> Vec<(u64, u64)> {
+    let w = rt.block_on(async {
+        tokio::spawn(async {
+            window(|| {
+                let mut out = String::new();
+                let deadline = Instant::now() + Duration::from_millis(200);
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    out.clear();
+                    for j in 0..1000 {
+                        out.push_str(&format!("{{\"id\":{i},\"v\":{j}}},"));
+                    }
+                    i += 1;
+                    black_box(&out);
+                }
+            })
+        })
+        .await
+        .unwrap()
+    });
+    vec![w]
+}
+
+/// OS threads (outside the runtime) starving busy workers of CPU.
+fn os_threads_starve_workers(rt: &tokio::runtime::Runtime) -> Vec<(u64, u64)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let stop = stop.clone();
+        rt.spawn(async move {
+            // Short polls, always runnable: a worker that is starved waits
+            // for a CPU, never sleeps.
+            let mut tasks = Vec::new();
+            for _ in 0..WORKERS {
+                let stop = stop.clone();
+                tasks.push(tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        spin_for(Duration::from_micros(200));
+                        tokio::task::yield_now().await;
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let (start, end) = window(|| {
+        let hogs: Vec<_> = (0..6)
+            .map(|_| std::thread::spawn(|| spin_for(Duration::from_millis(400))))
+            .collect();
+        for h in hogs {
+            h.join().unwrap();
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(busy).unwrap();
+    vec![(start, end)]
+}
+
+/// A healthy echo server: many short requests, workers park between them.
+fn healthy_echo_server(rt: &tokio::runtime::Runtime) -> Vec<(u64, u64)> {
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        // Clients on plain threads, so that they do not run on the workers.
+        let clients: Vec<_> = (0..3)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                    let deadline = Instant::now() + Duration::from_millis(800);
+                    let mut buf = [0u8; 5];
+                    while Instant::now() < deadline {
+                        stream.write_all(b"hello").unwrap();
+                        stream.read_exact(&mut buf).unwrap();
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                })
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for c in clients {
+                c.join().unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    });
+    Vec::new()
+}
+
+/// `block_in_place` around a blocking section.
+fn block_in_place(rt: &tokio::runtime::Runtime) -> Vec<(u64, u64)> {
+    let w = rt.block_on(async {
+        tokio::spawn(async {
+            window(|| {
+                tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(300)))
+            })
+        })
+        .await
+        .unwrap()
+    });
+    // Let the worker settle on its new thread.
+    std::thread::sleep(Duration::from_millis(50));
+    vec![w]
+}
+
+/// `spawn_blocking`: the blocking pool does the waiting, the workers park.
+fn spawn_blocking(rt: &tokio::runtime::Runtime) -> Vec<(u64, u64)> {
+    rt.block_on(async {
+        tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(300)))
+            .await
+            .unwrap();
+    });
+    Vec::new()
+}
+
+/// A task woken into Tokio's LIFO slot behind a poll that then blocks.
+fn lifo_slot(rt: &tokio::runtime::Runtime) -> Vec<(u64, u64)> {
+    let w = rt.block_on(async {
+        tokio::spawn(async {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let woken = tokio::spawn(async move {
+                let _ = rx.await;
+            });
+            tokio::task::yield_now().await;
+            // Wakes `woken` into this worker's LIFO slot, then blocks.
+            let w = window(|| {
+                tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(200));
+            });
+            woken.await.unwrap();
+            w
+        })
+        .await
+        .unwrap()
+    });
+    vec![w]
+}
+
+type Scenario = fn(&tokio::runtime::Runtime) -> Vec<(u64, u64)>;
+
+/// Each scenario, and the verdict its fault must produce.
+const SCENARIOS: [(&str, Scenario, Option<Verdict>); 7] = [
+    (
+        "std mutex across blocking I/O",
+        mutex_across_blocking_io,
+        Some(Verdict::BlockedInPoll),
+    ),
+    (
+        "long serialization",
+        long_serialization,
+        Some(Verdict::CpuBoundPoll),
+    ),
+    (
+        "OS threads starve the workers",
+        os_threads_starve_workers,
+        Some(Verdict::Descheduled),
+    ),
+    ("healthy echo server", healthy_echo_server, None),
+    (
+        "block_in_place",
+        block_in_place,
+        Some(Verdict::BlockInPlace),
+    ),
+    ("spawn_blocking", spawn_blocking, None),
+    ("LIFO slot", lifo_slot, Some(Verdict::BlockedInPoll)),
+];
+
+/// Precision and recall per verdict over some runs.
+#[derive(Default)]
+struct Tally {
+    /// Per verdict: (findings the witness backs, findings).
+    precision: BTreeMap<&'static str, (u32, u32)>,
+    /// Per verdict: (faults found, faults injected).
+    recall: BTreeMap<&'static str, (u32, u32)>,
+}
+
+/// Runs one scenario and checks it; returns the disagreements.
+fn check(
+    name: &str,
+    scenario: Scenario,
+    expected: Option<Verdict>,
+    load: usize,
+    tally: &mut Tally,
+) -> Vec<String> {
+    let run = run(load, scenario);
+    let mut problems = Vec::new();
+    for f in &run.analysis.findings {
+        let entry = tally.precision.entry(f.verdict.key()).or_default();
+        entry.1 += 1;
+        match run.agrees(f) {
+            Ok(()) => entry.0 += 1,
+            Err(why) => problems.push(format!("{name} (load {load}): {why}")),
+        }
+    }
+    match expected {
+        Some(verdict) => {
+            let found = run.found(verdict);
+            let entry = tally.recall.entry(verdict.key()).or_default();
+            entry.1 += 1;
+            if found {
+                entry.0 += 1;
+            } else {
+                problems.push(format!(
+                    "{name} (load {load}): the injected fault was not found as {verdict}:\n{}",
+                    pulse_cli::analysis::render_text(&run.analysis, 20)
+                ));
+            }
+        }
+        None => {
+            // Nothing injected: any finding must still be the witness's
+            // truth (checked above), and nothing is blamed on parking that
+            // the witness saw runnable.
+        }
+    }
+    if name == "block_in_place" {
+        // The handed-over worker is followed: complete, no share > 100 %.
+        assert_eq!(run.analysis.completeness.unpaired_events, 0, "{name}");
+    }
+    for f in &run.analysis.findings {
+        if let Some(cpu) = f.cpu {
+            assert!(
+                cpu.cpu_ns + cpu.run_delay_ns.unwrap_or(0) <= f.duration_ns,
+                "{name}: a share over 100 %: {f:?}"
+            );
+        }
+    }
+    problems
+}
+
+fn scenario(index: usize, load: usize) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (name, scenario, expected) = SCENARIOS[index];
+    let problems = check(name, scenario, expected, load, &mut Tally::default());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn std_mutex_across_blocking_io() {
+    scenario(0, 0);
+}
+
+#[test]
+fn long_serialization_is_cpu_bound() {
+    scenario(1, 0);
+}
+
+#[test]
+fn os_threads_starving_the_workers_is_descheduled() {
+    scenario(2, 0);
+}
+
+#[test]
+fn healthy_echo_server_findings_agree_with_the_witness() {
+    scenario(3, 0);
+}
+
+#[test]
+fn block_in_place_is_its_own_finding() {
+    scenario(4, 0);
+}
+
+#[test]
+fn spawn_blocking_findings_agree_with_the_witness() {
+    scenario(5, 0);
+}
+
+#[test]
+fn lifo_slot_behind_a_blocking_poll() {
+    scenario(6, 0);
+}
+
+/// Every scenario again beside spinning threads (one per CPU, plus one),
+/// then the precision/recall table.
+#[test]
+fn loaded() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let load = std::thread::available_parallelism().map_or(2, |n| n.get()) + 1;
+    let rounds: usize = std::env::var("PULSE_WITNESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut tally = Tally::default();
+    let mut problems = Vec::new();
+    for _ in 0..rounds {
+        for load in [0, load] {
+            for (name, scenario, expected) in SCENARIOS {
+                problems.extend(check(name, scenario, expected, load, &mut tally));
+            }
+        }
+    }
+    println!("verdict              precision          recall");
+    let keys: std::collections::BTreeSet<_> =
+        tally.precision.keys().chain(tally.recall.keys()).collect();
+    for key in keys {
+        let (p, pn) = tally.precision.get(key).copied().unwrap_or_default();
+        let (r, rn) = tally.recall.get(key).copied().unwrap_or_default();
+        println!("{key:<20} {p:>4}/{pn:<4}          {r:>4}/{rn:<4}");
+    }
+    for p in &problems {
+        println!("DISAGREEMENT: {p}");
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
