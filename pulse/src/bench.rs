@@ -94,7 +94,9 @@ pub const MAX_WORKERS: usize = 64;
 /// hot.park(0);
 /// hot.unpark(0);
 /// let summary = hot.finish()?;
-/// assert_eq!(summary.events_written + summary.dropped_events, 20_002);
+/// // 20 000 poll events, a park, an unpark, and the record saying which
+/// // thread runs worker 0.
+/// assert_eq!(summary.events_written + summary.dropped_events, 20_003);
 /// # Ok::<(), pulse::Error>(())
 /// ```
 #[derive(Debug)]

@@ -224,6 +224,16 @@ impl Run {
         }
     }
 
+    /// Every injected fault is covered by a finding of one of `verdicts`.
+    fn found_any(&self, verdicts: &[Verdict]) -> bool {
+        self.faults.iter().all(|&(a, b)| {
+            self.analysis
+                .findings
+                .iter()
+                .any(|f| verdicts.contains(&f.verdict) && f.overlaps(a, b))
+        })
+    }
+
     fn found(&self, verdict: Verdict) -> bool {
         self.faults.iter().all(|&(a, b)| {
             self.analysis
@@ -567,7 +577,13 @@ fn check(
     }
     match expected {
         Some(verdict) => {
-            let found = run.found(verdict);
+            // Beside spinning threads a CPU-bound poll may spend most of
+            // its time waiting for a CPU: then "descheduled" is the
+            // witness's truth (checked above) and finds the fault too.
+            let found = run.found(verdict)
+                || (load > 0
+                    && verdict == Verdict::CpuBoundPoll
+                    && run.found_any(&[Verdict::CpuBoundPoll, Verdict::Descheduled]));
             let entry = tally.recall.entry(verdict.key()).or_default();
             entry.1 += 1;
             if found {
