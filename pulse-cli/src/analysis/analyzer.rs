@@ -19,7 +19,7 @@
 //! few minutes at the default sample interval). Memory is therefore
 //! bounded by the number of workers, not by the trace's length.
 
-use super::accounting::{reading, settle, split, Reading};
+use super::accounting::{reading, Reading};
 use super::cpu::{breakdown, estimate, series_around, CpuPoint};
 use super::findings::{Finding, QueuedOn, Verdict};
 use super::histogram::Histogram;
@@ -29,7 +29,8 @@ use super::report::{
     Analysis, Completeness, EventCounts, GlobalQueueStats, TraceInfo, VerdictSummary, WorkerStats,
     SCHEMA,
 };
-use super::timeline::{idle_cause, ActivePeriod, IdleCause, PeriodTracker};
+use super::timeline::{idle_cause, ActivePeriod, IdleCause};
+use super::worker_timeline::{OpenPoll, ParkSpan, PollEnding, PollSpan, WorkerTimeline};
 use pulse_trace::EventType;
 use pulse_trace::{LocationId, TraceEvent, TraceMetadata, WorkerThreadKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -54,22 +55,6 @@ fn push_capped<T>(ring: &mut VecDeque<T>, item: T) {
         ring.pop_front();
     }
     ring.push_back(item);
-}
-
-#[derive(Clone, Copy, Debug)]
-struct OpenPoll {
-    start: u64,
-    task_id: Option<u64>,
-    location: Option<LocationId>,
-    local_queue: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct OpenPark {
-    start: u64,
-    /// The thread's reading at the park (settled: a wait for a CPU inside
-    /// the park hook ends before it), or its latest one before.
-    reading: Option<Reading>,
 }
 
 /// A stretch of consecutive sample intervals in which the worker mostly
@@ -130,29 +115,14 @@ struct PendingPark {
 /// Everything followed for one worker.
 #[derive(Debug, Default)]
 struct WorkerState {
-    periods: PeriodTracker,
-    poll: Option<OpenPoll>,
-    park: Option<OpenPark>,
-    last_ns: Option<u64>,
+    /// Its polls, parks and active periods: the one pairing every
+    /// consumer uses.
+    timeline: WorkerTimeline,
     /// The long poll that just ended, waiting to learn the next task.
     awaiting_next: Option<u64>,
-    /// The thread's latest own reading (park or unpark), settled.
-    last_reading: Option<Reading>,
-    /// A poll whose thread handed the worker to another thread
-    /// (`block_in_place`), waiting for its end.
-    detached: Option<OpenPoll>,
-    /// The timestamp of a detached poll's end: the `PollEnd` with it is
-    /// that poll's, already accounted.
-    detached_end: Option<u64>,
     /// Bumped when the sampler's readings of this worker move to another
     /// thread; readings of two series are never subtracted.
     series: u32,
-    /// Since a thread took the worker over: the latest time of the new
-    /// thread's events. Events before it are the old thread's (its last
-    /// batch can come later in the file) and go to its retired lane.
-    since_runs: Option<u64>,
-    /// The old thread's open park, waiting for its unpark.
-    retired_park: Option<u64>,
 
     polls: u64,
     durations: Histogram,
@@ -179,6 +149,13 @@ struct WorkerState {
 }
 
 impl WorkerState {
+    fn new(worker: u32) -> Self {
+        WorkerState {
+            timeline: WorkerTimeline::new(worker),
+            ..WorkerState::default()
+        }
+    }
+
     fn observe_local(&mut self, t: u64, depth: u32, threshold: u64) {
         if let Some((t0, d0)) = self.local_last {
             let dt = t.saturating_sub(t0);
@@ -220,45 +197,10 @@ impl WorkerState {
             .take_while(|&&(from, _)| from < end)
             .map(|&(from, until)| overlap(from, until, start, end))
             .sum();
-        if let Some(park) = self.park {
-            total += overlap(park.start, end, start, end);
+        if let Some(park) = self.timeline.open_park() {
+            total += overlap(park, end, start, end);
         }
         total
-    }
-}
-
-/// An event of a thread that no longer runs its worker, from before the
-/// new thread took over: it only closes what that thread opened.
-fn retire(state: &mut WorkerState, event: &TraceEvent, t: u64) {
-    match *event {
-        TraceEvent::WorkerPark { .. } => state.retired_park = Some(t),
-        TraceEvent::WorkerUnpark { .. } => {
-            if let Some(start) = state.retired_park.take() {
-                state.parked_ns += t.saturating_sub(start);
-            }
-        }
-        TraceEvent::PollStart {
-            local_queue,
-            task_id,
-            spawned_at,
-            ..
-        } => {
-            state.detached = Some(OpenPoll {
-                start: t,
-                task_id,
-                location: spawned_at,
-                local_queue,
-            });
-        }
-        TraceEvent::PollEnd { .. } => {
-            if let Some(poll) = state.detached.take() {
-                let duration = t.saturating_sub(poll.start);
-                state.polls += 1;
-                state.busy_ns += duration;
-                state.durations.record(duration);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -426,7 +368,7 @@ impl Analyzer {
             self.resolve_lag_ns = MIN_RESOLVE_LAG_NS.max(flush.saturating_mul(4));
         }
         for worker in 0..metadata.worker_count.min(1024) {
-            self.workers.entry(worker).or_default();
+            self.workers.entry(worker).or_insert_with(|| WorkerState::new(worker));
         }
     }
 
@@ -450,11 +392,10 @@ impl Analyzer {
                 }
             }
             TraceEvent::WorkerThread {
-                timestamp_nanos,
                 worker,
-                kind,
+                kind: WorkerThreadKind::Sampled,
                 ..
-            } => self.on_worker_thread(worker, timestamp_nanos, kind),
+            } => self.on_sampled_elsewhere(worker),
             TraceEvent::EventsDropped {
                 timestamp_nanos,
                 count,
@@ -501,71 +442,24 @@ impl Analyzer {
         self.advance_sampler_clock(t);
     }
 
-    /// A thread starts running `worker`, the sampler's readings of it
-    /// move to another thread, or a poll ends on a thread that lost it.
-    fn on_worker_thread(&mut self, worker: u32, t: u64, kind: WorkerThreadKind) {
-        let long_poll = self.options.long_poll_ns();
-        let state = self.workers.entry(worker).or_default();
-        let ended = match kind {
-            WorkerThreadKind::Sampled => {
-                state.series += 1;
-                let window = state.window.take();
-                if let Some(window) = window {
-                    self.close_window(worker, window);
-                }
-                return;
-            }
-            WorkerThreadKind::Runs => {
-                // A new thread runs the worker. A poll still open is the
-                // old thread's: it handed the worker over inside the poll
-                // (`block_in_place`), and ends later on its own.
-                if let Some(poll) = state.poll.take() {
-                    state.detached = Some(poll);
-                }
-                state.retired_park = state.park.take().map(|p| p.start);
-                state.since_runs = Some(t);
-                // Its readings start a new series. (The old thread's last
-                // batch may still come later in the file: its park, if
-                // any, is left open for its unpark.)
-                state.periods.reset();
-                state.last_reading = None;
-                return;
-            }
-            WorkerThreadKind::PollDetached => {
-                state.detached_end = Some(t);
-                // The new thread's records may come later in the file: then
-                // the open poll is still the old thread's.
-                state.detached.take().or_else(|| state.poll.take())
-            }
-            _ => return,
-        };
-        let Some(poll) = ended else {
-            return;
-        };
-        let duration = t.saturating_sub(poll.start);
-        state.polls += 1;
-        state.busy_ns += duration;
-        state.durations.record(duration);
-        if duration < long_poll {
-            return;
+    /// The sampler's readings of `worker` move to another thread (other
+    /// `WorkerThread` records go to the worker's timeline).
+    fn on_sampled_elsewhere(&mut self, worker: u32) {
+        let state = self
+            .workers
+            .entry(worker)
+            .or_insert_with(|| WorkerState::new(worker));
+        state.series += 1;
+        if let Some(window) = state.window.take() {
+            self.close_window(worker, window);
         }
-        state.long_polls += 1;
-        let mut finding = Finding::new(Verdict::BlockInPlace, worker, poll.start, t);
-        finding.task_id = poll.task_id;
-        finding.local_queue_start = Some(poll.local_queue);
-        self.add_finding(RawFinding {
-            finding,
-            location: poll.location,
-            next_location: None,
-            from_poll: false,
-        });
     }
 
     fn on_worker_sample(&mut self, worker: u32, reading: Reading) {
         let Reading { t, cpu, run_delay } = reading;
         let share = self.options.descheduled_min_share;
         let global = self.sampler.last_depth;
-        let state = self.workers.entry(worker).or_default();
+        let state = self.workers.entry(worker).or_insert_with(|| WorkerState::new(worker));
         let point = CpuPoint {
             t,
             cpu,
@@ -639,152 +533,145 @@ impl Analyzer {
 
     fn on_worker_event(&mut self, worker: u32, event: &TraceEvent) {
         let threshold = self.options.queue_threshold();
-        let long_poll = self.options.long_poll_ns();
-        let t = event.timestamp_nanos();
-        let state = self.workers.entry(worker).or_default();
-        if state.since_runs.is_some_and(|since| t < since) {
-            retire(state, event, t);
-            return;
-        }
-        if let Some(since) = &mut state.since_runs {
-            *since = (*since).max(t);
-        }
-        if state.last_ns.is_some_and(|last| t < last) {
+        let state = self
+            .workers
+            .entry(worker)
+            .or_insert_with(|| WorkerState::new(worker));
+        let closed = state.timeline.on_event(event);
+        self.unpaired += u64::from(closed.unpaired);
+        if closed.out_of_order {
             self.out_of_order += 1;
         }
-        state.last_ns = Some(state.last_ns.map_or(t, |last| last.max(t)));
-        let period = state.periods.on_event(event);
-        match *event {
-            TraceEvent::PollStart {
-                local_queue,
-                task_id,
-                spawned_at: location,
-                ..
-            } => {
-                if state.park.take().is_some() {
-                    self.unpaired += 1;
-                }
-                if state.poll.take().is_some() {
-                    self.unpaired += 1;
-                }
-                if let Some(id) = state.awaiting_next.take() {
-                    if let Some(pending) = self.pending_polls.iter_mut().rev().find(|p| p.id == id)
-                    {
-                        pending.next = Some((task_id, location));
-                    }
-                }
-                state.poll = Some(OpenPoll {
-                    start: t,
-                    task_id,
-                    location,
+        if !closed.retired {
+            let t = state.timeline.last().unwrap_or(0);
+            match *event {
+                TraceEvent::PollStart {
                     local_queue,
-                });
-                state.observe_local(t, local_queue, threshold);
-            }
-            TraceEvent::PollEnd { local_queue, .. } if state.detached_end == Some(t) => {
-                // The end of a detached poll, already accounted.
-                state.detached_end = None;
-                state.observe_local(t, local_queue, threshold);
-            }
-            TraceEvent::PollEnd { local_queue, .. } => {
-                match state.poll.take() {
-                    Some(poll) => {
-                        let duration = t.saturating_sub(poll.start);
-                        state.polls += 1;
-                        state.busy_ns += duration;
-                        state.durations.record(duration);
-                        if duration >= long_poll {
-                            state.long_polls += 1;
-                            let id = self.next_poll_id;
-                            self.next_poll_id += 1;
-                            state.awaiting_next = Some(id);
-                            self.pending_polls.push_back(PendingPoll {
-                                id,
-                                worker,
-                                poll,
-                                end: t,
-                                local_queue_end: Some(local_queue),
-                                next: None,
-                                ongoing: false,
-                            });
-                        }
-                    }
-                    None => self.unpaired += 1,
-                }
-                state.observe_local(t, local_queue, threshold);
-            }
-            TraceEvent::WorkerPark { local_queue, .. } => {
-                if state.poll.take().is_some() {
-                    self.unpaired += 1;
-                }
-                if state.park.is_some() {
-                    self.unpaired += 1;
-                }
-                state.awaiting_next = None;
-                state.parks += 1;
-                let now = reading(event).map(|r| settle(state.last_reading.as_ref(), r));
-                state.last_reading = now.or(state.last_reading);
-                state.park = Some(OpenPark {
-                    start: t,
-                    reading: state.last_reading,
-                });
-                state.observe_local(t, local_queue, threshold);
-            }
-            TraceEvent::WorkerUnpark { local_queue, .. } => {
-                let now = reading(event).map(|r| settle(state.last_reading.as_ref(), r));
-                state.last_reading = now.or(state.last_reading);
-                if let Some(park) = state.park.take() {
-                    let end = t.max(park.start);
-                    state.parked_ns += end - park.start;
-                    push_capped(&mut state.park_history, (park.start, end));
-                    // The stretch between the park's and the unpark's
-                    // readings: asleep first (from the settled park
-                    // reading on), then woken and waiting for a CPU, then
-                    // running the hook. Only the asleep part is parked.
-                    if let (Some(before), Some(after)) = (park.reading, now) {
-                        let stretch = split(&before, &after);
-                        let asleep_from = before.t.max(park.start).min(end);
-                        let woken = (asleep_from + stretch.asleep).min(end);
-                        let wake_wait = stretch.runnable;
-                        if woken.saturating_sub(asleep_from) >= self.options.parked_queued_min_ns()
+                    task_id,
+                    spawned_at,
+                    ..
+                } => {
+                    if let Some(id) = state.awaiting_next.take() {
+                        if let Some(pending) =
+                            self.pending_polls.iter_mut().rev().find(|p| p.id == id)
                         {
-                            self.pending_parks.push_back(PendingPark {
-                                worker,
-                                start: asleep_from,
-                                end,
-                                woken,
-                                wake_wait,
-                            });
-                        }
-                        if let Some(waited) = wake_wait {
-                            if waited >= self.options.descheduled_min_wait_ns()
-                                && state.period_candidates.len() < CANDIDATES_MAX
-                            {
-                                let from =
-                                    after.t.saturating_sub(waited + stretch.cpu).max(before.t);
-                                let mut finding =
-                                    Finding::new(Verdict::Descheduled, worker, from, after.t);
-                                finding.cpu = Some(breakdown(
-                                    finding.duration_ns,
-                                    stretch.cpu,
-                                    Some(waited),
-                                    0,
-                                ));
-                                finding.wake_wait_ns = Some(waited);
-                                state.period_candidates.push(finding);
-                            }
+                            pending.next = Some((task_id, spawned_at));
                         }
                     }
+                    state.observe_local(t, local_queue, threshold);
                 }
-                state.observe_local(t, local_queue, threshold);
+                TraceEvent::WorkerPark { local_queue, .. } => {
+                    state.awaiting_next = None;
+                    state.parks += 1;
+                    state.observe_local(t, local_queue, threshold);
+                }
+                TraceEvent::PollEnd { local_queue, .. }
+                | TraceEvent::WorkerUnpark { local_queue, .. } => {
+                    state.observe_local(t, local_queue, threshold);
+                }
+                _ => {}
             }
-            _ => {}
         }
-        if let Some(period) = period {
+        if let Some(poll) = closed.poll {
+            self.on_poll(worker, &poll);
+        }
+        if let Some(park) = closed.park {
+            self.on_park(worker, &park);
+        }
+        if let Some(period) = closed.period {
             self.on_period(worker, &period);
         }
         if self.pending_polls.len() > PENDING_MAX || self.pending_parks.len() > PENDING_MAX {
             self.resolve_oldest();
+        }
+    }
+
+    /// A poll the worker's timeline closed.
+    fn on_poll(&mut self, worker: u32, span: &PollSpan) {
+        let long_poll = self.options.long_poll_ns();
+        let Some(state) = self.workers.get_mut(&worker) else {
+            return;
+        };
+        if span.ending == PollEnding::Cut {
+            // Its end was lost: counted as unpaired, not as a poll.
+            return;
+        }
+        let duration = span.end - span.poll.start;
+        state.polls += 1;
+        state.busy_ns += duration;
+        state.durations.record(duration);
+        if duration < long_poll {
+            return;
+        }
+        match span.ending {
+            PollEnding::Ended => {
+                state.long_polls += 1;
+                let id = self.next_poll_id;
+                self.next_poll_id += 1;
+                state.awaiting_next = Some(id);
+                self.pending_polls.push_back(PendingPoll {
+                    id,
+                    worker,
+                    poll: span.poll,
+                    end: span.end,
+                    local_queue_end: span.local_queue_end,
+                    next: None,
+                    ongoing: false,
+                });
+            }
+            PollEnding::Detached => {
+                state.long_polls += 1;
+                let mut finding =
+                    Finding::new(Verdict::BlockInPlace, worker, span.poll.start, span.end);
+                finding.task_id = span.poll.task_id;
+                finding.local_queue_start = Some(span.poll.local_queue);
+                self.add_finding(RawFinding {
+                    finding,
+                    location: span.poll.location,
+                    next_location: None,
+                    from_poll: false,
+                });
+            }
+            PollEnding::Retired | PollEnding::Cut => {}
+        }
+    }
+
+    /// A park the worker's timeline closed.
+    fn on_park(&mut self, worker: u32, park: &ParkSpan) {
+        let Some(state) = self.workers.get_mut(&worker) else {
+            return;
+        };
+        state.parked_ns += park.end - park.start;
+        if park.retired {
+            return;
+        }
+        push_capped(&mut state.park_history, (park.start, park.end));
+        // The stretch between the park's and the unpark's readings: asleep
+        // first (from the settled park reading on), then woken and waiting
+        // for a CPU, then running the hook. Only the asleep part is parked.
+        let Some((asleep_from, woken, stretch)) = park.asleep() else {
+            return;
+        };
+        let wake_wait = stretch.runnable;
+        if woken.saturating_sub(asleep_from) >= self.options.parked_queued_min_ns() {
+            self.pending_parks.push_back(PendingPark {
+                worker,
+                start: asleep_from,
+                end: park.end,
+                woken,
+                wake_wait,
+            });
+        }
+        if let (Some(waited), Some(before), Some(after)) = (wake_wait, park.before, park.after) {
+            if waited >= self.options.descheduled_min_wait_ns()
+                && state.period_candidates.len() < CANDIDATES_MAX
+            {
+                let from = after.t.saturating_sub(waited + stretch.cpu).max(before.t);
+                let mut finding = Finding::new(Verdict::Descheduled, worker, from, after.t);
+                finding.cpu = Some(breakdown(finding.duration_ns, stretch.cpu, Some(waited), 0));
+                finding.wake_wait_ns = Some(waited);
+                state.period_candidates.push(finding);
+            }
         }
     }
 
@@ -902,7 +789,7 @@ impl Analyzer {
         let others: Vec<u64> = self
             .workers
             .iter()
-            .filter(|(&w, state)| w != pending.worker && state.last_ns.is_some())
+            .filter(|(&w, state)| w != pending.worker && state.timeline.last().is_some())
             .map(|(_, state)| state.parked_within(start, end))
             .collect();
         if !others.is_empty() && wall > 0 {
@@ -997,7 +884,7 @@ impl Analyzer {
                 continue;
             };
             let window = state.window.take();
-            if let Some(poll) = state.poll {
+            if let Some(poll) = state.timeline.open_poll() {
                 if end.saturating_sub(poll.start) >= long_poll {
                     let id = self.next_poll_id;
                     self.next_poll_id += 1;
@@ -1133,8 +1020,8 @@ impl Analyzer {
             .iter()
             .map(|(&worker, state)| {
                 let mut parked_ns = state.parked_ns;
-                if let Some(park) = state.park {
-                    parked_ns += end.saturating_sub(park.start);
+                if let Some(park) = state.timeline.open_park() {
+                    parked_ns += end.saturating_sub(park);
                 }
                 let local_queue_mean = if state.local_span == 0 {
                     state.local_last.map_or(0.0, |(_, d)| f64::from(d))

@@ -167,7 +167,7 @@
 //! `"block_in_place"`. [`Finding`]
 //! says which finding fields each verdict sets.
 
-mod accounting;
+pub(crate) mod accounting;
 mod analyzer;
 mod cpu;
 mod error;
@@ -180,6 +180,7 @@ mod report;
 mod tests;
 mod text;
 mod timeline;
+pub(crate) mod worker_timeline;
 
 pub use analyzer::Analyzer;
 pub use error::AnalysisError;

@@ -1,9 +1,10 @@
-//! Active periods (a worker's unpark → park) and the seed design's idle
-//! worker detection: periods whose scheduling ratio (CPU time / wall time)
+//! Active periods (a worker's unpark → park, paired by the one
+//! [`WorkerTimeline`](super::worker_timeline) every consumer uses) and the
+//! seed design's idle worker detection: periods whose scheduling ratio (CPU time / wall time)
 //! is low were unparked but not running.
 
-use super::accounting::{reading, settle, split, Reading};
 use super::options::AnalysisOptions;
+use super::worker_timeline::WorkerTimeline;
 use pulse_trace::TraceEvent;
 use std::collections::BTreeMap;
 
@@ -77,104 +78,6 @@ impl ActivePeriod {
     }
 }
 
-/// An open period of one worker.
-#[derive(Clone, Debug)]
-struct Open {
-    start_ns: u64,
-    /// The thread's reading at (or, without one at the unpark, before)
-    /// the period's start.
-    reading: Option<Reading>,
-    polls: u64,
-    busy_ns: u64,
-}
-
-/// Follows one worker's own events (in their order) and closes active
-/// periods.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct PeriodTracker {
-    open: Option<Open>,
-    poll_start: Option<u64>,
-    /// The thread's latest own reading (park or unpark), settled.
-    last: Option<Reading>,
-}
-
-impl PeriodTracker {
-    /// Forgets the thread: another OS thread now runs the worker, and its
-    /// readings cannot be compared with this one's.
-    pub(crate) fn reset(&mut self) {
-        *self = PeriodTracker::default();
-    }
-
-    /// Feeds one of the worker's events; returns the period a park closes.
-    pub(crate) fn on_event(&mut self, event: &TraceEvent) -> Option<ActivePeriod> {
-        match *event {
-            TraceEvent::WorkerUnpark {
-                timestamp_nanos, ..
-            } => {
-                let now = reading(event).map(|r| settle(self.last.as_ref(), r));
-                self.last = now.or(self.last);
-                self.poll_start = None;
-                self.open = Some(Open {
-                    start_ns: now.map_or(timestamp_nanos, |r| r.t),
-                    reading: self.last,
-                    polls: 0,
-                    busy_ns: 0,
-                });
-                None
-            }
-            TraceEvent::WorkerPark {
-                timestamp_nanos,
-                worker,
-                ..
-            } => {
-                let now = reading(event).map(|r| settle(self.last.as_ref(), r));
-                self.last = now.or(self.last);
-                self.poll_start = None;
-                let open = self.open.take()?;
-                // A park settled later than its timestamp waited for a CPU
-                // inside the hook: that wait is the period's, not the park's.
-                let end_ns = now
-                    .map_or(timestamp_nanos, |r| r.t.max(timestamp_nanos))
-                    .max(open.start_ns);
-                let (cpu_ns, run_delay_ns) = match (open.reading, now) {
-                    (Some(a), Some(b)) => {
-                        let s = split(&a, &b);
-                        (s.cpu, s.runnable)
-                    }
-                    _ => (0, None),
-                };
-                Some(ActivePeriod {
-                    worker,
-                    start_ns: open.start_ns,
-                    end_ns,
-                    cpu_ns,
-                    run_delay_ns,
-                    polls: open.polls,
-                    busy_ns: open.busy_ns,
-                })
-            }
-            TraceEvent::PollStart {
-                timestamp_nanos, ..
-            } => {
-                self.poll_start = Some(timestamp_nanos);
-                if let Some(open) = &mut self.open {
-                    open.polls += 1;
-                }
-                None
-            }
-            TraceEvent::PollEnd {
-                timestamp_nanos, ..
-            } => {
-                if let (Some(start), Some(open)) = (self.poll_start.take(), &mut self.open) {
-                    open.busy_ns += timestamp_nanos.saturating_sub(start);
-                }
-                None
-            }
-            _ => None,
-        }
-    }
-}
-
 /// The active periods in a stream of events, as each one closes (at the
 /// worker's park). Streams: it keeps one open period per worker.
 ///
@@ -209,7 +112,7 @@ impl PeriodTracker {
 #[derive(Debug)]
 pub struct ActivePeriods<I> {
     events: I,
-    workers: BTreeMap<u32, PeriodTracker>,
+    workers: BTreeMap<u32, WorkerTimeline>,
 }
 
 impl<I: Iterator<Item = TraceEvent>> ActivePeriods<I> {
@@ -230,7 +133,11 @@ impl<I: Iterator<Item = TraceEvent>> Iterator for ActivePeriods<I> {
             let Some(worker) = event.worker() else {
                 continue;
             };
-            if let Some(period) = self.workers.entry(worker).or_default().on_event(&event) {
+            let timeline = self
+                .workers
+                .entry(worker)
+                .or_insert_with(|| WorkerTimeline::new(worker));
+            if let Some(period) = timeline.on_event(&event).period {
                 return Some(period);
             }
         }
@@ -271,15 +178,19 @@ impl<I: Iterator<Item = TraceEvent>> Iterator for ActivePeriods<I> {
 pub fn compute_active_periods<E>(
     events: impl IntoIterator<Item = Result<TraceEvent, E>>,
 ) -> Result<Vec<ActivePeriod>, E> {
-    let mut workers: BTreeMap<u32, PeriodTracker> = BTreeMap::new();
-    let mut periods = Vec::new();
-    for event in events {
-        let event = event?;
-        if let Some(worker) = event.worker() {
-            periods.extend(workers.entry(worker).or_default().on_event(&event));
+    let mut failure = None;
+    let periods = ActivePeriods::new(events.into_iter().map_while(|event| match event {
+        Ok(event) => Some(event),
+        Err(err) => {
+            failure = Some(err);
+            None
         }
+    }))
+    .collect::<Vec<_>>();
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(periods),
     }
-    Ok(periods)
 }
 
 /// Why an idle period's worker was not running.
