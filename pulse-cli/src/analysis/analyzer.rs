@@ -20,7 +20,7 @@
 //! bounded by the number of workers, not by the trace's length.
 
 use super::accounting::{reading, Reading};
-use super::cpu::{breakdown, estimate, series_around, CpuPoint};
+use super::cpu::{breakdown, window_figures, CpuPoint};
 use super::findings::{Finding, QueuedOn, Verdict};
 use super::histogram::Histogram;
 use super::options::AnalysisOptions;
@@ -745,15 +745,14 @@ impl Analyzer {
         let (start, end) = (pending.poll.start, pending.end);
         let wall = end - start;
         let mut finding = Finding::new(Verdict::LongPoll, pending.worker, start, end);
-        if let Some(estimate) = self
+        if let Some((cpu, own_lower)) = self
             .workers
             .get(&pending.worker)
-            .and_then(|state| estimate(&series_around(&state.samples, start), start, end))
+            .and_then(|state| window_figures(&state.samples, start, end))
         {
-            let cpu = breakdown(wall, estimate.cpu, estimate.run_delay, estimate.samples);
             let not_waiting = cpu.cpu_ns + cpu.off_cpu_ns;
             finding.cpu = Some(cpu);
-            if estimate.own_lower < self.options.long_poll_ns() {
+            if own_lower < self.options.long_poll_ns() {
                 let waited = cpu.run_delay_ns.unwrap_or(0);
                 if waited as f64 >= self.options.descheduled_min_share * wall as f64 {
                     // Long because it waited for a CPU: the OS's doing,

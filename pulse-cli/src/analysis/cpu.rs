@@ -140,6 +140,26 @@ pub(super) fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Opt
     })
 }
 
+/// A window's CPU, run-queue and off-CPU figures from its worker's
+/// sampler readings: the one computation behind every per-poll figure
+/// (the findings, the JSON, the Chrome export's arguments; the viewer's
+/// `timeline.js` mirrors it as `windowFigures`). Also returns the time the
+/// readings prove was the window's own (see [`Estimate::own_lower`]).
+/// `None` without enough readings.
+pub(super) fn window_figures(
+    points: &VecDeque<CpuPoint>,
+    start: u64,
+    end: u64,
+) -> Option<(CpuBreakdown, u64)> {
+    let estimate = estimate(&series_around(points, start), start, end)?;
+    let wall = end.saturating_sub(start);
+    Some((
+        breakdown(wall, estimate.cpu, estimate.run_delay, estimate.samples),
+        estimate.own_lower,
+    ))
+}
+
+/// `cpu` and `run_delay` capped so the parts add up to `wall`.
 pub(super) fn breakdown(wall: u64, cpu: u64, run_delay: Option<u64>, samples: u32) -> CpuBreakdown {
     let cpu = cpu.min(wall);
     let run_delay = run_delay.map(|r| r.min(wall - cpu));

@@ -2,8 +2,10 @@
 //! `chrome://tracing` open it.
 
 use super::json;
+use crate::analysis::accounting::{reading, split, Reading};
+use crate::analysis::worker_timeline::{PollEnding, PollSpan, WorkerTimeline};
 use crate::analysis::{AnalysisError, AnalysisOptions, Finding, QueuedOn, TraceSet};
-use pulse_trace::{LocationId, SpawnSite, TraceEvent};
+use pulse_trace::{LocationId, SpawnSite, TraceEvent, WorkerThreadKind};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -17,18 +19,21 @@ fn tid(worker: u32) -> u64 {
     u64::from(worker) + 1
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slice {
-    Poll,
-    Park,
+/// The track of a worker's old thread after a `block_in_place` hand-over:
+/// its detached poll and late events, which overlap the worker's new
+/// thread.
+fn old_thread_tid(worker: u32) -> u64 {
+    u64::from(worker) + 1 + (1 << 20)
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Track {
-    open: Option<Slice>,
-    last_ns: u64,
+    /// Polls and parks, paired as the analysis pairs them.
+    timeline: WorkerTimeline,
     local_queue: Option<u32>,
-    last_sample: Option<(u64, u64, Option<u64>)>,
+    /// The sampler's latest reading of the worker's thread.
+    last_sample: Option<Reading>,
+    old_thread_named: bool,
 }
 
 /// Writes a trace as Chrome trace-event JSON (the "JSON Object Format"),
@@ -38,15 +43,19 @@ struct Track {
 ///
 /// - one thread track per worker (`worker N`), with a slice per poll (named
 ///   after the task's spawn location; task id in its arguments) and a
-///   `parked` slice per park. Slices are `B`/`E` pairs that always nest:
-///   an event lost from the trace closes the open slice at the worker's
-///   last timestamp.
+///   `parked` slice per park, paired by the analysis's own per-worker
+///   timeline (an event lost from the trace cuts the open slice at the
+///   worker's previous timestamp). Slices are `B`/`E` pairs, written when
+///   they end, that never overlap on a track. After a `block_in_place`
+///   hand-over the old thread's poll goes to a track of its own
+///   (`worker N, old thread`).
 /// - counter tracks: `global queue` (tasks), `worker N local queue`
 ///   (tasks), and `worker N CPU` (shares of each sample interval spent on a
-///   CPU and waiting for one);
+///   CPU and waiting for one, split as the analysis splits readings);
 /// - the analysis's findings as instant events on their worker's track,
-///   their evidence in the arguments, and dropped events as global instant
-///   events.
+///   their evidence in the arguments (the CPU figures exactly as the
+///   analysis's JSON has them, in ns: `cpu_ns`, `run_delay_ns`,
+///   `off_cpu_ns`, `samples`), and dropped events as global instant events.
 ///
 /// Timestamps (`ts`) are microseconds with nanosecond decimals.
 ///
@@ -117,39 +126,79 @@ impl<W: Write> ChromeWriter<W> {
                  {{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":{PID},\"tid\":{tid},\"args\":{{\"sort_index\":{worker}}}}}"
             );
             self.emit()?;
-            self.tracks.insert(worker, Track::default());
+            self.tracks.insert(
+                worker,
+                Track {
+                    timeline: WorkerTimeline::new(worker),
+                    local_queue: None,
+                    last_sample: None,
+                    old_thread_named: false,
+                },
+            );
         }
-        Ok(self.tracks.entry(worker).or_default())
+        Ok(self
+            .tracks
+            .get_mut(&worker)
+            .expect("the track was just inserted"))
     }
 
-    fn begin(&mut self, worker: u32, ns: u64, name: &str, cat: &str) {
+    fn begin(&mut self, tid: u64, ns: u64, name: &str, cat: &str) {
         let _ = write!(
             self.line,
-            "{{\"ph\":\"B\",\"ts\":{},\"pid\":{PID},\"tid\":{},\"cat\":\"{cat}\",\"name\":",
+            "{{\"ph\":\"B\",\"ts\":{},\"pid\":{PID},\"tid\":{tid},\"cat\":\"{cat}\",\"name\":",
             Micros(ns),
-            tid(worker)
         );
         json::string(&mut self.line, name);
     }
 
-    fn end(&mut self, worker: u32, ns: u64) -> io::Result<()> {
+    fn end(&mut self, tid: u64, ns: u64) -> io::Result<()> {
         let _ = write!(
             self.line,
-            "{{\"ph\":\"E\",\"ts\":{},\"pid\":{PID},\"tid\":{}}}",
+            "{{\"ph\":\"E\",\"ts\":{},\"pid\":{PID},\"tid\":{tid}}}",
             Micros(ns),
-            tid(worker)
         );
         self.emit()
     }
 
-    /// Closes the worker's open slice, if any, at `ns`.
-    fn close(&mut self, worker: u32, ns: u64) -> io::Result<()> {
-        if let Some(track) = self.tracks.get_mut(&worker) {
-            if track.open.take().is_some() {
-                return self.end(worker, ns);
-            }
+    /// Writes a poll slice the worker's timeline closed.
+    fn poll_slice<'a>(
+        &mut self,
+        worker: u32,
+        span: &PollSpan,
+        locate: impl Fn(LocationId) -> Option<&'a SpawnSite>,
+    ) -> io::Result<()> {
+        let tid = match span.ending {
+            PollEnding::Ended | PollEnding::Cut => tid(worker),
+            PollEnding::Detached | PollEnding::Retired => self.old_thread(worker)?,
+        };
+        let site = span.poll.location.and_then(locate);
+        let name = site.map_or_else(|| "poll".to_owned(), short_site);
+        self.begin(tid, span.poll.start, &name, "poll");
+        self.line.push_str(",\"args\":{\"task_id\":");
+        json::opt_u64(&mut self.line, span.poll.task_id);
+        self.line.push_str(",\"spawned_at\":");
+        match site {
+            Some(site) => json::string(&mut self.line, &site.to_string()),
+            None => self.line.push_str("null"),
         }
-        Ok(())
+        let _ = write!(self.line, ",\"local_queue\":{}}}}}", span.poll.local_queue);
+        self.emit()?;
+        self.end(tid, span.end)
+    }
+
+    /// The track of `worker`'s old thread, named on first use.
+    fn old_thread(&mut self, worker: u32) -> io::Result<u64> {
+        let tid = old_thread_tid(worker);
+        let track = self.track(worker)?;
+        if !track.old_thread_named {
+            track.old_thread_named = true;
+            let _ = write!(
+                self.line,
+                "{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{PID},\"tid\":{tid},\"args\":{{\"name\":\"worker {worker}, old thread\"}}}}"
+            );
+            self.emit()?;
+        }
+        Ok(tid)
     }
 
     fn local_queue(&mut self, worker: u32, ns: u64, depth: u32) -> io::Result<()> {
@@ -178,71 +227,45 @@ impl<W: Write> ChromeWriter<W> {
     ) -> io::Result<()> {
         let event_ns = event.timestamp_nanos();
         self.last_ns = self.last_ns.max(event_ns);
-        if let TraceEvent::WorkerSample {
+        if let TraceEvent::WorkerSample { worker, .. } = *event {
+            // The sampler's records come in their own batches: they must
+            // not move the worker's slice clock.
+            return match reading(event) {
+                Some(now) => self.cpu_counter(worker, now),
+                None => Ok(()),
+            };
+        }
+        if let TraceEvent::WorkerThread {
             worker,
-            cpu_nanos,
-            run_delay_nanos,
+            kind: WorkerThreadKind::Sampled,
             ..
         } = *event
         {
-            // The sampler's records come in their own batches: they must
-            // not move the worker's slice clock.
-            return self.cpu_counter(worker, event_ns, cpu_nanos, run_delay_nanos);
+            // Another thread's counters from now on: nothing to subtract.
+            self.track(worker)?.last_sample = None;
+            return Ok(());
         }
         if let Some(worker) = event.worker() {
             let track = self.track(worker)?;
-            // Slices must nest: never let one worker's time run backwards.
-            let ns = event_ns.max(track.last_ns);
-            let previous = track.last_ns;
-            track.last_ns = ns;
-            let open = track.open;
+            let closed = track.timeline.on_event(event);
+            let ns = track.timeline.last().unwrap_or(event_ns);
+            if let Some(park) = closed.park.filter(|p| !p.retired) {
+                self.begin(tid(worker), park.start, "parked", "park");
+                self.line.push('}');
+                self.emit()?;
+                self.end(tid(worker), park.end)?;
+            }
+            if let Some(poll) = &closed.poll {
+                self.poll_slice(worker, poll, &locate)?;
+            }
+            if closed.retired {
+                return Ok(());
+            }
             match *event {
-                TraceEvent::PollStart {
-                    local_queue,
-                    task_id,
-                    spawned_at: location,
-                    ..
-                } => {
-                    match open {
-                        Some(Slice::Poll) => self.close(worker, previous)?,
-                        Some(Slice::Park) => self.close(worker, ns)?,
-                        None => {}
-                    }
-                    let site = location.and_then(locate);
-                    let name = site.map_or_else(|| "poll".to_owned(), short_site);
-                    self.begin(worker, ns, &name, "poll");
-                    self.line.push_str(",\"args\":{\"task_id\":");
-                    json::opt_u64(&mut self.line, task_id);
-                    self.line.push_str(",\"spawned_at\":");
-                    match site {
-                        Some(site) => json::string(&mut self.line, &site.to_string()),
-                        None => self.line.push_str("null"),
-                    }
-                    let _ = write!(self.line, ",\"local_queue\":{local_queue}}}}}");
-                    self.emit()?;
-                    self.set_open(worker, Slice::Poll);
-                    self.local_queue(worker, ns, local_queue)?;
-                }
-                TraceEvent::PollEnd { local_queue, .. } => {
-                    if open == Some(Slice::Poll) {
-                        self.close(worker, ns)?;
-                    }
-                    self.local_queue(worker, ns, local_queue)?;
-                }
-                TraceEvent::WorkerPark { local_queue, .. } => {
-                    if open.is_some() {
-                        self.close(worker, previous)?;
-                    }
-                    self.begin(worker, ns, "parked", "park");
-                    self.line.push('}');
-                    self.emit()?;
-                    self.set_open(worker, Slice::Park);
-                    self.local_queue(worker, ns, local_queue)?;
-                }
-                TraceEvent::WorkerUnpark { local_queue, .. } => {
-                    if open == Some(Slice::Park) {
-                        self.close(worker, ns)?;
-                    }
+                TraceEvent::PollStart { local_queue, .. }
+                | TraceEvent::PollEnd { local_queue, .. }
+                | TraceEvent::WorkerPark { local_queue, .. }
+                | TraceEvent::WorkerUnpark { local_queue, .. } => {
                     self.local_queue(worker, ns, local_queue)?;
                 }
                 _ => {}
@@ -274,39 +297,34 @@ impl<W: Write> ChromeWriter<W> {
         Ok(())
     }
 
-    /// The worker's CPU counter for the sample interval ending at `ns`.
-    fn cpu_counter(
-        &mut self,
-        worker: u32,
-        ns: u64,
-        cpu_nanos: u64,
-        run_delay_nanos: Option<u64>,
-    ) -> io::Result<()> {
+    /// The worker's CPU counter for the sample interval ending at `now`:
+    /// the [`split`] of the two readings, as the analysis splits them.
+    fn cpu_counter(&mut self, worker: u32, now: Reading) -> io::Result<()> {
         let track = self.track(worker)?;
-        let last = track.last_sample.replace((ns, cpu_nanos, run_delay_nanos));
-        let Some((t0, cpu0, rd0)) = last.filter(|(t0, ..)| *t0 < ns) else {
+        let last = match track.last_sample {
+            Some(last) if last.t >= now.t => return Ok(()),
+            last => {
+                track.last_sample = Some(now);
+                last
+            }
+        };
+        let Some(last) = last else {
             return Ok(());
         };
-        let wall = (ns - t0) as f64;
-        let on_cpu = cpu_nanos.saturating_sub(cpu0) as f64 / wall;
+        let s = split(&last, &now);
+        let wall = s.wall as f64;
         let _ = write!(
             self.line,
             "{{\"ph\":\"C\",\"ts\":{},\"pid\":{PID},\"name\":\"worker {worker} CPU\",\"args\":{{\"on a CPU\":",
-            Micros(t0)
+            Micros(last.t)
         );
-        json::number(&mut self.line, on_cpu.min(1.0));
-        if let (Some(a), Some(b)) = (rd0, run_delay_nanos) {
+        json::number(&mut self.line, s.cpu as f64 / wall);
+        if let Some(waited) = s.runnable {
             self.line.push_str(",\"waiting for a CPU\":");
-            json::number(&mut self.line, (b.saturating_sub(a) as f64 / wall).min(1.0));
+            json::number(&mut self.line, waited as f64 / wall);
         }
         self.line.push_str("}}");
         self.emit()
-    }
-
-    fn set_open(&mut self, worker: u32, slice: Slice) {
-        if let Some(track) = self.tracks.get_mut(&worker) {
-            track.open = Some(slice);
-        }
     }
 
     /// Closes open slices, adds `findings` as instant events, and ends the
@@ -316,14 +334,35 @@ impl<W: Write> ChromeWriter<W> {
     ///
     /// Writing failed.
     pub fn finish(mut self, findings: &[Finding]) -> io::Result<W> {
-        let open: Vec<(u32, u64)> = self
+        // What is still open ends at the worker's last instant.
+        let open: Vec<(u32, u64, u64, Option<Option<u64>>)> = self
             .tracks
             .iter()
-            .filter(|(_, track)| track.open.is_some())
-            .map(|(&worker, track)| (worker, track.last_ns))
+            .filter_map(|(&worker, track)| {
+                let tl = &track.timeline;
+                let end = tl.last()?;
+                match (tl.open_poll(), tl.open_park()) {
+                    (Some(poll), _) => Some((worker, poll.start, end, Some(poll.task_id))),
+                    (None, Some(park)) => Some((worker, park, end, None)),
+                    (None, None) => None,
+                }
+            })
             .collect();
-        for (worker, ns) in open {
-            self.close(worker, ns)?;
+        for (worker, start, end, poll) in open {
+            match poll {
+                Some(task_id) => {
+                    self.begin(tid(worker), start, "poll", "poll");
+                    self.line.push_str(",\"args\":{\"task_id\":");
+                    json::opt_u64(&mut self.line, task_id);
+                    self.line.push_str("}}");
+                }
+                None => {
+                    self.begin(tid(worker), start, "parked", "park");
+                    self.line.push('}');
+                }
+            }
+            self.emit()?;
+            self.end(tid(worker), end)?;
         }
         for finding in findings {
             self.finding(finding)?;
@@ -367,6 +406,18 @@ impl<W: Write> ChromeWriter<W> {
             if let Some(waited) = cpu.run_delay_ns {
                 let _ = write!(line, ",\"waiting_for_cpu_ms\":{}", waited as f64 / 1e6);
             }
+            // Exactly as the analysis's JSON has them.
+            let _ = write!(
+                line,
+                ",\"cpu_ns\":{},\"run_delay_ns\":",
+                cpu.cpu_ns
+            );
+            json::opt_u64(line, cpu.run_delay_ns);
+            let _ = write!(
+                line,
+                ",\"off_cpu_ns\":{},\"samples\":{}",
+                cpu.off_cpu_ns, cpu.samples
+            );
         }
         if let Some(task) = f.task_id {
             let _ = write!(line, ",\"task_id\":{task}");
