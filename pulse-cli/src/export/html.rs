@@ -51,6 +51,9 @@ use std::path::Path;
 
 /// The trace decoder, in JavaScript (`FORMAT.md` v5 and v6).
 pub const DECODER_JS: &str = include_str!("html/decoder.js");
+/// The analysis's per-worker timeline and CPU accounting, mirrored in
+/// JavaScript for the viewer.
+pub const TIMELINE_JS: &str = include_str!("html/timeline.js");
 /// The viewer, in JavaScript.
 pub const VIEWER_JS: &str = include_str!("html/viewer.js");
 /// The viewer's style sheet.
@@ -213,6 +216,7 @@ fn write_page<W: Write>(
             "TITLE" => out.write_all(escape_html(title).as_bytes())?,
             "CSS" => out.write_all(VIEWER_CSS.as_bytes())?,
             "DECODER" => out.write_all(DECODER_JS.as_bytes())?,
+            "TIMELINE" => out.write_all(TIMELINE_JS.as_bytes())?,
             "VIEWER" => out.write_all(VIEWER_JS.as_bytes())?,
             "DATA" => {
                 if let Some(data) = data.take() {

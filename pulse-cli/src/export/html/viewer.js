@@ -16,14 +16,20 @@
  * the trace's size; single polls are drawn only when few enough are in
  * view.
  *
- * No network, no build step: this file and decoder.js are inlined into the
- * page by `pulse html` (pulse_cli::export::html).
+ * Polls, parks and active periods are paired, and their CPU figures
+ * computed, by timeline.js: the analysis's own rules, mirrored, so a poll
+ * shows the numbers the report shows.
+ *
+ * No network, no build step: this file, decoder.js and timeline.js are
+ * inlined into the page by `pulse html` (pulse_cli::export::html).
  */
 (function (root) {
   "use strict";
 
   const D = root.PulseDecoder;
   const K = D.Kind;
+  // The analysis's per-worker timeline and CPU accounting, mirrored.
+  const T = root.PulseTimeline;
 
   // ---- small helpers -------------------------------------------------------
 
@@ -201,7 +207,12 @@
       this.pLoc = new Uint32Array(cap);
       this.pQ0 = new Uint32Array(cap);
       this.pQ1 = new Uint32Array(cap);
-      this.open = -1; // a poll started and not ended
+      this.firstPoll = NaN; // the first poll's start
+      // Pairs polls, parks and active periods as the analysis does.
+      this.timeline = new T.WorkerTimeline(id);
+      // The sampler's readings, by thread series: the per-poll figures.
+      this.samples = new T.CpuPoints();
+      this.seenPark = false;
       // Parks (park -> unpark) and active periods (unpark -> park).
       this.nParks = 0;
       this.kStart = new Float64Array(256);
@@ -211,10 +222,6 @@
       this.aEnd = new Float64Array(256);
       this.aCpu = new Float64Array(256); // NaN: unknown
       this.aRd = new Float64Array(256); // NaN: unknown
-      this.state = 0; // 0 unknown, 1 active, 2 parked
-      this.since = 0;
-      this.sinceCpu = 0;
-      this.sinceRd = -1;
       // CPU readings (park, unpark, worker samples), sorted at the end.
       this.nReadings = 0;
       this.rT = new Float64Array(256);
@@ -288,13 +295,7 @@
       this.nActive = n + 1;
     }
 
-    pollStart(t, q, task, loc) {
-      if (this.open >= 0) {
-        // The previous poll's end is missing (events lost): end it here.
-        this.pEnd[this.open] = t;
-        this.pQ1[this.open] = q;
-        this.unpaired++;
-      }
+    pushPoll(start, end, task, loc, q0, q1) {
       const n = this.nPolls;
       if (n === this.pStart.length) {
         this.pStart = grow(this.pStart, n + 1);
@@ -304,55 +305,50 @@
         this.pQ0 = grow(this.pQ0, n + 1);
         this.pQ1 = grow(this.pQ1, n + 1);
       }
-      if (t < this.lastT) this.unordered = true;
-      this.lastT = t;
-      this.pStart[n] = t;
-      this.pEnd[n] = NaN;
+      if (start < this.lastT) this.unordered = true;
+      this.lastT = start;
+      if (!(start >= this.firstPoll)) this.firstPoll = start;
+      this.pStart[n] = start;
+      this.pEnd[n] = end;
       this.pTask[n] = task;
       this.pLoc[n] = loc;
-      this.pQ0[n] = q;
-      this.pQ1[n] = q;
-      this.open = n;
+      this.pQ0[n] = q0;
+      this.pQ1[n] = q1;
       this.nPolls = n + 1;
-      if (q > this.maxQ) this.maxQ = q;
     }
 
-    pollEnd(t, q) {
-      if (q > this.maxQ) this.maxQ = q;
-      if (this.open < 0) {
-        this.unpaired++;
-        return;
-      }
-      this.pEnd[this.open] = t;
-      this.pQ1[this.open] = q;
-      this.open = -1;
-    }
-
-    unpark(t, q, cpu, rd) {
-      if (q > this.maxQ) this.maxQ = q;
-      this.reading(t, cpu, rd);
-      if (this.state === 2) this.pushPark(this.since, t);
-      else if (this.state === 1) this.unpaired++;
-      this.state = 1;
-      this.since = t;
-      this.sinceCpu = cpu;
-      this.sinceRd = rd;
-    }
-
-    park(t, q, cpu, rd) {
-      if (q > this.maxQ) this.maxQ = q;
-      this.reading(t, cpu, rd);
-      if (this.state === 1) {
-        this.pushActive(this.since, t, cpu - this.sinceCpu, rd >= 0 && this.sinceRd >= 0 ? rd - this.sinceRd : NaN);
-      } else if (this.state === 2) {
-        this.unpaired++;
-      } else if (this.nPolls > 0) {
+    /** A decoded poll, park, unpark or WorkerThread event of this worker. */
+    onEvent(dec) {
+      const kind = dec.kind;
+      if (kind !== K.WorkerThread && dec.localQueue > this.maxQ) this.maxQ = dec.localQueue;
+      if (kind === K.WorkerPark || kind === K.WorkerUnpark) this.reading(dec.t, dec.cpu, dec.runDelay);
+      const periodWasOpen = this.timeline.openPeriod() !== null;
+      const c = this.timeline.onEvent(dec);
+      this.unpaired += c.unpaired;
+      const p = c.poll;
+      if (p !== null) this.pushPoll(p.start, p.end, p.taskId, p.location, p.localQueueStart, p.localQueueEnd === null ? p.localQueueStart : p.localQueueEnd);
+      if (c.park !== null && !c.park.retired) this.pushPark(c.park.start, c.park.end);
+      const a = c.period;
+      if (a !== null) {
+        this.pushActive(a.startNs, a.endNs, a.measured ? a.cpuNs : NaN, a.measured && a.runDelayNs !== null ? a.runDelayNs : NaN);
+      } else if (kind === K.WorkerPark && !c.retired && !periodWasOpen && !this.seenPark && this.nPolls > 0) {
         // Active since before the trace began: from its first poll, with
         // the CPU estimated from the readings inside (see finish).
-        this.pushActive(this.pStart[0], t, NaN, NaN);
+        this.pushActive(this.firstPoll, dec.t, NaN, NaN);
       }
-      this.state = 2;
-      this.since = t;
+      if (kind === K.WorkerPark || kind === K.WorkerUnpark) this.seenPark = true;
+    }
+
+    /** A sampler reading of this worker's thread. */
+    sample(dec) {
+      this.reading(dec.t, dec.cpu, dec.runDelay);
+      const r = T.reading(dec);
+      if (r !== null) this.samples.push(r);
+    }
+
+    /** A poll's CPU, run-queue and off-CPU figures, as the analysis computes them (or null). */
+    pollFigures(i) {
+      return T.windowFigures(this.samples, this.pStart[i], this.pEnd[i]);
     }
 
     /** Closes what is open at the end of the trace and sorts what must be. */
@@ -361,14 +357,13 @@
       this.rCpu = trim(this.rCpu, this.nReadings);
       this.rRd = trim(this.rRd, this.nReadings);
       sortPairs(this.rT, [this.rCpu, this.rRd]);
-      if (this.open >= 0) {
-        this.pEnd[this.open] = Math.max(end, this.pStart[this.open]);
-        this.open = -1;
-      }
-      if (this.state === 2) this.pushPark(this.since, Math.max(end, this.since));
+      const tl = this.timeline;
+      const open = tl.openPoll();
+      if (open !== null) this.pushPoll(open.start, Math.max(end, open.start), open.taskId, open.location, open.localQueue, open.localQueue);
+      if (tl.openPark() !== null) this.pushPark(tl.openPark(), Math.max(end, tl.openPark()));
       // Active when the trace ended: CPU from the readings inside.
-      if (this.state === 1) this.pushActive(this.since, Math.max(end, this.since), NaN, NaN);
-      if (this.state === 0 && this.nPolls > 0) this.pushActive(this.pStart[0], Math.max(end, this.pStart[0]), NaN, NaN);
+      if (tl.openPeriod() !== null) this.pushActive(tl.openPeriod(), Math.max(end, tl.openPeriod()), NaN, NaN);
+      if (!this.seenPark && this.nPolls > 0) this.pushActive(this.firstPoll, Math.max(end, this.firstPoll), NaN, NaN);
       this.estimateUnknownPeriods();
       const n = this.nPolls;
       this.pStart = trim(this.pStart, n);
@@ -423,24 +418,6 @@
 
     sortPolls() {
       sortPairs(this.pStart, [this.pEnd, this.pTask, this.pLoc, this.pQ0, this.pQ1]);
-    }
-
-    /** Thread CPU time and run-queue wait at `t`, interpolated between readings. */
-    readingsAt(t) {
-      const n = this.nReadings;
-      if (n === 0) return null;
-      const i = upperBound(this.rT, n, t);
-      if (i === 0 || i === n) return null;
-      const t0 = this.rT[i - 1];
-      const t1 = this.rT[i];
-      const f = t1 > t0 ? (t - t0) / (t1 - t0) : 0;
-      const rd0 = this.rRd[i - 1];
-      const rd1 = this.rRd[i];
-      return {
-        cpu: this.rCpu[i - 1] + (this.rCpu[i] - this.rCpu[i - 1]) * f,
-        rd: rd0 >= 0 && rd1 >= 0 ? rd0 + (rd1 - rd0) * f : NaN,
-        gap: t1 - t0,
-      };
     }
   }
 
@@ -734,38 +711,28 @@
             if (t > last) last = t;
             switch (kind) {
               case K.PollStart:
-                if (dec.worker !== wid) {
-                  wid = dec.worker;
-                  w = this.worker(wid);
-                }
-                w.pollStart(t, dec.localQueue, dec.taskId, dec.location);
-                break;
               case K.PollEnd:
-                if (dec.worker !== wid) {
-                  wid = dec.worker;
-                  w = this.worker(wid);
-                }
-                w.pollEnd(t, dec.localQueue);
-                break;
               case K.WorkerPark:
               case K.WorkerUnpark:
                 if (dec.worker !== wid) {
                   wid = dec.worker;
                   w = this.worker(wid);
                 }
-                if (kind === K.WorkerPark) w.park(t, dec.localQueue, dec.cpu, dec.runDelay);
-                else w.unpark(t, dec.localQueue, dec.cpu, dec.runDelay);
+                w.onEvent(dec);
                 break;
               case K.QueueSample:
                 this.globalQueue.push(t, dec.globalQueue);
                 break;
               case K.WorkerSample:
-                this.worker(dec.worker).reading(t, dec.cpu, dec.runDelay);
+                this.worker(dec.worker).sample(dec);
                 wid = -1;
                 break;
               case K.WorkerThread:
-                // Which OS thread runs the worker: the analysis uses it;
-                // the timeline draws by worker.
+                // Which OS thread runs the worker: the sampler's readings
+                // start a new series, or the timeline follows a hand-over.
+                if (dec.threadKind === "sampled") this.worker(dec.worker).samples.nextSeries();
+                else this.worker(dec.worker).onEvent(dec);
+                wid = -1;
                 break;
               default:
                 this.dropped.push(t, dec.count);
@@ -1927,15 +1894,14 @@
       const loc = w.pLoc[i] ? m.locations.get(w.pLoc[i]) : null;
       row("spawned at " + (loc || (m.files[0] && m.files[0].version === 5 ? "– (v5 traces have none)" : "unknown")));
       row("local queue " + w.pQ0[i] + " → " + w.pQ1[i]);
-      // CPU and run-queue wait inside the poll, from the readings around it.
-      const r0 = w.readingsAt(s);
-      const r1 = w.readingsAt(e);
-      if (r0 && r1 && e > s) {
-        const inside = upperBound(w.rT, w.nReadings, e) - upperBound(w.rT, w.nReadings, s);
-        const cpu = Math.max(0, r1.cpu - r0.cpu);
-        let text = "in the poll: on CPU ≈ " + fmtDur(cpu) + " (" + fmtPct(cpu / (e - s)) + ")";
-        if (isFinite(r1.rd - r0.rd)) text += ", run-queue wait ≈ " + fmtDur(Math.max(0, r1.rd - r0.rd));
-        text += ", " + inside + " readings inside";
+      // CPU, run-queue wait and off-CPU time in the poll: the analysis's
+      // own figures (timeline.js mirrors them).
+      const figures = e > s ? w.pollFigures(i) : null;
+      if (figures) {
+        const c = figures.figures;
+        let text = "in the poll: on CPU " + fmtDur(c.cpu_ns) + " (" + fmtPct(c.cpu_ns / (e - s)) + ")";
+        if (c.run_delay_ns !== null) text += ", waiting for a CPU " + fmtDur(c.run_delay_ns);
+        text += ", off CPU " + fmtDur(c.off_cpu_ns) + " (" + c.samples + " readings inside)";
         row(text, "m");
       }
       if (pixelNs > 0) row("(the longest poll near the pointer; zoom in for every poll)", "m");
@@ -1953,7 +1919,7 @@
         row(text, "m");
         if (isFinite(cpu) && e > s) {
           text = "CPU/wall ratio " + (cpu / (e - s)).toFixed(3) + " (CPU " + fmtDur(cpu) + ")";
-          if (isFinite(rd)) text += ", run-queue wait " + fmtDur(rd) + " (" + fmtPct(rd / (e - s)) + ")";
+          if (isFinite(rd)) text += ", run-queue wait " + fmtDur(rd) + " (" + fmtPct(rd / (e - s)) + "), off CPU " + fmtDur(e - s - cpu - rd);
           row(text, "m");
         } else {
           row("CPU/wall ratio unknown (no CPU reading at its end)", "m");

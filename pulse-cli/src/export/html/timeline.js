@@ -1,0 +1,389 @@
+/*
+ * pulse timeline: the JavaScript mirror of the analysis's per-worker
+ * timeline and CPU accounting, so the viewer shows the numbers the report,
+ * the JSON and the Chrome export show for the same poll and period.
+ *
+ * Mirrors, name for name and rule for rule (a change there is a change
+ * here; tests/tests/one_computation.rs compares the two on real traces):
+ *
+ * - pulse-cli/src/analysis/accounting.rs: `reading`, `split`, `settle`;
+ * - pulse-cli/src/analysis/cpu.rs: `seriesAround`, `interpolate`,
+ *   `estimate`, `breakdown`, `windowFigures` (the per-poll figures);
+ * - pulse-cli/src/analysis/worker_timeline.rs: `WorkerTimeline` (polls,
+ *   parked spans and active periods paired from one worker's events).
+ *
+ * Numbers are doubles: exact below 2^53, like the decoder's. "None" is
+ * `null` (run-queue wait, task ids: -1 as the decoder gives them).
+ */
+(function (root, factory) {
+  "use strict";
+  if (typeof module === "object" && module.exports) {
+    module.exports = factory(require("./decoder.js"));
+  } else {
+    root.PulseTimeline = factory(root.PulseDecoder);
+  }
+})(typeof self !== "undefined" ? self : this, function (D) {
+  "use strict";
+
+  const K = D.Kind;
+
+  // ---- accounting.rs ---------------------------------------------------------
+
+  /** The reading a decoded park, unpark or worker sample carries, or null. */
+  function reading(dec) {
+    if (dec.kind !== K.WorkerPark && dec.kind !== K.WorkerUnpark && dec.kind !== K.WorkerSample) return null;
+    if (dec.cpu === null || dec.cpu === undefined || dec.cpu < 0) return null;
+    return { t: dec.t, cpu: dec.cpu, runDelay: dec.runDelay >= 0 ? dec.runDelay : null };
+  }
+
+  const sub = (a, b) => (a > b ? a - b : 0); // saturating_sub
+
+  /** How the stretch a..b was spent: { wall, cpu, runnable (or null), asleep }. */
+  function split(a, b) {
+    const wall = sub(b.t, a.t);
+    const cpu = Math.min(sub(b.cpu, a.cpu), wall);
+    const runnable = a.runDelay !== null && b.runDelay !== null ? Math.min(sub(b.runDelay, a.runDelay), wall - cpu) : null;
+    return { wall, cpu, runnable, asleep: wall - cpu - (runnable === null ? 0 : runnable) };
+  }
+
+  /** `next` moved to when its counters say it can have been taken at the earliest. */
+  function settle(prev, next) {
+    if (prev === null || !(prev.t <= next.t)) return next;
+    const spent = sub(next.cpu, prev.cpu) + (prev.runDelay !== null && next.runDelay !== null ? sub(next.runDelay, prev.runDelay) : 0);
+    return { t: Math.max(next.t, prev.t + spent), cpu: next.cpu, runDelay: next.runDelay };
+  }
+
+  // ---- cpu.rs ----------------------------------------------------------------
+
+  /** A worker's sampler readings: t, cpu, runDelay (-1: none), series. */
+  class CpuPoints {
+    constructor() {
+      this.n = 0;
+      this.t = new Float64Array(256);
+      this.cpu = new Float64Array(256);
+      this.rd = new Float64Array(256);
+      this.series = new Uint32Array(256);
+      this.currentSeries = 0;
+    }
+
+    /** The sampler's readings moved to another thread. */
+    nextSeries() {
+      this.currentSeries++;
+    }
+
+    /** Adds a reading; like the analysis, one not after the previous is dropped. */
+    push(r) {
+      const n = this.n;
+      if (n > 0 && r.t <= this.t[n - 1]) return;
+      if (n === this.t.length) {
+        const grow = (a) => {
+          const b = new a.constructor(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        this.t = grow(this.t);
+        this.cpu = grow(this.cpu);
+        this.rd = grow(this.rd);
+        this.series = grow(this.series);
+      }
+      this.t[n] = r.t;
+      this.cpu[n] = r.cpu;
+      this.rd[n] = r.runDelay === null ? -1 : r.runDelay;
+      this.series[n] = this.currentSeries;
+      this.n = n + 1;
+    }
+
+    point(i) {
+      return { t: this.t[i], cpu: this.cpu[i], runDelay: this.rd[i] >= 0 ? this.rd[i] : null };
+    }
+  }
+
+  /** First index in [lo, hi) whose value fails `pred` (Rust's partition_point). */
+  function partitionPoint(arr, lo, hi, pred) {
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (pred(arr[mid])) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * The readings of the one thread whose series holds `start`: [lo, hi).
+   * Series only grow along the readings, so a series is a contiguous range.
+   */
+  function seriesAround(points, start) {
+    const i = partitionPoint(points.t, 0, points.n, (t) => t <= start);
+    const j = i > 0 ? i - 1 : i;
+    if (j >= points.n) return [0, 0];
+    const s = points.series[j];
+    return [partitionPoint(points.series, 0, points.n, (x) => x < s), partitionPoint(points.series, 0, points.n, (x) => x <= s)];
+  }
+
+  /** The CPU reading at `x`, interpolated in [lo, hi), or null. */
+  function interpolate(points, lo, hi, x) {
+    const i = partitionPoint(points.t, lo, hi, (t) => t < x);
+    if (i >= hi) return null;
+    if (points.t[i] === x) return points.cpu[i];
+    if (i - 1 < lo) return null;
+    const f = (x - points.t[i - 1]) / (points.t[i] - points.t[i - 1]);
+    return points.cpu[i - 1] + f * sub(points.cpu[i], points.cpu[i - 1]);
+  }
+
+  /** CPU time, run-queue wait and `ownLower` of start..end from [lo, hi) (cpu.rs `estimate`). */
+  function estimate(points, lo, hi, start, end) {
+    const P = (i) => (i >= lo && i < hi ? points.point(i) : null);
+    const wall = sub(end, start);
+    const firstInside = partitionPoint(points.t, lo, hi, (t) => t <= start);
+    const pastInside = partitionPoint(points.t, lo, hi, (t) => t < end);
+    const samples = sub(pastInside, firstInside);
+    const after = pastInside;
+    const before = firstInside - 1 >= lo ? P(firstInside - 1) : null;
+    const afterPoint = P(after + 1) || P(after);
+    const outside = before && afterPoint ? [before, afterPoint] : null;
+    const c0 = interpolate(points, lo, hi, start);
+    const c1 = interpolate(points, lo, hi, end);
+    let cpu;
+    let runDelay;
+    if (c0 !== null && c1 !== null) {
+      runDelay = outside && outside[0].runDelay !== null && outside[1].runDelay !== null ? sub(outside[1].runDelay, outside[0].runDelay) : null;
+      cpu = Math.max(c1 - c0, 0);
+    } else if (samples >= 2) {
+      const first = P(firstInside);
+      const last = P(pastInside - 1);
+      if (!first || !last) return null;
+      const span = sub(last.t, first.t);
+      if (!(span > 0)) return null;
+      const scale = wall / span;
+      cpu = sub(last.cpu, first.cpu) * scale;
+      runDelay = first.runDelay !== null && last.runDelay !== null ? sub(last.runDelay, first.runDelay) * scale : null;
+    } else {
+      return null;
+    }
+    cpu = Math.min(Math.round(cpu), wall);
+    runDelay = runDelay === null ? null : Math.min(Math.round(runDelay), wall - cpu);
+    let cpuUpper = wall;
+    let waitUpper = 0;
+    let outerSpan = wall;
+    if (outside) {
+      const [b, a] = outside;
+      cpuUpper = sub(a.cpu, b.cpu);
+      waitUpper = b.runDelay !== null && a.runDelay !== null ? sub(a.runDelay, b.runDelay) : 0;
+      outerSpan = sub(a.t, b.t);
+    }
+    let inside = 0;
+    if (samples >= 2 && P(firstInside) && P(pastInside - 1)) inside = sub(P(pastInside - 1).cpu, P(firstInside).cpu);
+    const cpuLower = Math.max(inside, sub(cpuUpper, sub(outerSpan, wall)));
+    const offLower = sub(wall, cpuUpper + waitUpper);
+    return { cpu, runDelay, samples, ownLower: Math.min(cpuLower + offLower, wall) };
+  }
+
+  /** `cpu` and `runDelay` capped so the parts add up to `wall` (a CpuBreakdown). */
+  function breakdown(wall, cpu, runDelay, samples) {
+    cpu = Math.min(cpu, wall);
+    runDelay = runDelay === null ? null : Math.min(runDelay, wall - cpu);
+    return { cpu_ns: cpu, run_delay_ns: runDelay, off_cpu_ns: wall - cpu - (runDelay === null ? 0 : runDelay), samples };
+  }
+
+  /**
+   * A window's CPU, run-queue and off-CPU figures from its worker's sampler
+   * readings, as the analysis computes them for a poll: { figures, ownLower },
+   * or null without enough readings.
+   */
+  function windowFigures(points, start, end) {
+    const [lo, hi] = seriesAround(points, start);
+    const e = estimate(points, lo, hi, start, end);
+    if (e === null) return null;
+    return { figures: breakdown(sub(end, start), e.cpu, e.runDelay, e.samples), ownLower: e.ownLower };
+  }
+
+  // ---- worker_timeline.rs -------------------------------------------------------
+
+  /**
+   * One worker's timeline, fed its decoded events in their order. `onEvent`
+   * returns what the event closed: { poll, park, period, unpaired, retired,
+   * outOfOrder } (the object is reused: read it before the next call).
+   *
+   * poll: { start, end, taskId, location, localQueueStart, localQueueEnd (or
+   * null), ending: "ended" | "cut" | "detached" | "retired" };
+   * park: { start, end, before, after (readings or null), retired };
+   * period: { worker, startNs, endNs, cpuNs, runDelayNs (or null), polls,
+   * busyNs, measured (both readings known; viewer only) }.
+   */
+  class WorkerTimeline {
+    constructor(worker) {
+      this.worker = worker;
+      this.last = null;
+      this.poll = null;
+      this.park = null;
+      this.period = null;
+      this.reading = null;
+      this.sinceRuns = null;
+      this.detached = null;
+      this.detachedEnd = null;
+      this.retiredPark = null;
+      this.closed = { poll: null, park: null, period: null, unpaired: 0, retired: false, outOfOrder: false };
+    }
+
+    onEvent(dec) {
+      const closed = this.closed;
+      closed.poll = null;
+      closed.park = null;
+      closed.period = null;
+      closed.unpaired = 0;
+      closed.retired = false;
+      closed.outOfOrder = false;
+      const raw = dec.t;
+      const kind = dec.kind;
+      if (kind === K.WorkerThread) {
+        this.onThread(dec.threadKind, raw, closed);
+        return closed;
+      }
+      if (kind !== K.PollStart && kind !== K.PollEnd && kind !== K.WorkerPark && kind !== K.WorkerUnpark) return closed;
+      if (this.sinceRuns !== null && raw < this.sinceRuns) {
+        closed.retired = true;
+        this.retire(dec, raw, closed);
+        return closed;
+      }
+      if (this.sinceRuns !== null) this.sinceRuns = Math.max(this.sinceRuns, raw);
+      closed.outOfOrder = this.last !== null && raw < this.last;
+      const previous = this.last === null ? raw : this.last;
+      const t = Math.max(raw, previous);
+      this.last = t;
+      if (kind === K.PollStart) {
+        if (this.park !== null) {
+          closed.unpaired++;
+          closed.park = { start: this.park.start, end: t, before: this.park.reading, after: null, retired: false };
+          this.park = null;
+        }
+        if (this.poll !== null) {
+          closed.unpaired++;
+          closed.poll = cut(this.poll, previous);
+        }
+        if (this.period !== null) this.period.polls++;
+        this.poll = { start: t, taskId: dec.taskId, location: dec.location, localQueue: dec.localQueue };
+      } else if (kind === K.PollEnd) {
+        if (this.detachedEnd === raw) {
+          this.detachedEnd = null;
+          return closed;
+        }
+        if (this.poll !== null) {
+          const poll = this.poll;
+          this.poll = null;
+          if (this.period !== null) this.period.busy += t - poll.start;
+          closed.poll = span(poll, t, dec.localQueue, "ended");
+        } else {
+          closed.unpaired++;
+        }
+      } else if (kind === K.WorkerPark) {
+        if (this.poll !== null) {
+          closed.unpaired++;
+          closed.poll = cut(this.poll, previous);
+          this.poll = null;
+        }
+        if (this.park !== null) {
+          closed.unpaired++;
+          closed.park = { start: this.park.start, end: Math.max(previous, this.park.start), before: this.park.reading, after: null, retired: false };
+          this.park = null;
+        }
+        const r = reading(dec);
+        const now = r === null ? null : settle(this.reading, r);
+        if (now !== null) this.reading = now;
+        if (this.period !== null) {
+          const open = this.period;
+          this.period = null;
+          const endNs = Math.max(now === null ? t : Math.max(now.t, t), open.start);
+          let cpuNs = 0;
+          let runDelayNs = null;
+          const measured = open.reading !== null && now !== null;
+          if (measured) {
+            const s = split(open.reading, now);
+            cpuNs = s.cpu;
+            runDelayNs = s.runnable;
+          }
+          closed.period = { worker: this.worker, startNs: open.start, endNs, cpuNs, runDelayNs, polls: open.polls, busyNs: open.busy, measured };
+        }
+        this.park = { start: t, reading: this.reading };
+      } else {
+        const r = reading(dec);
+        const now = r === null ? null : settle(this.reading, r);
+        if (now !== null) this.reading = now;
+        if (this.park !== null) {
+          closed.park = { start: this.park.start, end: Math.max(t, this.park.start), before: this.park.reading, after: now, retired: false };
+          this.park = null;
+        }
+        this.period = { start: now === null ? t : Math.max(now.t, t), reading: this.reading, polls: 0, busy: 0 };
+      }
+      return closed;
+    }
+
+    onThread(threadKind, t, closed) {
+      if (threadKind === "runs") {
+        if (this.poll !== null) this.detached = this.poll;
+        this.poll = null;
+        this.retiredPark = this.park;
+        this.park = null;
+        this.sinceRuns = t;
+        this.period = null;
+        this.reading = null;
+      } else if (threadKind === "poll_detached") {
+        this.detachedEnd = t;
+        let poll = this.detached;
+        this.detached = null;
+        if (poll === null) {
+          poll = this.poll;
+          this.poll = null;
+        }
+        if (poll !== null) closed.poll = span(poll, Math.max(t, poll.start), null, "detached");
+      }
+    }
+
+    retire(dec, t, closed) {
+      switch (dec.kind) {
+        case K.WorkerPark:
+          this.retiredPark = { start: t, reading: null };
+          break;
+        case K.WorkerUnpark:
+          if (this.retiredPark !== null) {
+            closed.park = { start: this.retiredPark.start, end: Math.max(t, this.retiredPark.start), before: null, after: null, retired: true };
+            this.retiredPark = null;
+          }
+          break;
+        case K.PollStart:
+          this.detached = { start: t, taskId: dec.taskId, location: dec.location, localQueue: dec.localQueue };
+          break;
+        case K.PollEnd:
+          if (this.detached !== null) {
+            closed.poll = span(this.detached, Math.max(t, this.detached.start), dec.localQueue, "retired");
+            this.detached = null;
+          }
+          break;
+      }
+    }
+
+    /** The open poll ({ start, taskId, location, localQueue }) or null. */
+    openPoll() {
+      return this.poll;
+    }
+
+    /** The start of the open park, or null. */
+    openPark() {
+      return this.park === null ? null : this.park.start;
+    }
+
+    /** The start of the open active period, or null. */
+    openPeriod() {
+      return this.period === null ? null : this.period.start;
+    }
+  }
+
+  function span(poll, end, localQueueEnd, ending) {
+    return { start: poll.start, end, taskId: poll.taskId, location: poll.location, localQueueStart: poll.localQueue, localQueueEnd, ending };
+  }
+
+  function cut(poll, at) {
+    return span(poll, Math.max(at, poll.start), null, "cut");
+  }
+
+  return { reading, split, settle, CpuPoints, seriesAround, interpolate, estimate, breakdown, windowFigures, WorkerTimeline };
+});
