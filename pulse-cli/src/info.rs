@@ -88,6 +88,18 @@ fn write_description(
                     .collect();
                 writeln!(out, "  config: {}", config.join(" "))?;
             }
+            if meta
+                .config
+                .iter()
+                .any(|(k, v)| k == "tokio_unstable" && v == "false")
+            {
+                writeln!(
+                    out,
+                    "  task-level detail: none (recorded without --cfg tokio_unstable: polls, task \
+                     ids, spawn sites and local queues need it; parks, CPU readings and the global \
+                     queue are recorded)"
+                )?;
+            }
         }
         None => writeln!(out, "  metadata: none (a v5 trace carries none)")?,
     }

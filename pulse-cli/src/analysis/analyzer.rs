@@ -146,6 +146,10 @@ struct WorkerState {
     samples: VecDeque<CpuPoint>,
     window: Option<Window>,
     period_candidates: Vec<Finding>,
+    /// Active periods without polls of at least `long_poll`: (start, end,
+    /// CPU time and run-queue wait by the readings at its ends). They
+    /// stand in for polls in traces that have none.
+    stretches: Vec<(u64, u64, Option<(u64, Option<u64>)>)>,
 }
 
 impl WorkerState {
@@ -364,6 +368,11 @@ impl Analyzer {
         self.info.sample_interval_ns = config("sample_ms").map(|ms| ms * 1_000_000);
         self.info.flush_interval_ns = config("flush_ms").map(|ms| ms * 1_000_000);
         self.info.config = metadata.config.clone();
+        self.info.tokio_unstable = metadata
+            .config
+            .iter()
+            .find(|(k, _)| k == "tokio_unstable")
+            .and_then(|(_, v)| v.parse::<bool>().ok());
         if let Some(flush) = self.info.flush_interval_ns {
             self.resolve_lag_ns = MIN_RESOLVE_LAG_NS.max(flush.saturating_mul(4));
         }
@@ -690,6 +699,16 @@ impl Analyzer {
         if wall >= options.idle_min_wall_ns() && period.ratio() < options.idle_max_ratio {
             state.idle_periods += 1;
         }
+        if period.polls == 0
+            && wall >= options.long_poll_ns()
+            && state.stretches.len() < CANDIDATES_MAX
+        {
+            let measured = (period.cpu_ns > 0 || period.run_delay_ns.is_some())
+                .then_some((period.cpu_ns, period.run_delay_ns));
+            state
+                .stretches
+                .push((period.start_ns, period.end_ns, measured));
+        }
         let Some(waited) = period.run_delay_ns else {
             return;
         };
@@ -903,6 +922,7 @@ impl Analyzer {
             }
         }
         self.resolve(true);
+        self.stretch_findings(end);
         // Without CPU samples, fall back on park/unpark readings.
         let fallbacks: Vec<Finding> = self
             .workers
@@ -964,6 +984,74 @@ impl Analyzer {
         };
         analysis.refresh_completeness();
         analysis
+    }
+
+    /// In a trace without poll events (recorded without `--cfg
+    /// tokio_unstable`), the worker's unparked stretches of at least
+    /// `long_poll` stand in for polls: mostly asleep by the readings is
+    /// [`Verdict::UnparkedOffCpu`], mostly on a CPU
+    /// [`Verdict::BusyWithoutParking`]; mostly waiting for a CPU is left to
+    /// the descheduled verdict.
+    fn stretch_findings(&mut self, end: u64) {
+        let polls = self.counts[EventType::PollStart as usize];
+        if polls > 0 || self.info.tokio_unstable == Some(true) {
+            return;
+        }
+        if self.info.events > 0 {
+            self.info.task_detail = Some(
+                "no poll events: task-level detail (polls, task ids, spawn sites, local queues) \
+                 needs the traced program built with --cfg tokio_unstable; unparked stretches \
+                 stand in for polls"
+                    .to_owned(),
+            );
+        }
+        let long_poll = self.options.long_poll_ns();
+        let mut found = Vec::new();
+        for (&worker, state) in &self.workers {
+            let mut stretches = state.stretches.clone();
+            // Still unparked when the trace ended: figures from the
+            // sampler's readings only.
+            if let Some(start) = state.timeline.open_period() {
+                if end.saturating_sub(start) >= long_poll {
+                    stretches.push((start, end, None));
+                }
+            }
+            for (start, stop, measured) in stretches {
+                let wall = stop - start;
+                let inside = state.samples.partition_point(|p| p.t < stop)
+                    - state.samples.partition_point(|p| p.t <= start);
+                let samples = u32::try_from(inside).unwrap_or(u32::MAX);
+                let cpu = match measured {
+                    Some((cpu, run_delay)) => breakdown(wall, cpu, run_delay, samples),
+                    None => match window_figures(&state.samples, start, stop) {
+                        Some((cpu, _)) => cpu,
+                        None => continue,
+                    },
+                };
+                let waited = cpu.run_delay_ns.unwrap_or(0);
+                if waited as f64 >= self.options.descheduled_min_share * wall as f64 {
+                    continue;
+                }
+                let not_waiting = cpu.cpu_ns + cpu.off_cpu_ns;
+                let verdict = if cpu.cpu_ns as f64
+                    >= self.options.cpu_bound_min_share * not_waiting as f64
+                {
+                    Verdict::BusyWithoutParking
+                } else if cpu.off_cpu_ns >= cpu.cpu_ns {
+                    Verdict::UnparkedOffCpu
+                } else {
+                    continue;
+                };
+                let mut finding = Finding::new(verdict, worker, start, stop);
+                finding.cpu = Some(cpu);
+                finding.ongoing = stop == end && measured.is_none();
+                finding.global_queue_max = global_max_within(&self.sampler.ring, start, stop);
+                found.push(finding);
+            }
+        }
+        for finding in found {
+            self.add_finding(finding.into());
+        }
     }
 
     /// Makes the findings agree with each other and with their thresholds:

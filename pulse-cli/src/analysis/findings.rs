@@ -40,17 +40,29 @@ pub enum Verdict {
     /// section. Legitimate, but notable: the task held its thread (not the
     /// worker) for the whole time.
     BlockInPlace,
+    /// Traces without poll events (recorded without `--cfg
+    /// tokio_unstable`): a worker stayed unparked for at least `long_poll`
+    /// and was mostly asleep by its readings (neither on a CPU nor waiting
+    /// for one): blocked somewhere, in a task pulse cannot name. With the
+    /// cfg this is a *blocked in a poll*.
+    UnparkedOffCpu,
+    /// Traces without poll events: a worker stayed unparked for at least
+    /// `long_poll` and was mostly on a CPU. With the cfg this is a long
+    /// CPU-bound poll, or many polls in a row.
+    BusyWithoutParking,
 }
 
 impl Verdict {
     /// Every verdict, in report order.
-    pub const ALL: [Verdict; 6] = [
+    pub const ALL: [Verdict; 8] = [
         Verdict::ParkedWhileQueued,
         Verdict::Descheduled,
         Verdict::BlockedInPoll,
         Verdict::CpuBoundPoll,
         Verdict::LongPoll,
         Verdict::BlockInPlace,
+        Verdict::UnparkedOffCpu,
+        Verdict::BusyWithoutParking,
     ];
 
     /// How reports name it.
@@ -62,6 +74,8 @@ impl Verdict {
             Verdict::CpuBoundPoll => "long CPU-bound poll",
             Verdict::LongPoll => "long poll (cause unknown)",
             Verdict::BlockInPlace => "block_in_place section",
+            Verdict::UnparkedOffCpu => "unparked but off-CPU",
+            Verdict::BusyWithoutParking => "busy without parking",
         }
     }
 
@@ -74,6 +88,8 @@ impl Verdict {
             Verdict::CpuBoundPoll => "cpu_bound_poll",
             Verdict::LongPoll => "long_poll",
             Verdict::BlockInPlace => "block_in_place",
+            Verdict::UnparkedOffCpu => "unparked_off_cpu",
+            Verdict::BusyWithoutParking => "busy_without_parking",
         }
     }
 

@@ -87,6 +87,25 @@
 //!   least `long_poll` that ended on a thread Tokio had moved its worker
 //!   away from (`tokio::task::block_in_place`). Legitimate, but notable.
 //!
+//! Traces without poll events (the traced program was built without
+//! `--cfg tokio_unstable`: parks, unparks, CPU readings and the global
+//! queue, but no polls, task ids, spawn sites or local queues) say so in
+//! `trace.task_detail` and the report's notes; parked-while-queued and
+//! descheduled are answered as above, and unparked stretches (unpark →
+//! park, or unpark → end of the trace) of at least `long_poll` stand in
+//! for polls:
+//!
+//! - **unparked but off-CPU** ([`Verdict::UnparkedOffCpu`]): mostly asleep
+//!   by its readings (off-CPU time at least its CPU time): blocked
+//!   somewhere, task unknown;
+//! - **busy without parking** ([`Verdict::BusyWithoutParking`]): on a CPU
+//!   for at least `cpu_bound_min_share` of the time it was not waiting for
+//!   one.
+//!
+//! A stretch that mostly waited for a CPU is left to *descheduled*. The
+//! figures are the split of the readings at the stretch's ends (the
+//! sampler's readings for a stretch still open when the trace ended).
+//!
 //! Findings of the same verdict on the same worker less than 50 ms apart
 //! are merged into one. The findings never contradict each other: a
 //! worker is never reported parked and descheduled at the same instant
@@ -125,6 +144,7 @@
 //!     "format_version": int|null, "pulse_version": str|null, "worker_count": int|null,
 //!     "start_unix_ns": int|null, "time_unit_ns": int|null, "has_run_delay": bool,
 //!     "sample_interval_ns": int|null, "flush_interval_ns": int|null, "config": [[str, str]],
+//!     "tokio_unstable": bool|null, "task_detail": str|null,
 //!     "first_ns": int, "last_ns": int, "duration_ns": int, "events": int,
 //!     "event_counts": {"poll_start", "poll_end", "worker_park", "worker_unpark",
 //!                      "queue_sample", "worker_sample", "events_dropped": int}
@@ -164,7 +184,8 @@
 //!
 //! `VERDICT` is one of `"parked_while_queued"`, `"descheduled"`,
 //! `"blocked_in_poll"`, `"cpu_bound_poll"`, `"long_poll"`,
-//! `"block_in_place"`. [`Finding`]
+//! `"block_in_place"`, `"unparked_off_cpu"`, `"busy_without_parking"`.
+//! [`Finding`]
 //! says which finding fields each verdict sets.
 
 pub(crate) mod accounting;

@@ -96,6 +96,14 @@ pub struct TraceInfo {
     pub flush_interval_ns: Option<u64>,
     /// The recording's configuration (v6 metadata), as key/value pairs.
     pub config: Vec<(String, String)>,
+    /// Whether the traced program was built with `--cfg tokio_unstable`
+    /// (the metadata's `tokio_unstable`; `None` when the trace does not
+    /// say). Without it there are no polls, task ids, spawn sites or local
+    /// queues.
+    pub tokio_unstable: Option<bool>,
+    /// What the trace lacks for task-level verdicts, as a sentence (set
+    /// when it holds no poll events, e.g. recorded without the cfg).
+    pub task_detail: Option<String>,
     /// Earliest event timestamp.
     pub first_ns: u64,
     /// Latest event timestamp.

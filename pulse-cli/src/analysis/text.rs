@@ -158,6 +158,18 @@ fn write_header(out: &mut String, a: &Analysis) -> fmt::Result {
             "  note: run-queue wait was not recorded, so waiting for a CPU cannot be told from being blocked"
         )?;
     }
+    if t.task_detail.is_some() {
+        writeln!(
+            out,
+            "  note: no poll events ({}): polls, task ids, spawn sites and local queues need the \
+             traced program built with RUSTFLAGS=\"--cfg tokio_unstable\"; unparked stretches stand \
+             in for polls, and parks, CPU readings and the global queue are complete",
+            match t.tokio_unstable {
+                Some(false) => "recorded without --cfg tokio_unstable",
+                _ => "the trace holds none",
+            }
+        )?;
+    }
     if t.event_counts.worker_sample == 0 && t.event_counts.poll_start > 0 {
         writeln!(
             out,
@@ -184,6 +196,8 @@ fn answer(a: &Analysis) -> String {
         Verdict::CpuBoundPoll => "busy in long CPU-bound polls",
         Verdict::LongPoll => "in long polls of unknown cause",
         Verdict::BlockInPlace => "in block_in_place sections",
+        Verdict::UnparkedOffCpu => "unparked but off-CPU (blocked, task unknown)",
+        Verdict::BusyWithoutParking => "busy without parking (task unknown)",
     };
     // The dominant cause first: by total time, then by count.
     let mut verdicts: Vec<&super::report::VerdictSummary> = a.verdicts.iter().collect();
@@ -210,21 +224,35 @@ fn answer(a: &Analysis) -> String {
             )
         })
         .collect();
-    let missing: Vec<&str> = [
-        Verdict::ParkedWhileQueued,
-        Verdict::Descheduled,
-        Verdict::BlockedInPoll,
-        Verdict::CpuBoundPoll,
-    ]
-    .into_iter()
-    .filter(|v| !a.verdicts.iter().any(|s| s.verdict == *v))
-    .map(|v| match v {
-        Verdict::ParkedWhileQueued => "parked while work was queued",
-        Verdict::Descheduled => "descheduled",
-        Verdict::BlockedInPoll => "blocked in a poll",
-        _ => "in a long CPU-bound poll",
-    })
-    .collect();
+    // Without poll events, the poll verdicts cannot be reached: say what
+    // was checked instead, never "no worker was blocked in a poll".
+    let checked = if a.trace.task_detail.is_some() {
+        [
+            Verdict::ParkedWhileQueued,
+            Verdict::Descheduled,
+            Verdict::UnparkedOffCpu,
+            Verdict::BusyWithoutParking,
+        ]
+    } else {
+        [
+            Verdict::ParkedWhileQueued,
+            Verdict::Descheduled,
+            Verdict::BlockedInPoll,
+            Verdict::CpuBoundPoll,
+        ]
+    };
+    let missing: Vec<&str> = checked
+        .into_iter()
+        .filter(|v| !a.verdicts.iter().any(|s| s.verdict == *v))
+        .map(|v| match v {
+            Verdict::ParkedWhileQueued => "parked while work was queued",
+            Verdict::Descheduled => "descheduled",
+            Verdict::BlockedInPoll => "blocked in a poll",
+            Verdict::UnparkedOffCpu => "unparked but off-CPU",
+            Verdict::BusyWithoutParking => "busy without parking",
+            _ => "in a long CPU-bound poll",
+        })
+        .collect();
     let none = if missing.is_empty() {
         String::new()
     } else {
@@ -438,6 +466,27 @@ fn write_finding(out: &mut String, f: &Finding) -> fmt::Result {
                     )?,
                     None => writeln!(out, "    next polled: {next}")?,
                 }
+            }
+        }
+        Verdict::UnparkedOffCpu | Verdict::BusyWithoutParking => {
+            let what = if f.verdict == Verdict::UnparkedOffCpu {
+                "unparked but mostly asleep (blocked somewhere: a blocking call, a lock, a sleep)"
+            } else {
+                "unparked and mostly on a CPU (one long poll or many in a row)"
+            };
+            writeln!(
+                out,
+                "    the worker was {what} for {}{}; the task is unknown without --cfg tokio_unstable",
+                format_duration(f.duration_ns),
+                if f.ongoing {
+                    " (still unparked when the trace ended)"
+                } else {
+                    ""
+                }
+            )?;
+            cpu_line(out)?;
+            if let Some(max) = f.global_queue_max {
+                writeln!(out, "    meanwhile global queue max {max}")?;
             }
         }
         Verdict::BlockInPlace => {

@@ -162,6 +162,11 @@ impl WorkerTimeline {
         self.park.map(|p| p.start)
     }
 
+    /// The start of the open active period, if any.
+    pub(crate) fn open_period(&self) -> Option<u64> {
+        self.period.map(|p| p.start)
+    }
+
     /// The worker's latest instant.
     pub(crate) fn last(&self) -> Option<u64> {
         self.last

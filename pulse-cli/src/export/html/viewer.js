@@ -179,6 +179,8 @@
     parked_while_queued: ["#1f63c6", "parked while work queued"],
     long_poll: ["#8c564b", "long poll (cause unknown)"],
     block_in_place: ["#2a9d8f", "block_in_place section"],
+    unparked_off_cpu: ["#b5384f", "unparked but off-CPU"],
+    busy_without_parking: ["#d9822b", "busy without parking"],
   };
   function verdictColor(v) {
     return (VERDICTS[v] || ["#444", v])[0];
