@@ -350,3 +350,67 @@ fn version_and_help() {
         assert!(help.contains(command), "{help}");
     }
 }
+
+#[test]
+fn a_trace_without_the_cfg_says_what_it_lacks() {
+    // Recorded without `--cfg tokio_unstable`: worker 0 stays unparked for
+    // 200 ms while its CPU clock stands still (blocked in some task).
+    let mut events = vec![
+        RecordedEvent::WorkerUnpark {
+            timestamp_nanos: 50 * MS,
+            worker: 0,
+            local_queue: 0,
+            cpu_nanos: MS,
+            run_delay_nanos: Some(0),
+        },
+        RecordedEvent::WorkerPark {
+            timestamp_nanos: 250 * MS,
+            worker: 0,
+            local_queue: 0,
+            cpu_nanos: 2 * MS,
+            run_delay_nanos: Some(0),
+        },
+    ];
+    for ms in (0..=300).step_by(10) {
+        events.push(RecordedEvent::QueueSample {
+            timestamp_nanos: ms * MS,
+            global_queue: 0,
+        });
+    }
+    events.sort_by_key(RecordedEvent::timestamp_nanos);
+    let metadata = TraceMetadata {
+        config: vec![("tokio_unstable".to_owned(), "false".to_owned())],
+        ..metadata()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trace.bin");
+    let mut encoder = Encoder::new(FormatVersion::V6, metadata);
+    let mut bytes = Vec::new();
+    encoder.begin_file(0, &mut bytes);
+    for event in &events {
+        encoder.encode(event, &mut bytes);
+    }
+    std::fs::write(&path, bytes).unwrap();
+
+    let info = stdout(&pulse(&["info", path.to_str().unwrap()]));
+    assert!(
+        info.contains("task-level detail: none (recorded without --cfg tokio_unstable"),
+        "{info}"
+    );
+    let report = stdout(&pulse(&["analyze", path.to_str().unwrap()]));
+    assert!(
+        report.contains("Answer: workers were unparked but off-CPU (blocked, task unknown)"),
+        "{report}"
+    );
+    assert!(report.contains("--cfg tokio_unstable"), "{report}");
+    assert!(!report.contains("blocked in a poll"), "{report}");
+    let json: Value =
+        serde_json::from_slice(&pulse(&["analyze", "--json", path.to_str().unwrap()]).stdout)
+            .unwrap();
+    assert_eq!(json["trace"]["tokio_unstable"], false);
+    assert!(json["trace"]["task_detail"]
+        .as_str()
+        .is_some_and(|note| note.contains("--cfg tokio_unstable")));
+    assert_eq!(json["findings"][0]["verdict"], "unparked_off_cpu");
+    assert_eq!(json["findings"][0]["cpu"]["cpu_ns"], MS);
+}
