@@ -990,8 +990,9 @@ impl Analyzer {
     /// tokio_unstable`), the worker's unparked stretches of at least
     /// `long_poll` stand in for polls: mostly asleep by the readings is
     /// [`Verdict::UnparkedOffCpu`], mostly on a CPU
-    /// [`Verdict::BusyWithoutParking`]; mostly waiting for a CPU is left to
-    /// the descheduled verdict.
+    /// [`Verdict::BusyWithoutParking`]; mostly waiting for a CPU is
+    /// [`Verdict::Descheduled`] (dropped where a finding from the sampler's
+    /// readings covers it), as for a poll.
     fn stretch_findings(&mut self, end: u64) {
         let polls = self.counts[EventType::PollStart as usize];
         if polls > 0 || self.info.tokio_unstable == Some(true) {
@@ -1030,6 +1031,19 @@ impl Analyzer {
                 };
                 let waited = cpu.run_delay_ns.unwrap_or(0);
                 if waited as f64 >= self.options.descheduled_min_share * wall as f64 {
+                    // Long because it waited for a CPU, as a poll would
+                    // be: descheduled, unless a finding from the sampler's
+                    // readings already covers it.
+                    let mut finding = Finding::new(Verdict::Descheduled, worker, start, stop);
+                    finding.cpu = Some(cpu);
+                    finding.global_queue_max =
+                        global_max_within(&self.sampler.ring, start, stop);
+                    found.push(RawFinding {
+                        finding,
+                        location: None,
+                        next_location: None,
+                        from_poll: true,
+                    });
                     continue;
                 }
                 let not_waiting = cpu.cpu_ns + cpu.off_cpu_ns;
@@ -1046,11 +1060,11 @@ impl Analyzer {
                 finding.cpu = Some(cpu);
                 finding.ongoing = stop == end && measured.is_none();
                 finding.global_queue_max = global_max_within(&self.sampler.ring, start, stop);
-                found.push(finding);
+                found.push(finding.into());
             }
         }
         for finding in found {
-            self.add_finding(finding.into());
+            self.add_finding(finding);
         }
     }
 

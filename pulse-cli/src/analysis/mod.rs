@@ -102,7 +102,9 @@
 //!   for at least `cpu_bound_min_share` of the time it was not waiting for
 //!   one.
 //!
-//! A stretch that mostly waited for a CPU is left to *descheduled*. The
+//! A stretch that mostly waited for a CPU is *descheduled*, as a poll
+//! would be (reported as one finding with any descheduled stretch of its
+//! worker that covers it). The
 //! figures are the split of the readings at the stretch's ends (the
 //! sampler's readings for a stretch still open when the trace ended).
 //!

@@ -567,3 +567,68 @@ fn the_text_report_leads_with_the_answer() {
         "{quiet}"
     );
 }
+
+#[test]
+fn without_polls_unparked_stretches_stand_in_for_them() {
+    // Worker 0: unparked 100..300 ms, on a CPU 190 ms of it. Worker 1:
+    // unparked 100..300 ms, on a CPU 5 ms. Worker 1 again 400..600 ms,
+    // waiting for a CPU 150 ms: left to the descheduled verdict. Short
+    // stretches are no findings.
+    let analysis = analyze(&sorted(stretch_events()));
+    let stretches: Vec<(Verdict, u32, u64)> = analysis
+        .findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.verdict,
+                Verdict::BusyWithoutParking | Verdict::UnparkedOffCpu
+            )
+        })
+        .map(|f| (f.verdict, f.worker, f.start_ns / MS))
+        .collect();
+    assert_eq!(
+        stretches,
+        [
+            (Verdict::BusyWithoutParking, 0, 100),
+            (Verdict::UnparkedOffCpu, 1, 100)
+        ]
+    );
+    let busy = analysis.findings_with(Verdict::BusyWithoutParking).next().unwrap();
+    let cpu = busy.cpu.unwrap();
+    assert_eq!((cpu.cpu_ns, cpu.run_delay_ns, cpu.off_cpu_ns), (190 * MS, Some(2 * MS), 8 * MS));
+    assert!(analysis.trace.task_detail.is_some());
+    let text = render_text(&analysis, 10);
+    assert!(!text.contains("blocked in a poll"), "{text}");
+    assert!(text.contains("busy without parking"), "{text}");
+
+    // The same with one short poll elsewhere: a trace with polls gets the
+    // poll verdicts, never the stand-ins.
+    let mut with_poll = stretch_events();
+    with_poll.extend([
+        unpark(750 * MS, 0, 191 * MS, 2 * MS),
+        poll_start(751 * MS, 0, 1),
+        poll_end(752 * MS, 0),
+        park(753 * MS, 0, 192 * MS, 2 * MS),
+    ]);
+    let analysis = analyze(&sorted(with_poll));
+    assert!(analysis.trace.task_detail.is_none());
+    assert!(analysis
+        .findings
+        .iter()
+        .all(|f| !matches!(f.verdict, Verdict::BusyWithoutParking | Verdict::UnparkedOffCpu)));
+}
+
+fn stretch_events() -> Vec<TraceEvent> {
+    let mut events = vec![
+        unpark(100 * MS, 0, 0, 0),
+        park(300 * MS, 0, 190 * MS, 2 * MS),
+        unpark(100 * MS, 1, 0, 0),
+        park(300 * MS, 1, 5 * MS, 0),
+        unpark(400 * MS, 1, 5 * MS, 0),
+        park(600 * MS, 1, 45 * MS, 150 * MS),
+        unpark(700 * MS, 0, 190 * MS, 2 * MS),
+        park(705 * MS, 0, 191 * MS, 2 * MS),
+    ];
+    events.extend((0..=800).step_by(10).map(|ms| queue(ms * MS, 0)));
+    events
+}
