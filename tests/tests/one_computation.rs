@@ -13,8 +13,7 @@ mod viewer_support;
 
 use pulse::{Config, Recorder, WriterConfig};
 use pulse_cli::analysis::{
-    analyze_trace, compute_active_periods, format_duration, render_text, AnalysisOptions,
-    TraceSet,
+    analyze_trace, compute_active_periods, format_duration, render_text, AnalysisOptions, TraceSet,
 };
 use pulse_cli::export::trace_to_chrome;
 use serde_json::Value;
@@ -102,7 +101,10 @@ fn record(path: &Path) {
     });
     drop(runtime);
     let summary = guard.finish().expect("final flush");
-    assert_eq!(summary.dropped_events, 0, "the test trace should be complete");
+    assert_eq!(
+        summary.dropped_events, 0,
+        "the test trace should be complete"
+    );
 }
 
 /// CPU figures: (cpu_ns, run_delay_ns, off_cpu_ns, samples).

@@ -141,11 +141,10 @@ fn verdicts_with_or_without_tokio_unstable() {
     let (blocked, busy) = runtime.block_on(async {
         tokio::time::sleep(Duration::from_millis(20)).await;
         // `std::thread::sleep` in a task blocks its worker without parking.
-        let blocked = tokio::spawn(async {
-            witness(|| std::thread::sleep(Duration::from_millis(150)))
-        })
-        .await
-        .unwrap();
+        let blocked =
+            tokio::spawn(async { witness(|| std::thread::sleep(Duration::from_millis(150))) })
+                .await
+                .unwrap();
         tokio::time::sleep(Duration::from_millis(30)).await;
         let busy = tokio::spawn(async { witness(|| spin(Duration::from_millis(150))) })
             .await
@@ -202,10 +201,7 @@ fn verdicts_with_or_without_tokio_unstable() {
     let finding = covering(findings, blocked_verdict, wall)
         .unwrap_or_else(|| panic!("no {blocked_verdict} finding of ~{wall} ns:\n{text}"));
     let figures = finding.cpu.expect("CPU evidence");
-    assert!(
-        figures.off_cpu_ns > figures.cpu_ns,
-        "{figures:?}\n{text}"
-    );
+    assert!(figures.off_cpu_ns > figures.cpu_ns, "{figures:?}\n{text}");
     // The spinning task: on a CPU for most of its time unless the machine
     // took the CPU away (then it is the descheduled verdict's).
     let (wall, cpu, waited) = busy;
@@ -223,7 +219,10 @@ fn verdicts_with_or_without_tokio_unstable() {
                 && f.duration_ns + 2_000_000 >= wall
                 && f.cpu.is_some_and(|c| c.cpu_ns > f.duration_ns * 4 / 5)
         });
-        assert!(wrong.is_none(), "{wrong:?} while the witness waited:\n{text}");
+        assert!(
+            wrong.is_none(),
+            "{wrong:?} while the witness waited:\n{text}"
+        );
     } else {
         eprintln!("the spinning task was partly descheduled ({busy:?}): not checked");
     }

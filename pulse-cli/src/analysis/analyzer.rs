@@ -112,6 +112,10 @@ struct PendingPark {
     wake_wait: Option<u64>,
 }
 
+/// An unparked stretch without polls: start, end, and its CPU time and
+/// run-queue wait by the readings at its ends (where both were read).
+type Stretch = (u64, u64, Option<(u64, Option<u64>)>);
+
 /// Everything followed for one worker.
 #[derive(Debug, Default)]
 struct WorkerState {
@@ -149,7 +153,7 @@ struct WorkerState {
     /// Active periods without polls of at least `long_poll`: (start, end,
     /// CPU time and run-queue wait by the readings at its ends). They
     /// stand in for polls in traces that have none.
-    stretches: Vec<(u64, u64, Option<(u64, Option<u64>)>)>,
+    stretches: Vec<Stretch>,
 }
 
 impl WorkerState {
@@ -377,7 +381,9 @@ impl Analyzer {
             self.resolve_lag_ns = MIN_RESOLVE_LAG_NS.max(flush.saturating_mul(4));
         }
         for worker in 0..metadata.worker_count.min(1024) {
-            self.workers.entry(worker).or_insert_with(|| WorkerState::new(worker));
+            self.workers
+                .entry(worker)
+                .or_insert_with(|| WorkerState::new(worker));
         }
     }
 
@@ -468,7 +474,10 @@ impl Analyzer {
         let Reading { t, cpu, run_delay } = reading;
         let share = self.options.descheduled_min_share;
         let global = self.sampler.last_depth;
-        let state = self.workers.entry(worker).or_insert_with(|| WorkerState::new(worker));
+        let state = self
+            .workers
+            .entry(worker)
+            .or_insert_with(|| WorkerState::new(worker));
         let point = CpuPoint {
             t,
             cpu,
@@ -1036,8 +1045,7 @@ impl Analyzer {
                     // readings already covers it.
                     let mut finding = Finding::new(Verdict::Descheduled, worker, start, stop);
                     finding.cpu = Some(cpu);
-                    finding.global_queue_max =
-                        global_max_within(&self.sampler.ring, start, stop);
+                    finding.global_queue_max = global_max_within(&self.sampler.ring, start, stop);
                     found.push(RawFinding {
                         finding,
                         location: None,
@@ -1047,15 +1055,14 @@ impl Analyzer {
                     continue;
                 }
                 let not_waiting = cpu.cpu_ns + cpu.off_cpu_ns;
-                let verdict = if cpu.cpu_ns as f64
-                    >= self.options.cpu_bound_min_share * not_waiting as f64
-                {
-                    Verdict::BusyWithoutParking
-                } else if cpu.off_cpu_ns >= cpu.cpu_ns {
-                    Verdict::UnparkedOffCpu
-                } else {
-                    continue;
-                };
+                let verdict =
+                    if cpu.cpu_ns as f64 >= self.options.cpu_bound_min_share * not_waiting as f64 {
+                        Verdict::BusyWithoutParking
+                    } else if cpu.off_cpu_ns >= cpu.cpu_ns {
+                        Verdict::UnparkedOffCpu
+                    } else {
+                        continue;
+                    };
                 let mut finding = Finding::new(verdict, worker, start, stop);
                 finding.cpu = Some(cpu);
                 finding.ongoing = stop == end && measured.is_none();

@@ -593,9 +593,15 @@ fn without_polls_unparked_stretches_stand_in_for_them() {
             (Verdict::UnparkedOffCpu, 1, 100)
         ]
     );
-    let busy = analysis.findings_with(Verdict::BusyWithoutParking).next().unwrap();
+    let busy = analysis
+        .findings_with(Verdict::BusyWithoutParking)
+        .next()
+        .unwrap();
     let cpu = busy.cpu.unwrap();
-    assert_eq!((cpu.cpu_ns, cpu.run_delay_ns, cpu.off_cpu_ns), (190 * MS, Some(2 * MS), 8 * MS));
+    assert_eq!(
+        (cpu.cpu_ns, cpu.run_delay_ns, cpu.off_cpu_ns),
+        (190 * MS, Some(2 * MS), 8 * MS)
+    );
     assert!(analysis.trace.task_detail.is_some());
     let text = render_text(&analysis, 10);
     assert!(!text.contains("blocked in a poll"), "{text}");
@@ -612,10 +618,10 @@ fn without_polls_unparked_stretches_stand_in_for_them() {
     ]);
     let analysis = analyze(&sorted(with_poll));
     assert!(analysis.trace.task_detail.is_none());
-    assert!(analysis
-        .findings
-        .iter()
-        .all(|f| !matches!(f.verdict, Verdict::BusyWithoutParking | Verdict::UnparkedOffCpu)));
+    assert!(analysis.findings.iter().all(|f| !matches!(
+        f.verdict,
+        Verdict::BusyWithoutParking | Verdict::UnparkedOffCpu
+    )));
 }
 
 fn stretch_events() -> Vec<TraceEvent> {

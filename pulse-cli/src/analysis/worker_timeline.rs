@@ -454,7 +454,10 @@ mod tests {
         assert_eq!(tl.on_event(&unpark(0, 0)), Closed::default());
         tl.on_event(&start(10));
         let poll = tl.on_event(&end(30)).poll.unwrap();
-        assert_eq!((poll.poll.start, poll.end, poll.ending), (10, 30, PollEnding::Ended));
+        assert_eq!(
+            (poll.poll.start, poll.end, poll.ending),
+            (10, 30, PollEnding::Ended)
+        );
         let closed = tl.on_event(&park(50, 40));
         let period = closed.period.unwrap();
         assert_eq!((period.start_ns, period.end_ns, period.cpu_ns), (0, 50, 40));
@@ -472,7 +475,10 @@ mod tests {
         tl.on_event(&unpark(20, 0));
         let closed = tl.on_event(&start(30));
         let poll = closed.poll.unwrap();
-        assert_eq!((poll.end, poll.ending, closed.unpaired), (20, PollEnding::Cut, 1));
+        assert_eq!(
+            (poll.end, poll.ending, closed.unpaired),
+            (20, PollEnding::Cut, 1)
+        );
         // Time never runs backwards.
         let closed = tl.on_event(&end(25));
         assert!(closed.out_of_order);

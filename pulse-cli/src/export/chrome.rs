@@ -407,11 +407,7 @@ impl<W: Write> ChromeWriter<W> {
                 let _ = write!(line, ",\"waiting_for_cpu_ms\":{}", waited as f64 / 1e6);
             }
             // Exactly as the analysis's JSON has them.
-            let _ = write!(
-                line,
-                ",\"cpu_ns\":{},\"run_delay_ns\":",
-                cpu.cpu_ns
-            );
+            let _ = write!(line, ",\"cpu_ns\":{},\"run_delay_ns\":", cpu.cpu_ns);
             json::opt_u64(line, cpu.run_delay_ns);
             let _ = write!(
                 line,
