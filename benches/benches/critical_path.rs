@@ -274,11 +274,12 @@ fn poll_flush(c: &mut Criterion) {
 fn park_unpark(c: &mut Criterion) {
     let mut group = c.benchmark_group("park_unpark");
     group.throughput(Throughput::Elements(2));
-    // Default configuration otherwise. Each park hands its buffer (the
-    // previous unpark and this park: two events) to the collector as a batch
-    // of its own, so the backlog bound, counted in events, would allow
-    // ~2 Mi batches of full buffer capacity if raised like the poll
-    // benchmarks': keep the default.
+    // Default configuration otherwise. A park or unpark reads the thread's
+    // CPU time and run-queue wait only when 1 ms passed since its previous
+    // reading (`READING_INTERVAL_NANOS`), so in this tight loop one pair in
+    // several thousand pays the reading: the figure is the amortised cost
+    // at any park rate; `primitives/schedstat_read` and
+    // `primitives/thread_cpu_nanos` are what one reading costs.
     let cases = [
         ("pair_cpu_time", Config::new().run_queue_wait(false)),
         (

@@ -1,47 +1,97 @@
-//! Whole-system overhead on real workloads, each run three ways on the same
-//! 2-worker multi-thread runtime: `plain` (Tokio alone), `pulse_null`
-//! (traced, events recorded and discarded by a `NullWriter`) and
-//! `pulse_file` (traced, written to a trace file in the temp directory).
-//! The ratio traced/plain is the overhead; compare figures from one run.
+//! Whole-system overhead (issue 11, item 4): four workloads, each run
+//! untraced (`plain`) and traced with the default configuration writing a
+//! trace file (`pulse`), in interleaved rounds (plain, pulse, plain, pulse,
+//! …) so that a change in the machine's load hits both alike. Each round
+//! gives a ratio traced ÷ untraced of the process's CPU time and of wall
+//! time (or of throughput, for the servers); the figure is the median of
+//! the rounds' ratios.
 //!
-//! - `yield_storm`: 64 tasks that only yield, 200 times each: every poll is
-//!   pure scheduler work, the worst case for a recorder (DESIGN.md: ≤ 1.3×).
-//! - `tcp_echo`: a loopback TCP echo server with 64 connections, each
-//!   making 20 round trips of 64 bytes per iteration: a realistic workload
-//!   (DESIGN.md: ≤ 1 %). After each variant the bench prints the
-//!   round-trip latency p50/p99 over all its samples.
+//! - `yield_storm`: 64 tasks × 40,000 `yield_now` = 2.56 M polls on 2
+//!   workers: every poll is pure scheduler work, the worst case.
+//! - `tcp_echo`: a loopback echo server, 32 connections of 64-byte round
+//!   trips, driven by a load client in a child process (so the process CPU
+//!   time measured is the server's and pulse's alone).
+//! - `mixed`: 200 tasks that compute ~20–200 µs and sleep 1 ms, in turn.
+//! - `resp`: a small Redis-protocol (RESP) server (SET/GET on a shared map)
+//!   and its own load client in a child process: 50 connections, one
+//!   request in flight each, like `redis-benchmark -P 1`.
 //!
-//! Throughput is task polls (yield) or round trips (echo) per second. After
-//! each traced variant the bench prints what the recording wrote and
-//! dropped.
+//! Then a drop check: the yield storm once more, traced with the defaults,
+//! while a second process spins on a CPU (`PULSE_BENCH_HOG`, default on),
+//! printing how many events were written and dropped.
 //!
-//! Run: `cargo bench -p benches --bench integration`; smoke run:
-//! `PULSE_BENCH_QUICK=1 cargo bench -p benches --bench integration`.
+//! Run: `cargo bench -p benches --bench integration` (7 rounds; set
+//! `PULSE_BENCH_ROUNDS`; `PULSE_BENCH_QUICK=1` for 3 short rounds; name
+//! workloads to run only those, e.g. `-- resp drop`). `PULSE_*` variables
+//! configure the traced runs (e.g. `PULSE_RUN_QUEUE_WAIT=off`).
+//! `cargo bench` passes `--bench`; `-- --test` runs one short round.
 
-use pulse::{Config, Recorder, RecordingGuard, WriterConfig};
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use pulse::{Config, Recorder, WriterConfig};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream as StdStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
 const WORKERS: usize = 2;
 const YIELD_TASKS: usize = 64;
-const YIELDS_PER_TASK: usize = 200;
-const CONNECTIONS: usize = 64;
-const ROUND_TRIPS: usize = 20;
 const MESSAGE: usize = 64;
 
-/// A runtime under test, traced or not, and what it measured.
-struct System {
-    label: &'static str,
-    runtime: Option<Runtime>,
-    guard: Option<RecordingGuard>,
-    trace: Option<PathBuf>,
-    connections: Mutex<Vec<TcpStream>>,
-    /// Round-trip latencies in nanoseconds, over every sample.
-    latencies: Mutex<Vec<u64>>,
+/// How big each workload is, per run.
+#[derive(Clone, Copy)]
+struct Sizes {
+    yields_per_task: usize,
+    echo_connections: usize,
+    echo_round_trips: usize,
+    mixed_tasks: usize,
+    mixed_steps: usize,
+    resp_connections: usize,
+    resp_requests: usize,
+}
+
+fn sizes_for(short: bool) -> Sizes {
+    if short {
+        Sizes {
+            yields_per_task: 4_000,
+            echo_connections: 32,
+            echo_round_trips: 200,
+            mixed_tasks: 200,
+            mixed_steps: 10,
+            resp_connections: 50,
+            resp_requests: 200,
+        }
+    } else {
+        Sizes {
+            yields_per_task: 40_000,
+            echo_connections: 32,
+            echo_round_trips: 2_000,
+            mixed_tasks: 200,
+            mixed_steps: 100,
+            resp_connections: 50,
+            resp_requests: 2_000,
+        }
+    }
+}
+
+/// CPU time of this whole process (every thread, pulse's flusher too).
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn builder() -> tokio::runtime::Builder {
@@ -50,228 +100,443 @@ fn builder() -> tokio::runtime::Builder {
     builder
 }
 
-fn system(label: &'static str, writer: Option<WriterConfig>) -> System {
-    let (runtime, guard, trace) = match writer {
-        None => (builder().build().expect("runtime"), None, None),
-        Some(writer) => {
-            let trace = match &writer {
-                WriterConfig::File { path } => Some(path.clone()),
-                _ => None,
-            };
-            let config = Config::new().writer(writer);
-            let (runtime, guard) =
-                Recorder::from_config(builder(), &config).expect("traced runtime");
-            (runtime, Some(guard), trace)
-        }
-    };
+/// A runtime, traced (default config, trace file in the temp directory)
+/// or not; the trace file is removed by [`finish`].
+struct System {
+    runtime: Runtime,
+    guard: Option<pulse::RecordingGuard>,
+    trace: Option<std::path::PathBuf>,
+}
+
+fn system(traced: bool, name: &str) -> System {
+    if !traced {
+        return System {
+            runtime: builder().build().expect("runtime"),
+            guard: None,
+            trace: None,
+        };
+    }
+    let path = std::env::temp_dir().join(format!("pulse-bench-{}-{name}.bin", std::process::id()));
+    // `PULSE_*` variables apply (e.g. `PULSE_RUN_QUEUE_WAIT=off`), then the
+    // trace file.
+    let config = Config::new()
+        .apply_env()
+        .expect("valid PULSE_* variables")
+        .writer(WriterConfig::File { path: path.clone() });
+    let (runtime, guard) = Recorder::from_config(builder(), &config).expect("traced runtime");
     System {
-        label,
-        runtime: Some(runtime),
-        guard,
-        trace,
-        connections: Mutex::new(Vec::new()),
-        latencies: Mutex::new(Vec::new()),
+        runtime,
+        guard: Some(guard),
+        trace: Some(path),
     }
 }
 
-fn trace_file(name: &str) -> WriterConfig {
-    let path = std::env::temp_dir().join(format!("pulse-bench-{}-{name}.bin", std::process::id()));
-    WriterConfig::File { path }
+/// What a traced run recorded: `(written, dropped, trace bytes)`.
+fn finish(system: System) -> Option<(u64, u64, u64)> {
+    drop(system.runtime);
+    let summary = system.guard?.finish().expect("trace written");
+    let path = system.trace?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_file(&path);
+    Some((summary.events_written, summary.dropped_events, bytes))
 }
 
-fn plain() -> System {
-    system("plain", None)
+/// One measured run: CPU and wall time of the workload, and its own
+/// throughput figure where it has one (operations per second).
+struct Run {
+    cpu: Duration,
+    wall: Duration,
+    rate: Option<f64>,
+    recorded: Option<(u64, u64, u64)>,
 }
 
-fn pulse_null() -> System {
-    system("pulse_null", Some(WriterConfig::Null))
+fn measure(traced: bool, name: &str, work: impl FnOnce(&Runtime) -> Option<f64>) -> Run {
+    let system = system(traced, name);
+    let (cpu0, wall0) = (process_cpu(), Instant::now());
+    let rate = work(&system.runtime);
+    let (cpu, wall) = (process_cpu() - cpu0, wall0.elapsed());
+    let recorded = finish(system);
+    Run {
+        cpu,
+        wall,
+        rate,
+        recorded,
+    }
 }
 
-fn pulse_file() -> System {
-    system("pulse_file", Some(trace_file("yield")))
-}
+// ---- workloads -------------------------------------------------------------
 
-/// An echo server on `system`'s runtime and [`CONNECTIONS`] clients
-/// connected to it.
-fn with_echo_server(system: System) -> System {
-    let runtime = system.runtime.as_ref().expect("running");
-    let connections = runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("address");
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
+fn yield_storm(runtime: &Runtime, sizes: Sizes) -> Option<f64> {
+    let yields = sizes.yields_per_task;
+    runtime.block_on(async move {
+        let tasks: Vec<_> = (0..YIELD_TASKS)
+            .map(|_| {
                 tokio::spawn(async move {
-                    let mut buffer = [0u8; MESSAGE];
-                    while stream.read_exact(&mut buffer).await.is_ok() {
-                        if stream.write_all(&buffer).await.is_err() {
-                            break;
-                        }
+                    for _ in 0..yields {
+                        tokio::task::yield_now().await;
                     }
-                });
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("yield task");
+        }
+    });
+    None
+}
+
+/// Spins for about `micros` of CPU.
+fn compute(micros: u64) -> u64 {
+    let until = Instant::now() + Duration::from_micros(micros);
+    let mut x = 0u64;
+    while Instant::now() < until {
+        for i in 0..64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        }
+    }
+    x
+}
+
+fn mixed(runtime: &Runtime, sizes: Sizes) -> Option<f64> {
+    let steps = sizes.mixed_steps;
+    runtime.block_on(async move {
+        let tasks: Vec<_> = (0..sizes.mixed_tasks as u64)
+            .map(|i| {
+                tokio::spawn(async move {
+                    let mut sum = 0u64;
+                    for step in 0..steps as u64 {
+                        sum ^= compute(20 + (i * 37 + step * 11) % 180);
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    std::hint::black_box(sum);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("mixed task");
+        }
+    });
+    None
+}
+
+async fn echo_server(listener: TcpListener) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let mut buffer = [0u8; MESSAGE];
+            while stream.read_exact(&mut buffer).await.is_ok() {
+                if stream.write_all(&buffer).await.is_err() {
+                    break;
+                }
             }
         });
-        let mut connections = Vec::with_capacity(CONNECTIONS);
-        for _ in 0..CONNECTIONS {
-            let stream = TcpStream::connect(address).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            connections.push(stream);
-        }
-        connections
-    });
-    *system.connections.lock().expect("not poisoned") = connections;
-    system
-}
-
-fn echo_plain() -> System {
-    with_echo_server(system("plain", None))
-}
-
-fn echo_pulse_null() -> System {
-    with_echo_server(system("pulse_null", Some(WriterConfig::Null)))
-}
-
-fn echo_pulse_file() -> System {
-    with_echo_server(system("pulse_file", Some(trace_file("echo"))))
-}
-
-/// Stops the runtime (workers hand over their last events), then the
-/// recording, and reports.
-fn finish(mut system: System) {
-    drop(system.runtime.take());
-    if let Some(guard) = system.guard.take() {
-        let summary = guard.finish().expect("trace written");
-        println!(
-            "pulse[integration/{}]: {} events written, {} dropped",
-            system.label, summary.events_written, summary.dropped_events
-        );
-    }
-    if let Some(path) = &system.trace {
-        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        println!(
-            "pulse[integration/{}]: trace file {bytes} bytes",
-            system.label
-        );
-        let _ = std::fs::remove_file(path);
-    }
-    let mut latencies = system.latencies.into_inner().expect("not poisoned");
-    if !latencies.is_empty() {
-        latencies.sort_unstable();
-        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64 / 1e3;
-        println!(
-            "pulse[integration/{}]: round trip p50 {:.1} µs, p99 {:.1} µs ({} round trips)",
-            system.label,
-            at(0.50),
-            at(0.99),
-            latencies.len()
-        );
     }
 }
 
-async fn yield_storm() {
-    let tasks: Vec<_> = (0..YIELD_TASKS)
-        .map(|_| {
-            tokio::spawn(async {
-                for _ in 0..YIELDS_PER_TASK {
-                    tokio::task::yield_now().await;
+/// A RESP server: arrays of bulk strings, `SET k v` → `+OK`, `GET k` →
+/// the value or a null bulk string, anything else → an error.
+async fn resp_server(listener: TcpListener) {
+    let store: Arc<Mutex<HashMap<Vec<u8>, Vec<u8>>>> = Arc::default();
+    while let Ok((stream, _)) = listener.accept().await {
+        let _ = stream.set_nodelay(true);
+        let store = store.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut read = AsyncBufReader::new(read);
+            let mut line = Vec::new();
+            let mut reply = Vec::new();
+            loop {
+                let Ok(Some(args)) = read_command(&mut read, &mut line).await else {
+                    break;
+                };
+                reply.clear();
+                match args.first().map(Vec::as_slice) {
+                    Some(b"SET") if args.len() == 3 => {
+                        let mut map = store.lock().expect("not poisoned");
+                        map.insert(args[1].clone(), args[2].clone());
+                        reply.extend_from_slice(b"+OK\r\n");
+                    }
+                    Some(b"GET") if args.len() == 2 => {
+                        let value = store.lock().expect("not poisoned").get(&args[1]).cloned();
+                        match value {
+                            Some(value) => {
+                                reply.extend_from_slice(format!("${}\r\n", value.len()).as_bytes());
+                                reply.extend_from_slice(&value);
+                                reply.extend_from_slice(b"\r\n");
+                            }
+                            None => reply.extend_from_slice(b"$-1\r\n"),
+                        }
+                    }
+                    _ => reply.extend_from_slice(b"-ERR unknown command\r\n"),
+                }
+                if write.write_all(&reply).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+async fn read_command(
+    read: &mut AsyncBufReader<tokio::net::tcp::OwnedReadHalf>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<Vec<Vec<u8>>>> {
+    line.clear();
+    if read.read_until(b'\n', line).await? == 0 {
+        return Ok(None);
+    }
+    let count: usize = parse_header(line, b'*')?;
+    let mut args = Vec::with_capacity(count);
+    for _ in 0..count {
+        line.clear();
+        read.read_until(b'\n', line).await?;
+        let len: usize = parse_header(line, b'$')?;
+        let mut arg = vec![0u8; len + 2];
+        read.read_exact(&mut arg).await?;
+        arg.truncate(len);
+        args.push(arg);
+    }
+    Ok(Some(args))
+}
+
+fn parse_header(line: &[u8], kind: u8) -> std::io::Result<usize> {
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad RESP header");
+    if line.first() != Some(&kind) || !line.ends_with(b"\r\n") {
+        return Err(bad());
+    }
+    std::str::from_utf8(&line[1..line.len() - 2])
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)
+}
+
+/// Serves `server` on the runtime and drives it with a load client in a
+/// child process; returns the client's operations per second.
+fn served<F, Fut>(
+    runtime: &Runtime,
+    server: F,
+    protocol: &str,
+    connections: usize,
+    requests: usize,
+) -> Option<f64>
+where
+    F: FnOnce(TcpListener) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = runtime.spawn(server(listener));
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .args([
+            "--load-client",
+            protocol,
+            &address.to_string(),
+            &connections.to_string(),
+            &requests.to_string(),
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("load client runs");
+    server.abort();
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim().parse().ok()
+}
+
+// ---- the load client (child process) ----------------------------------------
+
+/// `--load-client echo|resp ADDRESS CONNECTIONS REQUESTS`: one thread per
+/// connection, blocking sockets, one request in flight each; prints the
+/// requests per second over all connections.
+fn load_client(args: &[String]) {
+    let protocol = args[0].clone();
+    let address: SocketAddr = args[1].parse().expect("address");
+    let connections: usize = args[2].parse().expect("connections");
+    let requests: usize = args[3].parse().expect("requests");
+    let start = Instant::now();
+    let clients: Vec<_> = (0..connections)
+        .map(|c| {
+            let protocol = protocol.clone();
+            std::thread::spawn(move || {
+                let stream = StdStream::connect(address).expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut writer = stream;
+                let mut buffer = [7u8; MESSAGE];
+                let mut line = Vec::new();
+                for i in 0..requests {
+                    if protocol == "echo" {
+                        writer.write_all(&buffer).expect("write");
+                        reader.read_exact(&mut buffer).expect("read");
+                        continue;
+                    }
+                    let key = format!("key:{c}:{}", i % 100);
+                    let request = if i % 2 == 0 {
+                        format!(
+                            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$8\r\nvalue{:03}\r\n",
+                            key.len(),
+                            i % 1000
+                        )
+                    } else {
+                        format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len())
+                    };
+                    writer.write_all(request.as_bytes()).expect("write");
+                    line.clear();
+                    reader.read_until(b'\n', &mut line).expect("reply");
+                    if line.starts_with(b"$") && !line.starts_with(b"$-1") {
+                        line.clear();
+                        reader.read_until(b'\n', &mut line).expect("value");
+                    }
                 }
             })
         })
         .collect();
-    for task in tasks {
-        task.await.expect("yield task");
+    for client in clients {
+        client.join().expect("client");
+    }
+    let rate = (connections * requests) as f64 / start.elapsed().as_secs_f64();
+    println!("{rate}");
+}
+
+/// A second CPU-heavy process, for the drop check.
+fn hog() -> Child {
+    Command::new(std::env::current_exe().expect("own path"))
+        .arg("--spin")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("hog starts")
+}
+
+// ---- main --------------------------------------------------------------------
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 
-fn run_yield_storm(system: &System) {
-    let runtime = system.runtime.as_ref().expect("running");
-    runtime.block_on(yield_storm());
+type Workload = (&'static str, fn(&Runtime, Sizes) -> Option<f64>);
+
+fn echo(runtime: &Runtime, sizes: Sizes) -> Option<f64> {
+    served(
+        runtime,
+        echo_server,
+        "echo",
+        sizes.echo_connections,
+        sizes.echo_round_trips,
+    )
 }
 
-/// Every connection makes [`ROUND_TRIPS`] round trips, concurrently.
-fn run_echo(system: &System) {
-    let runtime = system.runtime.as_ref().expect("running");
-    let connections = std::mem::take(&mut *system.connections.lock().expect("not poisoned"));
-    let (connections, latencies) = runtime.block_on(async {
-        let clients: Vec<_> = connections
-            .into_iter()
-            .map(|mut stream| {
-                tokio::spawn(async move {
-                    let mut latencies = Vec::with_capacity(ROUND_TRIPS);
-                    let mut buffer = [7u8; MESSAGE];
-                    for _ in 0..ROUND_TRIPS {
-                        let sent = Instant::now();
-                        stream.write_all(&buffer).await.expect("write");
-                        stream.read_exact(&mut buffer).await.expect("read");
-                        latencies.push(sent.elapsed().as_nanos() as u64);
-                    }
-                    (stream, latencies)
-                })
-            })
-            .collect();
-        let mut connections = Vec::with_capacity(CONNECTIONS);
-        let mut latencies = Vec::with_capacity(CONNECTIONS * ROUND_TRIPS);
-        for client in clients {
-            let (stream, mine) = client.await.expect("client");
-            connections.push(stream);
-            latencies.extend(mine);
+fn resp(runtime: &Runtime, sizes: Sizes) -> Option<f64> {
+    served(
+        runtime,
+        resp_server,
+        "resp",
+        sizes.resp_connections,
+        sizes.resp_requests,
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--load-client") {
+        return load_client(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("--spin") {
+        loop {
+            std::hint::black_box(compute(10_000));
         }
-        (connections, latencies)
-    });
-    *system.connections.lock().expect("not poisoned") = connections;
-    system
-        .latencies
-        .lock()
-        .expect("not poisoned")
-        .extend(latencies);
+    }
+    let test = args.iter().any(|a| a == "--test");
+    let quick = benches::quick() || test;
+    let rounds: usize = if test {
+        1
+    } else {
+        std::env::var("PULSE_BENCH_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(if quick { 3 } else { 7 })
+    };
+    let sizes = sizes_for(quick);
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let workloads: [Workload; 4] = [
+        ("yield_storm", yield_storm),
+        ("tcp_echo", echo),
+        ("mixed", mixed),
+        ("resp", resp),
+    ];
+    println!(
+        "integration: {rounds} interleaved rounds, {} clock, load average at start {}",
+        pulse::bench::timestamp_clock(),
+        load_average()
+    );
+    for (name, work) in workloads {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let (mut cpu, mut wall, mut rate) = (Vec::new(), Vec::new(), Vec::new());
+        let mut dropped = 0;
+        for round in 0..rounds {
+            let plain = measure(false, name, |rt| work(rt, sizes));
+            let traced = measure(true, name, |rt| work(rt, sizes));
+            let r_cpu = traced.cpu.as_secs_f64() / plain.cpu.as_secs_f64();
+            // Servers: CPU per request, and throughput loss.
+            let (r_cpu, r_wall) = match (plain.rate, traced.rate) {
+                (Some(p), Some(t)) => {
+                    let per_request = (traced.cpu.as_secs_f64() / traced.wall.as_secs_f64() / t)
+                        / (plain.cpu.as_secs_f64() / plain.wall.as_secs_f64() / p);
+                    rate.push(t / p);
+                    (per_request, p / t)
+                }
+                _ => (r_cpu, traced.wall.as_secs_f64() / plain.wall.as_secs_f64()),
+            };
+            cpu.push(r_cpu);
+            wall.push(r_wall);
+            let (written, lost, bytes) = traced.recorded.unwrap_or_default();
+            dropped += lost;
+            println!(
+                "  {name} round {round}: plain cpu {:.3}s wall {:.3}s{}; pulse cpu {:.3}s wall {:.3}s{}; \
+                 cpu {r_cpu:.3}x wall {r_wall:.3}x; {written} events, {lost} dropped, {:.2} B/event; load {}",
+                plain.cpu.as_secs_f64(),
+                plain.wall.as_secs_f64(),
+                plain.rate.map(|r| format!(" {r:.0}/s")).unwrap_or_default(),
+                traced.cpu.as_secs_f64(),
+                traced.wall.as_secs_f64(),
+                traced.rate.map(|r| format!(" {r:.0}/s")).unwrap_or_default(),
+                bytes as f64 / written.max(1) as f64,
+                load_average()
+            );
+        }
+        let throughput = if rate.is_empty() {
+            String::new()
+        } else {
+            format!(", throughput {:.4}x", median(&mut rate))
+        };
+        println!(
+            "{name}: median of {rounds}: CPU {:.3}x, wall {:.3}x{throughput}, {dropped} events dropped",
+            median(&mut cpu),
+            median(&mut wall)
+        );
+    }
+    if filter.is_empty() || filter.iter().any(|f| f.contains("drop")) {
+        let hogging = std::env::var("PULSE_BENCH_HOG").map_or(true, |v| v != "0");
+        let mut child = hogging.then(hog);
+        let run = measure(true, "drops", |rt| yield_storm(rt, sizes_for(test)));
+        if let Some(child) = &mut child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let (written, lost, _) = run.recorded.unwrap_or_default();
+        println!(
+            "drop check (yield storm, defaults, {} CPU hog): {written} events written, {lost} dropped, wall {:.3}s, load {}",
+            if hogging { "with a" } else { "without" },
+            run.wall.as_secs_f64(),
+            load_average()
+        );
+    }
 }
-
-/// `yield_storm/{plain,pulse_null,pulse_file}`; throughput: 64 tasks ×
-/// (200 yields + 1) = 12864 polls per iteration.
-mod yield_storm {
-    use super::*;
-
-    #[pulse::bench(setup = super::plain, teardown = finish, group = "yield_storm", elements = 12864)]
-    pub fn plain(system: &System) {
-        run_yield_storm(system);
-    }
-
-    #[pulse::bench(setup = super::pulse_null, teardown = finish, group = "yield_storm", elements = 12864)]
-    pub fn pulse_null(system: &System) {
-        run_yield_storm(system);
-    }
-
-    #[pulse::bench(setup = super::pulse_file, teardown = finish, group = "yield_storm", elements = 12864)]
-    pub fn pulse_file(system: &System) {
-        run_yield_storm(system);
-    }
-}
-
-/// `tcp_echo/{plain,pulse_null,pulse_file}`; throughput: 64 connections ×
-/// 20 round trips = 1280 round trips per iteration.
-mod tcp_echo {
-    use super::*;
-
-    #[pulse::bench(setup = echo_plain, teardown = finish, group = "tcp_echo", elements = 1280)]
-    pub fn plain(system: &System) {
-        run_echo(system);
-    }
-
-    #[pulse::bench(setup = echo_pulse_null, teardown = finish, group = "tcp_echo", elements = 1280)]
-    pub fn pulse_null(system: &System) {
-        run_echo(system);
-    }
-
-    #[pulse::bench(setup = echo_pulse_file, teardown = finish, group = "tcp_echo", elements = 1280)]
-    pub fn pulse_file(system: &System) {
-        run_echo(system);
-    }
-}
-
-pulse::bench_main!(
-    yield_storm::plain,
-    yield_storm::pulse_null,
-    yield_storm::pulse_file,
-    tcp_echo::plain,
-    tcp_echo::pulse_null,
-    tcp_echo::pulse_file,
-);

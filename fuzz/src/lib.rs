@@ -227,7 +227,7 @@ fn seed_events() -> Vec<RecordedEvent> {
             timestamp_nanos: t,
             worker,
             local_queue: (i % 4) as u32,
-            cpu_nanos: 2_000_000 + i * 70_000,
+            cpu_nanos: Some(2_000_000 + i * 70_000),
             run_delay_nanos: Some(i * 900),
         });
         for j in 0..3u64 {
@@ -271,7 +271,7 @@ fn seed_events() -> Vec<RecordedEvent> {
             timestamp_nanos: t + 350,
             worker,
             local_queue: 0,
-            cpu_nanos: 2_000_000 + i * 70_000 + 300,
+            cpu_nanos: Some(2_000_000 + i * 70_000 + 300),
             run_delay_nanos: Some(i * 900 + 10),
         });
     }

@@ -34,7 +34,7 @@ fn trace_events() -> Vec<RecordedEvent> {
             timestamp_nanos: 0,
             worker: 0,
             local_queue: 0,
-            cpu_nanos: 0,
+            cpu_nanos: Some(0),
             run_delay_nanos: Some(0),
         },
         RecordedEvent::PollStart {

@@ -255,6 +255,12 @@ impl fmt::Display for SpawnSite {
 /// cumulative since the thread started, so the differences between two
 /// readings of one thread are what analysis uses.
 ///
+/// Park and unpark carry a *reading* (`cpu_nanos` and `run_delay_nanos`,
+/// taken together, the timestamp taken after them) only when the stretch
+/// since the thread's previous reading is at least
+/// [`READING_INTERVAL_NANOS`]; otherwise `cpu_nanos` is `None` and the
+/// stretch is covered by the next reading (or a `WorkerSample`).
+///
 /// Read back from a file, some values may be missing or coarser:
 ///
 /// - timestamps are multiples of the file's time unit (1 µs for v5,
@@ -308,9 +314,11 @@ pub enum Event<L> {
         worker: u32,
         /// Tasks in this worker's local run queue.
         local_queue: u32,
-        /// The thread's cumulative CPU time.
-        cpu_nanos: u64,
-        /// The thread's cumulative run-queue wait (`None` where not recorded).
+        /// The thread's cumulative CPU time; `None` when the hook took no
+        /// reading (see [`Event`] and [`READING_INTERVAL_NANOS`]).
+        cpu_nanos: Option<u64>,
+        /// The thread's cumulative run-queue wait (`None` where not recorded,
+        /// and always `None` when `cpu_nanos` is).
         run_delay_nanos: Option<u64>,
     },
     /// See [`EventType::WorkerUnpark`].
@@ -321,9 +329,11 @@ pub enum Event<L> {
         worker: u32,
         /// Tasks in this worker's local run queue.
         local_queue: u32,
-        /// The thread's cumulative CPU time.
-        cpu_nanos: u64,
-        /// The thread's cumulative run-queue wait (`None` where not recorded).
+        /// The thread's cumulative CPU time; `None` when the hook took no
+        /// reading (see [`Event`] and [`READING_INTERVAL_NANOS`]).
+        cpu_nanos: Option<u64>,
+        /// The thread's cumulative run-queue wait (`None` where not recorded,
+        /// and always `None` when `cpu_nanos` is).
         run_delay_nanos: Option<u64>,
     },
     /// See [`EventType::QueueSample`].
@@ -426,6 +436,13 @@ impl<L> Event<L> {
     }
 }
 
+/// A park or unpark hook takes a CPU/run-queue reading only when at least
+/// this many nanoseconds passed since the thread's previous reading (1 ms):
+/// a worker makes at most ~1,000 readings a second however often it parks,
+/// and the verdicts, which work on stretches of 10 ms and more, lose
+/// nothing (BENCHMARKS.md, "Park/unpark readings").
+pub const READING_INTERVAL_NANOS: u64 = 1_000_000;
+
 /// An event as the recorder captured it: what a trace writer receives.
 ///
 /// ```
@@ -474,8 +491,9 @@ mod tests {
     #[test]
     fn in_memory_event_stays_small() {
         // The buffers hold these by value; growing the enum grows every
-        // buffer and the collector's memory bound.
-        assert!(std::mem::size_of::<RecordedEvent>() <= 48);
+        // buffer and the collector's memory bound (56: a park's two
+        // optional readings).
+        assert!(std::mem::size_of::<RecordedEvent>() <= 56);
     }
 
     #[test]

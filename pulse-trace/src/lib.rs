@@ -61,7 +61,7 @@ mod tests;
 pub use error::{Corruption, RecordKind, TraceError, TraceErrorKind};
 pub use event::{
     Event, EventType, LocationId, RecordedEvent, SpawnLocation, SpawnSite, TraceEvent,
-    WorkerThreadKind,
+    WorkerThreadKind, READING_INTERVAL_NANOS,
 };
 pub use reader::TraceReader;
 pub use rotation::{rotated_files, rotated_path};
@@ -221,7 +221,7 @@ impl Default for TraceMetadata {
 ///     timestamp_nanos,
 ///     worker: 0,
 ///     local_queue: 0,
-///     cpu_nanos: 1_000_000,
+///     cpu_nanos: Some(1_000_000),
 ///     run_delay_nanos: Some(0),
 /// };
 /// let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
@@ -235,7 +235,7 @@ impl Default for TraceMetadata {
 /// assert_eq!(reader.metadata().map(|m| m.file_index), Some(1));
 /// let event = reader.next_event().unwrap().unwrap();
 /// assert_eq!(event.timestamp_nanos(), 96_000);
-/// assert!(matches!(event, TraceEvent::WorkerPark { cpu_nanos: 1_000_000, .. }));
+/// assert!(matches!(event, TraceEvent::WorkerPark { cpu_nanos: Some(1_000_000), .. }));
 /// ```
 #[derive(Debug)]
 pub struct Encoder {

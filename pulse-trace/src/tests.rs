@@ -132,7 +132,7 @@ mod v5_golden {
             timestamp_nanos: 1_000_000_000,
             worker: 7,
             local_queue: 2,
-            cpu_nanos: 65_536_000,
+            cpu_nanos: Some(65_536_000),
             run_delay_nanos: Some(123),
         };
         assert_eq!(
@@ -143,7 +143,7 @@ mod v5_golden {
             timestamp_nanos: 1_000,
             worker: 0,
             local_queue: 0,
-            cpu_nanos: 1_999,
+            cpu_nanos: Some(1_999),
             run_delay_nanos: Some(0),
         };
         assert_eq!(encode_one(unpark), [3, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
@@ -173,7 +173,7 @@ mod v5_golden {
             timestamp_nanos: (u64::from(u32::MAX) + 1) * 1_000,
             worker: u32::MAX,
             local_queue: 1_000,
-            cpu_nanos: u64::MAX,
+            cpu_nanos: Some(u64::MAX),
             run_delay_nanos: Some(0),
         };
         assert_eq!(
@@ -231,14 +231,14 @@ mod v5_golden {
                 timestamp_nanos: 1_000_000_000,
                 worker: 7,
                 local_queue: 2,
-                cpu_nanos: 65_536_000,
+                cpu_nanos: Some(65_536_000),
                 run_delay_nanos: None,
             },
             TraceEvent::WorkerUnpark {
                 timestamp_nanos: 1_000,
                 worker: 0,
                 local_queue: 0,
-                cpu_nanos: 1_000,
+                cpu_nanos: Some(1_000),
                 run_delay_nanos: None,
             },
             TraceEvent::QueueSample {
@@ -340,7 +340,7 @@ mod v6_golden {
                 timestamp_nanos: 2_100,
                 worker: 0,
                 local_queue: 0,
-                cpu_nanos: 5_000,
+                cpu_nanos: Some(5_000),
                 run_delay_nanos: Some(300),
             },
             // Earlier than worker 1's previous event: needs a set-time.
@@ -348,7 +348,7 @@ mod v6_golden {
                 timestamp_nanos: 1_200,
                 worker: 1,
                 local_queue: 1,
-                cpu_nanos: 100,
+                cpu_nanos: Some(100),
                 run_delay_nanos: Some(0),
             },
             RecordedEvent::QueueSample {
@@ -428,14 +428,14 @@ mod v6_golden {
                     timestamp_nanos: 2_100,
                     worker: 0,
                     local_queue: 0,
-                    cpu_nanos: 5_000,
+                    cpu_nanos: Some(5_000),
                     run_delay_nanos: Some(300),
                 },
                 TraceEvent::WorkerUnpark {
                     timestamp_nanos: 1_200,
                     worker: 1,
                     local_queue: 1,
-                    cpu_nanos: 100,
+                    cpu_nanos: Some(100),
                     run_delay_nanos: Some(0),
                 },
                 TraceEvent::QueueSample {
@@ -481,7 +481,7 @@ mod v6_golden {
             timestamp_nanos: 0,
             worker: 0,
             local_queue: 0,
-            cpu_nanos: 1,
+            cpu_nanos: Some(1),
             run_delay_nanos: Some(0),
         };
         let events = read_ok(&encode_all(FormatVersion::V6, metadata, &[park]));
@@ -489,9 +489,102 @@ mod v6_golden {
             events[..],
             [TraceEvent::WorkerPark {
                 run_delay_nanos: None,
-                cpu_nanos: 1,
+                cpu_nanos: Some(1),
                 ..
             }]
+        ));
+    }
+
+    /// A park or unpark without a reading is a three-byte record (tags
+    /// 0x44, 0x45) that leaves the worker's CPU and run-queue state alone,
+    /// so the next reading's deltas are from the previous reading.
+    #[test]
+    fn parks_without_a_reading_are_compact_and_keep_the_previous_reading() {
+        let park = |t: u64, cpu: Option<u64>, delay: Option<u64>| RecordedEvent::WorkerPark {
+            timestamp_nanos: t,
+            worker: 3,
+            local_queue: 2,
+            cpu_nanos: cpu,
+            run_delay_nanos: delay,
+        };
+        let unpark = |t: u64, cpu: Option<u64>, delay: Option<u64>| RecordedEvent::WorkerUnpark {
+            timestamp_nanos: t,
+            worker: 3,
+            local_queue: 1,
+            cpu_nanos: cpu,
+            run_delay_nanos: delay,
+        };
+        let events = [
+            park(10_000, Some(5_000_000), Some(700)),
+            unpark(11_000, None, None),
+            park(12_200, None, None),
+            unpark(2_000_000, Some(6_000_000), Some(900)),
+        ];
+        let bytes = encode_all(FormatVersion::V6, metadata(), &events);
+        let header = encode_all(FormatVersion::V6, metadata(), &[]).len();
+        // Worker switch (2), park with reading, then the two compact records.
+        let body = &bytes[header..];
+        assert_eq!(&body[..2], &[0x42, 3]);
+        let unit = u64::from(metadata().time_unit_nanos);
+        let dt = (11_000 / unit - 10_000 / unit) as u8;
+        let at = body
+            .windows(3)
+            .position(|w| w == [0x45, dt, 1])
+            .expect("an unpark without a reading is tag 0x45, dt, depth");
+        let dt2 = (12_200 / unit - 11_000 / unit) as u8;
+        assert_eq!(&body[at + 3..at + 6], &[0x44, dt2, 2]);
+        let decoded = read_ok(&bytes);
+        let readings: Vec<_> = decoded
+            .iter()
+            .map(|e| match *e {
+                TraceEvent::WorkerPark {
+                    cpu_nanos,
+                    run_delay_nanos,
+                    ..
+                }
+                | TraceEvent::WorkerUnpark {
+                    cpu_nanos,
+                    run_delay_nanos,
+                    ..
+                } => (
+                    e.event_type(),
+                    e.timestamp_nanos(),
+                    cpu_nanos,
+                    run_delay_nanos,
+                ),
+                _ => unreachable!("only parks and unparks were written"),
+            })
+            .collect();
+        assert_eq!(
+            readings,
+            vec![
+                (EventType::WorkerPark, 10_000, Some(5_000_000), Some(700)),
+                (EventType::WorkerUnpark, 11_000, None, None),
+                (EventType::WorkerPark, 12_200, None, None),
+                (
+                    EventType::WorkerUnpark,
+                    2_000_000,
+                    Some(6_000_000),
+                    Some(900)
+                ),
+            ]
+        );
+        // v5 has no such record: no reading is written as cpu_us 0 and read
+        // back as None.
+        let v5 = read_ok(&encode_all(FormatVersion::V5, metadata(), &events));
+        assert!(matches!(
+            v5[1],
+            TraceEvent::WorkerUnpark {
+                cpu_nanos: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            v5[3],
+            TraceEvent::WorkerUnpark {
+                cpu_nanos: Some(6_000_000),
+                ..
+            }
         ));
     }
 
@@ -521,14 +614,14 @@ mod v6_golden {
                 timestamp_nanos: u64::MAX,
                 worker: u32::MAX,
                 local_queue: u32::MAX,
-                cpu_nanos: u64::MAX,
+                cpu_nanos: Some(u64::MAX),
                 run_delay_nanos: Some(u64::MAX),
             },
             RecordedEvent::WorkerPark {
                 timestamp_nanos: u64::MAX,
                 worker: u32::MAX,
                 local_queue: 0,
-                cpu_nanos: 0,
+                cpu_nanos: Some(0),
                 run_delay_nanos: Some(0),
             },
             RecordedEvent::QueueSample {
@@ -545,7 +638,7 @@ mod v6_golden {
         assert!(matches!(
             decoded[2],
             TraceEvent::WorkerUnpark {
-                cpu_nanos: u64::MAX,
+                cpu_nanos: Some(u64::MAX),
                 run_delay_nanos: Some(u64::MAX),
                 local_queue: u32::MAX,
                 ..
@@ -843,7 +936,7 @@ mod errors {
 
     #[test]
     fn unknown_compact_tag() {
-        for tag in 0x44..=0x7F {
+        for tag in 0x46..=0x7F {
             assert_eq!(
                 read_err(&v6(&[&[0x42, 0], &[tag, 0, 0, 0]])),
                 (

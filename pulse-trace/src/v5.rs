@@ -125,12 +125,21 @@ fn poll(code: u8, queued_code: u8, nanos: u64, worker: u32, local_queue: u32, ou
     }
 }
 
-fn park(code: u8, nanos: u64, worker: u32, local_queue: u32, cpu_nanos: u64, out: &mut Vec<u8>) {
+/// A park or unpark; a hook that took no reading (`cpu_nanos: None`) is
+/// written with `cpu_us` 0, which the reader returns as `None`.
+fn park(
+    code: u8,
+    nanos: u64,
+    worker: u32,
+    local_queue: u32,
+    cpu_nanos: Option<u64>,
+    out: &mut Vec<u8>,
+) {
     out.push(code);
     out.extend_from_slice(&micros(nanos));
     out.push(sat_u8(worker.into()));
     out.push(sat_u8(local_queue.into()));
-    out.extend_from_slice(&micros(cpu_nanos));
+    out.extend_from_slice(&micros(cpu_nanos.unwrap_or(0)));
 }
 
 /// Decodes the record at the start of `data`, which holds every byte left
@@ -177,7 +186,8 @@ pub(crate) fn decode(data: &[u8]) -> Result<(TraceEvent, usize), TraceErrorKind>
             let timestamp_nanos = micros_to_nanos([t0, t1, t2, t3]);
             let worker = worker.into();
             let local_queue = local_queue.into();
-            let cpu_nanos = micros_to_nanos([c0, c1, c2, c3]);
+            // 0 µs: no reading (a worker thread has always run for more).
+            let cpu_nanos = Some(micros_to_nanos([c0, c1, c2, c3])).filter(|&cpu| cpu != 0);
             if code == CODE_WORKER_PARK {
                 TraceEvent::WorkerPark {
                     timestamp_nanos,

@@ -35,6 +35,10 @@ pub(crate) const TAG_WORKER_UNPARK: u8 = 0x41;
 pub(crate) const TAG_WORKER_SWITCH: u8 = 0x42;
 /// Set time: the current worker's previous time, in absolute ticks.
 pub(crate) const TAG_SET_TIME: u8 = 0x43;
+/// WorkerPark without a CPU/run-queue reading.
+pub(crate) const TAG_WORKER_PARK_NO_READING: u8 = 0x44;
+/// WorkerUnpark without a CPU/run-queue reading.
+pub(crate) const TAG_WORKER_UNPARK_NO_READING: u8 = 0x45;
 /// Tags at and above this one are followed by a varint payload length.
 pub(crate) const FIRST_LENGTH_PREFIXED_TAG: u8 = 0x80;
 /// Metadata (must be a file's first record).
@@ -69,8 +73,8 @@ pub(crate) fn compact_kind(tag: u8) -> Option<RecordKind> {
     match tag {
         0x00..=0x1F => Some(RecordKind::PollEnd),
         0x20..=0x3F => Some(RecordKind::PollStart),
-        TAG_WORKER_PARK => Some(RecordKind::WorkerPark),
-        TAG_WORKER_UNPARK => Some(RecordKind::WorkerUnpark),
+        TAG_WORKER_PARK | TAG_WORKER_PARK_NO_READING => Some(RecordKind::WorkerPark),
+        TAG_WORKER_UNPARK | TAG_WORKER_UNPARK_NO_READING => Some(RecordKind::WorkerUnpark),
         TAG_WORKER_SWITCH => Some(RecordKind::WorkerSwitch),
         TAG_SET_TIME => Some(RecordKind::SetTime),
         _ => None,
@@ -244,8 +248,7 @@ impl V6Encoder {
                 timestamp_nanos,
                 worker,
                 local_queue,
-                cpu_nanos,
-                run_delay_nanos.unwrap_or(0),
+                cpu_nanos.map(|cpu| (cpu, run_delay_nanos.unwrap_or(0))),
                 out,
             ),
             RecordedEvent::WorkerUnpark {
@@ -259,8 +262,7 @@ impl V6Encoder {
                 timestamp_nanos,
                 worker,
                 local_queue,
-                cpu_nanos,
-                run_delay_nanos.unwrap_or(0),
+                cpu_nanos.map(|cpu| (cpu, run_delay_nanos.unwrap_or(0))),
                 out,
             ),
             RecordedEvent::QueueSample {
@@ -317,18 +319,29 @@ impl V6Encoder {
         timestamp_nanos: u64,
         worker: u32,
         local_queue: u32,
-        cpu_nanos: u64,
-        run_delay_nanos: u64,
+        reading: Option<(u64, u64)>,
         out: &mut Vec<u8>,
     ) {
         let slot = self.select_worker(worker, out);
         let dt = self.advance(slot, timestamp_nanos, out);
         let state = &mut self.workers[slot];
+        state.prev_local_queue = local_queue;
+        let Some((cpu_nanos, run_delay_nanos)) = reading else {
+            // No reading: the worker's previous CPU and run-queue values
+            // stay what the next reading is a delta from.
+            out.push(if tag == TAG_WORKER_PARK {
+                TAG_WORKER_PARK_NO_READING
+            } else {
+                TAG_WORKER_UNPARK_NO_READING
+            });
+            put_varint(out, dt);
+            put_varint(out, local_queue.into());
+            return;
+        };
         let cpu_delta = cpu_nanos.wrapping_sub(state.prev_cpu) as i64;
         let run_delay_delta = run_delay_nanos.wrapping_sub(state.prev_run_delay) as i64;
         state.prev_cpu = cpu_nanos;
         state.prev_run_delay = run_delay_nanos;
-        state.prev_local_queue = local_queue;
         out.push(tag);
         put_varint(out, dt);
         put_varint(out, local_queue.into());
@@ -718,6 +731,9 @@ impl V6Decoder {
                 None
             }
             TAG_WORKER_PARK | TAG_WORKER_UNPARK => Some(self.park(tag, &mut fields)?),
+            TAG_WORKER_PARK_NO_READING | TAG_WORKER_UNPARK_NO_READING => {
+                Some(self.park_without_reading(tag, &mut fields)?)
+            }
             _ => Some(self.poll(tag, &mut fields)?),
         };
         Ok((event, fields.consumed()))
@@ -868,9 +884,51 @@ impl V6Decoder {
         state.prev_cpu = state.prev_cpu.wrapping_add(cpu_delta as u64);
         state.prev_run_delay = state.prev_run_delay.wrapping_add(run_delay_delta as u64);
         self.store(slot, state);
-        let cpu_nanos = state.prev_cpu;
+        let cpu_nanos = Some(state.prev_cpu);
         let run_delay_nanos = self.has_run_delay.then_some(state.prev_run_delay);
-        Ok(if tag == TAG_WORKER_PARK {
+        Ok(Self::park_event(
+            tag == TAG_WORKER_PARK,
+            timestamp_nanos,
+            worker,
+            local_queue,
+            cpu_nanos,
+            run_delay_nanos,
+        ))
+    }
+
+    /// A park or unpark that took no reading (tags `0x44`, `0x45`).
+    fn park_without_reading(
+        &mut self,
+        tag: u8,
+        fields: &mut Fields<'_>,
+    ) -> Result<TraceEvent, TraceErrorKind> {
+        let record = fields.record;
+        let dt = fields.varint("dt", 1)?;
+        let local_queue = fields.u32("local_queue", 0)?;
+        let (worker, slot, mut state) = self.current_worker(record)?;
+        let timestamp_nanos = self.advance(record, &mut state, dt)?;
+        state.prev_local_queue = local_queue;
+        self.store(slot, state);
+        Ok(Self::park_event(
+            tag == TAG_WORKER_PARK_NO_READING,
+            timestamp_nanos,
+            worker,
+            local_queue,
+            None,
+            None,
+        ))
+    }
+
+    /// A WorkerPark (`park`) or WorkerUnpark event.
+    fn park_event(
+        park: bool,
+        timestamp_nanos: u64,
+        worker: u32,
+        local_queue: u32,
+        cpu_nanos: Option<u64>,
+        run_delay_nanos: Option<u64>,
+    ) -> TraceEvent {
+        if park {
             TraceEvent::WorkerPark {
                 timestamp_nanos,
                 worker,
@@ -886,7 +944,7 @@ impl V6Decoder {
                 cpu_nanos,
                 run_delay_nanos,
             }
-        })
+        }
     }
 
     /// Decodes the whole payload of a length-prefixed record with a known

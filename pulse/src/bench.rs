@@ -266,3 +266,20 @@ impl MetricsWorker {
         self.batch.submit_pending(&metrics.shared);
     }
 }
+
+/// The timestamp clock in use: `"tsc"` (the calibrated time-stamp counter)
+/// or `"clock_gettime"` (`CLOCK_MONOTONIC`, where the TSC is not invariant
+/// or `PULSE_NO_TSC` is set), for a bench to print next to its figures.
+///
+/// # Examples
+///
+/// ```
+/// assert!(["tsc", "clock_gettime"].contains(&pulse::bench::timestamp_clock()));
+/// ```
+pub fn timestamp_clock() -> &'static str {
+    if crate::record::clock::Clock::get().is_tsc() {
+        "tsc"
+    } else {
+        "clock_gettime"
+    }
+}

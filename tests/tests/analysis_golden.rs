@@ -41,14 +41,14 @@ fn write_trace(path: &Path) -> SpawnLocation {
         timestamp_nanos: t,
         worker,
         local_queue: 0,
-        cpu_nanos: cpu,
+        cpu_nanos: Some(cpu),
         run_delay_nanos: Some(run_delay),
     };
     let unpark = |t: u64, worker: u32, cpu: u64| RecordedEvent::WorkerUnpark {
         timestamp_nanos: t,
         worker,
         local_queue: 0,
-        cpu_nanos: cpu,
+        cpu_nanos: Some(cpu),
         run_delay_nanos: Some(0),
     };
     let worker0 = vec![

@@ -103,7 +103,7 @@ fn sample_events() -> Vec<RecordedEvent> {
             timestamp_nanos: t,
             worker,
             local_queue: 0,
-            cpu_nanos: 5_000_000 + i * 90_000,
+            cpu_nanos: Some(5_000_000 + i * 90_000),
             run_delay_nanos: Some(i * 1_000),
         });
         for j in 0..3u64 {
@@ -148,7 +148,7 @@ fn sample_events() -> Vec<RecordedEvent> {
             timestamp_nanos: t + 400,
             worker,
             local_queue: 1,
-            cpu_nanos: 5_000_000 + i * 90_000 + 350,
+            cpu_nanos: Some(5_000_000 + i * 90_000 + 350),
             run_delay_nanos: Some(i * 1_000 + 20),
         });
     }

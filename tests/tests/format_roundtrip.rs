@@ -92,7 +92,7 @@ fn event_kind() -> impl Strategy<Value = RecordedEvent> {
                         timestamp_nanos: 0,
                         worker,
                         local_queue,
-                        cpu_nanos,
+                        cpu_nanos: Some(cpu_nanos),
                         run_delay_nanos: Some(run_delay_nanos),
                     }
                 } else {
@@ -100,7 +100,7 @@ fn event_kind() -> impl Strategy<Value = RecordedEvent> {
                         timestamp_nanos: 0,
                         worker,
                         local_queue,
-                        cpu_nanos,
+                        cpu_nanos: Some(cpu_nanos),
                         run_delay_nanos: Some(run_delay_nanos),
                     }
                 }
@@ -310,7 +310,7 @@ fn expected_v5(event: &RecordedEvent) -> Option<TraceEvent> {
             timestamp_nanos: micros(timestamp_nanos),
             worker: byte(worker.into()),
             local_queue: byte(local_queue.into()),
-            cpu_nanos: micros(cpu_nanos),
+            cpu_nanos: cpu_nanos.map(micros).filter(|&cpu| cpu != 0),
             run_delay_nanos: None,
         },
         RecordedEvent::WorkerUnpark {
@@ -323,7 +323,7 @@ fn expected_v5(event: &RecordedEvent) -> Option<TraceEvent> {
             timestamp_nanos: micros(timestamp_nanos),
             worker: byte(worker.into()),
             local_queue: byte(local_queue.into()),
-            cpu_nanos: micros(cpu_nanos),
+            cpu_nanos: cpu_nanos.map(micros).filter(|&cpu| cpu != 0),
             run_delay_nanos: None,
         },
         RecordedEvent::QueueSample {
@@ -758,7 +758,7 @@ mod real_runtime {
                         timestamp_nanos,
                         worker: worker_u32,
                         local_queue,
-                        cpu_nanos,
+                        cpu_nanos: Some(cpu_nanos),
                         run_delay_nanos: Some(run_delay_nanos),
                     }
                 } else {
@@ -766,7 +766,7 @@ mod real_runtime {
                         timestamp_nanos,
                         worker: worker_u32,
                         local_queue,
-                        cpu_nanos,
+                        cpu_nanos: Some(cpu_nanos),
                         run_delay_nanos: Some(run_delay_nanos),
                     }
                 };

@@ -63,7 +63,7 @@ fn records_workers_with_or_without_tokio_unstable() {
         } = event
         {
             parked_workers.insert(worker);
-            if cpu_nanos > 0 {
+            if cpu_nanos.is_some_and(|cpu| cpu > 0) {
                 cpu_readings += 1;
             }
         }

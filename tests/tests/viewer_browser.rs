@@ -558,7 +558,7 @@ impl Synthetic {
                     timestamp_nanos: ws.t,
                     worker: w as u32,
                     local_queue: 0,
-                    cpu_nanos: ws.cpu,
+                    cpu_nanos: Some(ws.cpu),
                     run_delay_nanos: Some(ws.run_delay),
                 });
                 ws.t += 20_000 + (r >> 20) % 5_000_000;
@@ -571,7 +571,7 @@ impl Synthetic {
                     timestamp_nanos: ws.t,
                     worker: w as u32,
                     local_queue: ws.queue,
-                    cpu_nanos: ws.cpu,
+                    cpu_nanos: Some(ws.cpu),
                     run_delay_nanos: Some(ws.run_delay),
                 });
                 continue;

@@ -265,7 +265,8 @@ fn event_line(event: &TraceEvent, reader: &TraceReader) -> String {
             cpu_nanos,
             run_delay_nanos,
         } => format!(
-            "WorkerPark t={timestamp_nanos} w={worker} q={local_queue} cpu={cpu_nanos} rd={}",
+            "WorkerPark t={timestamp_nanos} w={worker} q={local_queue} cpu={} rd={}",
+            opt(cpu_nanos),
             opt(run_delay_nanos)
         ),
         TraceEvent::WorkerUnpark {
@@ -275,7 +276,8 @@ fn event_line(event: &TraceEvent, reader: &TraceReader) -> String {
             cpu_nanos,
             run_delay_nanos,
         } => format!(
-            "WorkerUnpark t={timestamp_nanos} w={worker} q={local_queue} cpu={cpu_nanos} rd={}",
+            "WorkerUnpark t={timestamp_nanos} w={worker} q={local_queue} cpu={} rd={}",
+            opt(cpu_nanos),
             opt(run_delay_nanos)
         ),
         TraceEvent::QueueSample {
@@ -371,7 +373,7 @@ fn park(unpark: bool, t: u64, worker: u32, local_queue: u32, cpu: u64, rd: u64) 
             timestamp_nanos: t,
             worker,
             local_queue,
-            cpu_nanos: cpu,
+            cpu_nanos: Some(cpu),
             run_delay_nanos: Some(rd),
         }
     } else {
@@ -379,7 +381,7 @@ fn park(unpark: bool, t: u64, worker: u32, local_queue: u32, cpu: u64, rd: u64) 
             timestamp_nanos: t,
             worker,
             local_queue,
-            cpu_nanos: cpu,
+            cpu_nanos: Some(cpu),
             run_delay_nanos: Some(rd),
         }
     }
@@ -446,6 +448,23 @@ fn rich_events() -> Vec<RecordedEvent> {
         poll_start(50_000, 0, 0, 6, a),
         poll_end(51_000, 0, 0),
         park(true, 60_000, 0, 0, 8_000, 140),
+        // Parks and unparks without a reading (compact tags 0x44, 0x45),
+        // then one with a reading: its deltas are from the last reading.
+        RecordedEvent::WorkerPark {
+            timestamp_nanos: 61_000,
+            worker: 0,
+            local_queue: 2,
+            cpu_nanos: None,
+            run_delay_nanos: None,
+        },
+        RecordedEvent::WorkerUnpark {
+            timestamp_nanos: 62_000,
+            worker: 0,
+            local_queue: 1,
+            cpu_nanos: None,
+            run_delay_nanos: None,
+        },
+        park(false, 2_000_000, 0, 0, 900_000, 700),
         RecordedEvent::EventsDropped {
             timestamp_nanos: 30_000_000,
             count: 1,

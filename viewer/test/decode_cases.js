@@ -53,7 +53,7 @@ function eventLine(dec, locations) {
       return name + " t=" + t + " w=" + dec.worker + " q=" + dec.localQueue;
     case K.WorkerPark:
     case K.WorkerUnpark:
-      return name + " t=" + t + " w=" + dec.worker + " q=" + dec.localQueue + " cpu=" + PulseDecoder.u64Text(dec.cpuI64) + " rd=" + rd(dec);
+      return name + " t=" + t + " w=" + dec.worker + " q=" + dec.localQueue + " cpu=" + (dec.cpu < 0 ? "-" : PulseDecoder.u64Text(dec.cpuI64)) + " rd=" + rd(dec);
     case K.QueueSample:
       return name + " t=" + t + " depth=" + num(dec.globalQueue);
     case K.WorkerSample:

@@ -28,7 +28,7 @@ pub(crate) struct Reading {
 /// The reading an event carries: parks, unparks and worker samples have
 /// one (a park or unpark may not), other events none.
 pub(crate) fn reading(event: &TraceEvent) -> Option<Reading> {
-    match *event {
+    let (t, cpu, run_delay) = match *event {
         TraceEvent::WorkerPark {
             timestamp_nanos,
             cpu_nanos,
@@ -40,19 +40,16 @@ pub(crate) fn reading(event: &TraceEvent) -> Option<Reading> {
             cpu_nanos,
             run_delay_nanos,
             ..
-        }
-        | TraceEvent::WorkerSample {
+        } => (timestamp_nanos, cpu_nanos?, run_delay_nanos),
+        TraceEvent::WorkerSample {
             timestamp_nanos,
             cpu_nanos,
             run_delay_nanos,
             ..
-        } => Some(Reading {
-            t: timestamp_nanos,
-            cpu: cpu_nanos,
-            run_delay: run_delay_nanos,
-        }),
-        _ => None,
-    }
+        } => (timestamp_nanos, cpu_nanos, run_delay_nanos),
+        _ => return None,
+    };
+    Some(Reading { t, cpu, run_delay })
 }
 
 /// How the stretch between two readings of one thread was spent. The

@@ -43,7 +43,7 @@ fn park(t: u64, worker: u32, cpu: u64, run_delay: u64) -> TraceEvent {
         timestamp_nanos: t,
         worker,
         local_queue: 0,
-        cpu_nanos: cpu,
+        cpu_nanos: Some(cpu),
         run_delay_nanos: Some(run_delay),
     }
 }
@@ -53,7 +53,7 @@ fn unpark(t: u64, worker: u32, cpu: u64, run_delay: u64) -> TraceEvent {
         timestamp_nanos: t,
         worker,
         local_queue: 0,
-        cpu_nanos: cpu,
+        cpu_nanos: Some(cpu),
         run_delay_nanos: Some(run_delay),
     }
 }

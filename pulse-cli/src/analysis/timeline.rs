@@ -94,14 +94,14 @@ impl ActivePeriod {
 ///     timestamp_nanos: 0,
 ///     worker: 1,
 ///     local_queue: 0,
-///     cpu_nanos: 500,
+///     cpu_nanos: Some(500),
 ///     run_delay_nanos: None,
 /// };
 /// let park = TraceEvent::WorkerPark {
 ///     timestamp_nanos: 1_000,
 ///     worker: 1,
 ///     local_queue: 0,
-///     cpu_nanos: 1_400,
+///     cpu_nanos: Some(1_400),
 ///     run_delay_nanos: None,
 /// };
 /// let periods: Vec<_> = ActivePeriods::new([unpark, park]).collect();

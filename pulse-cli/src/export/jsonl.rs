@@ -113,8 +113,10 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 let _ = write!(
                     line,
-                    ",\"worker\":{worker},\"local_queue\":{local_queue},\"cpu_ns\":{cpu_nanos},\"run_delay_ns\":"
+                    ",\"worker\":{worker},\"local_queue\":{local_queue},\"cpu_ns\":"
                 );
+                json::opt_u64(line, cpu_nanos);
+                line.push_str(",\"run_delay_ns\":");
                 json::opt_u64(line, run_delay_nanos);
             }
             TraceEvent::QueueSample { global_queue, .. } => {

@@ -15,9 +15,12 @@ pub const DEFAULT_FLUSH_MS: u64 = 250;
 pub const DEFAULT_SAMPLE_MS: u64 = 10;
 /// Default capacity of each thread's event buffer, in events.
 pub const DEFAULT_BUFFER_EVENTS: usize = 1024;
-/// Default bound on events waiting for the writer, beyond the per-thread
-/// buffers. Past it, events are dropped and counted rather than queued.
-pub const DEFAULT_MAX_PENDING_EVENTS: usize = 64 * 1024;
+/// Default bound on events waiting for the writer (or being written),
+/// beyond the per-thread buffers, counted as the memory they hold (a
+/// handed-over buffer at its capacity). Past it, events are dropped and
+/// counted rather than queued. 128 Ki events of 56 bytes: 7 MiB, which
+/// with 8 workers' 1024-event buffers keeps the recorder within 8 MiB.
+pub const DEFAULT_MAX_PENDING_EVENTS: usize = 128 * 1024;
 /// Default number of polls a thread counts before submitting its metrics.
 pub const DEFAULT_METRICS_SUBMIT_EVERY: u32 = 256;
 /// Default trace path (relative to the working directory).
@@ -227,9 +230,18 @@ impl Config {
         self
     }
 
-    /// Whether park/unpark also read the thread's run-queue wait from
-    /// `/proc/thread-self/schedstat` (Linux; one extra `pread` per park and
-    /// unpark). Ignored where schedstat is unavailable.
+    /// Whether park/unpark readings include the thread's run-queue wait.
+    ///
+    /// A park or unpark takes a reading at most once per millisecond per
+    /// thread (`pulse_trace::READING_INTERVAL_NANOS`). On (the default),
+    /// a reading is one `pread` of `/proc/thread-self/schedstat`, which
+    /// gives CPU time and run-queue wait together; off, it is one
+    /// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` (CPU time only), and the
+    /// sampler stops reading the workers' run-queue wait too. Off, the
+    /// analysis can no longer tell a worker waiting for a CPU from one
+    /// asleep: "descheduled by the OS" is never reported and parked stretches
+    /// count as asleep. BENCHMARKS.md ("Park/unpark readings") has the
+    /// measured difference. Ignored where schedstat is unavailable.
     pub fn run_queue_wait(mut self, enabled: bool) -> Self {
         self.run_queue_wait = enabled;
         self

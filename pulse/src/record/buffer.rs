@@ -2,23 +2,24 @@
 //!
 //! One thread (the owner) appends events with a plain store and a release
 //! store of the length: no lock, no atomic read-modify-write, no allocation.
-//! The buffer is handed to the [`CentralCollector`] when it is full and when
-//! its worker parks. Unlike a plain `thread_local!` `Vec`, other threads can
-//! also copy out what the owner has published: the flusher does so on every
-//! tick (so a worker stuck in a long poll does not hold its events back) and
-//! at shutdown (so events of threads that are still alive are not lost).
+//! When the buffer is full the owner hands it to the [`CentralCollector`]
+//! whole, by pointer, and continues in a recycled empty buffer (no copy of
+//! the events). Other threads can also copy out what the owner has
+//! published: the flusher does so on every tick (so a worker that parks or
+//! stays in a long poll does not hold its events back) and at shutdown (so
+//! events of threads that are still alive are not lost).
 //!
 //! Synchronisation: the owner writes slot `len` and then publishes `len + 1`
 //! (release). Copying out happens under `drain`, a mutex that also guards
 //! `consumed`, the index up to which events were already copied. Only the
-//! owner resets `len` to 0, and only while holding `drain`; between resets it
-//! writes only at indices `>= len`, which no reader touches, since readers
-//! copy `consumed..len` as published (acquire) while holding the mutex.
+//! owner resets `len` to 0 or swaps the buffer, and only while holding
+//! `drain`; between resets it writes only at indices `>= len`, which no
+//! reader touches, since readers copy `consumed..len` as published
+//! (acquire) while holding the mutex.
 
 use crate::record::collector::CentralCollector;
 use pulse_trace::RecordedEvent;
 use std::cell::UnsafeCell;
-use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -28,7 +29,11 @@ pub(crate) const NO_WORKER: u32 = u32::MAX;
 
 /// A fixed-capacity event buffer owned by one thread.
 pub(crate) struct ThreadSlot {
-    events: Box<[UnsafeCell<MaybeUninit<RecordedEvent>>]>,
+    /// The buffer the owner writes into: a `Vec` whose own length stays 0
+    /// (the events live in its spare capacity, published by `len`).
+    /// Replaced only by the owner, holding `drain`.
+    buffer: UnsafeCell<Vec<RecordedEvent>>,
+    capacity: usize,
     /// Published length; written only by the owner.
     len: AtomicUsize,
     /// Index up to which events were copied out by a non-owner.
@@ -39,30 +44,40 @@ pub(crate) struct ThreadSlot {
     pub(crate) worker: AtomicU32,
 }
 
-// SAFETY: the cells are written only by the owning thread at indices no other
-// thread reads (see the module documentation); every cross-thread read is of
-// a published, initialised, `Copy` event under the `drain` mutex.
+// SAFETY: the buffer's cells are written only by the owning thread at
+// indices no other thread reads, and the `Vec` itself is replaced only by
+// the owner under `drain` (see the module documentation); every
+// cross-thread read is of a published, initialised, `Copy` event under the
+// `drain` mutex.
 unsafe impl Sync for ThreadSlot {}
+// SAFETY: `RecordedEvent` is `Send`; the raw buffer is owned by the slot.
+unsafe impl Send for ThreadSlot {}
 
 impl std::fmt::Debug for ThreadSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ThreadSlot")
-            .field("capacity", &self.events.len())
+            .field("capacity", &self.capacity)
             .field("len", &self.len.load(Ordering::Relaxed))
             .field("tid", &self.tid)
             .finish()
     }
 }
 
+/// An empty buffer of `capacity` events whose pages are already written,
+/// so the first pushes into it take no page faults inside a measured poll.
+pub(crate) fn new_buffer(capacity: usize) -> Vec<RecordedEvent> {
+    let mut buffer: Vec<RecordedEvent> = Vec::with_capacity(capacity);
+    // SAFETY: writing zero bytes into the spare capacity; the length stays 0.
+    unsafe { buffer.as_mut_ptr().write_bytes(0, capacity) };
+    buffer
+}
+
 impl ThreadSlot {
     pub(crate) fn new(capacity: usize, tid: Option<i32>) -> Self {
         let capacity = capacity.max(1);
         ThreadSlot {
-            // Zeroing writes every page now, so the first pushes into a
-            // fresh buffer do not take page faults inside a measured poll.
-            events: (0..capacity)
-                .map(|_| UnsafeCell::new(MaybeUninit::zeroed()))
-                .collect(),
+            buffer: UnsafeCell::new(new_buffer(capacity)),
+            capacity,
             len: AtomicUsize::new(0),
             drain: Mutex::new(0),
             tid,
@@ -70,25 +85,29 @@ impl ThreadSlot {
         }
     }
 
-    /// Appends an event. Must only be called by the owning thread.
-    ///
-    /// Returns `true` when the buffer became full and must be flushed with
-    /// [`ThreadSlot::flush_owned`] before the next push.
+    /// Appends an event and returns the room left. Must only be called by
+    /// the owning thread.
     ///
     /// # Safety
     ///
-    /// Only the thread that owns this slot may call it, and it must call
-    /// `flush_owned` after a push that returned `true`.
+    /// Only the thread that owns this slot may call it, and only with room
+    /// left (it must call `hand_over` once a push leaves none).
     #[inline]
-    pub(crate) unsafe fn push(&self, event: RecordedEvent) -> bool {
+    pub(crate) unsafe fn push(&self, event: RecordedEvent) -> usize {
         let len = self.len.load(Ordering::Relaxed);
-        debug_assert!(len < self.events.len());
-        // SAFETY: `len < capacity` (the caller flushed when full); the owner
-        // is the only writer and no reader reads at or beyond the published
-        // length (module documentation).
-        unsafe { (*self.events.get_unchecked(len).get()).write(event) };
+        debug_assert!(len < self.capacity);
+        // SAFETY: `len < capacity` (the caller handed over when full); the
+        // owner is the only writer of the buffer and of the `Vec` (which it
+        // replaces only under `drain`, not now), and no reader reads at or
+        // beyond the published length (module documentation). The pointer
+        // comes from the `Vec` through the `UnsafeCell` without creating a
+        // mutable reference to it.
+        unsafe {
+            let buffer = &*self.buffer.get();
+            buffer.as_ptr().cast_mut().add(len).write(event);
+        }
         self.len.store(len + 1, Ordering::Release);
-        len + 1 == self.events.len()
+        self.capacity - (len + 1)
     }
 
     /// Events published and not yet copied out.
@@ -97,8 +116,28 @@ impl ThreadSlot {
         self.len.load(Ordering::Acquire).saturating_sub(consumed)
     }
 
-    /// Hands everything not yet copied out to the collector and empties the
-    /// buffer. Must only be called by the owning thread.
+    /// Hands the buffer to the collector by pointer and continues in an
+    /// empty recycled one (a full buffer's normal path). Must only be
+    /// called by the owning thread.
+    ///
+    /// # Safety
+    ///
+    /// Only the thread that owns this slot may call it.
+    pub(crate) unsafe fn hand_over(&self, collector: &CentralCollector) {
+        let mut consumed = self.drain.lock().unwrap_or_else(|e| e.into_inner());
+        let len = self.len.load(Ordering::Relaxed);
+        // SAFETY: the owner holds `drain`, so no reader looks at the `Vec`.
+        let buffer = unsafe { &mut *self.buffer.get() };
+        let mut full = std::mem::take(buffer);
+        // SAFETY: cells `..len` are initialised (published by the owner).
+        unsafe { full.set_len(len) };
+        *buffer = collector.hand_over(full, *consumed, self.capacity);
+        *consumed = 0;
+        self.len.store(0, Ordering::Release);
+    }
+
+    /// Hands over a copy of everything not yet copied out and empties the
+    /// buffer in place (thread exit). Must only be called by the owner.
     ///
     /// # Safety
     ///
@@ -124,13 +163,15 @@ impl ThreadSlot {
 
     /// The published events `from..to`. The caller holds `drain`.
     fn published(&self, from: usize, to: usize) -> &[RecordedEvent] {
-        debug_assert!(from <= to && to <= self.events.len());
-        let cells = &self.events[from..to];
-        // SAFETY: slots below the published length are initialised and the
-        // owner does not write them until it resets the length, which needs
-        // the `drain` lock the caller holds. `UnsafeCell<MaybeUninit<T>>` has
-        // the layout of `T`.
-        unsafe { std::slice::from_raw_parts(cells.as_ptr().cast::<RecordedEvent>(), cells.len()) }
+        debug_assert!(from <= to && to <= self.capacity);
+        // SAFETY: the `Vec` is only replaced under `drain`, which the caller
+        // holds; slots below the published length are initialised and the
+        // owner does not write them until it resets the length, which also
+        // needs `drain`.
+        unsafe {
+            let buffer = &*self.buffer.get();
+            std::slice::from_raw_parts(buffer.as_ptr().add(from), to - from)
+        }
     }
 }
 
@@ -150,7 +191,10 @@ mod tests {
     fn drained(c: &CentralCollector) -> Vec<u64> {
         let mut out = Vec::new();
         c.drain(&mut out);
-        out.iter().flatten().map(|e| e.timestamp_nanos()).collect()
+        out.iter()
+            .flat_map(crate::record::collector::Batch::events)
+            .map(|e| e.timestamp_nanos())
+            .collect()
     }
 
     #[test]
@@ -159,11 +203,11 @@ mod tests {
         let c = CentralCollector::new(100, 3);
         // SAFETY: this test thread is the only user of `slot`.
         unsafe {
-            assert!(!slot.push(ev(1)));
-            assert!(!slot.push(ev(2)));
-            assert!(slot.push(ev(3)));
-            slot.flush_owned(&c);
-            assert!(!slot.push(ev(4)));
+            assert_eq!(slot.push(ev(1)), 2);
+            assert_eq!(slot.push(ev(2)), 1);
+            assert_eq!(slot.push(ev(3)), 0);
+            slot.hand_over(&c);
+            assert_eq!(slot.push(ev(4)), 2);
         }
         assert_eq!(drained(&c), vec![1, 2, 3]);
         assert_eq!(slot.pending(), 1);
@@ -202,8 +246,8 @@ mod tests {
                 for i in 0..N {
                     // SAFETY: this spawned thread is the slot's only owner.
                     unsafe {
-                        if slot.push(ev(i)) {
-                            slot.flush_owned(&c);
+                        if slot.push(ev(i)) == 0 {
+                            slot.hand_over(&c);
                         }
                     }
                 }

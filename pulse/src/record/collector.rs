@@ -1,28 +1,50 @@
-//! The central collector: where full thread buffers wait for the flusher.
+//! The central collector: where thread buffers wait for the flusher.
 //!
-//! A `Mutex<Vec<Vec<RecordedEvent>>>`, as seed 002 settles on: threads touch
-//! it once per buffer (every ~1024 events), never per event. It is bounded:
-//! when the writer falls behind by more than `max_pending_events`, further
-//! buffers are dropped and counted, so memory stays flat and workers never
-//! wait for I/O. Small hand-overs share a batch, so the memory held is
-//! proportional to the events held (at most about twice their size, plus
-//! one batch), however often threads hand over.
+//! A `Mutex` around a list of batches, as seed 002 settles on: threads touch
+//! it once per full buffer (every `buffer_events` events), never per event.
+//! A full buffer arrives whole, by pointer ([`CentralCollector::hand_over`]),
+//! and its owner leaves with a recycled empty buffer; what the flusher copies
+//! out of live buffers arrives as a copy ([`CentralCollector::accept`]),
+//! appended to the newest copied batch while it has room, so memory follows
+//! the events held, not the number of copies.
+//!
+//! It is bounded: the backlog (events waiting, counting a handed-over
+//! buffer at its full capacity, since that is the memory it holds) stays
+//! within `max_pending_events`. Past that, further events are dropped and
+//! counted, so memory stays flat and workers never wait for I/O.
 
+use crate::record::buffer::new_buffer;
 use pulse_trace::RecordedEvent;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-/// Spare batch vectors kept for reuse, so steady-state flushing allocates
-/// nothing.
-const MAX_SPARE_BATCHES: usize = 64;
+/// Events waiting for the writer: `events[from..]`.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) events: Vec<RecordedEvent>,
+    /// Events before this index were already copied out earlier.
+    pub(crate) from: usize,
+    /// A whole thread buffer handed over by pointer (not a copy batch,
+    /// which later copies may be appended to).
+    whole: bool,
+}
+
+impl Batch {
+    /// The events to write.
+    pub(crate) fn events(&self) -> &[RecordedEvent] {
+        &self.events[self.from.min(self.events.len())..]
+    }
+}
 
 #[derive(Debug, Default)]
 struct Pending {
-    batches: Vec<Vec<RecordedEvent>>,
+    batches: Vec<Batch>,
+    /// Memory held by `batches`, in events (capacity for whole buffers).
     events: usize,
+    /// Empty buffers for reuse, so steady-state recording allocates nothing.
     spare: Vec<Vec<RecordedEvent>>,
     /// Set once the flusher has been woken for the current backlog, so a
-    /// burst of flushes wakes it once.
+    /// burst of hand-overs wakes it once.
     wake_sent: bool,
     /// The flusher has been asked to stop.
     stopping: bool,
@@ -53,7 +75,7 @@ impl CentralCollector {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             max_pending_events,
-            batch_capacity,
+            batch_capacity: batch_capacity.max(1),
             dropped: AtomicU64::new(0),
         }
     }
@@ -64,6 +86,49 @@ impl CentralCollector {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Wakes the flusher once the backlog is half full, so a burst is
+    /// written before it has to be dropped.
+    fn wake_if_half_full(&self, mut pending: MutexGuard<'_, Pending>) {
+        if pending.events * 2 >= self.max_pending_events && !pending.wake_sent {
+            pending.wake_sent = true;
+            pending.flush_requested = true;
+            drop(pending);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Takes a full thread buffer (`full[from..]` not yet written) by
+    /// pointer and returns an empty one of at least `capacity` events for
+    /// the thread to continue in. When the backlog has no room for it, its
+    /// events are dropped and counted and the same buffer comes back,
+    /// emptied.
+    pub(crate) fn hand_over(
+        &self,
+        mut full: Vec<RecordedEvent>,
+        from: usize,
+        capacity: usize,
+    ) -> Vec<RecordedEvent> {
+        let unwritten = full.len().saturating_sub(from);
+        let mut pending = self.lock();
+        if unwritten == 0 || pending.events + full.capacity() > self.max_pending_events {
+            drop(pending);
+            self.dropped.fetch_add(unwritten as u64, Ordering::Relaxed);
+            full.clear();
+            return full;
+        }
+        pending.events += full.capacity();
+        pending.batches.push(Batch {
+            events: full,
+            from,
+            whole: true,
+        });
+        let spare = pending.spare.pop().filter(|b| b.capacity() >= capacity);
+        self.wake_if_half_full(pending);
+        // A new buffer only while the pool warms up (at most the backlog's
+        // worth of buffers ever exists); recycled ones are already paged in.
+        spare.unwrap_or_else(|| new_buffer(capacity))
+    }
+
     /// Takes a copy of `events`. Returns `false` (and counts them as dropped)
     /// when the backlog is full.
     pub(crate) fn accept(&self, events: &[RecordedEvent]) -> bool {
@@ -71,59 +136,64 @@ impl CentralCollector {
             return true;
         }
         let mut pending = self.lock();
-        if pending.events + events.len() > self.max_pending_events {
-            drop(pending);
-            self.dropped
-                .fetch_add(events.len() as u64, Ordering::Relaxed);
-            return false;
-        }
-        // Append to the newest batch while it has room: a worker that parks
-        // every few events hands over tiny buffers, and giving each its own
-        // buffer-sized batch would make memory follow the number of
-        // hand-overs instead of the events held. Appending keeps every
-        // thread's events in order (the writer sees the same sequence).
+        // Append to the newest copy batch while it has room: giving each
+        // small copy its own buffer-sized batch would make memory follow
+        // the number of copies instead of the events held. Appending keeps
+        // every thread's events in order (the writer sees the same
+        // sequence) and costs no memory beyond the batch's.
         match pending.batches.last_mut() {
-            Some(last) if last.capacity() - last.len() >= events.len() => {
-                last.extend_from_slice(events);
+            Some(last)
+                if !last.whole && last.events.capacity() - last.events.len() >= events.len() =>
+            {
+                last.events.extend_from_slice(events);
             }
             _ => {
-                let mut batch = pending
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(self.batch_capacity.max(events.len())));
+                let capacity = self.batch_capacity.max(events.len());
+                if pending.events + capacity > self.max_pending_events {
+                    drop(pending);
+                    self.dropped
+                        .fetch_add(events.len() as u64, Ordering::Relaxed);
+                    return false;
+                }
+                let mut batch = match pending.spare.pop() {
+                    Some(spare) if spare.capacity() >= events.len() => spare,
+                    _ => Vec::with_capacity(capacity),
+                };
                 batch.extend_from_slice(events);
-                pending.batches.push(batch);
+                pending.events += batch.capacity();
+                pending.batches.push(Batch {
+                    events: batch,
+                    from: 0,
+                    whole: false,
+                });
             }
         }
-        pending.events += events.len();
-        // Wake the flusher early once half the budget is used, so a burst is
-        // written before it has to be dropped.
-        if pending.events * 2 >= self.max_pending_events && !pending.wake_sent {
-            pending.wake_sent = true;
-            pending.flush_requested = true;
-            drop(pending);
-            self.wake.notify_one();
-        }
+        self.wake_if_half_full(pending);
         true
     }
 
-    /// Takes every pending batch (a pointer swap under the lock).
-    pub(crate) fn drain(&self, into: &mut Vec<Vec<RecordedEvent>>) {
+    /// Takes every pending batch (a pointer swap under the lock). Their
+    /// memory stays counted in the backlog until [`recycle`](Self::recycle)
+    /// returns them, so batches being written count too.
+    pub(crate) fn drain(&self, into: &mut Vec<Batch>) {
         let mut pending = self.lock();
         std::mem::swap(&mut pending.batches, into);
-        pending.events = 0;
         pending.wake_sent = false;
     }
 
-    /// Returns emptied batch vectors for reuse.
-    pub(crate) fn recycle(&self, batches: &mut Vec<Vec<RecordedEvent>>) {
+    /// Returns written batches for reuse and frees their share of the
+    /// backlog. Buffers are only allocated when the pool is empty, so
+    /// all buffers together never exceed the threads' own plus the
+    /// backlog (`max_pending_events`).
+    pub(crate) fn recycle(&self, batches: &mut Vec<Batch>) {
         let mut pending = self.lock();
-        for mut batch in batches.drain(..) {
-            if pending.spare.len() >= MAX_SPARE_BATCHES {
-                break;
+        for batch in batches.drain(..) {
+            let mut buffer = batch.events;
+            pending.events = pending.events.saturating_sub(buffer.capacity());
+            if buffer.capacity() >= self.batch_capacity {
+                buffer.clear();
+                pending.spare.push(buffer);
             }
-            batch.clear();
-            pending.spare.push(batch);
         }
     }
 
@@ -187,7 +257,7 @@ mod tests {
         assert!(c.accept(&[sample(3)]));
         let mut out = Vec::new();
         c.drain(&mut out);
-        let flat: Vec<_> = out.iter().flatten().copied().collect();
+        let flat: Vec<_> = out.iter().flat_map(Batch::events).copied().collect();
         assert_eq!(flat, vec![sample(1), sample(2), sample(3)]);
         c.recycle(&mut out);
         assert!(out.is_empty());
@@ -202,8 +272,13 @@ mod tests {
         let mut out = Vec::new();
         c.drain(&mut out);
         assert!(
+            !c.accept(&[sample(4), sample(5)]),
+            "batches being written still count"
+        );
+        c.recycle(&mut out);
+        assert!(
             c.accept(&[sample(4), sample(5)]),
-            "draining frees the budget"
+            "recycling written batches frees the budget"
         );
     }
 
@@ -220,20 +295,20 @@ mod tests {
         while c.accept(&small) {}
         let mut out = Vec::new();
         c.drain(&mut out);
-        let held: usize = out.iter().map(Vec::len).sum();
-        let capacity: usize = out.iter().map(Vec::capacity).sum();
-        assert_eq!(held, MAX_PENDING);
+        let held: usize = out.iter().map(|b| b.events().len()).sum();
+        let capacity: usize = out.iter().map(|b| b.events.capacity()).sum();
+        assert!(held > MAX_PENDING - BUFFER, "{held} events held");
         assert!(
-            capacity <= 2 * MAX_PENDING + BUFFER,
+            capacity <= MAX_PENDING,
             "{} batches with room for {capacity} events hold {held} events",
             out.len()
         );
         // Per-source order is kept: the events come out as they went in.
-        assert!(out
+        assert!(out.iter().flat_map(Batch::events).copied().eq(small
             .iter()
-            .flatten()
             .copied()
-            .eq(small.iter().copied().cycle().take(held)));
+            .cycle()
+            .take(held)));
     }
 
     #[test]

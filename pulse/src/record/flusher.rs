@@ -4,6 +4,7 @@
 //! never a task on the traced runtime, so it does not appear in the trace.
 
 use crate::config::Config;
+use crate::record::collector::Batch;
 use crate::record::sampler::Sampler;
 use crate::record::shared::Shared;
 use crate::writer::TraceWriter;
@@ -49,7 +50,7 @@ struct Flusher {
     sampler: Sampler,
     stats: FlushStats,
     /// Reused across flushes (the collector swaps its batches in here).
-    batches: Vec<Vec<RecordedEvent>>,
+    batches: Vec<Batch>,
     /// Dropped events already recorded in the trace.
     reported_dropped: u64,
     /// The writer failed; batches are counted and discarded.
@@ -107,7 +108,8 @@ impl Flusher {
         }
         let mut batches = std::mem::take(&mut self.batches);
         let samples = std::mem::take(&mut self.sampler.samples);
-        let result = self.write(std::iter::once(&samples).chain(batches.iter()));
+        let result = self
+            .write(std::iter::once(samples.as_slice()).chain(batches.iter().map(Batch::events)));
         if let Err((err, unwritten)) = result {
             self.fail(err, unwritten);
         }
@@ -133,18 +135,18 @@ impl Flusher {
     /// buffer that never reached the disk).
     fn write<'a>(
         &mut self,
-        batches: impl Iterator<Item = &'a Vec<RecordedEvent>>,
+        batches: impl Iterator<Item = &'a [RecordedEvent]>,
     ) -> Result<(), (io::Error, u64)> {
         let mut batches = batches.filter(|b| !b.is_empty());
         if self.failed {
-            let lost: usize = batches.map(Vec::len).sum();
+            let lost: usize = batches.map(<[RecordedEvent]>::len).sum();
             self.shared.collector.add_dropped(lost as u64);
             return Ok(());
         }
         let mut unflushed = 0u64;
         while let Some(batch) = batches.next() {
             if let Err(err) = self.writer.write_batch(batch) {
-                let rest: usize = batch.len() + batches.map(Vec::len).sum::<usize>();
+                let rest: usize = batch.len() + batches.map(<[RecordedEvent]>::len).sum::<usize>();
                 return Err((err, unflushed + rest as u64));
             }
             unflushed += batch.len() as u64;

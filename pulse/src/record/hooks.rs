@@ -1,5 +1,33 @@
 //! The hot path: what Tokio's hooks run on worker threads, and installing
-//! them.
+//! them. Read top to bottom, this file is everything a traced worker does.
+//!
+//! **A poll** (PollStart + PollEnd) costs two timestamps and two stores:
+//! each hook reads the timestamp clock (`clock`: one `rdtsc`, scaled, where
+//! the TSC is invariant), keeps it from going backwards on this thread,
+//! counts the live metrics in thread-local fields, and writes one event
+//! into this thread's buffer (a plain store and a release store of the
+//! length). No lock, allocation, system call, hash or `dyn`.
+//!
+//! **A full buffer** is handed to the collector whole, by pointer, and the
+//! thread continues in a recycled empty buffer: one uncontended mutex (the
+//! buffer's `drain`) plus the collector's mutex, once per `buffer_events`
+//! events, never between a poll's two timestamps: every hook but PollStart
+//! hands over when fewer than two cells are left, so a PollStart and its
+//! PollEnd always fit (with `buffer_events` ≥ 2).
+//!
+//! **A park or unpark** reads the timestamp and, only when at least
+//! [`READING_INTERVAL_NANOS`] (1 ms) passed since this thread's previous
+//! reading, the thread's CPU time and run-queue wait: one `pread` of
+//! `/proc/thread-self/schedstat` (both values; `clock_gettime(
+//! CLOCK_THREAD_CPUTIME_ID)` for the CPU time alone with `run_queue_wait`
+//! off). The timestamp is taken after the reading, so a thread preempted
+//! inside the hook has that wait counted in the stretch the reading closes,
+//! never as parked. A worker therefore makes at most ~1,000 of these
+//! system calls a second however often it parks; between readings the
+//! sampler's per-worker readings (every `sample_ms`) cover long stretches.
+//!
+//! The flusher thread copies what every buffer has published on each tick,
+//! so a parked worker's events leave without the worker doing anything.
 
 // Without `--cfg tokio_unstable` there are no poll hooks: the poll side of
 // the hot path is compiled (for `pulse::bench`) but not called.
@@ -9,8 +37,8 @@ use crate::record::buffer::{ThreadSlot, NO_WORKER};
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::metrics::MetricsBatch;
 use crate::record::shared::Shared;
-use pulse_trace::{RecordedEvent, SpawnLocation, WorkerThreadKind};
-use std::cell::RefCell;
+use pulse_trace::{RecordedEvent, SpawnLocation, WorkerThreadKind, READING_INTERVAL_NANOS};
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::runtime::Builder;
@@ -37,7 +65,14 @@ struct Local {
     worker: u32,
     /// This thread's unsubmitted metric counts.
     metrics: MetricsBatch,
+    /// This thread's latest timestamp: the next one is never earlier.
+    last_timestamp: u64,
+    /// A park or unpark at or after this time takes a reading.
+    next_reading_at: u64,
 }
+
+/// One CPU/run-queue reading of this thread: `(cpu_nanos, run_delay_nanos)`.
+type Reading = (Option<u64>, Option<u64>);
 
 impl Local {
     #[cold]
@@ -58,18 +93,48 @@ impl Local {
             parked: false,
             worker: NO_WORKER,
             metrics: MetricsBatch::new(),
+            last_timestamp: 0,
+            next_reading_at: 0,
         }
     }
 
+    /// Nanoseconds since the trace started, never earlier than this
+    /// thread's previous timestamp.
+    #[inline]
+    fn now(&mut self) -> u64 {
+        let now = self.shared.now().max(self.last_timestamp);
+        self.last_timestamp = now;
+        now
+    }
+
+    /// Appends an event; hands the buffer over when fewer than two cells
+    /// are left, so the next PollStart and its PollEnd always fit.
     #[inline]
     fn push(&mut self, event: RecordedEvent) {
-        // SAFETY: `Local` lives in this thread's thread-local storage, so this
-        // thread owns `slot`; a full buffer is flushed right away.
-        unsafe {
-            if self.slot.push(event) {
-                self.slot.flush_owned(&self.shared.collector);
-            }
+        // SAFETY: `Local` belongs to this thread (see `with_local`), so this
+        // thread owns `slot`; there is always room (this hand-over).
+        if unsafe { self.slot.push(event) } < 2 {
+            self.hand_over();
         }
+    }
+
+    /// Appends a PollStart, which never hands over: that would fall inside
+    /// the poll. The room kept by [`push`](Self::push) holds it and its
+    /// PollEnd.
+    #[inline]
+    fn push_poll_start(&mut self, event: RecordedEvent) {
+        // SAFETY: as in `push`.
+        if unsafe { self.slot.push(event) } == 0 {
+            // Only with `buffer_events` = 1.
+            self.hand_over();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&mut self) {
+        // SAFETY: see `push`.
+        unsafe { self.slot.hand_over(&self.shared.collector) };
     }
 
     fn flush(&mut self) {
@@ -93,7 +158,8 @@ impl Local {
         self.worker = worker;
         self.slot.worker.store(worker, Ordering::Relaxed);
         self.metrics.set_worker(worker, &self.shared.metrics_totals);
-        self.push_worker_thread(worker, self.shared.now(), WorkerThreadKind::Runs);
+        let now = self.now();
+        self.push_worker_thread(worker, now, WorkerThreadKind::Runs);
     }
 
     #[cold]
@@ -130,11 +196,31 @@ impl Local {
         }
     }
 
-    fn read_run_delay(&self) -> Option<u64> {
-        self.schedstat
-            .as_ref()
-            .and_then(|file| file.read().ok())
-            .map(|stat| stat.run_delay_nanos)
+    /// A park's or unpark's timestamp, with a reading when the stretch
+    /// since this thread's previous one is long enough to matter.
+    #[inline]
+    fn park_timestamp(&mut self) -> (u64, Reading) {
+        let now = self.now();
+        if now < self.next_reading_at {
+            return (now, (None, None));
+        }
+        self.take_reading()
+    }
+
+    /// Reads CPU time and run-queue wait, then the timestamp (after, so a
+    /// preemption inside the read belongs to the stretch the reading
+    /// closes).
+    #[cold]
+    #[inline(never)]
+    fn take_reading(&mut self) -> (u64, Reading) {
+        let stat = self.schedstat.as_ref().and_then(|file| file.read().ok());
+        let reading = match stat {
+            Some(stat) => (Some(stat.cpu_nanos), Some(stat.run_delay_nanos)),
+            None => (cfg!(unix).then(clock::thread_cpu_nanos), None),
+        };
+        let timestamp = self.now();
+        self.next_reading_at = timestamp.saturating_add(READING_INTERVAL_NANOS);
+        (timestamp, reading)
     }
 }
 
@@ -146,41 +232,72 @@ impl Drop for Local {
 }
 
 thread_local! {
-    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+    /// This thread's `Local`, or null. A raw pointer has no destructor, so
+    /// reading it is one thread-local load, with no lazy-registration check.
+    static LOCAL: Cell<*mut Local> = const { Cell::new(std::ptr::null_mut()) };
+    /// Owns the `Local` `LOCAL` points to, and frees it at thread exit.
+    static OWNER: RefCell<Option<OwnedLocal>> = const { RefCell::new(None) };
+}
+
+/// The allocation behind `LOCAL`.
+struct OwnedLocal(*mut Local);
+
+impl Drop for OwnedLocal {
+    fn drop(&mut self) {
+        // Unpublish first: nothing may reach the `Local` while it is freed.
+        LOCAL.set(std::ptr::null_mut());
+        // SAFETY: the pointer came from `Box::into_raw` in `new_local`
+        // and is freed only here.
+        drop(unsafe { Box::from_raw(self.0) });
+    }
 }
 
 /// Runs `f` with this thread's buffer for `shared`, creating it on first use
 /// (or when the thread switches to another recording).
 #[inline]
 fn with_local(shared: &Arc<Shared>, f: impl FnOnce(&mut Local)) {
-    let _ = LOCAL.try_with(|cell| {
-        let Ok(mut local) = cell.try_borrow_mut() else {
-            return;
-        };
-        match &mut *local {
-            Some(local) if Arc::ptr_eq(&local.shared, shared) => f(local),
-            other => {
-                // Rare: first event of this thread, or a thread that records
-                // for two runtimes in turn. Hand the old buffer over first.
-                *other = Some(Local::new(shared));
-                if let Some(local) = other.as_mut() {
-                    f(local);
-                }
-            }
-        }
-    });
+    // SAFETY: `LOCAL` is non-null only while `OWNER` keeps the allocation,
+    // only this thread uses it, and no code running inside `f` calls back
+    // into a hook, so this is the only reference.
+    let local = match unsafe { LOCAL.get().as_mut() } {
+        Some(local) if Arc::ptr_eq(&local.shared, shared) => local,
+        _ => match new_local(shared) {
+            // SAFETY: as above.
+            Some(local) => unsafe { &mut *local },
+            None => return,
+        },
+    };
+    f(local);
+}
+
+/// Rare: first event of this thread, or a thread that records for two
+/// runtimes in turn (the old buffer is handed over first). `None` while
+/// the thread is exiting.
+#[cold]
+#[inline(never)]
+fn new_local(shared: &Arc<Shared>) -> Option<*mut Local> {
+    OWNER
+        .try_with(|owner| {
+            let mut owner = owner.try_borrow_mut().ok()?;
+            *owner = None;
+            let local = Box::into_raw(Box::new(Local::new(shared)));
+            *owner = Some(OwnedLocal(local));
+            LOCAL.set(local);
+            Some(local)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Hands the calling thread's buffer to the collector (if it belongs to
 /// `shared`).
 pub(crate) fn flush_current_thread(shared: &Arc<Shared>) {
-    let _ = LOCAL.try_with(|cell| {
-        if let Ok(mut local) = cell.try_borrow_mut() {
-            if let Some(local) = local.as_mut().filter(|l| Arc::ptr_eq(&l.shared, shared)) {
-                local.flush();
-            }
+    // SAFETY: see `with_local`.
+    if let Some(local) = unsafe { LOCAL.get().as_mut() } {
+        if Arc::ptr_eq(&local.shared, shared) {
+            local.flush();
         }
-    });
+    }
 }
 
 /// Tokio's task id as a number. `tokio::task::Id` exposes it only through
@@ -228,17 +345,15 @@ pub(crate) fn record_poll_start(
         return;
     }
     with_local(shared, |local| {
-        // Read the clock inside, after a first event's one-time set-up of
-        // the thread's buffer, so set-up is not counted as poll time.
         // A worker change (rare) is noted first: its WorkerThread record
         // must not be later than this PollStart, and its set-up is not
         // poll time.
         local.note_worker(worker);
         let local_queue = local.shared.local_queue(worker as usize);
-        let timestamp_nanos = local.shared.now();
+        let timestamp_nanos = local.now();
         local.in_poll = true;
         local.metrics.poll_start(timestamp_nanos, local_queue);
-        local.push(RecordedEvent::PollStart {
+        local.push_poll_start(RecordedEvent::PollStart {
             timestamp_nanos,
             worker,
             local_queue,
@@ -265,7 +380,7 @@ fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
         return;
     }
     let local_queue = local.shared.local_queue(worker as usize);
-    let timestamp_nanos = local.shared.now();
+    let timestamp_nanos = local.now();
     if off_worker
         || (timestamp_nanos.saturating_sub(local.metrics.poll_started_at()) >= DETACH_CHECK_NS
             && local.lost_worker(worker))
@@ -275,6 +390,7 @@ fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
     local
         .metrics
         .poll_end(timestamp_nanos, local_queue, &local.shared.metrics_totals);
+    // A full buffer is handed over here, after the poll's end.
     local.push(RecordedEvent::PollEnd {
         timestamp_nanos,
         worker,
@@ -289,18 +405,14 @@ fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
 fn record_poll_end_off_worker(shared: &Arc<Shared>) {
     // Never set up a buffer here: only a thread that recorded a start has
     // an end to record.
-    let _ = LOCAL.try_with(|cell| {
-        let Ok(mut local) = cell.try_borrow_mut() else {
-            return;
-        };
-        let Some(local) = local.as_mut().filter(|l| Arc::ptr_eq(&l.shared, shared)) else {
-            return;
-        };
-        if local.in_poll && local.worker != NO_WORKER {
-            let worker = local.worker;
-            end_poll(local, worker, true);
-        }
-    });
+    // SAFETY: see `with_local`.
+    let Some(local) = (unsafe { LOCAL.get().as_mut() }) else {
+        return;
+    };
+    if Arc::ptr_eq(&local.shared, shared) && local.in_poll && local.worker != NO_WORKER {
+        let worker = local.worker;
+        end_poll(local, worker, true);
+    }
 }
 
 pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
@@ -310,10 +422,7 @@ pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
     with_local(shared, |local| {
         local.note_worker(worker);
         let local_queue = local.shared.local_queue(worker as usize);
-        // Fixed order, next to the timestamp: time, CPU clock, schedstat.
-        let timestamp_nanos = local.shared.now();
-        let cpu_nanos = clock::thread_cpu_nanos();
-        let run_delay_nanos = local.read_run_delay();
+        let (timestamp_nanos, (cpu_nanos, run_delay_nanos)) = local.park_timestamp();
         local.parked = true;
         local
             .metrics
@@ -325,8 +434,6 @@ pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
             cpu_nanos,
             run_delay_nanos,
         });
-        // A parked worker may sleep for long: let its events go now.
-        local.flush();
     });
 }
 
@@ -338,9 +445,7 @@ pub(crate) fn record_unpark(shared: &Arc<Shared>, worker: u32) {
         }
         local.note_worker(worker);
         let local_queue = local.shared.local_queue(worker as usize);
-        let timestamp_nanos = local.shared.now();
-        let cpu_nanos = clock::thread_cpu_nanos();
-        let run_delay_nanos = local.read_run_delay();
+        let (timestamp_nanos, (cpu_nanos, run_delay_nanos)) = local.park_timestamp();
         local.metrics.unpark(local_queue);
         local.push(RecordedEvent::WorkerUnpark {
             timestamp_nanos,
@@ -386,4 +491,92 @@ pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
     });
     let s = shared.clone();
     builder.on_thread_stop(move || flush_current_thread(&s));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::record::collector::Batch;
+
+    /// Issue 12 item 5: a PollStart is still in the thread's buffer when
+    /// its poll runs (it was not handed over between the poll's two
+    /// timestamps), and hand-overs do happen, after PollEnds.
+    #[test]
+    fn buffers_are_never_handed_over_inside_a_poll() {
+        let shared = Arc::new(Shared::new(&Config::new().buffer_events(5)));
+        let here = std::panic::Location::caller();
+        for task in 0..100 {
+            record_poll_start(&shared, 0, task, SpawnLocation(here));
+            let slot = shared.slots()[0].clone();
+            assert!(
+                slot.pending() >= 1,
+                "poll {task}: its PollStart was handed over"
+            );
+            record_poll_end(&shared, 0);
+            if task % 7 == 0 {
+                record_park(&shared, 0);
+                record_unpark(&shared, 0);
+            }
+        }
+        flush_current_thread(&shared);
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        assert!(batches.len() > 10, "full buffers were handed over");
+        let events: Vec<_> = batches.iter().flat_map(Batch::events).collect();
+        assert_eq!(events.len(), 200 + 2 * 15);
+        // Every batch that ends in a PollStart would be a hand-over inside
+        // a poll.
+        for batch in &batches {
+            assert!(!matches!(
+                batch.events().last(),
+                Some(RecordedEvent::PollStart { .. })
+            ));
+        }
+    }
+
+    /// A thread takes a reading on its first park, then not again until
+    /// `READING_INTERVAL_NANOS` later, and the reading's timestamp follows
+    /// the reading.
+    #[test]
+    fn parks_read_at_most_once_per_interval() {
+        let shared = Arc::new(Shared::new(&Config::new()));
+        let before = shared.now();
+        for _ in 0..50 {
+            record_park(&shared, 0);
+            record_unpark(&shared, 0);
+        }
+        std::thread::sleep(std::time::Duration::from_nanos(READING_INTERVAL_NANOS));
+        record_park(&shared, 0);
+        flush_current_thread(&shared);
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        let readings: Vec<(u64, bool)> = batches
+            .iter()
+            .flat_map(Batch::events)
+            .filter_map(|e| match *e {
+                RecordedEvent::WorkerPark {
+                    timestamp_nanos,
+                    cpu_nanos,
+                    ..
+                }
+                | RecordedEvent::WorkerUnpark {
+                    timestamp_nanos,
+                    cpu_nanos,
+                    ..
+                } => Some((timestamp_nanos, cpu_nanos.is_some())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(readings.len(), 101);
+        assert!(readings[0].1 && readings[0].0 >= before, "first park reads");
+        let read: Vec<_> = readings.iter().filter(|r| r.1).collect();
+        // 100 hooks in well under a millisecond each: a handful of
+        // readings at most (one per elapsed millisecond), and the last
+        // park, a millisecond later, reads again.
+        assert!(readings[100].1, "a park 1 ms later reads");
+        for pair in read.windows(2) {
+            assert!(pair[1].0 - pair[0].0 >= READING_INTERVAL_NANOS);
+        }
+    }
 }

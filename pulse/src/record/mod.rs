@@ -1,13 +1,8 @@
 //! Hook installation and the recording hot path: [`Recorder`],
 //! [`RecordingGuard`] and [`RecordingHandle`].
 //!
-//! Per poll event the hot path does: one relaxed load of the enabled flag,
-//! `tokio::runtime::worker_index()` (a thread-local read), the worker's local
-//! queue depth (atomic loads), one monotonic clock read, and a push into the
-//! thread's own buffer. No lock, allocation, hash or system call. Park and
-//! unpark add the thread's CPU clock and, on Linux, one `pread` of the
-//! thread's cached `schedstat` descriptor, and hand the buffer to the
-//! collector.
+//! The hot path itself, what it does and costs, is `hooks.rs`, read top to
+//! bottom.
 
 pub(crate) mod buffer;
 pub mod clock;

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::record::buffer::ThreadSlot;
-use crate::record::clock;
+use crate::record::clock::{Clock, TraceClock};
 use crate::record::collector::CentralCollector;
 #[cfg(tokio_unstable)]
 use crate::record::hooks::saturate_u32;
@@ -17,8 +17,8 @@ use tokio::runtime::RuntimeMetrics;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) enabled: AtomicBool,
-    /// `clock::monotonic_nanos()` at trace timestamp 0.
-    epoch_nanos: u64,
+    /// The timestamp clock, counting from trace timestamp 0.
+    clock: TraceClock,
     /// Set right after the runtime is built; until then queue depths read 0.
     metrics: OnceLock<RuntimeMetrics>,
     pub(crate) collector: CentralCollector,
@@ -37,7 +37,7 @@ impl Shared {
     pub(crate) fn new(config: &Config) -> Self {
         Shared {
             enabled: AtomicBool::new(config.enabled),
-            epoch_nanos: clock::monotonic_nanos(),
+            clock: Clock::get().starting_now(),
             metrics: OnceLock::new(),
             collector: CentralCollector::new(config.max_pending_events, config.buffer_events),
             metrics_totals: SharedMetrics::new(config.poll_histogram, config.metrics_submit_every),
@@ -49,6 +49,7 @@ impl Shared {
         }
     }
 
+    #[inline]
     pub(crate) fn is_enabled(&self) -> bool {
         self.enabled.load(Ordering::Relaxed)
     }
@@ -56,7 +57,7 @@ impl Shared {
     /// Nanoseconds since the trace started.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        clock::monotonic_nanos().saturating_sub(self.epoch_nanos)
+        self.clock.now()
     }
 
     /// Tasks in `worker`'s local run queue; 0 until the runtime is built,

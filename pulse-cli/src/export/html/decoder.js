@@ -117,6 +117,10 @@
         return REC.WorkerSwitch;
       case 0x43:
         return REC.SetTime;
+      case 0x44:
+        return REC.WorkerPark;
+      case 0x45:
+        return REC.WorkerUnpark;
       default:
         return null;
     }
@@ -262,7 +266,7 @@
       this.localQueue = 0;
       this.taskId = -1; // -1: not recorded (v5)
       this.location = 0; // 0: unknown
-      this.cpu = 0;
+      this.cpu = 0; // -1 on a park/unpark: no reading
       this.runDelay = -1; // -1: not recorded
       // The same three as two's-complement i64 values, exact near 2^64.
       this.taskIdI64 = -1;
@@ -777,6 +781,23 @@
       this.runDelayI64 = this.hasRunDelay ? rd : -1;
     }
 
+    /** A park or unpark without a reading (tags 0x44, 0x45). */
+    parkWithoutReading(tag) {
+      const dt = this.varint("dt", 1);
+      const queue = this.u32("local_queue", 0);
+      const slot = this.requireWorker();
+      const nanos = this.advance(slot, dt);
+      this.wQueue[slot] = queue;
+      this.kind = tag === 0x44 ? Kind.WorkerPark : Kind.WorkerUnpark;
+      this.t = nanos;
+      this.worker = this.curWorker;
+      this.localQueue = queue;
+      this.cpu = -1;
+      this.cpuI64 = -1;
+      this.runDelay = -1;
+      this.runDelayI64 = -1;
+    }
+
     // ---- v5 ------------------------------------------------------------
 
     v5() {
@@ -845,6 +866,7 @@
           this.worker = b[p + 5];
           this.localQueue = b[p + 6];
           this.cpu = (b[p + 7] + b[p + 8] * 0x100 + b[p + 9] * 0x10000 + b[p + 10] * 0x1000000) * 1000;
+          if (this.cpu === 0) this.cpu = -1; // 0 µs: no reading
           this.cpuI64 = this.cpu;
           break;
         default:
@@ -883,6 +905,10 @@
             }
             if (tag <= 0x41) {
               this.park(tag);
+              return true;
+            }
+            if (tag >= 0x44) {
+              this.parkWithoutReading(tag);
               return true;
             }
             if (tag === 0x42) {
@@ -929,7 +955,7 @@
         case Kind.WorkerUnpark:
           e.worker = this.worker;
           e.local_queue = this.localQueue;
-          e.cpu_nanos = this.cpu;
+          e.cpu_nanos = this.cpu < 0 ? null : this.cpu;
           e.run_delay_nanos = this.runDelay < 0 ? null : this.runDelay;
           break;
         case Kind.QueueSample:

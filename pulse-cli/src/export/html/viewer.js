@@ -323,7 +323,8 @@
     onEvent(dec) {
       const kind = dec.kind;
       if (kind !== K.WorkerThread && dec.localQueue > this.maxQ) this.maxQ = dec.localQueue;
-      if (kind === K.WorkerPark || kind === K.WorkerUnpark) this.reading(dec.t, dec.cpu, dec.runDelay);
+      // dec.cpu < 0: a park or unpark without a reading (tags 0x44/0x45).
+      if ((kind === K.WorkerPark || kind === K.WorkerUnpark) && dec.cpu >= 0) this.reading(dec.t, dec.cpu, dec.runDelay);
       const periodWasOpen = this.timeline.openPeriod() !== null;
       const c = this.timeline.onEvent(dec);
       this.unpaired += c.unpaired;
