@@ -29,7 +29,8 @@ count() {
   local main total
   # With --separate-threads, one file per thread: cg.out-01 is the main one.
   main=$(awk '/^(summary|totals):/ {print $2; exit}' "$dir/cg.out-01")
-  total=$(cat "$dir"/cg.out-* | awk '/^(summary|totals):/ {s += $2} END {print s}')
+  # Each file has both a "summary:" and a "totals:" line: count one per file.
+  total=$(for f in "$dir"/cg.out-*; do awk '/^(summary|totals):/ {print $2; exit}' "$f"; done | awk '{s += $1} END {print s}')
   echo "$main $total"
 }
 

@@ -86,10 +86,11 @@ impl CentralCollector {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes the flusher once the backlog is half full, so a burst is
-    /// written before it has to be dropped.
-    fn wake_if_half_full(&self, mut pending: MutexGuard<'_, Pending>) {
-        if pending.events * 2 >= self.max_pending_events && !pending.wake_sent {
+    /// Wakes the flusher once a quarter of the backlog is used, so a burst
+    /// is written while three quarters are still free (a flusher thread
+    /// descheduled for a few ms on a busy machine must not cost events).
+    fn wake_early(&self, mut pending: MutexGuard<'_, Pending>) {
+        if pending.events * 4 >= self.max_pending_events && !pending.wake_sent {
             pending.wake_sent = true;
             pending.flush_requested = true;
             drop(pending);
@@ -123,7 +124,7 @@ impl CentralCollector {
             whole: true,
         });
         let spare = pending.spare.pop().filter(|b| b.capacity() >= capacity);
-        self.wake_if_half_full(pending);
+        self.wake_early(pending);
         // A new buffer only while the pool warms up (at most the backlog's
         // worth of buffers ever exists); recycled ones are already paged in.
         spare.unwrap_or_else(|| new_buffer(capacity))
@@ -168,7 +169,7 @@ impl CentralCollector {
                 });
             }
         }
-        self.wake_if_half_full(pending);
+        self.wake_early(pending);
         true
     }
 
@@ -312,11 +313,42 @@ mod tests {
     }
 
     #[test]
-    fn half_full_backlog_wakes_the_flusher() {
-        let c = CentralCollector::new(4, 4);
-        c.accept(&[sample(1), sample(2)]);
+    fn a_quarter_full_backlog_wakes_the_flusher() {
+        let c = CentralCollector::new(16, 2);
+        c.accept(&[sample(1)]);
+        assert!(!c.wait(std::time::Duration::ZERO).flush, "an eighth used");
+        c.accept(&[sample(2), sample(3)]);
         let wake = c.wait(std::time::Duration::from_secs(60));
-        assert!(wake.flush && !wake.stopping);
+        assert!(wake.flush && !wake.stopping, "a quarter used");
+    }
+
+    /// A full buffer is taken by pointer (no copy) and its owner gets an
+    /// empty buffer back; with no room in the backlog the events are
+    /// dropped, counted, and the same buffer comes back emptied.
+    #[test]
+    fn hand_over_swaps_buffers_and_drops_when_full() {
+        let c = CentralCollector::new(8, 4);
+        let mut full = Vec::with_capacity(4);
+        full.extend([sample(1), sample(2), sample(3), sample(4)]);
+        let address = full.as_ptr();
+        let fresh = c.hand_over(full, 1, 4);
+        assert!(fresh.is_empty() && fresh.capacity() >= 4);
+        assert_ne!(fresh.as_ptr(), address, "a different buffer");
+        let mut again = fresh;
+        again.extend([sample(5), sample(6), sample(7), sample(8)]);
+        let again = c.hand_over(again, 0, 4);
+        let mut third = again;
+        third.extend([sample(9), sample(10), sample(11), sample(12)]);
+        let address = third.as_ptr();
+        let back = c.hand_over(third, 0, 4);
+        assert_eq!(back.as_ptr(), address, "no room: the same buffer, emptied");
+        assert!(back.is_empty());
+        assert_eq!(c.dropped(), 4);
+        let mut out = Vec::new();
+        c.drain(&mut out);
+        let written: Vec<_> = out.iter().flat_map(Batch::events).copied().collect();
+        let expected: Vec<_> = (2..=8).map(sample).collect();
+        assert_eq!(written, expected, "the first buffer from index 1 on");
     }
 
     #[test]
