@@ -360,14 +360,14 @@ fn a_trace_without_the_cfg_says_what_it_lacks() {
             timestamp_nanos: 50 * MS,
             worker: 0,
             local_queue: 0,
-            cpu_nanos: MS,
+            cpu_nanos: Some(MS),
             run_delay_nanos: Some(0),
         },
         RecordedEvent::WorkerPark {
             timestamp_nanos: 250 * MS,
             worker: 0,
             local_queue: 0,
-            cpu_nanos: 2 * MS,
+            cpu_nanos: Some(2 * MS),
             run_delay_nanos: Some(0),
         },
     ];

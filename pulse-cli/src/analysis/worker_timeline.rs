@@ -434,7 +434,7 @@ mod tests {
             timestamp_nanos: t,
             worker: 0,
             local_queue: 0,
-            cpu_nanos: cpu,
+            cpu_nanos: Some(cpu),
             run_delay_nanos: Some(0),
         }
     }
@@ -443,7 +443,7 @@ mod tests {
             timestamp_nanos: t,
             worker: 0,
             local_queue: 0,
-            cpu_nanos: cpu,
+            cpu_nanos: Some(cpu),
             run_delay_nanos: Some(0),
         }
     }
