@@ -7,6 +7,8 @@
 //! pulse jsonl TRACE [-o OUT]      one JSON object per event
 //! pulse chrome TRACE [-o OUT]     Chrome trace-event JSON for Perfetto / chrome://tracing
 //! pulse html TRACE... [-o OUT]    one self-contained HTML page: an interactive timeline
+//! pulse export parquet TRACE... --out DIR
+//!                                 Parquet tables, partitioned service=/host=/date= (docs/fleet.md)
 //! ```
 //!
 //! TRACE is a trace file, the base path of a rotated set (`trace.bin` for
@@ -56,6 +58,40 @@ enum Command {
     /// workers, polls, parks and queues, with the findings marked. It
     /// embeds the trace and opens from a file, without network.
     Html(HtmlArgs),
+    /// Export traces for other engines.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Write Parquet tables (polls, parks, samples, findings, runs) under
+    /// DIR/TABLE/service=…/host=…/date=…/RUN.parquet, to query many hosts'
+    /// traces as one dataset (DuckDB, Spark, Trino, ...). Schema:
+    /// docs/fleet.md.
+    Parquet(ParquetArgs),
+}
+
+#[derive(Debug, Args)]
+struct ParquetArgs {
+    /// Traces to export; each one is a run of its own.
+    #[arg(required = true, value_name = "TRACE")]
+    traces: Vec<PathBuf>,
+    /// The dataset's root directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The service (default: the trace's service, else its executable's name).
+    #[arg(long, value_name = "NAME")]
+    service: Option<String>,
+    /// The host (default: the hostname the trace recorded).
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// The run (default: the recording's start time and process id). Only
+    /// with one trace.
+    #[arg(long, value_name = "NAME")]
+    run: Option<String>,
+    #[command(flatten)]
+    thresholds: Thresholds,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +221,8 @@ fn main() -> ExitCode {
 enum Failure {
     Trace(AnalysisError),
     Output(io::Error),
+    /// The arguments cannot work: what is wrong and what to do.
+    Usage(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -192,6 +230,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Trace(err) => write!(f, "{err}"),
             Failure::Output(err) => write!(f, "writing the output: {err}"),
+            Failure::Usage(message) => f.write_str(message),
         }
     }
 }
@@ -251,7 +290,54 @@ fn run(command: Command) -> Result<(), Failure> {
             .map(drop)
         }),
         Command::Html(args) => html(&args),
+        Command::Export(ExportCommand::Parquet(args)) => export_parquet(&args),
     }
+}
+
+fn export_parquet(args: &ParquetArgs) -> Result<(), Failure> {
+    use pulse_cli::export::parquet::{self, ExportError, ParquetOptions};
+    let sets = find_all(&args.traces)?;
+    if args.run.is_some() && sets.len() > 1 {
+        return Err(Failure::Usage(format!(
+            "--run names one run, but {} traces were given: export them one by one, or omit --run",
+            sets.len()
+        )));
+    }
+    let mut options = ParquetOptions::new().analysis(args.thresholds.options());
+    options.service.clone_from(&args.service);
+    options.host.clone_from(&args.host);
+    options.run.clone_from(&args.run);
+    let mut stdout = io::stdout().lock();
+    for set in &sets {
+        let bar = progress::Bar::new(set);
+        let result = parquet::export_parquet(set, &args.out, &options, |done, total| {
+            bar.update(done, total)
+        });
+        bar.finish();
+        let export = result.map_err(|err| match err {
+            ExportError::Trace(err) => Failure::from(err),
+            err => Failure::Usage(err.to_string()),
+        })?;
+        let id = &export.identity;
+        let bytes: u64 = export.files.iter().map(|f| f.bytes).sum();
+        let rows: Vec<String> = export
+            .files
+            .iter()
+            .map(|f| format!("{} {}", f.rows, f.table))
+            .collect();
+        writeln!(
+            stdout,
+            "{}: service={} host={} date={} run={}: {} ({:.1} MiB)",
+            set.name().display(),
+            id.service,
+            id.host,
+            id.date,
+            id.run,
+            rows.join(", "),
+            bytes as f64 / 1_048_576.0
+        )?;
+    }
+    Ok(())
 }
 
 fn html(args: &HtmlArgs) -> Result<(), Failure> {

@@ -2,11 +2,13 @@
 //! [`trace_to_jsonl`]) for scripts and `jq`, and Chrome trace-event JSON
 //! ([`ChromeWriter`], [`trace_to_chrome`]) for Perfetto
 //! (ui.perfetto.dev) and `chrome://tracing`, and a self-contained
-//! interactive HTML timeline ([`html`]).
+//! interactive HTML timeline ([`html`]), and Apache Parquet tables for
+//! querying many hosts' traces as one dataset ([`parquet`]).
 //!
-//! Both stream: they read the trace once and hold nothing that grows with
-//! it. Neither needs a dependency: the little JSON they write is written
-//! directly.
+//! The JSON exports stream: they read the trace once and hold nothing that
+//! grows with it, and need no dependency: the little JSON they write is
+//! written directly. The Parquet export streams too, in bounded memory
+//! (see [`parquet`]).
 //!
 //! ```
 //! use pulse_cli::analysis::{AnalysisOptions, TraceSet};
@@ -36,6 +38,7 @@ mod chrome;
 pub mod html;
 mod json;
 mod jsonl;
+pub mod parquet;
 
 pub use chrome::{trace_to_chrome, ChromeWriter};
 pub use jsonl::{trace_to_jsonl, JsonlWriter};
