@@ -72,6 +72,9 @@ fn write_description(
     match scan.metadata() {
         Some(meta) => {
             writeln!(out, "  written by: pulse {}", meta.pulse_version)?;
+            if let Some(identity) = recorded_by(meta) {
+                writeln!(out, "  recorded by: {identity}")?;
+            }
             writeln!(out, "  workers: {}", meta.worker_count)?;
             writeln!(out, "  started: {}", utc(meta.start_unix_nanos))?;
             writeln!(
@@ -139,6 +142,29 @@ fn write_description(
     Ok(())
 }
 
+/// `checkout-server (pid 4242) on web-1, service checkout`, from what the
+/// metadata has of it (traces before pulse recorded it have none).
+fn recorded_by(meta: &pulse_trace::TraceMetadata) -> Option<String> {
+    let mut parts = Vec::new();
+    match (meta.executable(), meta.pid()) {
+        (Some(exe), Some(pid)) => parts.push(format!("{exe} (pid {pid})")),
+        (Some(exe), None) => parts.push(exe.to_owned()),
+        (None, Some(pid)) => parts.push(format!("pid {pid}")),
+        (None, None) => {}
+    }
+    if let Some(host) = meta.hostname() {
+        parts.push(format!("on {host}"));
+    }
+    let mut line = parts.join(" ");
+    if let Some(service) = meta.service() {
+        if !line.is_empty() {
+            line.push_str(", ");
+        }
+        line.push_str(&format!("service {service}"));
+    }
+    (!line.is_empty()).then_some(line)
+}
+
 /// `2025-11-23 20:01:25.123 UTC` from ns since the Unix epoch.
 fn utc(unix_nanos: u64) -> String {
     let secs = unix_nanos / 1_000_000_000;
@@ -171,6 +197,24 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_by_says_what_the_metadata_has() {
+        let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let mut meta = pulse_trace::TraceMetadata::default();
+        assert_eq!(recorded_by(&meta), None);
+        meta.config = vec![
+            pair("hostname", "web-1"),
+            pair("pid", "42"),
+            pair("executable", "srv"),
+        ];
+        assert_eq!(recorded_by(&meta).unwrap(), "srv (pid 42) on web-1");
+        meta.config.push(pair("service", "checkout"));
+        assert_eq!(
+            recorded_by(&meta).unwrap(),
+            "srv (pid 42) on web-1, service checkout"
+        );
+    }
 
     #[test]
     fn utc_dates() {

@@ -120,6 +120,7 @@ use proc_macro::TokenStream;
 /// | `format` | `"v6"`, `"v5"` | `"v6"` |
 /// | `enabled` | `true`, `false`: `false` runs without pulse unless `PULSE=on` | `true` |
 /// | `run_queue_wait` | `true`, `false`: read each worker's OS run-queue wait (Linux schedstat); `false` saves those reads, and the analysis can no longer tell waiting for a CPU from sleeping | `true` |
+/// | `service` | a string: the service this program is, recorded in the trace's metadata and used by `pulse export parquet` (`PULSE_SERVICE` overrides it) | none (the export then uses the executable's name) |
 ///
 /// ```
 /// #[pulse::main(flush_ms = 100, sample_ms = 5, buffer_events = 512, format = "v6", writer = "null")]

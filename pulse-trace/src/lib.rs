@@ -176,8 +176,85 @@ pub struct TraceMetadata {
     pub file_index: u64,
     /// The recording configuration, as key/value pairs. An encoder keeps
     /// the leading pairs that fit in [`MAX_RECORD_LEN`] with the rest of
-    /// the metadata.
+    /// the metadata. The recorder puts the process's identity first
+    /// (see [`TraceMetadata::hostname`] and the keys in [`identity`]).
     pub config: Vec<(String, String)>,
+}
+
+/// The configuration keys under which the recorder writes who recorded a
+/// trace, so that traces from many processes stay identifiable (FORMAT.md,
+/// "Identity pairs"). Older traces lack them.
+pub mod identity {
+    /// The host's name (`gethostname`).
+    pub const HOSTNAME: &str = "hostname";
+    /// The process id, in decimal.
+    pub const PID: &str = "pid";
+    /// The executable's file name.
+    pub const EXECUTABLE: &str = "executable";
+    /// The service the program said it is (`service = "..."` in
+    /// `#[pulse::main]`, `Config::service`, `PULSE_SERVICE`); absent when
+    /// none was set.
+    pub const SERVICE: &str = "service";
+}
+
+impl TraceMetadata {
+    /// The value of configuration pair `key`, if present and not empty.
+    ///
+    /// ```
+    /// use pulse_trace::TraceMetadata;
+    ///
+    /// let metadata = TraceMetadata {
+    ///     config: vec![("sample_ms".into(), "10".into())],
+    ///     ..TraceMetadata::default()
+    /// };
+    /// assert_eq!(metadata.config_value("sample_ms"), Some("10"));
+    /// assert_eq!(metadata.config_value("flush_ms"), None);
+    /// ```
+    pub fn config_value(&self, key: &str) -> Option<&str> {
+        self.config
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The recording host's name.
+    ///
+    /// ```
+    /// use pulse_trace::{identity, TraceMetadata};
+    ///
+    /// let metadata = TraceMetadata {
+    ///     config: vec![
+    ///         (identity::HOSTNAME.into(), "web-1".into()),
+    ///         (identity::PID.into(), "4242".into()),
+    ///         (identity::EXECUTABLE.into(), "checkout-server".into()),
+    ///         (identity::SERVICE.into(), "checkout".into()),
+    ///     ],
+    ///     ..TraceMetadata::default()
+    /// };
+    /// assert_eq!(metadata.hostname(), Some("web-1"));
+    /// assert_eq!(metadata.pid(), Some(4242));
+    /// assert_eq!(metadata.executable(), Some("checkout-server"));
+    /// assert_eq!(metadata.service(), Some("checkout"));
+    /// assert_eq!(TraceMetadata::default().service(), None);
+    /// ```
+    pub fn hostname(&self) -> Option<&str> {
+        self.config_value(identity::HOSTNAME)
+    }
+
+    /// The recording process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.config_value(identity::PID)?.parse().ok()
+    }
+
+    /// The recording executable's file name.
+    pub fn executable(&self) -> Option<&str> {
+        self.config_value(identity::EXECUTABLE)
+    }
+
+    /// The service name the program set, if any.
+    pub fn service(&self) -> Option<&str> {
+        self.config_value(identity::SERVICE)
+    }
 }
 
 impl Default for TraceMetadata {

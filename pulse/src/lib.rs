@@ -149,6 +149,9 @@ pub use pulse_trace::{EventType, RecordedEvent, SpawnLocation};
 #[doc(hidden)]
 pub use record::clock;
 pub use record::metrics;
+/// The live metrics through the `metrics` crate's facade (feature `metrics`).
+#[cfg(feature = "metrics")]
+pub use record::metrics_facade;
 pub use record::{Recorder, RecordingGuard, RecordingHandle, RecordingSummary};
 pub use writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
 // Always exported, so that without the `bench` feature its expansion

@@ -130,14 +130,26 @@ fn duckdb_answers_fleet_questions_as_pulse_analyze_does() {
             record(HOST_B, &dir.path().join("b"), "fleet-b.bin"),
         ),
     ];
+    // Who recorded each trace: the programs set `service = "fleet-test"`.
+    for (program, (_, trace)) in ["fleet_host_a", "fleet_host_b"].iter().zip(&traces) {
+        let info = run(Command::new(&pulse).arg("info").arg(trace));
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            info.contains(&format!("recorded by: {program} (pid "))
+                && info.contains(", service fleet-test"),
+            "{info}"
+        );
+    }
     let out = dir.path().join("dataset");
     for (host, trace) in &traces {
+        // Both ran on this machine: --host makes them two hosts; the
+        // service comes from the trace.
         let output = run(Command::new(&pulse)
             .args(["export", "parquet"])
             .arg(trace)
             .arg("--out")
             .arg(&out)
-            .args(["--service", "fleet-test", "--host", host]));
+            .args(["--host", host]));
         let said = String::from_utf8_lossy(&output.stdout);
         assert!(
             said.contains(&format!("service=fleet-test host={host}")),

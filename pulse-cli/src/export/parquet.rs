@@ -355,28 +355,20 @@ impl Identity {
     }
 }
 
-/// The service the trace names (a `service` configuration pair), else its
-/// executable's name.
+/// The service the trace names, else its executable's name.
 fn recorded_service(metadata: &TraceMetadata) -> Option<String> {
-    config(metadata, "service")
-        .or_else(|| config(metadata, "executable"))
+    metadata
+        .service()
+        .or_else(|| metadata.executable())
         .map(str::to_owned)
 }
 
 fn recorded_host(metadata: &TraceMetadata) -> Option<String> {
-    config(metadata, "hostname").map(str::to_owned)
+    metadata.hostname().map(str::to_owned)
 }
 
 fn recorded_pid(metadata: &TraceMetadata) -> Option<u32> {
-    config(metadata, "pid").and_then(|p| p.parse().ok())
-}
-
-fn config<'a>(metadata: &'a TraceMetadata, key: &str) -> Option<&'a str> {
-    metadata
-        .config
-        .iter()
-        .find(|(k, v)| k == key && !v.is_empty())
-        .map(|(_, v)| v.as_str())
+    metadata.pid()
 }
 
 fn path_safe(value: &str) -> bool {

@@ -121,6 +121,12 @@ pub(crate) const KEYS: &[Key] = &[
         "run_queue_wait = false",
         "Config::run_queue_wait",
     ),
+    key(
+        "service",
+        Group::Pulse,
+        "service = \"checkout\"",
+        "Config::service",
+    ),
     key("config", Group::Config, "config = my_config", ""),
 ];
 
@@ -221,6 +227,7 @@ pub(crate) struct Configuration {
     pub(crate) format: Option<Arg<Format>>,
     pub(crate) enabled: Option<Arg<bool>>,
     pub(crate) run_queue_wait: Option<Arg<bool>>,
+    pub(crate) service: Option<Arg<LitStr>>,
     pub(crate) config: Option<Arg<Expr>>,
 }
 
@@ -320,6 +327,7 @@ impl Configuration {
             "run_queue_wait" => {
                 self.run_queue_wait = boolean(key, value, errors).map(|v| Arg::new(v, nv))
             }
+            "service" => self.service = string(key, value, errors).map(|v| Arg::new(v, nv)),
             "config" => self.config = config_fn(value, errors).map(|v| Arg::new(v, nv)),
             // Unreachable: `every_key_has_a_setter_and_an_example` checks
             // each key. A proc macro reports rather than panics.

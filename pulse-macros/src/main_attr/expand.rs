@@ -162,6 +162,10 @@ fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
         let value = arg.value;
         config.extend(quote_spanned!(arg.span=> .run_queue_wait(#value)));
     }
+    if let Some(arg) = &settings.service {
+        let value = &arg.value;
+        config.extend(quote_spanned!(arg.span=> .service(#value)));
+    }
     if let Some(writer) = &settings.writer {
         let path = match &writer.path {
             Some(arg) => arg.value.to_token_stream(),

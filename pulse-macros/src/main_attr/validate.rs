@@ -56,6 +56,7 @@ pub(crate) struct Settings {
     pub(crate) format: Option<Arg<Format>>,
     pub(crate) enabled: Option<Arg<bool>>,
     pub(crate) run_queue_wait: Option<Arg<bool>>,
+    pub(crate) service: Option<Arg<LitStr>>,
     /// `None` when no writer argument was given (the default writer).
     pub(crate) writer: Option<WriterSettings>,
 }
@@ -129,6 +130,7 @@ impl Configuration {
             format: self.format,
             enabled: self.enabled,
             run_queue_wait: self.run_queue_wait,
+            service: self.service,
             writer: None,
         };
         let writer = WriterSettings {
@@ -203,6 +205,7 @@ fn reject_beside_config(
             "run_queue_wait",
             settings.run_queue_wait.as_ref().map(|a| &a.pair),
         ),
+        ("service", settings.service.as_ref().map(|a| &a.pair)),
     ];
     for (name, pair) in given {
         let Some(pair) = pair else { continue };

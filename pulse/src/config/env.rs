@@ -15,6 +15,7 @@
 //! | `PULSE_MAX_PENDING_EVENTS` | an integer ≥ 1 | `max_pending_events` |
 //! | `PULSE_FORMAT` | `v5` or `v6` | `format` |
 //! | `PULSE_RUN_QUEUE_WAIT` | `on` or `off` (also `1`/`0`, `true`/`false`) | `run_queue_wait` |
+//! | `PULSE_SERVICE` | a name, e.g. `checkout` | `service` |
 //!
 //! Words are matched case-insensitively, and a variable set to the empty
 //! string counts as unset. Sizes are whole numbers of bytes, optionally
@@ -65,7 +66,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Every variable pulse reads, in the order they are applied.
-pub const VARIABLES: [&str; 11] = [
+pub const VARIABLES: [&str; 12] = [
     "PULSE",
     "PULSE_WRITER",
     "PULSE_PATH",
@@ -77,6 +78,7 @@ pub const VARIABLES: [&str; 11] = [
     "PULSE_MAX_PENDING_EVENTS",
     "PULSE_FORMAT",
     "PULSE_RUN_QUEUE_WAIT",
+    "PULSE_SERVICE",
 ];
 
 /// Applies the `PULSE_*` variables of this process's environment to
@@ -214,6 +216,12 @@ pub fn apply_with(
     }
     if let Some(on) = vars.parse("PULSE_RUN_QUEUE_WAIT", "on or off", parse_switch) {
         config = config.run_queue_wait(on);
+    }
+    if let Some((text, raw)) = vars.raw("PULSE_SERVICE") {
+        match raw.into_string() {
+            Ok(service) => config = config.service(service),
+            Err(_) => vars.problem("PULSE_SERVICE", text, "a service name must be UTF-8"),
+        }
     }
 
     if vars.problems.is_empty() {
@@ -556,6 +564,7 @@ mod tests {
                 ("PULSE_BUFFER_EVENTS", "256"),
                 ("PULSE_MAX_PENDING_EVENTS", "4096"),
                 ("PULSE_FORMAT", "v5"),
+                ("PULSE_SERVICE", "checkout"),
             ],
         )
         .unwrap();
@@ -566,7 +575,8 @@ mod tests {
             .sample_ms(2)
             .buffer_events(256)
             .max_pending_events(4096)
-            .format(FormatVersion::V5);
+            .format(FormatVersion::V5)
+            .service("checkout");
         assert_eq!(config, expected);
     }
 

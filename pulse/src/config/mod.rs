@@ -150,6 +150,10 @@ pub struct Config {
     pub poll_histogram: HistogramLayout,
     /// Polls a thread counts locally before submitting its live metrics.
     pub metrics_submit_every: u32,
+    /// The service this program is, recorded in the trace's metadata with
+    /// the host, process id and executable (`service`, `PULSE_SERVICE`);
+    /// `pulse export parquet` files the trace under it.
+    pub service: Option<String>,
 }
 
 impl Default for Config {
@@ -173,6 +177,7 @@ impl Config {
             run_queue_wait: true,
             poll_histogram: HistogramLayout::default(),
             metrics_submit_every: DEFAULT_METRICS_SUBMIT_EVERY,
+            service: None,
         }
     }
 
@@ -262,6 +267,20 @@ impl Config {
         self
     }
 
+    /// The service this program is (e.g. `"checkout"`), recorded in the
+    /// trace's metadata so traces from many processes stay identifiable.
+    /// At most [`MAX_SERVICE_LEN`] bytes, not empty, no control characters.
+    ///
+    /// ```
+    /// let config = pulse::Config::new().service("checkout");
+    /// assert_eq!(config.service.as_deref(), Some("checkout"));
+    /// assert!(pulse::Config::new().service("").validate().is_err());
+    /// ```
+    pub fn service(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
     /// Checks every value, naming the first one out of range.
     pub fn validate(&self) -> Result<(), Error> {
         if self.flush_ms == 0 {
@@ -296,6 +315,19 @@ impl Config {
         }
         if self.time_unit_nanos == 0 {
             return Err(Error::invalid("time_unit_nanos", "must be at least 1"));
+        }
+        if let Some(service) = &self.service {
+            if service.is_empty()
+                || service.len() > MAX_SERVICE_LEN
+                || service.chars().any(char::is_control)
+            {
+                return Err(Error::invalid(
+                    "service",
+                    format!(
+                        "{service:?} must be 1 to {MAX_SERVICE_LEN} bytes without control characters"
+                    ),
+                ));
+            }
         }
         if let WriterConfig::Rotating {
             max_file_size,
@@ -351,6 +383,9 @@ impl Config {
             WriterConfig::Null => "null",
         };
         pairs.push(("writer".to_owned(), writer.to_owned()));
+        if let Some(service) = &self.service {
+            pairs.push((pulse_trace::identity::SERVICE.to_owned(), service.clone()));
+        }
         if let WriterConfig::Rotating {
             max_file_size,
             max_total_size,
@@ -363,6 +398,9 @@ impl Config {
         pairs
     }
 }
+
+/// Longest accepted [`Config::service`], in bytes.
+pub const MAX_SERVICE_LEN: usize = 200;
 
 /// Largest accepted thread buffer; beyond this a buffer costs more memory per
 /// thread than it can save in flushes.

@@ -10,7 +10,10 @@ pub(crate) mod collector;
 pub(crate) mod flusher;
 mod guard;
 pub(crate) mod hooks;
+mod identity;
 pub mod metrics;
+#[cfg(feature = "metrics")]
+pub mod metrics_facade;
 pub(crate) mod sampler;
 pub(crate) mod shared;
 
@@ -186,7 +189,11 @@ fn build_traced<R>(
         pulse_version: env!("CARGO_PKG_VERSION").to_owned(),
         has_run_delay: config.run_queue_wait && SchedStatFile::open_current_thread().is_ok(),
         file_index: 0,
-        config: config.describe(),
+        // Who recorded first: the encoder keeps the leading pairs that fit.
+        config: identity::pairs()
+            .into_iter()
+            .chain(config.describe())
+            .collect(),
     };
     writer.begin(&metadata).map_err(Error::Write)?;
     let guard = RecordingGuard::start(shared, writer, config)?;

@@ -6,7 +6,12 @@
 #[path = "../fleet/workload.rs"]
 mod workload;
 
-#[pulse::main(worker_threads = 2, writer = "file", path = "fleet-a.bin")]
+#[pulse::main(
+    worker_threads = 2,
+    writer = "file",
+    path = "fleet-a.bin",
+    service = "fleet-test"
+)]
 async fn main() {
     workload::chatter(100).await;
     workload::shared_blocking(3).await;

@@ -8,7 +8,12 @@ mod workload;
 
 use std::time::Duration;
 
-#[pulse::main(worker_threads = 3, writer = "file", path = "fleet-b.bin")]
+#[pulse::main(
+    worker_threads = 3,
+    writer = "file",
+    path = "fleet-b.bin",
+    service = "fleet-test"
+)]
 async fn main() {
     workload::chatter(300).await;
     workload::shared_blocking(2).await;
