@@ -83,12 +83,20 @@ fn write_description(
                 meta.time_unit_nanos,
                 if meta.has_run_delay { "yes" } else { "no" }
             )?;
-            if !meta.config.is_empty() {
-                let config: Vec<String> = meta
-                    .config
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
+            // The identity pairs are on the line above.
+            let identity = [
+                pulse_trace::identity::HOSTNAME,
+                pulse_trace::identity::PID,
+                pulse_trace::identity::EXECUTABLE,
+                pulse_trace::identity::SERVICE,
+            ];
+            let config: Vec<String> = meta
+                .config
+                .iter()
+                .filter(|(k, _)| !identity.contains(&k.as_str()))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            if !config.is_empty() {
                 writeln!(out, "  config: {}", config.join(" "))?;
             }
             if meta

@@ -329,7 +329,7 @@ fn arguments_that_cannot_work_are_one_line_errors() {
     let cases: [(&[&str], &str); 3] = [
         (
             &[],
-            "the trace records no service or executable name: pass --service NAME",
+            "the trace records no service or executable name (traces from before pulse recorded its identity lack it): pass --service NAME",
         ),
         (
             &["--service", "api", "--host", "web/1"],

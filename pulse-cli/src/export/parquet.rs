@@ -162,6 +162,16 @@ pub const TABLES: [&str; 5] = ["polls", "parks", "samples", "findings", "runs"];
 ///
 /// [`Display`](std::fmt::Display) is one line, suitable as a command-line
 /// tool's whole error message.
+///
+/// ```
+/// use pulse_cli::analysis::TraceSet;
+/// use pulse_cli::export::parquet::{export_parquet, ExportError, ParquetOptions};
+///
+/// let set = TraceSet::from_files("missing.bin", vec!["/nonexistent/missing.bin".into()]);
+/// let err = export_parquet(&set, "out", &ParquetOptions::new(), |_, _| {}).unwrap_err();
+/// assert!(matches!(err, ExportError::Trace(_)));
+/// assert!(!err.to_string().contains('\n'));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
@@ -187,6 +197,18 @@ pub enum ExportError {
 ///
 /// `service`, `host` and `run` default from the trace (see
 /// [`Identity::resolve`]).
+///
+/// ```
+/// use pulse_cli::analysis::AnalysisOptions;
+/// use pulse_cli::export::parquet::ParquetOptions;
+/// use std::time::Duration;
+///
+/// let options = ParquetOptions::new()
+///     .service("checkout")
+///     .host("web-1")
+///     .analysis(AnalysisOptions { long_poll: Duration::from_millis(5), ..AnalysisOptions::default() });
+/// assert_eq!(options.run, None); // from the trace's start time and pid
+/// ```
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ParquetOptions {
@@ -297,7 +319,7 @@ impl Identity {
         };
         let missing = |what: &str, why: &str| {
             ExportError::Identity(format!(
-                "the trace records no {why}: pass --{what} NAME (traces record it since pulse 0.1)"
+                "the trace records no {why} (traces from before pulse recorded its identity lack it): pass --{what} NAME"
             ))
         };
         let service = match given("service", &options.service)? {
@@ -404,7 +426,7 @@ fn utc(unix_nanos: u64, format: &str) -> String {
         .map_or_else(|| "unknown".to_owned(), |t| t.format(format).to_string())
 }
 
-/// What [`export_parquet`] wrote.
+/// What [`export_parquet`] wrote ([`export_parquet`]'s example reads it).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ParquetExport {
@@ -483,7 +505,12 @@ pub fn export_parquet(
     let identity = Identity::resolve(options, metadata.as_ref())?;
     let analysis = analyze_set(set, &options.analysis, |done, _| progress(done / 2, total))?;
     let start_unix_ns = analysis.trace.start_unix_ns.unwrap_or(0);
-    let mut tables = Tables::create(out, &identity, set)?;
+    let cleanup = || {
+        for path in tables_temp_paths(out, &identity) {
+            let _ = fs::remove_file(path);
+        }
+    };
+    let mut tables = Tables::create(out, &identity, set).inspect_err(|_| cleanup())?;
     let result = (|| {
         let mut rows = RowMaker::new(&analysis, start_unix_ns);
         let mut scan = TraceScan::open(set).map_err(AnalysisError::from)?;
@@ -504,9 +531,7 @@ pub fn export_parquet(
     let files = match result {
         Ok(files) => files,
         Err(err) => {
-            for path in tables_temp_paths(out, &identity) {
-                let _ = fs::remove_file(path);
-            }
+            cleanup();
             return Err(err);
         }
     };
@@ -609,9 +634,11 @@ impl<'a> RowMaker<'a> {
                             f.verdict.is_poll() || (f.end_ns == t && f.duration_ns == duration)
                         });
                     if let Some(id) = location {
-                        if !self.sites.contains_key(&id) {
+                        if let std::collections::hash_map::Entry::Vacant(entry) =
+                            self.sites.entry(id)
+                        {
                             if let Some(site) = scan.location(id) {
-                                self.sites.insert(id, site.to_string());
+                                entry.insert(site.to_string());
                             }
                         }
                     }

@@ -110,6 +110,21 @@ impl MetricsPublisher {
     }
 
     /// Reads the metrics, publishes them, and returns what it published.
+    ///
+    /// ```
+    /// use pulse::metrics_facade::MetricsPublisher;
+    /// use pulse::{Config, Recorder, WriterConfig};
+    ///
+    /// let config = Config::new().writer(WriterConfig::Null);
+    /// let (runtime, guard) = Recorder::from_config(tokio::runtime::Builder::new_current_thread(), &config)?;
+    /// let mut publisher = MetricsPublisher::new(guard.handle());
+    /// let first = publisher.publish();
+    /// let again = publisher.publish(); // only polls since `first` reach the histogram
+    /// assert!(again.total_polls() >= first.total_polls());
+    /// # drop(runtime);
+    /// # drop(guard);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish(&mut self) -> MetricsSnapshot {
         let snapshot = self.handle.metrics();
         let layout = &snapshot.layout;
