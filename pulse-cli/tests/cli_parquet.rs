@@ -63,14 +63,14 @@ fn write_trace(path: &Path, config: Vec<(String, String)>) {
             timestamp_nanos: park * MS,
             worker: 1,
             local_queue: 0,
-            cpu_nanos: park * MS / 2,
+            cpu_nanos: Some(park * MS / 2),
             run_delay_nanos: Some(0),
         });
         events.push(RecordedEvent::WorkerUnpark {
             timestamp_nanos: unpark * MS,
             worker: 1,
             local_queue: 0,
-            cpu_nanos: park * MS / 2,
+            cpu_nanos: Some(park * MS / 2),
             run_delay_nanos: Some(MS),
         });
     }

@@ -68,7 +68,15 @@
 //! | `start_time` | timestamp | when it parked, wall clock |
 //! | `local_queue_start`, `local_queue_end` | int32 | its local queue at park and unpark |
 //! | `cpu_ns` | int64 | CPU time the thread used meanwhile |
-//! | `wake_wait_ns` | int64 | how long it waited for a CPU after being woken (run-queue wait during the park; `NULL` when not recorded) |
+//! | `wake_wait_ns` | int64 | how long it waited for a CPU after being woken (run-queue wait during the park) |
+//!
+//! `cpu_ns` and `wake_wait_ns` come from the CPU readings the recorder
+//! takes at a park and at an unpark; it takes them only when the thread's
+//! previous reading is at least [`READING_INTERVAL_NANOS`] old, so they are
+//! `NULL` for parks without a reading at both ends (and `wake_wait_ns`
+//! also when run-queue wait was not recorded).
+//!
+//! [`READING_INTERVAL_NANOS`]: pulse_trace::READING_INTERVAL_NANOS
 //!
 //! **`samples`**: the sampler's readings, one row each.
 //!
@@ -576,7 +584,7 @@ struct RowMaker<'a> {
 #[derive(Default)]
 struct WorkerRows {
     poll: Option<(u64, Option<u64>, Option<LocationId>, u32)>,
-    park: Option<(u64, u32, u64, Option<u64>)>,
+    park: Option<(u64, u32, Option<u64>, Option<u64>)>,
     sample: Option<(u64, u64, Option<u64>)>,
 }
 
@@ -689,7 +697,9 @@ impl<'a> RowMaker<'a> {
                         start_wall: wall_us(self.start_unix_ns, start),
                         queue_start,
                         queue_end: local_queue,
-                        cpu: cpu_nanos.saturating_sub(cpu),
+                        cpu: cpu_nanos
+                            .zip(cpu)
+                            .map(|(after, before)| after.saturating_sub(before)),
                         wake_wait,
                     })?;
                 }
@@ -749,7 +759,7 @@ struct ParkRow {
     start_wall: i64,
     queue_start: u32,
     queue_end: u32,
-    cpu: u64,
+    cpu: Option<u64>,
     wake_wait: Option<u64>,
 }
 
@@ -961,7 +971,7 @@ columns!(ParkColumns {
     start_time: TimestampMicrosecondBuilder = ts_builder(), ts_type(), false;
     local_queue_start: Int32Builder = Int32Builder::new(), DataType::Int32, false;
     local_queue_end: Int32Builder = Int32Builder::new(), DataType::Int32, false;
-    cpu_ns: Int64Builder = Int64Builder::new(), DataType::Int64, false;
+    cpu_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     wake_wait_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
 });
 
@@ -1077,7 +1087,7 @@ impl Table<ParkColumns> {
         c.start_time.append_value(row.start_wall);
         c.local_queue_start.append_value(i32_of(row.queue_start));
         c.local_queue_end.append_value(i32_of(row.queue_end));
-        c.cpu_ns.append_value(i64_of(row.cpu));
+        c.cpu_ns.append_option(row.cpu.map(i64_of));
         c.wake_wait_ns.append_option(row.wake_wait.map(i64_of));
         let full = self.file.added();
         self.flush_if_full(full, ParkColumns::finish)
