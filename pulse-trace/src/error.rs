@@ -370,6 +370,8 @@ pub enum RecordKind {
     Record,
     /// A length-prefixed record with a tag this reader does not know.
     Unknown(u8),
+    /// The end-of-trace record (v6, tag 0x85).
+    TraceEnd,
 }
 
 impl fmt::Display for RecordKind {
@@ -389,6 +391,7 @@ impl fmt::Display for RecordKind {
             RecordKind::Metadata => "Metadata record",
             RecordKind::LocationDefinition => "location definition record",
             RecordKind::Record => "record",
+            RecordKind::TraceEnd => "end-of-trace record",
             RecordKind::Unknown(tag) => return write!(f, "record with unknown tag 0x{tag:02x}"),
         };
         f.write_str(name)

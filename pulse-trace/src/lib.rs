@@ -45,6 +45,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod end;
 mod error;
 mod event;
 mod reader;
@@ -58,6 +59,7 @@ mod varint;
 #[cfg(test)]
 mod tests;
 
+pub use end::{EndReason, TraceEnd};
 pub use error::{Corruption, RecordKind, TraceError, TraceErrorKind};
 pub use event::{
     Event, EventType, LocationId, RecordedEvent, SpawnLocation, SpawnSite, TraceEvent,
@@ -372,6 +374,19 @@ impl Encoder {
         match self.version {
             FormatVersion::V5 => v5::encode(event, out),
             FormatVersion::V6 => self.v6.encode(event, out),
+        }
+    }
+
+    /// Appends the end-of-trace record (v6; v5 has none, so this appends
+    /// nothing there). Write it last, after every event: a reader reports
+    /// a trace whose last file has no end record after its last event as
+    /// ended without a shutdown.
+    pub fn encode_end(&mut self, end: &TraceEnd, out: &mut Vec<u8>) {
+        if !self.started {
+            self.begin_file(0, out);
+        }
+        if self.version == FormatVersion::V6 {
+            self.v6.encode_end(end, out);
         }
     }
 }

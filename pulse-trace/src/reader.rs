@@ -5,7 +5,7 @@ use crate::event::{LocationId, SpawnSite, TraceEvent};
 use crate::rotation::{rotated_files, rotated_pattern};
 use crate::v6::{self, V6Decoder};
 use crate::varint::{Cursor, ReadError};
-use crate::{v5, FormatVersion, TraceMetadata, HEADER_LEN, MAGIC, MAX_RECORD_LEN};
+use crate::{v5, FormatVersion, TraceEnd, TraceMetadata, HEADER_LEN, MAGIC, MAX_RECORD_LEN};
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
@@ -304,6 +304,15 @@ impl<R: Read> TraceReader<R> {
         self.version
     }
 
+    /// The current file's end-of-trace record, once read, if no event
+    /// followed it: how the recording ended. `None` while reading, for v5
+    /// files (which have none) and for a trace that ended without a
+    /// shutdown (the process was killed, crashed or is still running).
+    /// Check it after [`next_event`](Self::next_event) returned `Ok(None)`.
+    pub fn end(&self) -> Option<&TraceEnd> {
+        self.v6.end.as_ref()
+    }
+
     /// The current file's metadata; `None` for v5 files, which have none.
     pub fn metadata(&self) -> Option<&TraceMetadata> {
         self.metadata.as_ref()
@@ -472,6 +481,7 @@ impl<R: Read> TraceReader<R> {
                     let (event, len) = decoded.map_err(|kind| self.error(start, kind))?;
                     self.source.consume(len);
                     if event.is_some() {
+                        self.v6.end = None;
                         return Ok(event);
                     }
                 }
@@ -480,6 +490,7 @@ impl<R: Read> TraceReader<R> {
                         let decoded = self.v6.decode_length_prefixed(tag, &self.payload);
                         let event = decoded.map_err(|kind| self.error(start, kind))?;
                         if event.is_some() {
+                            self.v6.end = None;
                             return Ok(event);
                         }
                     }

@@ -3,7 +3,7 @@
 
 use crate::set::SetError;
 use crate::set::TraceSet;
-use crate::{LocationId, SpawnSite, TraceEvent, TraceMetadata, TraceReader};
+use crate::{LocationId, SpawnSite, TraceEnd, TraceEvent, TraceMetadata, TraceReader};
 use std::fs::File;
 
 /// One file of a scanned set.
@@ -208,6 +208,14 @@ impl TraceScan {
     /// The set's files, with each one's version and index once read.
     pub fn files(&self) -> &[FileInfo] {
         &self.files
+    }
+
+    /// How the recording ended: the last file's end-of-trace record, once
+    /// the scan is done. `None` means the trace ended without a shutdown
+    /// (killed, crashed or still running; v5 traces have no end record), so
+    /// events after the last one read may be missing.
+    pub fn end(&self) -> Option<&TraceEnd> {
+        self.reader.end()
     }
 
     /// The error that ended a file early, if one did.

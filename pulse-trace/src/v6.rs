@@ -8,7 +8,7 @@ use crate::event::{RecordedEvent, SpawnLocation};
 use crate::varint::{
     put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
 };
-use crate::{TraceMetadata, MAX_LOCATIONS, MAX_RECORD_LEN, MAX_WORKERS_PER_FILE};
+use crate::{EndReason, TraceEnd, TraceMetadata, MAX_LOCATIONS, MAX_RECORD_LEN, MAX_WORKERS_PER_FILE};
 use std::collections::HashMap;
 
 /// PollEnd: `0x00..=0x1F`; the low five bits hold the local queue depth
@@ -53,6 +53,8 @@ pub(crate) const TAG_WORKER_SAMPLE: u8 = 0x83;
 pub(crate) const TAG_EVENTS_DROPPED: u8 = 0x84;
 /// WorkerThread: which OS thread runs a worker (issue 12's tag).
 pub(crate) const TAG_WORKER_THREAD: u8 = 0x86;
+/// Length-prefixed end-of-trace record: the recording ended on purpose.
+pub(crate) const TAG_TRACE_END: u8 = 0x85;
 
 /// Metadata flag: park, unpark and worker-sample records carry run-queue
 /// wait.
@@ -91,6 +93,7 @@ pub(crate) fn length_prefixed_kind(tag: u8) -> RecordKind {
         TAG_WORKER_SAMPLE => RecordKind::WorkerSample,
         TAG_EVENTS_DROPPED => RecordKind::EventsDropped,
         TAG_WORKER_THREAD => RecordKind::WorkerThread,
+        TAG_TRACE_END => RecordKind::TraceEnd,
         tag => RecordKind::Unknown(tag),
     }
 }
@@ -313,6 +316,18 @@ impl V6Encoder {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Appends the end-of-trace record.
+    pub(crate) fn encode_end(&mut self, end: &TraceEnd, out: &mut Vec<u8>) {
+        let (code, detail) = end.reason.code();
+        self.scratch.clear();
+        put_varint(&mut self.scratch, end.timestamp_nanos / self.unit);
+        put_varint(&mut self.scratch, code);
+        put_varint(&mut self.scratch, detail);
+        put_varint(&mut self.scratch, end.dropped_events);
+        put_varint(&mut self.scratch, end.threads_still_recording.into());
+        finish_record(out, TAG_TRACE_END, &self.scratch);
+    }
+
     fn park(
         &mut self,
         tag: u8,
@@ -614,6 +629,8 @@ pub(crate) struct V6Decoder {
     workers: Vec<DecoderWorker>,
     current: Option<(u32, usize)>,
     locations: HashMap<u32, Definition>,
+    /// The end-of-trace record of this file, if no event followed it.
+    pub(crate) end: Option<TraceEnd>,
 }
 
 impl V6Decoder {
@@ -625,6 +642,7 @@ impl V6Decoder {
         self.slots.clear();
         self.workers.clear();
         self.current = None;
+        self.end = None;
     }
 
     /// The location defined under `id`, by this file or an earlier one.
@@ -1031,6 +1049,20 @@ impl V6Decoder {
                     }),
                     None => None,
                 }
+            }
+            TAG_TRACE_END => {
+                let ticks = fields.varint("ticks", 0)?;
+                let code = fields.varint("reason", 0)?;
+                let detail = fields.varint("detail", 0)?;
+                let dropped_events = fields.varint("dropped_events", 0)?;
+                let threads_still_recording = fields.u32("threads_still_recording", 0)?;
+                self.end = Some(TraceEnd {
+                    timestamp_nanos: self.timestamp(record, ticks)?,
+                    reason: EndReason::from_code(code, detail),
+                    dropped_events,
+                    threads_still_recording,
+                });
+                None
             }
             _ => None,
         };
