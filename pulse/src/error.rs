@@ -47,6 +47,14 @@ pub enum Error {
     /// The writer failed while writing the trace.
     #[error("trace writer failed: {0}")]
     Write(#[source] io::Error),
+    /// A flight-recorder dump could not be written (recording goes on).
+    #[error("cannot dump the flight recorder to {}: {message}", path.display())]
+    Dump {
+        /// Where the dump was to go.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl From<Error> for io::Error {
@@ -55,6 +63,7 @@ impl From<Error> for io::Error {
             Error::InvalidConfig { .. } => io::ErrorKind::InvalidInput,
             Error::TraceFile { source, .. } | Error::Runtime(source) => source.kind(),
             Error::FlushThread(source) | Error::Write(source) => source.kind(),
+            Error::Dump { .. } => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)
     }

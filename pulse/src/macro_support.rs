@@ -131,10 +131,15 @@ pub mod __private {
                 return Main::untraced(kind, builder());
             }
             match kind.build_traced(builder(), &config) {
-                Ok((runtime, guard)) => Main {
-                    runtime,
-                    _guard: Some(guard),
-                },
+                Ok((runtime, guard)) => {
+                    if !config.quiet {
+                        let _ = writeln!(stderr, "pulse: {}", start_line(&config));
+                    }
+                    Main {
+                        runtime,
+                        _guard: Some(guard),
+                    }
+                }
                 Err(err) => {
                     let fix = match &err {
                         Error::InvalidConfig { .. } => {
@@ -144,7 +149,10 @@ pub mod __private {
                         Error::TraceFile { .. } => {
                             "point PULSE_PATH at a writable file, or set PULSE=off"
                         }
-                        Error::Runtime(_) | Error::FlushThread(_) | Error::Write(_) => {
+                        Error::Runtime(_)
+                        | Error::FlushThread(_)
+                        | Error::Write(_)
+                        | Error::Dump { .. } => {
                             "set PULSE=off to run without pulse"
                         }
                     };
@@ -169,6 +177,21 @@ pub mod __private {
                 AnyRuntime::Local(runtime) => runtime.block_on(future),
             }
         }
+    }
+
+    /// What the line printed at start says (after `pulse: `).
+    fn start_line(config: &Config) -> String {
+        let mut line = config.writer.describe_destination();
+        if let (crate::WriterConfig::Memory { .. }, Some(signal)) =
+            (&config.writer, config.dump_signal)
+        {
+            line.push_str(&format!(
+                "; dump with kill -{signal} {}",
+                std::process::id()
+            ));
+        }
+        line.push_str("; PULSE=off to disable");
+        line
     }
 
     /// The one line printed when a run cannot be recorded.
@@ -208,10 +231,37 @@ pub mod __private {
             let path = dir.path().join("t.bin");
             let (main, stderr) = start(Config::new().writer(WriterConfig::file(&path)), &[]);
             assert!(main._guard.is_some());
-            assert_eq!(stderr, "");
+            let absolute = std::path::absolute(&path).unwrap();
+            assert_eq!(
+                stderr,
+                format!("pulse: recording to {}; PULSE=off to disable\n", absolute.display())
+            );
             assert_eq!(main.block_on(async { 7 }), 7);
             drop(main);
             assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        }
+
+        #[test]
+        fn start_line_names_the_rotating_set_and_quiet_silences_it() {
+            let dir = tempfile::tempdir().unwrap();
+            let base = dir.path().join("run.bin");
+            let rotating = Config::new().writer(WriterConfig::rotating(&base, 1 << 20, 512 << 20));
+            let (main, stderr) = start(rotating.clone(), &[]);
+            let pattern = dir.path().join("run.*.bin");
+            assert_eq!(
+                stderr,
+                format!(
+                    "pulse: recording to {} (rotating, 512 MiB max); PULSE=off to disable\n",
+                    pattern.display()
+                )
+            );
+            drop(main);
+            let (main, stderr) = start(rotating.clone().quiet(true), &[]);
+            assert!(main._guard.is_some());
+            assert_eq!(stderr, "");
+            drop(main);
+            let (_main, stderr) = start(rotating, &[("PULSE_QUIET", "1")]);
+            assert_eq!(stderr, "");
         }
 
         #[test]

@@ -7,10 +7,11 @@
 
 use crate::error::Error;
 use pulse_trace::RecordedEvent;
-use pulse_trace::{Encoder, FormatVersion, TraceMetadata};
+use pulse_trace::{Encoder, FormatVersion, TraceEnd, TraceMetadata};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Receives batches of events on pulse's background thread.
 ///
@@ -69,6 +70,33 @@ pub trait TraceWriter: Send {
     fn finish(&mut self) -> io::Result<()> {
         self.flush()
     }
+
+    /// Records how the recording ended (the end-of-trace record), after
+    /// the last batch: at shutdown right before [`finish`](Self::finish),
+    /// or before the process ends on a termination signal or a
+    /// `panic = "abort"` panic (then followed by [`flush`](Self::flush)).
+    /// A trace without it reads as "ended without shutdown". The default
+    /// ignores it.
+    fn end(&mut self, end: &TraceEnd) -> io::Result<()> {
+        let _ = end;
+        Ok(())
+    }
+
+    /// Prepares writing the window this writer keeps in memory as a trace
+    /// at `path` (ending with `end`); the returned job writes it, on
+    /// another thread, and returns the first file written. Only the
+    /// in-memory flight recorder keeps a window; the default says so.
+    fn dump(&mut self, path: &Path, end: &TraceEnd) -> io::Result<DumpJob> {
+        let _ = end;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "cannot dump to {}: this writer keeps no window in memory \
+                 (dumps need writer = \"memory\")",
+                path.display()
+            ),
+        ))
+    }
 }
 
 impl<W: TraceWriter + ?Sized> TraceWriter for Box<W> {
@@ -83,6 +111,12 @@ impl<W: TraceWriter + ?Sized> TraceWriter for Box<W> {
     }
     fn finish(&mut self) -> io::Result<()> {
         (**self).finish()
+    }
+    fn end(&mut self, end: &TraceEnd) -> io::Result<()> {
+        (**self).end(end)
+    }
+    fn dump(&mut self, path: &Path, end: &TraceEnd) -> io::Result<DumpJob> {
+        (**self).dump(path, end)
     }
 }
 
@@ -221,6 +255,13 @@ impl TraceWriter for SimpleBinaryWriter {
         self.encoder(None)?;
         self.write_scratch()?;
         self.file.flush().map_err(|e| with_path(&self.path, e))
+    }
+
+    fn end(&mut self, end: &TraceEnd) -> io::Result<()> {
+        self.encoder(None)?;
+        let encoder = self.encoder.as_mut().expect("initialised above");
+        encoder.encode_end(end, &mut self.scratch);
+        self.write_scratch()
     }
 }
 
@@ -467,6 +508,30 @@ impl TraceWriter for RotatingWriter {
         }
         Ok(())
     }
+
+    fn end(&mut self, end: &TraceEnd) -> io::Result<()> {
+        self.start_file_if_needed();
+        let before = self.scratch.len();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.encoder().encode_end(end, &mut scratch);
+        self.scratch = scratch;
+        if self.pending_len() > self.max_file_size {
+            // Keep every file within max_file_size: end in a new file.
+            self.scratch.truncate(before);
+            let written = self.scratch.len() as u64;
+            self.write_scratch()?;
+            self.current_len += written;
+            self.open_next()?;
+            self.start_file_if_needed();
+            let mut scratch = std::mem::take(&mut self.scratch);
+            self.encoder().encode_end(end, &mut scratch);
+            self.scratch = scratch;
+        }
+        let written = self.scratch.len() as u64;
+        self.write_scratch()?;
+        self.current_len += written;
+        Ok(())
+    }
 }
 
 /// Discards every event; counts them. Use it to measure what recording
@@ -515,4 +580,344 @@ impl TraceWriter for NullWriter {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Smallest accepted flight-recorder size.
+pub const MIN_MEMORY_SIZE: u64 = 64 * 1024;
+
+/// One self-contained piece of the flight recorder's window: a v6 file's
+/// bytes (header, metadata, events), with the span of its events. Sealed
+/// chunks are shared with dumps in progress, never copied.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Arc<Vec<u8>>,
+    /// Where the events begin (after the header and metadata).
+    body: usize,
+    first_ns: u64,
+    last_ns: u64,
+}
+
+/// The writing of a dump, prepared by [`TraceWriter::dump`] on the
+/// flusher thread and run on another thread, so that recording goes on
+/// while the files are written.
+pub struct DumpJob(Box<dyn FnOnce() -> io::Result<PathBuf> + Send>);
+
+impl DumpJob {
+    /// A job that runs `write`, which returns the first file written.
+    pub fn new(write: impl FnOnce() -> io::Result<PathBuf> + Send + 'static) -> DumpJob {
+        DumpJob(Box::new(write))
+    }
+
+    /// Writes the dump.
+    pub fn run(self) -> io::Result<PathBuf> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for DumpJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DumpJob")
+    }
+}
+
+/// The in-memory flight recorder: keeps the last `max_size` bytes or
+/// `max_seconds` seconds of the encoded trace, whichever is less, writes
+/// nothing in steady state, and writes its window as a trace on
+/// [`dump`](TraceWriter::dump).
+///
+/// The window is kept as chunks of about `max_size / 8` bytes (at least
+/// 64 KiB, at most 8 MiB) or `max_seconds / 8`, each encoded as a
+/// self-contained v6 file; the oldest chunk goes when the window would
+/// exceed either limit, so the window holds between 7/8 of the limits and
+/// the limits. A dump of `incident.bin` writes the chunks as the rotated
+/// set `incident.0.bin`, `incident.1.bin`, ... (every tool reads a set by
+/// its base name, and each file reads on its own), the last one ending
+/// with an end-of-trace record that says it is a dump. Preparing a dump
+/// shares the sealed chunks and copies only the one being written; the
+/// files are written by the returned [`DumpJob`], off the flusher thread.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::{MemoryWriter, RecordedEvent, TraceWriter};
+/// use pulse::trace::{EndReason, TraceEnd, TraceSet, TraceScan};
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut writer = MemoryWriter::new(1 << 20, 30)?;
+/// for i in 0..1000 {
+///     writer.write_batch(&[RecordedEvent::QueueSample { timestamp_nanos: i * 1_000_000, global_queue: i }])?;
+/// }
+/// let end = TraceEnd::new(1_000_000_000, EndReason::Dump);
+/// let first = writer.dump(&dir.path().join("incident.bin"), &end)?.run()?;
+/// assert!(first.ends_with("incident.0.bin"));
+///
+/// let mut scan = TraceScan::open(&TraceSet::open(dir.path().join("incident.bin"))?)?;
+/// let mut events = 0;
+/// while scan.next_event()?.is_some() {
+///     events += 1;
+/// }
+/// assert_eq!(events, 1000);
+/// assert_eq!(scan.end().map(|end| end.reason), Some(EndReason::Dump));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct MemoryWriter {
+    max_size: u64,
+    max_nanos: u64,
+    chunk_size: usize,
+    chunk_nanos: u64,
+    metadata: Option<TraceMetadata>,
+    encoder: Option<Encoder>,
+    /// Sealed chunks, oldest first.
+    sealed: std::collections::VecDeque<Chunk>,
+    /// The chunk being written (its bytes, where its events begin, span).
+    current: Vec<u8>,
+    current_body: usize,
+    current_span: (u64, u64),
+    /// Bytes of every chunk, the current one included.
+    total: u64,
+    next_index: u64,
+    /// An evicted chunk's buffer, reused for the next one.
+    spare: Option<Vec<u8>>,
+    /// Latest timestamp seen.
+    newest_ns: u64,
+}
+
+impl MemoryWriter {
+    /// A flight recorder keeping at most `max_size` encoded bytes and
+    /// `max_seconds` seconds.
+    ///
+    /// # Errors
+    ///
+    /// `max_size` is below [`MIN_MEMORY_SIZE`] or `max_seconds` is 0.
+    pub fn new(max_size: u64, max_seconds: u64) -> Result<Self, Error> {
+        Self::check_limits(max_size, max_seconds)?;
+        let chunk_size = (max_size / 8).clamp(MIN_MEMORY_SIZE, 8 << 20) as usize;
+        Ok(MemoryWriter {
+            max_size,
+            max_nanos: max_seconds.saturating_mul(1_000_000_000),
+            chunk_size,
+            chunk_nanos: max_seconds.saturating_mul(1_000_000_000) / 8,
+            metadata: None,
+            encoder: None,
+            sealed: Default::default(),
+            current: Vec::new(),
+            current_body: 0,
+            current_span: (u64::MAX, 0),
+            total: 0,
+            next_index: 0,
+            spare: None,
+            newest_ns: 0,
+        })
+    }
+
+    /// Selects the format version. The flight recorder always writes v6
+    /// (its dumps carry metadata and an end record), so this changes
+    /// nothing; it exists so every writer is configured alike.
+    pub fn format(self, version: FormatVersion) -> Self {
+        let _ = version;
+        self
+    }
+
+    pub(crate) fn check_limits(max_size: u64, max_seconds: u64) -> Result<(), Error> {
+        if max_size < MIN_MEMORY_SIZE {
+            return Err(Error::invalid(
+                "memory_size",
+                format!("{max_size} bytes is below the minimum of {MIN_MEMORY_SIZE}"),
+            ));
+        }
+        if max_seconds == 0 {
+            return Err(Error::invalid("memory_seconds", "must be at least 1 second"));
+        }
+        Ok(())
+    }
+
+    /// Encoded bytes held now.
+    pub fn window_bytes(&self) -> u64 {
+        self.total
+    }
+
+    /// The span of the events held now (ns since the trace started), if any.
+    pub fn window(&self) -> Option<(u64, u64)> {
+        let spans = self
+            .sealed
+            .iter()
+            .map(|c| (c.first_ns, c.last_ns))
+            .chain(std::iter::once(self.current_span));
+        let first = spans.clone().map(|s| s.0).min()?;
+        let last = spans.map(|s| s.1).max()?;
+        (first <= last).then_some((first, last))
+    }
+
+    fn encoder(&mut self) -> &mut Encoder {
+        let metadata = &self.metadata;
+        self.encoder.get_or_insert_with(|| {
+            let metadata = metadata.clone().unwrap_or_else(standalone_metadata);
+            Encoder::new(FormatVersion::V6, metadata)
+        })
+    }
+
+    /// Seals the current chunk (if it holds events) and starts a new one.
+    fn start_chunk(&mut self) {
+        let mut bytes = self.spare.take().unwrap_or_default();
+        bytes.clear();
+        bytes.reserve(self.chunk_size + 1024);
+        let old = std::mem::replace(&mut self.current, bytes);
+        if old.len() > self.current_body {
+            self.sealed.push_back(Chunk {
+                bytes: Arc::new(old),
+                body: self.current_body,
+                first_ns: self.current_span.0,
+                last_ns: self.current_span.1,
+            });
+        } else {
+            self.total -= old.len() as u64;
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        let mut current = std::mem::take(&mut self.current);
+        self.encoder().begin_file(index, &mut current);
+        self.current = current;
+        self.current_body = self.current.len();
+        self.current_span = (u64::MAX, 0);
+        self.total += self.current.len() as u64;
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        while let Some(oldest) = self.sealed.front() {
+            let too_big = self.total > self.max_size;
+            let too_old = oldest.last_ns < self.newest_ns.saturating_sub(self.max_nanos);
+            if !(too_big || too_old) {
+                break;
+            }
+            if let Some(chunk) = self.sealed.pop_front() {
+                self.total -= chunk.bytes.len() as u64;
+                // Reuse the buffer unless a dump still writes it.
+                if let Ok(bytes) = Arc::try_unwrap(chunk.bytes) {
+                    self.spare = Some(bytes);
+                }
+            }
+        }
+    }
+}
+
+impl TraceWriter for MemoryWriter {
+    fn begin(&mut self, metadata: &TraceMetadata) -> io::Result<()> {
+        self.metadata = Some(metadata.clone());
+        self.encoder = None;
+        self.sealed.clear();
+        self.current.clear();
+        self.current_body = 0;
+        self.total = 0;
+        self.start_chunk();
+        Ok(())
+    }
+
+    fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
+        if self.encoder.is_none() {
+            self.start_chunk();
+        }
+        for event in events {
+            let timestamp = event.timestamp_nanos();
+            let (first, _) = self.current_span;
+            if self.current.len() >= self.chunk_size
+                || (first != u64::MAX && timestamp.saturating_sub(first) > self.chunk_nanos)
+            {
+                self.start_chunk();
+            }
+            let before = self.current.len();
+            let mut current = std::mem::take(&mut self.current);
+            self.encoder().encode(event, &mut current);
+            self.current = current;
+            self.total += (self.current.len() - before) as u64;
+            let (first, last) = self.current_span;
+            self.current_span = (first.min(timestamp), last.max(timestamp));
+            self.newest_ns = self.newest_ns.max(timestamp);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn dump(&mut self, path: &Path, end: &TraceEnd) -> io::Result<DumpJob> {
+        let metadata = self
+            .metadata
+            .clone()
+            .unwrap_or_else(standalone_metadata);
+        let mut pieces: Vec<(Arc<Vec<u8>>, usize)> = self
+            .sealed
+            .iter()
+            .map(|chunk| (chunk.bytes.clone(), chunk.body))
+            .collect();
+        if self.current.len() > self.current_body {
+            pieces.push((Arc::new(self.current.clone()), self.current_body));
+        }
+        if pieces.is_empty() {
+            return Err(io::Error::other("the flight recorder holds no events yet"));
+        }
+        // Fail here, on the caller's watch, if the place is unwritable.
+        let first_path = pulse_trace::rotated_path(path, 0);
+        let first = create_trace_file(&first_path).map_err(io::Error::from)?;
+        let (path, end) = (path.to_owned(), *end);
+        Ok(DumpJob::new(move || {
+            write_dump(&path, first, &metadata, &pieces, &end)
+        }))
+    }
+}
+
+/// Writes a dump's pieces as the rotated set at `path` (`first` is file 0,
+/// already created), removing its files if any write fails.
+fn write_dump(
+    path: &Path,
+    first: File,
+    metadata: &TraceMetadata,
+    pieces: &[(Arc<Vec<u8>>, usize)],
+    end: &TraceEnd,
+) -> io::Result<PathBuf> {
+    let mut written = Vec::new();
+    let mut first = Some(first);
+    let result = (|| {
+        for (i, (bytes, body)) in pieces.iter().enumerate() {
+            let file_path = pulse_trace::rotated_path(path, i as u64);
+            let file = match first.take() {
+                Some(file) => file,
+                None => create_trace_file(&file_path).map_err(io::Error::from)?,
+            };
+            written.push(file_path.clone());
+            // Number the dump's files from 0: a new header and metadata
+            // with each file's index in the dump, then the chunk's events.
+            let mut encoder = Encoder::new(FormatVersion::V6, metadata.clone());
+            let mut head = Vec::new();
+            encoder.begin_file(i as u64, &mut head);
+            let mut out = BufWriter::with_capacity(CHUNK_BYTES, file);
+            let write = |out: &mut BufWriter<File>, data: &[u8]| {
+                out.write_all(data).map_err(|e| with_path(&file_path, e))
+            };
+            write(&mut out, &head)?;
+            write(&mut out, bytes.get(*body..).unwrap_or_default())?;
+            if i + 1 == pieces.len() {
+                let mut tail = Vec::new();
+                encoder.encode_end(end, &mut tail);
+                write(&mut out, &tail)?;
+            }
+            out.flush().map_err(|e| with_path(&file_path, e))?;
+        }
+        // Files of an earlier dump to the same path beyond this one's would
+        // read as part of it.
+        for stale in pulse_trace::rotated_files(path)? {
+            if !written.contains(&stale) {
+                std::fs::remove_file(&stale).map_err(|e| with_path(&stale, e))?;
+            }
+        }
+        Ok(pulse_trace::rotated_path(path, 0))
+    })();
+    if result.is_err() {
+        for file in &written {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    result
 }

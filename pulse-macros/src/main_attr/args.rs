@@ -127,6 +127,50 @@ pub(crate) const KEYS: &[Key] = &[
         "service = \"checkout\"",
         "Config::service",
     ),
+    key("signals", Group::Pulse, "signals = false", "Config::signals"),
+    key("quiet", Group::Pulse, "quiet = true", "Config::quiet"),
+    key(
+        "memory_size",
+        Group::Pulse,
+        "memory_size = \"64MiB\"",
+        "Config::writer",
+    ),
+    key(
+        "memory_seconds",
+        Group::Pulse,
+        "memory_seconds = 30",
+        "Config::writer",
+    ),
+    key(
+        "dump_signal",
+        Group::Pulse,
+        "dump_signal = \"SIGUSR2\"",
+        "Config::dump_signal",
+    ),
+    key(
+        "dump_on",
+        Group::Pulse,
+        "dump_on = \"poll>50ms\"",
+        "Config::dump_on",
+    ),
+    key(
+        "dump_after_ms",
+        Group::Pulse,
+        "dump_after_ms = 1000",
+        "Config::dump_after_ms",
+    ),
+    key(
+        "dump_cooldown_ms",
+        Group::Pulse,
+        "dump_cooldown_ms = 60000",
+        "Config::dump_cooldown_ms",
+    ),
+    key(
+        "dump_max_per_hour",
+        Group::Pulse,
+        "dump_max_per_hour = 10",
+        "Config::dump_max_per_hour",
+    ),
     key("config", Group::Config, "config = my_config", ""),
 ];
 
@@ -189,6 +233,7 @@ pub(crate) enum Writer {
     Rotating,
     File,
     Null,
+    Memory,
 }
 
 impl Writer {
@@ -197,6 +242,7 @@ impl Writer {
             Writer::Rotating => "rotating",
             Writer::File => "file",
             Writer::Null => "null",
+            Writer::Memory => "memory",
         }
     }
 }
@@ -228,6 +274,16 @@ pub(crate) struct Configuration {
     pub(crate) enabled: Option<Arg<bool>>,
     pub(crate) run_queue_wait: Option<Arg<bool>>,
     pub(crate) service: Option<Arg<LitStr>>,
+    pub(crate) signals: Option<Arg<bool>>,
+    pub(crate) quiet: Option<Arg<bool>>,
+    pub(crate) memory_size: Option<Arg<u64>>,
+    pub(crate) memory_seconds: Option<Arg<u64>>,
+    /// The signal number, or `None` for `"off"`.
+    pub(crate) dump_signal: Option<Arg<Option<u64>>>,
+    pub(crate) dump_on: Option<Arg<LitStr>>,
+    pub(crate) dump_after_ms: Option<Arg<u64>>,
+    pub(crate) dump_cooldown_ms: Option<Arg<u64>>,
+    pub(crate) dump_max_per_hour: Option<Arg<u64>>,
     pub(crate) config: Option<Arg<Expr>>,
 }
 
@@ -328,6 +384,33 @@ impl Configuration {
                 self.run_queue_wait = boolean(key, value, errors).map(|v| Arg::new(v, nv))
             }
             "service" => self.service = string(key, value, errors).map(|v| Arg::new(v, nv)),
+            "signals" => self.signals = boolean(key, value, errors).map(|v| Arg::new(v, nv)),
+            "quiet" => self.quiet = boolean(key, value, errors).map(|v| Arg::new(v, nv)),
+            "memory_size" => {
+                self.memory_size = byte_size(key, value, errors).map(|v| Arg::new(v, nv))
+            }
+            "memory_seconds" => {
+                self.memory_seconds = int(key, value, 1, errors).map(|v| Arg::new(v, nv))
+            }
+            "dump_signal" => {
+                self.dump_signal = string(key, value, errors)
+                    .and_then(|s| signal(&s, errors))
+                    .map(|v| Arg::new(v, nv))
+            }
+            "dump_on" => {
+                self.dump_on = string(key, value, errors)
+                    .filter(|s| triggers(s, errors))
+                    .map(|v| Arg::new(v, nv))
+            }
+            "dump_after_ms" => {
+                self.dump_after_ms = int(key, value, 1, errors).map(|v| Arg::new(v, nv))
+            }
+            "dump_cooldown_ms" => {
+                self.dump_cooldown_ms = int(key, value, 1, errors).map(|v| Arg::new(v, nv))
+            }
+            "dump_max_per_hour" => {
+                self.dump_max_per_hour = int(key, value, 1, errors).map(|v| Arg::new(v, nv))
+            }
             "config" => self.config = config_fn(value, errors).map(|v| Arg::new(v, nv)),
             // Unreachable: `every_key_has_a_setter_and_an_example` checks
             // each key. A proc macro reports rather than panics.
@@ -366,11 +449,67 @@ const UNHANDLED_PANICS: [(&str, Result<UnhandledPanic, &str>); 2] = [
     ("shutdown_runtime", Ok(UnhandledPanic::ShutdownRuntime)),
 ];
 
-const WRITERS: [(&str, Result<Writer, &str>); 3] = [
+const WRITERS: [(&str, Result<Writer, &str>); 4] = [
     ("rotating", Ok(Writer::Rotating)),
     ("file", Ok(Writer::File)),
     ("null", Ok(Writer::Null)),
+    ("memory", Ok(Writer::Memory)),
 ];
+
+/// `dump_signal`'s value: `"SIGUSR2"`, `"USR1"`, `"12"` or `"off"`.
+fn signal(text: &LitStr, errors: &mut Errors) -> Option<Option<u64>> {
+    let upper = text.value().trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let number = match name {
+        "OFF" | "NONE" => return Some(None),
+        "USR1" => 10,
+        "USR2" => 12,
+        "WINCH" => 28,
+        "PWR" => 30,
+        other => match other.parse::<u64>() {
+            Ok(n) if (1..=64).contains(&n) => n,
+            _ => {
+                errors.spanned(
+                    text,
+                    format!(
+                        "`dump_signal` expects \"SIGUSR1\", \"SIGUSR2\", a signal number \
+                         (1..=64) or \"off\"; found \"{}\"",
+                        text.value()
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    Some(Some(number))
+}
+
+/// Checks `dump_on`'s value: triggers such as `poll>50ms`, separated by
+/// commas (the same syntax `pulse::config::DumpTrigger` parses).
+fn triggers(text: &LitStr, errors: &mut Errors) -> bool {
+    let value = text.value();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let ok = part.split_once('>').is_some_and(|(what, threshold)| {
+            let what_ok = matches!(what.trim(), "poll" | "descheduled");
+            let threshold = threshold.trim();
+            let number = threshold
+                .strip_suffix("ms")
+                .or_else(|| threshold.strip_suffix('s'));
+            what_ok && number.is_some_and(|n| n.trim().parse::<u64>().is_ok_and(|n| n >= 1))
+        });
+        if !ok {
+            errors.spanned(
+                text,
+                format!(
+                    "`dump_on` expects triggers such as \"poll>50ms\" or \"descheduled>100ms\" \
+                     (separated by commas); \"{part}\" is not one"
+                ),
+            );
+            return false;
+        }
+    }
+    true
+}
 
 const FORMATS: [(&str, Result<Format, &str>); 2] = [("v6", Ok(Format::V6)), ("v5", Ok(Format::V5))];
 

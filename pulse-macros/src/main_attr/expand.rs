@@ -128,7 +128,12 @@ fn recording(recording: &Recording, pulse: &TokenStream) -> TokenStream {
 }
 
 fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
-    let mut config = quote!(#pulse::Config::new());
+    // Termination signals and panics flush by default under the attribute.
+    let signals = settings.signals.as_ref().map_or(true, |arg| arg.value);
+    let mut config = match &settings.signals {
+        Some(arg) => quote_spanned!(arg.span=> #pulse::Config::new().signals(#signals)),
+        None => quote!(#pulse::Config::new().signals(#signals)),
+    };
     let millis = |arg: &Arg<u64>| Literal::u64_suffixed(arg.value);
     let count = |arg: &Arg<u64>| Literal::u64_unsuffixed(arg.value);
     if let Some(arg) = &settings.flush_ms {
@@ -166,6 +171,43 @@ fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
         let value = &arg.value;
         config.extend(quote_spanned!(arg.span=> .service(#value)));
     }
+    if let Some(arg) = &settings.quiet {
+        let value = arg.value;
+        config.extend(quote_spanned!(arg.span=> .quiet(#value)));
+    }
+    if let Some(arg) = &settings.dump_signal {
+        let value = match arg.value {
+            Some(n) => {
+                let n = Literal::i32_suffixed(n as i32);
+                quote!(::core::option::Option::Some(#n))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        config.extend(quote_spanned!(arg.span=> .dump_signal(#value)));
+    }
+    if let Some(arg) = &settings.dump_on {
+        let text = &arg.value;
+        // Checked by the macro; parsed at run time by the same rules.
+        config.extend(quote_spanned!(arg.span=> .dump_on(
+            #text
+                .split(',')
+                .filter(|part| !part.trim().is_empty())
+                .filter_map(|part| part.parse::<#pulse::config::DumpTrigger>().ok())
+                .collect()
+        )));
+    }
+    if let Some(arg) = &settings.dump_after_ms {
+        let value = millis(arg);
+        config.extend(quote_spanned!(arg.span=> .dump_after_ms(#value)));
+    }
+    if let Some(arg) = &settings.dump_cooldown_ms {
+        let value = millis(arg);
+        config.extend(quote_spanned!(arg.span=> .dump_cooldown_ms(#value)));
+    }
+    if let Some(arg) = &settings.dump_max_per_hour {
+        let value = Literal::u32_suffixed(arg.value.min(u64::from(u32::MAX)) as u32);
+        config.extend(quote_spanned!(arg.span=> .dump_max_per_hour(#value)));
+    }
     if let Some(writer) = &settings.writer {
         let path = match &writer.path {
             Some(arg) => arg.value.to_token_stream(),
@@ -177,6 +219,25 @@ fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
         };
         let writer = match writer.kind {
             Writer::Null => quote!(#pulse::WriterConfig::Null),
+            Writer::Memory => {
+                let path = match &writer.path {
+                    Some(arg) => arg.value.to_token_stream(),
+                    None => quote!(#pulse::config::DEFAULT_DUMP_PATH),
+                };
+                let memory = size(
+                    &writer.memory_size,
+                    quote!(#pulse::config::DEFAULT_MEMORY_SIZE),
+                );
+                let seconds = size(
+                    &writer.memory_seconds,
+                    quote!(#pulse::config::DEFAULT_MEMORY_SECONDS),
+                );
+                quote!(#pulse::WriterConfig::Memory {
+                    path: ::std::path::PathBuf::from(#path),
+                    max_size: #memory,
+                    max_seconds: #seconds,
+                })
+            }
             Writer::File => quote!(#pulse::WriterConfig::file(#path)),
             Writer::Rotating => {
                 let file = size(

@@ -57,6 +57,13 @@ pub(crate) struct Settings {
     pub(crate) enabled: Option<Arg<bool>>,
     pub(crate) run_queue_wait: Option<Arg<bool>>,
     pub(crate) service: Option<Arg<LitStr>>,
+    pub(crate) signals: Option<Arg<bool>>,
+    pub(crate) quiet: Option<Arg<bool>>,
+    pub(crate) dump_signal: Option<Arg<Option<u64>>>,
+    pub(crate) dump_on: Option<Arg<LitStr>>,
+    pub(crate) dump_after_ms: Option<Arg<u64>>,
+    pub(crate) dump_cooldown_ms: Option<Arg<u64>>,
+    pub(crate) dump_max_per_hour: Option<Arg<u64>>,
     /// `None` when no writer argument was given (the default writer).
     pub(crate) writer: Option<WriterSettings>,
 }
@@ -66,6 +73,8 @@ pub(crate) struct WriterSettings {
     pub(crate) path: Option<Arg<LitStr>>,
     pub(crate) max_file_size: Option<Arg<u64>>,
     pub(crate) max_total_size: Option<Arg<u64>>,
+    pub(crate) memory_size: Option<Arg<u64>>,
+    pub(crate) memory_seconds: Option<Arg<u64>>,
 }
 
 impl Configuration {
@@ -131,6 +140,13 @@ impl Configuration {
             enabled: self.enabled,
             run_queue_wait: self.run_queue_wait,
             service: self.service,
+            signals: self.signals,
+            quiet: self.quiet,
+            dump_signal: self.dump_signal,
+            dump_on: self.dump_on,
+            dump_after_ms: self.dump_after_ms,
+            dump_cooldown_ms: self.dump_cooldown_ms,
+            dump_max_per_hour: self.dump_max_per_hour,
             writer: None,
         };
         let writer = WriterSettings {
@@ -138,11 +154,15 @@ impl Configuration {
             path: self.path,
             max_file_size: self.max_file_size,
             max_total_size: self.max_total_size,
+            memory_size: self.memory_size,
+            memory_seconds: self.memory_seconds,
         };
         let writer_given = self.writer.is_some()
             || writer.path.is_some()
             || writer.max_file_size.is_some()
-            || writer.max_total_size.is_some();
+            || writer.max_total_size.is_some()
+            || writer.memory_size.is_some()
+            || writer.memory_seconds.is_some();
 
         let recording = match self.config {
             Some(function) => {
@@ -206,6 +226,27 @@ fn reject_beside_config(
             settings.run_queue_wait.as_ref().map(|a| &a.pair),
         ),
         ("service", settings.service.as_ref().map(|a| &a.pair)),
+        ("signals", settings.signals.as_ref().map(|a| &a.pair)),
+        ("quiet", settings.quiet.as_ref().map(|a| &a.pair)),
+        ("memory_size", writer.memory_size.as_ref().map(|a| &a.pair)),
+        (
+            "memory_seconds",
+            writer.memory_seconds.as_ref().map(|a| &a.pair),
+        ),
+        ("dump_signal", settings.dump_signal.as_ref().map(|a| &a.pair)),
+        ("dump_on", settings.dump_on.as_ref().map(|a| &a.pair)),
+        (
+            "dump_after_ms",
+            settings.dump_after_ms.as_ref().map(|a| &a.pair),
+        ),
+        (
+            "dump_cooldown_ms",
+            settings.dump_cooldown_ms.as_ref().map(|a| &a.pair),
+        ),
+        (
+            "dump_max_per_hour",
+            settings.dump_max_per_hour.as_ref().map(|a| &a.pair),
+        ),
     ];
     for (name, pair) in given {
         let Some(pair) = pair else { continue };
@@ -235,7 +276,23 @@ impl WriterSettings {
                     );
                 }
             }
-            Writer::File | Writer::Rotating => {}
+            Writer::File | Writer::Rotating | Writer::Memory => {}
+        }
+        if self.kind != Writer::Memory {
+            for (name, arg) in [
+                ("memory_size", self.memory_size.take()),
+                ("memory_seconds", self.memory_seconds.take()),
+            ] {
+                if let Some(arg) = arg {
+                    errors.spanned(
+                        &arg.pair,
+                        format!(
+                            "`{name}` applies only to `writer = \"memory\"` (the in-memory flight \
+                             recorder); `writer = \"{kind}\"` keeps no window in memory"
+                        ),
+                    );
+                }
+            }
         }
         if self.kind != Writer::Rotating {
             for (name, arg) in [
@@ -248,7 +305,11 @@ impl WriterSettings {
                         format!(
                             "`{name}` applies only to `writer = \"rotating\"`; `writer = \"{kind}\"` \
                              {}",
-                            if self.kind == Writer::File { "writes one file that grows" } else { "writes nothing" }
+                            match self.kind {
+                                Writer::File => "writes one file that grows",
+                                Writer::Memory => "keeps its window in memory (size it with `memory_size`)",
+                                _ => "writes nothing",
+                            }
                         ),
                     );
                 }

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `PULSE` | `on` or `off` (also `1`/`0`, `true`/`false`) | `enabled`; `off` runs the program on a plain Tokio runtime and writes nothing |
 //! | `PULSE_PATH` | a file path | `path` (for the `file` and `rotating` writers) |
-//! | `PULSE_WRITER` | `rotating`, `file` or `null` | `writer` |
+//! | `PULSE_WRITER` | `rotating`, `file`, `null` or `memory` | `writer` |
 //! | `PULSE_FLUSH_MS` | an integer ≥ 1 | `flush_ms` |
 //! | `PULSE_SAMPLE_MS` | an integer ≥ 1 | `sample_ms` |
 //! | `PULSE_MAX_FILE_SIZE` | a size: `65536`, `64MiB`, `2GB` | `max_file_size` (rotating writer) |
@@ -16,6 +16,15 @@
 //! | `PULSE_FORMAT` | `v5` or `v6` | `format` |
 //! | `PULSE_RUN_QUEUE_WAIT` | `on` or `off` (also `1`/`0`, `true`/`false`) | `run_queue_wait` |
 //! | `PULSE_SERVICE` | a name, e.g. `checkout` | `service` |
+//! | `PULSE_SIGNALS` | `on` or `off` | `signals` (final flush on SIGTERM, SIGINT, SIGHUP and panics) |
+//! | `PULSE_QUIET` | `on` or `off` | `quiet` (no line on stderr at start) |
+//! | `PULSE_MEMORY_SIZE` | a size | `memory_size` (memory writer) |
+//! | `PULSE_MEMORY_SECONDS` | an integer ≥ 1 | `memory_seconds` (memory writer) |
+//! | `PULSE_DUMP_SIGNAL` | `SIGUSR1`, `SIGUSR2`, a number, or `off` | `dump_signal` |
+//! | `PULSE_DUMP_ON` | triggers separated by commas: `poll>50ms`, `descheduled>100ms` | `dump_on` |
+//! | `PULSE_DUMP_AFTER_MS` | an integer ≥ 1 | `dump_after_ms` |
+//! | `PULSE_DUMP_COOLDOWN_MS` | an integer ≥ 1 | `dump_cooldown_ms` |
+//! | `PULSE_DUMP_MAX_PER_HOUR` | an integer ≥ 1 | `dump_max_per_hour` |
 //!
 //! Words are matched case-insensitively, and a variable set to the empty
 //! string counts as unset. Sizes are whole numbers of bytes, optionally
@@ -58,7 +67,8 @@
 //! ```
 
 use crate::config::{
-    Config, WriterConfig, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE, DEFAULT_PATH,
+    Config, DumpTrigger, WriterConfig, DEFAULT_DUMP_PATH, DEFAULT_MAX_FILE_SIZE,
+    DEFAULT_MAX_TOTAL_SIZE, DEFAULT_PATH,
 };
 use pulse_trace::FormatVersion;
 use std::ffi::OsString;
@@ -66,7 +76,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Every variable pulse reads, in the order they are applied.
-pub const VARIABLES: [&str; 12] = [
+pub const VARIABLES: [&str; 21] = [
     "PULSE",
     "PULSE_WRITER",
     "PULSE_PATH",
@@ -79,6 +89,15 @@ pub const VARIABLES: [&str; 12] = [
     "PULSE_FORMAT",
     "PULSE_RUN_QUEUE_WAIT",
     "PULSE_SERVICE",
+    "PULSE_SIGNALS",
+    "PULSE_QUIET",
+    "PULSE_MEMORY_SIZE",
+    "PULSE_MEMORY_SECONDS",
+    "PULSE_DUMP_SIGNAL",
+    "PULSE_DUMP_ON",
+    "PULSE_DUMP_AFTER_MS",
+    "PULSE_DUMP_COOLDOWN_MS",
+    "PULSE_DUMP_MAX_PER_HOUR",
 ];
 
 /// Applies the `PULSE_*` variables of this process's environment to
@@ -126,7 +145,7 @@ pub fn apply_with(
         }
     }
 
-    if let Some(kind) = vars.parse("PULSE_WRITER", "rotating, file or null", parse_writer) {
+    if let Some(kind) = vars.parse("PULSE_WRITER", "rotating, file, null or memory", parse_writer) {
         let writer = with_kind(&config.writer, kind);
         config = config.writer(writer);
     }
@@ -141,6 +160,17 @@ pub fn apply_with(
                 config = config.writer(WriterConfig::rotating(path, max_file_size, max_total_size))
             }
             WriterConfig::File { .. } => config = config.writer(WriterConfig::file(path)),
+            WriterConfig::Memory {
+                max_size,
+                max_seconds,
+                ..
+            } => {
+                config = config.writer(WriterConfig::Memory {
+                    path,
+                    max_size,
+                    max_seconds,
+                })
+            }
             WriterConfig::Null => vars.problem(
                 "PULSE_PATH",
                 text,
@@ -223,6 +253,90 @@ pub fn apply_with(
             Err(_) => vars.problem("PULSE_SERVICE", text, "a service name must be UTF-8"),
         }
     }
+    if let Some(on) = vars.parse("PULSE_SIGNALS", "on or off", parse_switch) {
+        config = config.signals(on);
+    }
+    if let Some(on) = vars.parse("PULSE_QUIET", "on or off", parse_switch) {
+        config = config.quiet(on);
+    }
+    for variable in ["PULSE_MEMORY_SIZE", "PULSE_MEMORY_SECONDS"] {
+        let Some((text, value)) = vars.parse_keeping_text(variable, "a size such as 64MiB, or a whole number of seconds", |text| {
+            if variable == "PULSE_MEMORY_SIZE" {
+                parse_size(text).map_err(|err| Some(err.to_string()))
+            } else {
+                parse_count(text).ok_or(None)
+            }
+        }) else {
+            continue;
+        };
+        match config.writer.clone() {
+            WriterConfig::Memory {
+                path,
+                mut max_size,
+                mut max_seconds,
+            } => {
+                if variable == "PULSE_MEMORY_SIZE" {
+                    max_size = value;
+                } else {
+                    max_seconds = value;
+                }
+                config = config.writer(WriterConfig::Memory {
+                    path,
+                    max_size,
+                    max_seconds,
+                });
+            }
+            other => vars.problem(
+                variable,
+                text,
+                format!(
+                    "it applies only to the memory writer, and the writer is \"{}\"; unset it \
+                     or set PULSE_WRITER=memory",
+                    writer_name(&other)
+                ),
+            ),
+        }
+    }
+    if let Some(signal) = vars.parse(
+        "PULSE_DUMP_SIGNAL",
+        "SIGUSR1, SIGUSR2, a signal number or off",
+        parse_signal,
+    ) {
+        config = config.dump_signal(signal);
+    }
+    if let Some((text, raw)) = vars.raw("PULSE_DUMP_ON") {
+        let parsed: Result<Vec<DumpTrigger>, String> = raw
+            .to_string_lossy()
+            .split(',')
+            .filter(|part| !part.trim().is_empty())
+            .map(str::parse)
+            .collect();
+        match parsed {
+            Ok(triggers) => config = config.dump_on(triggers),
+            Err(why) => vars.problem("PULSE_DUMP_ON", text, why),
+        }
+    }
+    if let Some(millis) = vars.parse(
+        "PULSE_DUMP_AFTER_MS",
+        "a whole number of milliseconds, at least 1",
+        millis,
+    ) {
+        config = config.dump_after_ms(millis);
+    }
+    if let Some(millis) = vars.parse(
+        "PULSE_DUMP_COOLDOWN_MS",
+        "a whole number of milliseconds, at least 1",
+        millis,
+    ) {
+        config = config.dump_cooldown_ms(millis);
+    }
+    if let Some(n) = vars.parse(
+        "PULSE_DUMP_MAX_PER_HOUR",
+        "a whole number of dumps, at least 1",
+        |text| parse_count(text).and_then(|n| u32::try_from(n).ok()),
+    ) {
+        config = config.dump_max_per_hour(n);
+    }
 
     if vars.problems.is_empty() {
         Ok(config)
@@ -300,6 +414,22 @@ enum WriterKind {
     Rotating,
     File,
     Null,
+    Memory,
+}
+
+/// A signal for dumps: a name (`SIGUSR2`, `USR2`), a number, or `off`.
+pub(crate) fn parse_signal(text: &str) -> Option<Option<i32>> {
+    let upper = text.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let number = match name {
+        "OFF" | "NONE" => return Some(None),
+        "USR1" => 10,
+        "USR2" => 12,
+        "WINCH" => 28,
+        "PWR" => 30,
+        other => other.parse().ok().filter(|n| (1..=64).contains(n))?,
+    };
+    Some(Some(number))
 }
 
 fn parse_writer(text: &str) -> Option<WriterKind> {
@@ -307,6 +437,7 @@ fn parse_writer(text: &str) -> Option<WriterKind> {
         "rotating" => Some(WriterKind::Rotating),
         "file" => Some(WriterKind::File),
         "null" => Some(WriterKind::Null),
+        "memory" => Some(WriterKind::Memory),
         _ => None,
     }
 }
@@ -316,6 +447,7 @@ fn writer_name(writer: &WriterConfig) -> &'static str {
         WriterConfig::Rotating { .. } => "rotating",
         WriterConfig::File { .. } => "file",
         WriterConfig::Null => "null",
+        WriterConfig::Memory { .. } => "memory",
     }
 }
 
@@ -332,6 +464,9 @@ fn with_kind(current: &WriterConfig, kind: WriterKind) -> WriterConfig {
         }
         (WriterKind::File, _) => WriterConfig::file(path),
         (WriterKind::Null, _) => WriterConfig::Null,
+        (WriterKind::Memory, WriterConfig::Memory { .. }) => current.clone(),
+        (WriterKind::Memory, WriterConfig::Null) => WriterConfig::memory(DEFAULT_DUMP_PATH),
+        (WriterKind::Memory, _) => WriterConfig::memory(path),
     }
 }
 

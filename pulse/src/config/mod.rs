@@ -5,7 +5,7 @@ pub mod env;
 
 use crate::error::Error;
 use crate::record::metrics::HistogramLayout;
-use crate::writer::{NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
+use crate::writer::{MemoryWriter, NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
 use pulse_trace::{FormatVersion, DEFAULT_TIME_UNIT_NANOS};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,22 @@ pub const DEFAULT_PATH: &str = "pulse-trace.bin";
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
 /// Default bound on the total size of a rotated set.
 pub const DEFAULT_MAX_TOTAL_SIZE: u64 = 512 * 1024 * 1024;
+/// Default path automatic flight-recorder dumps are named after
+/// (`pulse-dump-<trigger>-<unix seconds>-<n>.bin`).
+pub const DEFAULT_DUMP_PATH: &str = "pulse-dump.bin";
+/// Default memory the flight recorder keeps, in encoded bytes.
+pub const DEFAULT_MEMORY_SIZE: u64 = 64 * 1024 * 1024;
+/// Default time the flight recorder keeps, in seconds.
+pub const DEFAULT_MEMORY_SECONDS: u64 = 30;
+/// Default signal that dumps the flight recorder (SIGUSR2 on Linux).
+pub const DEFAULT_DUMP_SIGNAL: i32 = 12;
+/// Default time an automatic dump waits after its trigger, so the dump
+/// holds what followed too, in ms.
+pub const DEFAULT_DUMP_AFTER_MS: u64 = 1000;
+/// Default least time between two automatic dumps, in ms.
+pub const DEFAULT_DUMP_COOLDOWN_MS: u64 = 60_000;
+/// Default most automatic dumps in any hour.
+pub const DEFAULT_DUMP_MAX_PER_HOUR: u32 = 10;
 
 /// Where the trace goes.
 ///
@@ -62,6 +78,18 @@ pub enum WriterConfig {
     },
     /// Record, but write nothing (for measuring pulse's own overhead).
     Null,
+    /// The in-memory flight recorder: keeps the last `max_size` bytes or
+    /// `max_seconds` seconds of the encoded trace (whichever is less) and
+    /// writes nothing until a dump. See [`MemoryWriter`].
+    Memory {
+        /// Automatic dumps (signal, panic, `dump_on`) are written next to
+        /// this path, named after it.
+        path: PathBuf,
+        /// Most encoded bytes kept (`memory_size`, `PULSE_MEMORY_SIZE`).
+        max_size: u64,
+        /// Most seconds kept (`memory_seconds`, `PULSE_MEMORY_SECONDS`).
+        max_seconds: u64,
+    },
 }
 
 impl WriterConfig {
@@ -79,11 +107,78 @@ impl WriterConfig {
         WriterConfig::File { path: path.into() }
     }
 
-    /// The trace path, if this writer writes files.
+    /// The in-memory flight recorder with the default limits (the last
+    /// 64 MiB or 30 s, whichever is less), automatic dumps named after
+    /// `path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse::WriterConfig;
+    ///
+    /// let memory = WriterConfig::memory("incident.bin");
+    /// assert_eq!(memory, WriterConfig::Memory {
+    ///     path: "incident.bin".into(),
+    ///     max_size: 64 << 20,
+    ///     max_seconds: 30,
+    /// });
+    /// ```
+    pub fn memory(path: impl Into<PathBuf>) -> Self {
+        WriterConfig::Memory {
+            path: path.into(),
+            max_size: DEFAULT_MEMORY_SIZE,
+            max_seconds: DEFAULT_MEMORY_SECONDS,
+        }
+    }
+
+    /// The trace path, if this writer writes files (for the flight
+    /// recorder: the path automatic dumps are named after).
     pub fn path(&self) -> Option<&Path> {
         match self {
-            WriterConfig::Rotating { path, .. } | WriterConfig::File { path } => Some(path),
+            WriterConfig::Rotating { path, .. }
+            | WriterConfig::File { path }
+            | WriterConfig::Memory { path, .. } => Some(path),
             WriterConfig::Null => None,
+        }
+    }
+
+    /// What the start line on stderr says about where the trace goes.
+    pub(crate) fn describe_destination(&self) -> String {
+        let absolute = |path: &Path| {
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_owned())
+                .display()
+                .to_string()
+        };
+        match self {
+            WriterConfig::Rotating {
+                path,
+                max_total_size,
+                ..
+            } => {
+                let pattern = pulse_trace::rotated_path(path, 0);
+                let pattern = absolute(&pattern);
+                // `trace.0.bin` -> `trace.*.bin`.
+                let pattern = match pattern.rfind(".0") {
+                    Some(at) => format!("{}.*{}", &pattern[..at], &pattern[at + 2..]),
+                    None => pattern,
+                };
+                format!(
+                    "recording to {pattern} (rotating, {} max)",
+                    human_size(*max_total_size)
+                )
+            }
+            WriterConfig::File { path } => format!("recording to {}", absolute(path)),
+            WriterConfig::Null => "recording without writing (writer = null)".to_owned(),
+            WriterConfig::Memory {
+                path,
+                max_size,
+                max_seconds,
+            } => format!(
+                "recording into memory (the last {} or {max_seconds} s), dumps next to {}",
+                human_size(*max_size),
+                absolute(path)
+            ),
         }
     }
 }
@@ -91,6 +186,98 @@ impl WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig::rotating(DEFAULT_PATH, DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_TOTAL_SIZE)
+    }
+}
+
+/// `512 MiB`, `4 KiB`, `1000 B`.
+fn human_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    if bytes >= 1 << 20 {
+        return format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64);
+    }
+    format!("{bytes} B")
+}
+
+/// What makes the flight recorder dump by itself (`dump_on`): a live
+/// measurement past a threshold.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::config::{DumpTrigger, DumpWhen};
+///
+/// let trigger: DumpTrigger = "poll>50ms".parse()?;
+/// assert_eq!(trigger, DumpTrigger { when: DumpWhen::Poll, threshold_ms: 50 });
+/// assert_eq!(trigger.to_string(), "poll>50ms");
+/// assert!("poll>fast".parse::<DumpTrigger>().is_err());
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DumpTrigger {
+    /// What is measured.
+    pub when: DumpWhen,
+    /// The threshold, in milliseconds.
+    pub threshold_ms: u64,
+}
+
+/// The measurements a [`DumpTrigger`] can watch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DumpWhen {
+    /// One task poll took longer than the threshold (`poll>50ms`): a
+    /// blocking call or a long computation inside a poll.
+    Poll,
+    /// A worker thread waited for a CPU (runnable, not running) longer
+    /// than the threshold within one sampling interval
+    /// (`descheduled>100ms`): CPU starvation or throttling.
+    Descheduled,
+}
+
+impl std::str::FromStr for DumpTrigger {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = "expected poll>DURATION or descheduled>DURATION, e.g. \"poll>50ms\"";
+        let Some((what, threshold)) = text.trim().split_once('>') else {
+            return Err(format!("\"{text}\": {expected}"));
+        };
+        let when = match what.trim().to_ascii_lowercase().as_str() {
+            "poll" => DumpWhen::Poll,
+            "descheduled" => DumpWhen::Descheduled,
+            other => return Err(format!("\"{other}\" is not a measurement; {expected}")),
+        };
+        let threshold = threshold.trim();
+        let (number, scale) = if let Some(n) = threshold.strip_suffix("ms") {
+            (n, 1)
+        } else if let Some(n) = threshold.strip_suffix('s') {
+            (n, 1000)
+        } else {
+            return Err(format!(
+                "\"{threshold}\" needs a unit, ms or s; {expected}"
+            ));
+        };
+        let threshold_ms = number
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .and_then(|n| n.checked_mul(scale))
+            .ok_or_else(|| format!("\"{threshold}\" is not a whole duration ≥ 1; {expected}"))?;
+        Ok(DumpTrigger { when, threshold_ms })
+    }
+}
+
+impl std::fmt::Display for DumpTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.when {
+            DumpWhen::Poll => "poll",
+            DumpWhen::Descheduled => "descheduled",
+        };
+        write!(f, "{what}>{}ms", self.threshold_ms)
     }
 }
 
@@ -154,6 +341,31 @@ pub struct Config {
     /// the host, process id and executable (`service`, `PULSE_SERVICE`);
     /// `pulse export parquet` files the trace under it.
     pub service: Option<String>,
+    /// Whether SIGTERM, SIGINT and SIGHUP, and panics, write the last
+    /// events before the process ends (`signals`, `PULSE_SIGNALS`). Off
+    /// for [`Recorder`](crate::Recorder) users (opt in with
+    /// [`Config::signals`]); on under `#[pulse::main]` unless
+    /// `signals = false` (or a `config` function leaves it off).
+    pub signals: bool,
+    /// No line on stderr when recording starts (`quiet`, `PULSE_QUIET`).
+    /// Lines about lost events are still printed.
+    pub quiet: bool,
+    /// The signal that dumps the flight recorder (`dump_signal`,
+    /// `PULSE_DUMP_SIGNAL`); `None` for none. Left alone when the program
+    /// already handles it.
+    pub dump_signal: Option<i32>,
+    /// What makes the flight recorder dump by itself (`dump_on`,
+    /// `PULSE_DUMP_ON`).
+    pub dump_on: Vec<DumpTrigger>,
+    /// How long an automatic dump waits after its trigger, so that it holds
+    /// what followed too, in ms (`dump_after_ms`, `PULSE_DUMP_AFTER_MS`).
+    pub dump_after_ms: u64,
+    /// Least time between two automatic dumps, in ms (`dump_cooldown_ms`,
+    /// `PULSE_DUMP_COOLDOWN_MS`).
+    pub dump_cooldown_ms: u64,
+    /// Most automatic dumps in any hour (`dump_max_per_hour`,
+    /// `PULSE_DUMP_MAX_PER_HOUR`).
+    pub dump_max_per_hour: u32,
 }
 
 impl Default for Config {
@@ -178,7 +390,93 @@ impl Config {
             poll_histogram: HistogramLayout::default(),
             metrics_submit_every: DEFAULT_METRICS_SUBMIT_EVERY,
             service: None,
+            signals: false,
+            quiet: false,
+            dump_signal: Some(DEFAULT_DUMP_SIGNAL),
+            dump_on: Vec::new(),
+            dump_after_ms: DEFAULT_DUMP_AFTER_MS,
+            dump_cooldown_ms: DEFAULT_DUMP_COOLDOWN_MS,
+            dump_max_per_hour: DEFAULT_DUMP_MAX_PER_HOUR,
         }
+    }
+
+    /// Whether SIGTERM, SIGINT and SIGHUP (and panics) write everything
+    /// recorded up to them before the process ends; the program's own
+    /// handlers, the default action and the exit status are unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = pulse::Config::new().signals(true).quiet(true);
+    /// assert!(config.signals && config.quiet);
+    /// ```
+    pub fn signals(mut self, on: bool) -> Self {
+        self.signals = on;
+        self
+    }
+
+    /// No line on stderr when recording starts.
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.quiet = quiet;
+        self
+    }
+
+    /// The signal that dumps the flight recorder, or `None`.
+    pub fn dump_signal(mut self, signal: Option<i32>) -> Self {
+        self.dump_signal = signal;
+        self
+    }
+
+    /// What makes the flight recorder dump by itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse::{Config, WriterConfig};
+    ///
+    /// let config = Config::new()
+    ///     .writer(WriterConfig::memory("incident.bin"))
+    ///     .dump_on(vec!["poll>50ms".parse()?])
+    ///     .dump_after_ms(500);
+    /// assert_eq!(config.dump_on[0].threshold_ms, 50);
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn dump_on(mut self, triggers: Vec<DumpTrigger>) -> Self {
+        self.dump_on = triggers;
+        self
+    }
+
+    /// How long an automatic dump waits after its trigger, in ms.
+    pub fn dump_after_ms(mut self, millis: u64) -> Self {
+        self.dump_after_ms = millis;
+        self
+    }
+
+    /// Least time between two automatic dumps, in ms.
+    pub fn dump_cooldown_ms(mut self, millis: u64) -> Self {
+        self.dump_cooldown_ms = millis;
+        self
+    }
+
+    /// Most automatic dumps in any hour.
+    pub fn dump_max_per_hour(mut self, dumps: u32) -> Self {
+        self.dump_max_per_hour = dumps;
+        self
+    }
+
+    /// The names and limits of automatic dumps, for the flight recorder.
+    pub(crate) fn auto_dumps(&self) -> Option<crate::record::control::AutoDumps> {
+        let WriterConfig::Memory { path, .. } = &self.writer else {
+            return None;
+        };
+        Some(crate::record::control::AutoDumps {
+            base: path.clone(),
+            count: 0,
+            cooldown: std::time::Duration::from_millis(self.dump_cooldown_ms),
+            max_per_hour: self.dump_max_per_hour,
+            recent: Default::default(),
+            quiet: self.quiet,
+        })
     }
 
     /// How often, in milliseconds, the background thread hands collected
@@ -337,6 +635,35 @@ impl Config {
         {
             RotatingWriter::check_limits(max_file_size, max_total_size)?;
         }
+        if let WriterConfig::Memory {
+            max_size,
+            max_seconds,
+            ..
+        } = self.writer
+        {
+            MemoryWriter::check_limits(max_size, max_seconds)?;
+        }
+        if let Some(signal) = self.dump_signal {
+            if !(1..=64).contains(&signal) {
+                return Err(Error::invalid(
+                    "dump_signal",
+                    format!("{signal} is not a signal number (1..=64)"),
+                ));
+            }
+        }
+        if self.dump_max_per_hour == 0 && !self.dump_on.is_empty() {
+            return Err(Error::invalid(
+                "dump_max_per_hour",
+                "must be at least 1 when dump_on is set",
+            ));
+        }
+        if !self.dump_on.is_empty() && !matches!(self.writer, WriterConfig::Memory { .. }) {
+            return Err(Error::invalid(
+                "dump_on",
+                "needs the flight recorder (writer = \"memory\"); other writers keep no window \
+                 to dump",
+            ));
+        }
         Ok(())
     }
 
@@ -356,6 +683,11 @@ impl Config {
                 Box::new(SimpleBinaryWriter::with_format(path, self.format)?)
             }
             WriterConfig::Null => Box::new(NullWriter::new()),
+            WriterConfig::Memory {
+                max_size,
+                max_seconds,
+                ..
+            } => Box::new(MemoryWriter::new(*max_size, *max_seconds)?.format(self.format)),
         })
     }
 
@@ -381,11 +713,27 @@ impl Config {
             WriterConfig::Rotating { .. } => "rotating",
             WriterConfig::File { .. } => "file",
             WriterConfig::Null => "null",
+            WriterConfig::Memory { .. } => "memory",
         };
         pairs.push(("writer".to_owned(), writer.to_owned()));
         if let Some(service) = &self.service {
             pairs.push((pulse_trace::identity::SERVICE.to_owned(), service.clone()));
         }
+        if let WriterConfig::Memory {
+            max_size,
+            max_seconds,
+            ..
+        } = self.writer
+        {
+            pairs.push(("memory_size".to_owned(), max_size.to_string()));
+            pairs.push(("memory_seconds".to_owned(), max_seconds.to_string()));
+            if !self.dump_on.is_empty() {
+                let triggers: Vec<String> = self.dump_on.iter().map(ToString::to_string).collect();
+                pairs.push(("dump_on".to_owned(), triggers.join(",")));
+                pairs.push(("dump_after_ms".to_owned(), self.dump_after_ms.to_string()));
+            }
+        }
+        pairs.push(("signals".to_owned(), self.signals.to_string()));
         if let WriterConfig::Rotating {
             max_file_size,
             max_total_size,

@@ -50,6 +50,8 @@ struct Pending {
     stopping: bool,
     /// Someone asked for a flush outside the schedule.
     flush_requested: bool,
+    /// The flusher has exited: nothing accepted now would be written.
+    closed: bool,
 }
 
 /// Collects buffers from every thread until the flusher drains them.
@@ -111,7 +113,10 @@ impl CentralCollector {
     ) -> Vec<RecordedEvent> {
         let unwritten = full.len().saturating_sub(from);
         let mut pending = self.lock();
-        if unwritten == 0 || pending.events + full.capacity() > self.max_pending_events {
+        if unwritten == 0
+            || pending.closed
+            || pending.events + full.capacity() > self.max_pending_events
+        {
             drop(pending);
             self.dropped.fetch_add(unwritten as u64, Ordering::Relaxed);
             full.clear();
@@ -137,6 +142,12 @@ impl CentralCollector {
             return true;
         }
         let mut pending = self.lock();
+        if pending.closed {
+            drop(pending);
+            self.dropped
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            return false;
+        }
         // Append to the newest copy batch while it has room: giving each
         // small copy its own buffer-sized batch would make memory follow
         // the number of copies instead of the events held. Appending keeps
@@ -227,6 +238,12 @@ impl CentralCollector {
     pub(crate) fn request_stop(&self) {
         self.lock().stopping = true;
         self.wake.notify_one();
+    }
+
+    /// The flusher has exited: later hand-overs (threads still running
+    /// after the recording ended) are counted as dropped, not kept.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
     }
 
     /// Events dropped so far because the backlog was full.

@@ -5,11 +5,15 @@
 
 use crate::config::Config;
 use crate::record::collector::Batch;
+use crate::record::control::{Control, Outcome, Request};
 use crate::record::sampler::Sampler;
 use crate::record::shared::Shared;
+use crate::record::triggers::{Fired, Watch};
 use crate::writer::TraceWriter;
-use pulse_trace::RecordedEvent;
+use std::path::PathBuf;
+use pulse_trace::{EndReason, RecordedEvent, TraceEnd};
 use std::io::{self, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,12 +26,13 @@ pub(crate) struct FlushStats {
 
 /// Starts the flusher thread.
 pub(crate) fn spawn(
-    shared: Arc<Shared>,
+    control: Arc<Control>,
     writer: Box<dyn TraceWriter>,
     config: &Config,
 ) -> io::Result<JoinHandle<FlushStats>> {
     let flusher = Flusher {
-        shared,
+        shared: control.shared.clone(),
+        control,
         writer,
         flush_every: Duration::from_millis(config.flush_ms),
         sample_every: Duration::from_millis(config.sample_ms),
@@ -36,14 +41,27 @@ pub(crate) fn spawn(
         batches: Vec::new(),
         reported_dropped: 0,
         failed: false,
+        watch: Watch::new(if matches!(config.writer, crate::WriterConfig::Memory { .. }) {
+            config.dump_on.clone()
+        } else {
+            Vec::new()
+        }),
+        dump_after: Duration::from_millis(config.dump_after_ms),
+        pending_dump: None,
     };
     std::thread::Builder::new()
         .name("pulse-flusher".to_owned())
-        .spawn(move || flusher.run())
+        .spawn(move || {
+            // Termination signals go to other threads: the handler waits
+            // for this thread to write the end of the trace.
+            crate::record::signals::block_on_this_thread();
+            flusher.run()
+        })
 }
 
 struct Flusher {
     shared: Arc<Shared>,
+    control: Arc<Control>,
     writer: Box<dyn TraceWriter>,
     flush_every: Duration,
     sample_every: Duration,
@@ -55,6 +73,12 @@ struct Flusher {
     reported_dropped: u64,
     /// The writer failed; batches are counted and discarded.
     failed: bool,
+    /// `dump_on` triggers.
+    watch: Watch,
+    /// How long a triggered dump waits, so it holds what followed.
+    dump_after: Duration,
+    /// A triggered dump waiting for its window after the trigger.
+    pending_dump: Option<(PathBuf, Instant, Fired)>,
 }
 
 impl Flusher {
@@ -72,7 +96,16 @@ impl Flusher {
                 self.flush();
                 next_flush = advance(next_flush, self.flush_every, now);
             }
-            let deadline = next_sample.min(next_flush);
+            if let Some((_, due, _)) = &self.pending_dump {
+                if now >= *due {
+                    self.flush();
+                    self.triggered_dump();
+                }
+            }
+            let mut deadline = next_sample.min(next_flush);
+            if let Some((_, due, _)) = &self.pending_dump {
+                deadline = deadline.min(*due);
+            }
             let wake = self
                 .shared
                 .collector
@@ -82,21 +115,185 @@ impl Flusher {
             }
             if wake.flush {
                 self.flush();
+                self.serve_requests();
             }
         }
         self.sampler.sample(&self.shared);
         self.flush();
+        // From now on hand-overs are counted as dropped; write what
+        // arrived before that.
+        self.shared.collector.close();
+        self.flush_collected();
+        // Requests made while stopping (a signal during shutdown) are
+        // served by the final flush and the end record below.
+        let requests = self.control.take();
+        let threads = self.control.threads_still_recording();
+        self.end(EndReason::Shutdown, threads);
         if !self.failed {
-            if let Err(err) = self.writer.finish() {
+            let writer = &mut self.writer;
+            if let Err(err) = guarded(|| writer.finish()) {
                 self.fail(err, 0);
             }
         }
+        for (ticket, request) in requests {
+            let outcome = matches!(request, Request::Dump(_))
+                .then(|| Err("the recording ended before the dump was written".to_owned()));
+            self.control.complete(ticket, outcome);
+        }
+        self.control.close();
         self.stats
+    }
+
+    /// Does what other threads asked, in order.
+    fn serve_requests(&mut self) {
+        for (ticket, request) in self.control.take() {
+            let outcome = match request {
+                Request::Seal(reason) => {
+                    self.sampler.sample(&self.shared);
+                    self.flush();
+                    self.end(reason, 0);
+                    if !self.failed {
+                        let writer = &mut self.writer;
+                        if let Err(err) = guarded(|| writer.flush()) {
+                            self.fail(err, 0);
+                        }
+                    }
+                    None
+                }
+                Request::Flush => None,
+                Request::Dump(path) => {
+                    self.flush();
+                    let control = self.control.clone();
+                    self.dump(&path, move |outcome| control.complete(ticket, Some(outcome)));
+                    continue;
+                }
+            };
+            self.control.complete(ticket, outcome);
+        }
+    }
+
+    /// Feeds `dump_on` the events about to be written; a trigger schedules
+    /// a dump `dump_after` from now (cooldown and hourly cap permitting).
+    fn watch_for_triggers<'a>(&mut self, batches: impl Iterator<Item = &'a [RecordedEvent]>) {
+        for batch in batches {
+            let Some(fired) = self.watch.observe(batch) else {
+                continue;
+            };
+            if self.pending_dump.is_some() || self.failed {
+                continue;
+            }
+            let what = match fired.trigger.when {
+                crate::config::DumpWhen::Poll => "poll",
+                crate::config::DumpWhen::Descheduled => "descheduled",
+            };
+            if let Some(path) = self.control.auto_dump_path(what) {
+                self.pending_dump = Some((path, Instant::now() + self.dump_after, fired));
+            }
+        }
+    }
+
+    /// Writes the dump a trigger scheduled, and says so on stderr.
+    fn triggered_dump(&mut self) {
+        let Some((path, _, fired)) = self.pending_dump.take() else {
+            return;
+        };
+        let control = self.control.clone();
+        self.dump(&path, move |outcome| {
+            if let Ok(Some(first)) = &outcome {
+                if !control.dumps_quietly() {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "pulse: {} fired on worker {} ({} ms at {} ms into the trace): flight \
+                         recorder dumped to {}",
+                        fired.trigger,
+                        fired.worker,
+                        fired.measured_nanos / 1_000_000,
+                        fired.timestamp_nanos / 1_000_000,
+                        first.display()
+                    );
+                }
+                return;
+            }
+            control.report_dump(Some(outcome));
+        });
+    }
+
+    /// Prepares a dump of the flight recorder's window to `path` and
+    /// writes it on a `pulse-dump` thread (recording goes on meanwhile);
+    /// `done` receives the outcome.
+    fn dump(&mut self, path: &std::path::Path, done: impl FnOnce(Outcome) + Send + 'static) {
+        if self.failed {
+            done(Err("the recording stopped after a writer failure".to_owned()));
+            return;
+        }
+        let end = self.end_record(EndReason::Dump, 0);
+        let writer = &mut self.writer;
+        let job = match guarded(|| writer.dump(path, &end)) {
+            Ok(job) => job,
+            Err(err) => {
+                done(Err(err.to_string()));
+                return;
+            }
+        };
+        let run = move || {
+            let outcome = catch_unwind(AssertUnwindSafe(|| job.run()))
+                .unwrap_or_else(|payload| {
+                    Err(io::Error::other(format!(
+                        "the dump panicked: {}",
+                        panic_message(payload.as_ref())
+                    )))
+                })
+                .map(Some)
+                .map_err(|err| err.to_string());
+            done(outcome);
+        };
+        let run = std::sync::Arc::new(std::sync::Mutex::new(Some(run)));
+        let spawned = {
+            let run = run.clone();
+            std::thread::Builder::new()
+                .name("pulse-dump".to_owned())
+                .spawn(move || {
+                    crate::record::signals::block_on_this_thread();
+                    if let Some(run) = run.lock().ok().and_then(|mut r| r.take()) {
+                        run();
+                    }
+                })
+        };
+        if spawned.is_err() {
+            // No thread to spare: write it here.
+            if let Some(run) = run.lock().ok().and_then(|mut r| r.take()) {
+                run();
+            }
+        }
+    }
+
+    fn end_record(&self, reason: EndReason, threads_still_recording: u32) -> TraceEnd {
+        let mut end = TraceEnd::new(self.shared.now(), reason);
+        end.dropped_events = self.shared.collector.dropped();
+        end.threads_still_recording = threads_still_recording;
+        end
+    }
+
+    /// Writes the end-of-trace record (unless the writer failed).
+    fn end(&mut self, reason: EndReason, threads_still_recording: u32) {
+        if self.failed {
+            return;
+        }
+        let end = self.end_record(reason, threads_still_recording);
+        let writer = &mut self.writer;
+        if let Err(err) = guarded(|| writer.end(&end)) {
+            self.fail(err, 0);
+        }
     }
 
     /// Moves everything recorded so far to the writer.
     fn flush(&mut self) {
         self.collect_thread_buffers();
+        self.flush_collected();
+    }
+
+    /// Moves what the collector holds to the writer.
+    fn flush_collected(&mut self) {
         self.shared.collector.drain(&mut self.batches);
         let dropped = self.shared.collector.dropped();
         if dropped > self.reported_dropped && !self.failed {
@@ -108,6 +305,11 @@ impl Flusher {
         }
         let mut batches = std::mem::take(&mut self.batches);
         let samples = std::mem::take(&mut self.sampler.samples);
+        if !self.watch.is_empty() {
+            self.watch_for_triggers(
+                std::iter::once(samples.as_slice()).chain(batches.iter().map(Batch::events)),
+            );
+        }
         let result = self
             .write(std::iter::once(samples.as_slice()).chain(batches.iter().map(Batch::events)));
         if let Err((err, unwritten)) = result {
@@ -145,13 +347,15 @@ impl Flusher {
         }
         let mut unflushed = 0u64;
         while let Some(batch) = batches.next() {
-            if let Err(err) = self.writer.write_batch(batch) {
+            let writer = &mut self.writer;
+            if let Err(err) = guarded(|| writer.write_batch(batch)) {
                 let rest: usize = batch.len() + batches.map(<[RecordedEvent]>::len).sum::<usize>();
                 return Err((err, unflushed + rest as u64));
             }
             unflushed += batch.len() as u64;
         }
-        self.writer.flush().map_err(|err| (err, unflushed))?;
+        let writer = &mut self.writer;
+        guarded(|| writer.flush()).map_err(|err| (err, unflushed))?;
         self.stats.events_written += unflushed;
         Ok(())
     }
@@ -168,6 +372,29 @@ impl Flusher {
             "pulse: writing the trace failed, recording stopped (the program continues): {message}"
         );
         self.shared.fail_writer(message);
+    }
+}
+
+/// Runs a writer call, turning a panic into an error that carries the
+/// panic's message (the writer is not used again after an error).
+fn guarded<T>(call: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(result) => result,
+        Err(payload) => Err(io::Error::other(format!(
+            "the trace writer panicked: {}",
+            panic_message(payload.as_ref())
+        ))),
+    }
+}
+
+/// The message of a panic payload (`panic!` with a literal or a format).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic without a message".to_owned()
     }
 }
 

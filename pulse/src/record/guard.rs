@@ -4,14 +4,19 @@
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::record::flusher::{self, FlushStats};
+use crate::record::buffer::NO_WORKER;
+use crate::record::control::{Control, Request};
+use crate::record::flusher::{self, panic_message, FlushStats};
 use crate::record::hooks::flush_current_thread;
 use crate::record::metrics::MetricsSnapshot;
 use crate::record::shared::Shared;
+use crate::record::{clock, signals};
 use crate::writer::TraceWriter;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Controls a recording while it runs: enable, disable, flush, and read its
 /// counters. Cheap to clone; usable from any thread.
@@ -33,12 +38,14 @@ use std::thread::JoinHandle;
 #[derive(Clone, Debug)]
 pub struct RecordingHandle {
     shared: Arc<Shared>,
+    control: Arc<Control>,
 }
 
 impl RecordingHandle {
-    /// Starts (or resumes) recording. Has no effect after a writer failure.
+    /// Starts (or resumes) recording. Has no effect after a writer failure
+    /// or once the recording has ended.
     pub fn enable(&self) {
-        if !self.shared.writer_failed.load(Ordering::Relaxed) {
+        if !self.shared.writer_failed.load(Ordering::Relaxed) && !self.control.is_closed() {
             self.shared.enabled.store(true, Ordering::Relaxed);
         }
     }
@@ -76,6 +83,51 @@ impl RecordingHandle {
         self.shared.metrics_totals.snapshot()
     }
 
+    /// Writes the in-memory flight recorder's window (see
+    /// [`WriterConfig::memory`](crate::WriterConfig::memory)) as a trace at
+    /// `path`, ending with an end-of-trace record that says it is a dump,
+    /// and returns the first file written. Recording goes on. Everything
+    /// recorded before the call is in the dump (the window's limits
+    /// permitting). Waits for the background thread, at most 60 s.
+    ///
+    /// # Errors
+    ///
+    /// The writer keeps no window (not `writer = "memory"`), the recording
+    /// has ended, or the file cannot be written (the recording goes on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse::{Config, Recorder, WriterConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let config = Config::new().writer(WriterConfig::memory(dir.path().join("dump.bin")));
+    /// let mut builder = tokio::runtime::Builder::new_current_thread();
+    /// builder.enable_all();
+    /// let (runtime, guard) = Recorder::from_config(builder, &config)?;
+    /// runtime.block_on(async { tokio::task::yield_now().await });
+    /// let first = guard.handle().dump(dir.path().join("incident.bin"))?;
+    /// assert!(pulse::trace::TraceReader::open(&first).is_ok());
+    /// # drop(runtime);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dump(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
+        let path = path.as_ref().to_owned();
+        let ticket = self.control.request(Request::Dump(path.clone()));
+        let failed = |message: String| Error::Dump {
+            path: path.clone(),
+            message,
+        };
+        match self.control.wait(ticket, Duration::from_secs(60)) {
+            Some(Ok(Some(first))) => Ok(first),
+            Some(Ok(None)) => Err(failed("nothing was written".to_owned())),
+            Some(Err(message)) => Err(failed(message)),
+            None => Err(failed(
+                "the background thread did not answer within 60 s".to_owned(),
+            )),
+        }
+    }
+
     /// The writer's error, if it failed (recording stopped then).
     pub fn write_error(&self) -> Option<String> {
         self.shared
@@ -109,6 +161,10 @@ pub struct RecordingSummary {
     pub dropped_events: u64,
     /// The writer's error, if it failed.
     pub write_error: Option<String>,
+    /// Threads still recording when the recording ended (the guard was
+    /// dropped before the runtime); what they did afterwards is not in the
+    /// trace, and its end record says how many there were.
+    pub threads_still_recording: u32,
 }
 
 /// Keeps a recording alive; dropping it (after the runtime) writes the
@@ -137,6 +193,32 @@ pub struct RecordingGuard {
     flusher: Option<JoinHandle<FlushStats>>,
 }
 
+/// How long the guard waits for runtime threads that are exiting (their
+/// runtime was just dropped) before it counts them as still recording.
+const EXIT_GRACE: Duration = Duration::from_millis(100);
+
+/// Worker threads of this recording, other than the calling one, that are
+/// still alive after a short grace period.
+fn threads_still_recording(shared: &Shared) -> u32 {
+    let me = clock::current_tid();
+    let deadline = Instant::now() + EXIT_GRACE;
+    loop {
+        let alive = shared
+            .slots()
+            .iter()
+            .filter(|slot| {
+                Arc::strong_count(slot) > 1
+                    && slot.worker.load(Ordering::Relaxed) != NO_WORKER
+                    && (slot.tid.is_none() || slot.tid != me)
+            })
+            .count();
+        if alive == 0 || Instant::now() >= deadline {
+            return u32::try_from(alive).unwrap_or(u32::MAX);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 impl RecordingGuard {
     /// Starts the flusher thread for `shared`.
     pub(crate) fn start(
@@ -144,9 +226,27 @@ impl RecordingGuard {
         writer: Box<dyn TraceWriter>,
         config: &Config,
     ) -> Result<RecordingGuard, Error> {
-        let flusher = flusher::spawn(shared.clone(), writer, config).map_err(Error::FlushThread)?;
+        let control = Arc::new(Control::new(shared.clone(), config.auto_dumps()));
+        let flusher = flusher::spawn(control.clone(), writer, config).map_err(Error::FlushThread)?;
+        let dump_signal = if control.dumps() {
+            config.dump_signal
+        } else {
+            None
+        };
+        if config.signals || dump_signal.is_some() {
+            let problems = signals::register(&control, config.signals, dump_signal);
+            if !config.quiet {
+                for problem in problems {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr(), "pulse: {problem}");
+                }
+            }
+        }
+        if config.signals {
+            signals::install_panic_hook();
+        }
         Ok(RecordingGuard {
-            handle: RecordingHandle { shared },
+            handle: RecordingHandle { shared, control },
             flusher: Some(flusher),
         })
     }
@@ -177,13 +277,35 @@ impl RecordingGuard {
         let Some(flusher) = self.flusher.take() else {
             return RecordingSummary::default();
         };
+        let control = &self.handle.control;
+        signals::unregister(control);
         flush_current_thread(shared);
+        let threads = threads_still_recording(shared);
+        if threads > 0 {
+            // The runtime outlives the recording: stop recording new
+            // events; the ends of polls and parks in progress arrive after
+            // the flusher has gone and are counted as dropped.
+            shared.enabled.store(false, Ordering::Relaxed);
+        }
+        control.set_threads_still_recording(threads);
         shared.collector.request_stop();
-        let stats = flusher.join().unwrap_or_default();
+        let stats = match flusher.join() {
+            Ok(stats) => stats,
+            Err(payload) => {
+                shared.fail_writer(format!(
+                    "pulse's flusher thread panicked: {}",
+                    panic_message(payload.as_ref())
+                ));
+                control.close();
+                FlushStats::default()
+            }
+        };
+        shared.enabled.store(false, Ordering::Relaxed);
         RecordingSummary {
             events_written: stats.events_written,
             dropped_events: shared.collector.dropped(),
             write_error: self.handle.write_error(),
+            threads_still_recording: threads,
         }
     }
 }
@@ -194,13 +316,22 @@ impl Drop for RecordingGuard {
             return;
         }
         let summary = self.stop();
-        if summary.dropped_events == 0 {
-            return;
-        }
         // Not `eprintln!`: it panics when stderr is a broken pipe, and a
         // panic here (possibly while unwinding) would take the program down
         // over a recording message.
         use std::io::Write;
+        if summary.threads_still_recording > 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "pulse: the recording ended while {} runtime threads were still running (the \
+                 guard was dropped before the runtime; drop the runtime first): what they did \
+                 afterwards is not in the trace, whose end record says so",
+                summary.threads_still_recording
+            );
+        }
+        if summary.dropped_events == 0 {
+            return;
+        }
         let _ = match &summary.write_error {
             None => writeln!(
                 std::io::stderr(),

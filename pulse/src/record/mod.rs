@@ -7,6 +7,7 @@
 pub(crate) mod buffer;
 pub mod clock;
 pub(crate) mod collector;
+pub(crate) mod control;
 pub(crate) mod flusher;
 mod guard;
 pub(crate) mod hooks;
@@ -16,6 +17,8 @@ pub mod metrics;
 pub mod metrics_facade;
 pub(crate) mod sampler;
 pub(crate) mod shared;
+pub(crate) mod signals;
+pub(crate) mod triggers;
 
 pub use guard::{RecordingGuard, RecordingHandle, RecordingSummary};
 
