@@ -1,6 +1,6 @@
 //! `pulse info`: what a trace is, without analyzing it.
 
-use pulse_cli::analysis::{format_duration, AnalysisError, TraceScan, TraceSet};
+use pulse_cli::analysis::{format_duration, AnalysisError, Completeness, TraceScan, TraceSet};
 use pulse_trace::EventType;
 use std::fmt::Write;
 
@@ -133,9 +133,20 @@ fn write_description(
             writeln!(out, "    {ty:<14} {count:>12}")?;
         }
     }
-    match (dropped, scan.truncated()) {
-        (0, None) => writeln!(out, "  complete: no events dropped")?,
-        (dropped, truncated) => {
+    let mut completeness = Completeness::default();
+    completeness.end = scan.end().copied();
+    let ending = completeness.ending_problem(last);
+    if let Some(end) = scan.end() {
+        writeln!(
+            out,
+            "  ended: {} at {}",
+            end.reason,
+            format_duration(end.timestamp_nanos)
+        )?;
+    }
+    match (dropped, scan.truncated(), ending) {
+        (0, None, None) => writeln!(out, "  complete: no events dropped")?,
+        (dropped, truncated, ending) => {
             if dropped > 0 {
                 writeln!(
                     out,
@@ -144,6 +155,9 @@ fn write_description(
             }
             if let Some(error) = truncated {
                 writeln!(out, "  INCOMPLETE: reading stopped early: {error}")?;
+            }
+            if let Some(ending) = ending {
+                writeln!(out, "  INCOMPLETE: {ending}")?;
             }
         }
     }

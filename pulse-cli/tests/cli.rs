@@ -2,7 +2,7 @@
 //! errors, and no progress bar when stderr is not a terminal.
 
 use pulse::{RecordedEvent, SpawnLocation};
-use pulse_trace::{rotated_path, Encoder, FormatVersion, TraceMetadata, MAGIC};
+use pulse_trace::{rotated_path, Encoder, EndReason, FormatVersion, TraceEnd, TraceMetadata, MAGIC};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
@@ -75,13 +75,25 @@ fn metadata() -> TraceMetadata {
 }
 
 fn write_trace(path: &Path) {
+    let bytes = trace_bytes(true);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The trace's bytes, ending with an end-of-trace record (as the recorder
+/// writes at shutdown) or not (as after SIGKILL).
+fn trace_bytes(with_end: bool) -> Vec<u8> {
     let mut encoder = Encoder::new(FormatVersion::V6, metadata());
     let mut bytes = Vec::new();
     encoder.begin_file(0, &mut bytes);
-    for event in trace_events() {
-        encoder.encode(&event, &mut bytes);
+    let events = trace_events();
+    for event in &events {
+        encoder.encode(event, &mut bytes);
     }
-    std::fs::write(path, bytes).unwrap();
+    if with_end {
+        let last = events.iter().map(|e| e.timestamp_nanos()).max().unwrap_or(0);
+        encoder.encode_end(&TraceEnd::new(last, EndReason::Shutdown), &mut bytes);
+    }
+    bytes
 }
 
 /// The same events over three rotated files of the set based at `base`.
@@ -94,8 +106,39 @@ fn write_rotated(base: &Path) {
         for event in chunk {
             encoder.encode(event, &mut bytes);
         }
+        if (index + 1) * events.len().div_ceil(3) >= events.len() {
+            encoder.encode_end(&TraceEnd::new(300 * MS, EndReason::Shutdown), &mut bytes);
+        }
         std::fs::write(rotated_path(base, index as u64), bytes).unwrap();
     }
+}
+
+#[test]
+fn a_trace_without_an_end_record_is_never_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.bin");
+    std::fs::write(&path, trace_bytes(false)).unwrap();
+    let info = stdout(&pulse(&["info", path.to_str().unwrap()]));
+    assert!(
+        info.contains(
+            "INCOMPLETE: ended without shutdown (killed, crashed or still running); events after \
+             300.00 ms may be missing"
+        ),
+        "{info}"
+    );
+    assert!(!info.contains("complete: no events dropped"), "{info}");
+    let output = pulse(&["analyze", "--json", path.to_str().unwrap()]);
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["completeness"]["complete"], false);
+    assert_eq!(json["completeness"]["end"], Value::Null);
+    let text = stdout(&pulse(&["analyze", path.to_str().unwrap()]));
+    assert!(text.contains("ended without shutdown"), "{text}");
+
+    // The same trace with its end record is complete and says how it ended.
+    std::fs::write(&path, trace_bytes(true)).unwrap();
+    let info = stdout(&pulse(&["info", path.to_str().unwrap()]));
+    assert!(info.contains("ended: shutdown at 300.00 ms"), "{info}");
+    assert!(info.contains("complete: no events dropped"), "{info}");
 }
 
 #[test]

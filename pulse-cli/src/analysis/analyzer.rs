@@ -1185,7 +1185,8 @@ impl Analysis {
             && c.gaps.is_empty()
             && c.missing_files.is_empty()
             && c.truncated.is_none()
-            && c.unpaired_events == 0;
+            && c.unpaired_events == 0
+            && c.end.is_some_and(|end| end.threads_still_recording == 0);
     }
 }
 

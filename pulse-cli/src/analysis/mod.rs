@@ -304,6 +304,7 @@ pub(crate) fn run(
     analysis.trace.name = set.name().display().to_string();
     analysis.trace.files = scan.files().to_vec();
     analysis.completeness.truncated = scan.truncated().map(str::to_owned);
+    analysis.completeness.end = scan.end().copied();
     analysis.refresh_completeness();
     Ok(analysis)
 }

@@ -156,6 +156,44 @@ pub struct Completeness {
     pub unpaired_events: u64,
     /// Events of one worker whose time went backwards.
     pub out_of_order_events: u64,
+    /// How the recording ended (its end-of-trace record); `None` when the
+    /// trace has none: it ended without a shutdown (killed, crashed or
+    /// still running; v5 and older v6 traces have no end record), and
+    /// events after `trace.last_ns` may be missing.
+    pub end: Option<pulse_trace::TraceEnd>,
+}
+
+impl Completeness {
+    /// What is wrong with how the trace ended, if anything, in one line;
+    /// `last_ns` is the last event's time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse_cli::analysis::Completeness;
+    ///
+    /// let c = Completeness::default();
+    /// assert_eq!(
+    ///     c.ending_problem(2_500_000_000).unwrap(),
+    ///     "ended without shutdown (killed, crashed or still running); events after 2.50 s may be missing"
+    /// );
+    /// ```
+    pub fn ending_problem(&self, last_ns: u64) -> Option<String> {
+        match &self.end {
+            None => Some(format!(
+                "ended without shutdown (killed, crashed or still running); events after {} may \
+                 be missing",
+                super::format_duration(last_ns)
+            )),
+            Some(end) if end.threads_still_recording > 0 => Some(format!(
+                "the recording ended at {} while {} runtime threads were still running (its \
+                 guard was dropped before the runtime): what they did afterwards is missing",
+                super::format_duration(end.timestamp_nanos),
+                end.threads_still_recording
+            )),
+            Some(_) => None,
+        }
+    }
 }
 
 /// Events lost at one point of the trace.

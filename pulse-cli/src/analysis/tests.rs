@@ -473,11 +473,19 @@ fn lost_and_unpaired_events_make_the_trace_incomplete() {
     assert_eq!(analysis.completeness.missing_files, [0, 1, 4]);
     assert!(!analysis.completeness.complete);
 
+    let mut paired = analyze(&[poll_start(0, 0, 1), poll_end(1, 0)]);
     assert!(
-        analyze(&[poll_start(0, 0, 1), poll_end(1, 0)])
-            .completeness
-            .complete
+        !paired.completeness.complete,
+        "without an end record the trace ended without shutdown"
     );
+    paired.completeness.end = Some(pulse_trace::TraceEnd::new(1, pulse_trace::EndReason::Shutdown));
+    paired.refresh_completeness();
+    assert!(paired.completeness.complete);
+    let mut early = pulse_trace::TraceEnd::new(1, pulse_trace::EndReason::Shutdown);
+    early.threads_still_recording = 2;
+    paired.completeness.end = Some(early);
+    paired.refresh_completeness();
+    assert!(!paired.completeness.complete, "threads outlived the recording");
 }
 
 #[test]

@@ -151,6 +151,9 @@ fn write_header(out: &mut String, a: &Analysis) -> fmt::Result {
                 c.unpaired_events
             )?;
         }
+        if let Some(problem) = c.ending_problem(t.last_ns) {
+            writeln!(out, "    {problem}")?;
+        }
     }
     if !t.has_run_delay && t.format_version.is_some() {
         writeln!(

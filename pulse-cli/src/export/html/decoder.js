@@ -78,6 +78,7 @@
     WorkerSwitch: "worker switch record",
     SetTime: "set-time record",
     Metadata: "Metadata record",
+    TraceEnd: "end-of-trace record",
     LocationDefinition: "location definition record",
     Record: "record",
   });
@@ -98,6 +99,8 @@
         return REC.WorkerSample;
       case 0x84:
         return REC.EventsDropped;
+      case 0x85:
+        return REC.TraceEnd;
       case 0x86:
         return REC.WorkerThread;
       default:
@@ -289,6 +292,10 @@
       this.curSlot = -1;
       this.recStart = 0;
       this.gen = 0;
+      // The file's end-of-trace record, when no event followed it (as
+      // Rust's `TraceReader::end`): {timestamp_nanos, reason, signal,
+      // dropped_events, threads_still_recording}.
+      this.traceEnd = null;
       this.start();
     }
 
@@ -556,6 +563,21 @@
           this.t = this.timestamp(ticks);
           this.count = count;
           return true;
+        }
+        case 0x85: {
+          const ticks = this.varint("ticks", 0);
+          const reason = this.varint("reason", 0);
+          const detail = this.varint("detail", 0);
+          const dropped = this.varint("dropped_events", 0);
+          const threads = this.u32("threads_still_recording", 0);
+          this.traceEnd = {
+            timestamp_nanos: this.timestamp(ticks),
+            reason: ["shutdown", "signal", "panic", "dump"][reason] || "reason " + reason,
+            signal: reason === 1 ? detail : null,
+            dropped_events: dropped,
+            threads_still_recording: threads,
+          };
+          return false;
         }
         case 0x86: {
           const ticks = this.varint("ticks", 0);
@@ -901,10 +923,12 @@
             this.p = start + 1;
             if (tag < 0x40) {
               this.poll(tag);
+              this.traceEnd = null;
               return true;
             }
             if (tag <= 0x41) {
               this.park(tag);
+              this.traceEnd = null;
               return true;
             }
             if (tag >= 0x44) {
@@ -922,9 +946,12 @@
             this.readLengthPrefixed(start);
             const payloadEnd = this.lim;
             // Tags this version does not know are skipped whole.
-            const event = tag <= 0x84 || tag === 0x86 ? this.decodePayload(tag) : false;
+            const event = tag <= 0x86 ? this.decodePayload(tag) : false;
             this.p = payloadEnd;
-            if (event) return true;
+            if (event) {
+              this.traceEnd = null;
+              return true;
+            }
           }
         } catch (e) {
           if (e instanceof Fail) {

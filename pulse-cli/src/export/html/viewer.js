@@ -638,6 +638,7 @@
       this.error = null;
       this.locations = new D.LocationTable();
       this.droppedTotal = 0;
+      this.traceEnd = null;
     }
 
     worker(id) {
@@ -705,7 +706,11 @@
       try {
         for (;;) {
           for (let i = 0; i < 8192; i++) {
-            if (!dec.next()) return true;
+            if (!dec.next()) {
+              // The last file's end record says how the recording ended.
+              this.traceEnd = dec.traceEnd;
+              return true;
+            }
             events++;
             const kind = dec.kind;
             const t = dec.t;
@@ -1079,6 +1084,26 @@
         m.droppedTotal > 0
       );
       dropped.dataset.count = String(m.droppedTotal);
+      if (m.traceEnd && m.traceEnd.threads_still_recording === 0) {
+        const how = m.traceEnd.reason + (m.traceEnd.signal ? " " + m.traceEnd.signal : "");
+        item("ended", "ended", how, "The recording ended on purpose and wrote everything it held.");
+      } else if (m.traceEnd) {
+        item(
+          "ended",
+          "ended",
+          "with " + m.traceEnd.threads_still_recording + " threads still running",
+          "The recording ended while runtime threads were still running (its guard was dropped before the runtime): what they did afterwards is missing.",
+          true
+        );
+      } else {
+        item(
+          "ended",
+          "ended",
+          "without shutdown",
+          "ended without shutdown (killed, crashed or still running); events after " + fmtTime(m.last) + " may be missing",
+          true
+        );
+      }
       const meta = m.files.length ? m.files[0].metadata : null;
       item("format", "format", "v" + (m.files.length ? m.files[0].version : "?") + (meta ? ", " + meta.timeUnitNanos + " ns ticks" : ""));
       if (meta && meta.startUnixNanos) {
@@ -2161,6 +2186,7 @@
         first: m.first,
         last: m.last,
         error: m.error ? m.error.message : null,
+        ended: m.traceEnd ? m.traceEnd.reason : null,
       };
     },
     lanes() {
