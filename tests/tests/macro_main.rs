@@ -36,10 +36,11 @@ impl Run {
     }
 
     /// stderr lines written by pulse itself.
+    /// pulse's lines on stderr other than the one at start.
     fn pulse_lines(&self) -> Vec<&str> {
         self.stderr
             .lines()
-            .filter(|l| l.starts_with("pulse:"))
+            .filter(|l| l.starts_with("pulse:") && !l.starts_with("pulse: recording "))
             .collect()
     }
 }
@@ -115,6 +116,12 @@ fn ok_exits_zero_with_every_event_flushed() {
     let run = run(APP, "ok", &[]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.pulse_lines(), Vec::<&str>::new());
+    // One line at start says where the trace goes.
+    let start = format!(
+        "pulse: recording to {} (rotating, 8 MiB max); PULSE=off to disable",
+        run.path("app-trace.*.bin").display()
+    );
+    assert_eq!(run.stderr.lines().next(), Some(start.as_str()), "{}", run.stderr);
     assert_eq!(run.files(), ["app-trace.0.bin"]);
     let trace = read(&run.path("app-trace.bin"));
     // flush_ms is a minute: only the final flush can have written these.
@@ -218,7 +225,7 @@ fn bad_value_prints_one_line_and_runs_untraced() {
     );
     assert!(line.contains("PULSE_FLUSH_MS=\"soon\""), "{line}");
     assert!(
-        line.contains("PULSE_WRITER=\"s3\": expected rotating, file or null"),
+        line.contains("PULSE_WRITER=\"s3\": expected rotating, file, null or memory"),
         "{line}"
     );
     assert_eq!(run.files(), Vec::<String>::new(), "untraced");
@@ -253,7 +260,13 @@ fn out_of_range_value_prints_one_line_and_runs_untraced() {
 fn defaults_write_a_rotating_set_at_pulse_trace_bin() {
     let run = run(SETTINGS, "defaults", &[]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "pulse: recording to {} (rotating, 512 MiB max); PULSE=off to disable\n",
+            run.path("pulse-trace.*.bin").display()
+        )
+    );
     assert_eq!(run.files(), ["pulse-trace.0.bin"]);
     let trace = read(&run.path("pulse-trace.bin"));
     assert_eq!(trace.version, FormatVersion::V6);
@@ -274,8 +287,17 @@ fn defaults_write_a_rotating_set_at_pulse_trace_bin() {
 fn null_writer_writes_nothing() {
     let run = run(SETTINGS, "null_writer", &[]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert_eq!(run.stderr, "");
+    assert_eq!(
+        run.stderr,
+        "pulse: recording without writing (writer = null); PULSE=off to disable\n"
+    );
+    let quiet = super_quiet(SETTINGS);
+    assert_eq!(quiet, "", "PULSE_QUIET=1 silences the start line");
     assert_eq!(run.files(), Vec::<String>::new());
+}
+
+fn super_quiet(program: &str) -> String {
+    run(program, "null_writer", &[("PULSE_QUIET", "1")]).stderr
 }
 
 /// The macro checks literal values against copies of pulse's limits (it

@@ -58,7 +58,13 @@ fn run_main(dir: &Path, home: &Path, env: &[(&str, &str)]) {
     let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(!stderr.contains("pulse:"), "{stderr}");
+    // Only the line at start, saying where the trace goes.
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("pulse:")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.starts_with("pulse: recording to "), "{stderr}");
 }
 
 #[test]

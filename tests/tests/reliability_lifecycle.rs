@@ -37,10 +37,11 @@ impl Run {
             .unwrap()
     }
 
+    /// pulse's lines on stderr other than the one at start.
     fn pulse_lines(&self) -> Vec<&str> {
         self.stderr
             .lines()
-            .filter(|l| l.starts_with("pulse:"))
+            .filter(|l| l.starts_with("pulse:") && !l.starts_with("pulse: recording to "))
             .collect()
     }
 }
@@ -114,6 +115,11 @@ fn check_main(case: &str, code: i32) -> Run {
     assert_eq!(run.code, Some(code), "{case}: {}", run.stderr);
     let polls = run.number("polls");
     assert!(polls >= 600, "{case}: the workload polled {polls} times");
+    assert!(
+        run.stderr.starts_with("pulse: recording to "),
+        "{case}: the start line: {}",
+        run.stderr
+    );
     let events = read(&run.dir.path().join("main-trace.bin"));
     assert_eq!(
         check_polls(&events, 2, 0..=0),
@@ -178,7 +184,17 @@ fn shutdown_timeout_keeps_every_poll_and_does_not_wait_for_stuck_threads() {
     // (If the guard waited for it, the program would not have printed
     // `done` before the test's own timeout.)
     assert_eq!(check_polls(&events, 2, 1..=1), polls);
-    assert!(run.pulse_lines().is_empty(), "{:?}", run.pulse_lines());
+    // That worker thread outlived the recording: said once on stderr and
+    // in the trace's end record.
+    assert_eq!(
+        run.pulse_lines(),
+        ["pulse: the recording ended while 1 runtime threads were still running (the guard \
+          was dropped before the runtime; drop the runtime first): what they did afterwards is \
+          not in the trace, whose end record says so"]
+    );
+    let mut reader = TraceReader::open(run.dir.path().join("trace.bin")).unwrap();
+    while reader.next_event().unwrap().is_some() {}
+    assert_eq!(reader.end().map(|e| e.threads_still_recording), Some(1));
 }
 
 #[test]
@@ -194,6 +210,14 @@ fn guard_dropped_before_the_runtime_keeps_every_poll_made_before() {
     let polls = run.number("polls");
     let events = read(&run.dir.path().join("trace.bin"));
     assert_eq!(check_polls(&events, 2, 0..=2), polls);
+    // The trace is not silently complete: its end record counts the
+    // worker threads that outlived the recording, and stderr says so.
+    let mut reader = TraceReader::open(run.dir.path().join("trace.bin")).unwrap();
+    while reader.next_event().unwrap().is_some() {}
+    let end = reader.end().copied().expect("an end record");
+    assert_eq!(end.threads_still_recording, 2, "{end:?}");
+    assert_eq!(run.pulse_lines().len(), 1, "{:?}", run.pulse_lines());
+    assert!(run.pulse_lines()[0].contains("2 runtime threads were still running"));
 }
 
 // ---- several runtimes in one process ------------------------------------

@@ -154,10 +154,7 @@ impl Control {
     pub(crate) fn complete(&self, ticket: u64, outcome: Option<Outcome>) {
         let mut state = self.lock();
         match outcome {
-            Some(outcome) => {
-                state.dumps_waiting.retain(|t| *t != ticket);
-                state.outcomes.push((ticket, outcome));
-            }
+            Some(outcome) => state.outcomes.push((ticket, outcome)),
             None => state.completed = state.completed.max(ticket),
         }
         drop(state);
@@ -225,7 +222,8 @@ impl Control {
             .extension()
             .map_or("bin".into(), |s| s.to_string_lossy().into_owned());
         let name = format!("{stem}-{trigger}-{unix}-{}.{ext}", dumps.count);
-        Some(dumps.base.with_file_name(name))
+        let path = dumps.base.with_file_name(name);
+        Some(std::path::absolute(&path).unwrap_or(path))
     }
 
     /// One line on stderr about a dump pulse started by itself.
