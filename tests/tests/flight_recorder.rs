@@ -223,3 +223,92 @@ fn a_blocking_poll_triggers_a_dump_with_the_window_around_it() {
         assert_eq!(dump.end.map(|e| e.reason), Some(EndReason::Dump));
     }
 }
+
+/// A writer that panics on its third batch.
+#[derive(Debug, Default)]
+struct Panicking {
+    batches: u32,
+}
+
+impl pulse::TraceWriter for Panicking {
+    fn write_batch(&mut self, _: &[pulse::RecordedEvent]) -> std::io::Result<()> {
+        self.batches += 1;
+        if self.batches == 3 {
+            panic!("disk on fire");
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panicking_writer_is_a_writer_failure_with_its_message() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    let config = Config::new().flush_ms(5).buffer_events(64);
+    let (runtime, guard) =
+        Recorder::build_with_config(builder, Box::new(Panicking::default()), &config).unwrap();
+    let handle = guard.handle();
+    runtime.block_on(async {
+        for _ in 0..200 {
+            tokio::spawn(async {
+                for _ in 0..50 {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .unwrap();
+            if handle.write_error().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let error = handle.write_error().expect("the panic is a writer failure");
+    assert_eq!(error, "the trace writer panicked: disk on fire");
+    assert!(!handle.is_enabled(), "recording stopped");
+    drop(runtime);
+    let err = guard.finish().unwrap_err();
+    assert!(err.to_string().contains("disk on fire"), "{err}");
+}
+
+#[test]
+fn guard_dropped_before_the_runtime_counts_what_comes_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.bin");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    let config = Config::new().writer(WriterConfig::file(&path));
+    let (runtime, guard) = Recorder::from_config(builder, &config).unwrap();
+    let handle = guard.handle();
+    let stop = Arc::new(AtomicBool::new(false));
+    let task = {
+        let stop = stop.clone();
+        runtime.spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let summary = guard.finish().unwrap();
+    assert_eq!(summary.threads_still_recording, 2);
+    // Recording has stopped; the worker still inside a poll hands over
+    // its PollEnd later, to nobody: it is counted, not kept.
+    assert!(!handle.is_enabled());
+    handle.enable();
+    assert!(!handle.is_enabled(), "an ended recording cannot be resumed");
+    stop.store(true, Ordering::SeqCst);
+    runtime.block_on(task).unwrap();
+    drop(runtime);
+    let mut reader = pulse_trace::TraceReader::open(&path).unwrap();
+    while reader.next_event().unwrap().is_some() {}
+    let end = reader.end().copied().expect("an end record");
+    assert_eq!(end.threads_still_recording, 2);
+    assert!(
+        handle.dropped_events() >= 1,
+        "the poll in progress at the end was counted as lost"
+    );
+}
