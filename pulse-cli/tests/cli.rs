@@ -2,7 +2,9 @@
 //! errors, and no progress bar when stderr is not a terminal.
 
 use pulse::{RecordedEvent, SpawnLocation};
-use pulse_trace::{rotated_path, Encoder, EndReason, FormatVersion, TraceEnd, TraceMetadata, MAGIC};
+use pulse_trace::{
+    rotated_path, Encoder, EndReason, FormatVersion, TraceEnd, TraceMetadata, MAGIC,
+};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
@@ -90,7 +92,11 @@ fn trace_bytes(with_end: bool) -> Vec<u8> {
         encoder.encode(event, &mut bytes);
     }
     if with_end {
-        let last = events.iter().map(|e| e.timestamp_nanos()).max().unwrap_or(0);
+        let last = events
+            .iter()
+            .map(|e| e.timestamp_nanos())
+            .max()
+            .unwrap_or(0);
         encoder.encode_end(&TraceEnd::new(last, EndReason::Shutdown), &mut bytes);
     }
     bytes

@@ -121,6 +121,11 @@ use proc_macro::TokenStream;
 /// | `enabled` | `true`, `false`: `false` runs without pulse unless `PULSE=on` | `true` |
 /// | `run_queue_wait` | `true`, `false`: read each worker's OS run-queue wait (Linux schedstat); `false` saves those reads, and the analysis can no longer tell waiting for a CPU from sleeping | `true` |
 /// | `service` | a string: the service this program is, recorded in the trace's metadata and used by `pulse export parquet` (`PULSE_SERVICE` overrides it) | none (the export then uses the executable's name) |
+/// | `signals` | `true`, `false`: on SIGTERM, SIGINT and SIGHUP (and panics) write everything recorded so far, then let the program's own handler or the default action happen as without pulse (same exit status); `false` (or `PULSE_SIGNALS=off`) leaves signals alone | `true` |
+/// | `quiet` | `true`, `false`: no line on stderr at start (lines about lost events are still printed; also `PULSE_QUIET=1`) | `false` |
+///
+/// With `config = ...` the function decides `signals` too, and
+/// `pulse::Config::new()` leaves it off: call `.signals(true)`.
 ///
 /// ```
 /// #[pulse::main(flush_ms = 100, sample_ms = 5, buffer_events = 512, format = "v6", writer = "null")]
@@ -137,6 +142,27 @@ use proc_macro::TokenStream;
 /// | `path` | string: the file, or the base of the rotating set | `"pulse-trace.bin"` |
 /// | `max_file_size` | size of one rotated file, ≥ 4 KiB | `"64MiB"` |
 /// | `max_total_size` | size of the whole rotated set, ≥ `max_file_size` | `"512MiB"` |
+///
+/// `writer = "memory"` is the in-memory flight recorder: nothing is written
+/// until a dump, which writes the window as a rotated set every tool reads.
+///
+/// | argument | values | default |
+/// |---|---|---|
+/// | `path` | automatic dumps are named after it: `pulse-dump-<trigger>-<unix s>-<n>.0.bin`, ... | `"pulse-dump.bin"` |
+/// | `memory_size` | most encoded bytes kept, ≥ 64 KiB | `"64MiB"` |
+/// | `memory_seconds` | most seconds kept (the window is the smaller of the two) | `30` |
+/// | `dump_signal` | `"SIGUSR2"`, `"SIGUSR1"`, a number, `"off"`: dumps on that signal (left alone if the program already handles it) | `"SIGUSR2"` |
+/// | `dump_on` | `"poll>50ms"`, `"descheduled>100ms"` (commas between several): dump by itself when a poll lasts that long, or a worker waits that long for a CPU | none |
+/// | `dump_after_ms` | how long an automatic dump waits after its trigger, so it holds what followed | `1000` |
+/// | `dump_cooldown_ms` | least time between automatic dumps | `60000` |
+/// | `dump_max_per_hour` | most automatic dumps in an hour | `10` |
+///
+/// ```
+/// #[pulse::main(writer = "memory", memory_size = "16MiB", dump_on = "poll>50ms")]
+/// async fn main() {
+///     // `kill -USR2 <pid>` dumps the last seconds; so does a poll > 50 ms.
+/// }
+/// ```
 ///
 /// Sizes are integers (bytes) or strings with a unit: `"4096"`, `"64MiB"`,
 /// `"64 MiB"`, `"2GB"`. `KiB`, `MiB`, `GiB`, `TiB` are powers of 1024; `KB`,

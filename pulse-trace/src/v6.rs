@@ -8,7 +8,9 @@ use crate::event::{RecordedEvent, SpawnLocation};
 use crate::varint::{
     put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
 };
-use crate::{EndReason, TraceEnd, TraceMetadata, MAX_LOCATIONS, MAX_RECORD_LEN, MAX_WORKERS_PER_FILE};
+use crate::{
+    EndReason, TraceEnd, TraceMetadata, MAX_LOCATIONS, MAX_RECORD_LEN, MAX_WORKERS_PER_FILE,
+};
 use std::collections::HashMap;
 
 /// PollEnd: `0x00..=0x1F`; the low five bits hold the local queue depth
@@ -315,7 +317,6 @@ impl V6Encoder {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     /// Appends the end-of-trace record.
     pub(crate) fn encode_end(&mut self, end: &TraceEnd, out: &mut Vec<u8>) {
         let (code, detail) = end.reason.code();
@@ -328,6 +329,7 @@ impl V6Encoder {
         finish_record(out, TAG_TRACE_END, &self.scratch);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn park(
         &mut self,
         tag: u8,

@@ -153,7 +153,9 @@ pub use record::metrics;
 #[cfg(feature = "metrics")]
 pub use record::metrics_facade;
 pub use record::{Recorder, RecordingGuard, RecordingHandle, RecordingSummary};
-pub use writer::{DumpJob, MemoryWriter, NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter};
+pub use writer::{
+    DumpJob, MemoryWriter, NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter,
+};
 // Always exported, so that without the `bench` feature its expansion
 // can say which feature is missing (see `__bench_items!`).
 #[doc(hidden)]

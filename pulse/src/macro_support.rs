@@ -152,9 +152,7 @@ pub mod __private {
                         Error::Runtime(_)
                         | Error::FlushThread(_)
                         | Error::Write(_)
-                        | Error::Dump { .. } => {
-                            "set PULSE=off to run without pulse"
-                        }
+                        | Error::Dump { .. } => "set PULSE=off to run without pulse",
                     };
                     not_recording(stderr, &err, fix);
                     Main::untraced(kind, builder())
@@ -234,7 +232,10 @@ pub mod __private {
             let absolute = std::path::absolute(&path).unwrap();
             assert_eq!(
                 stderr,
-                format!("pulse: recording to {}; PULSE=off to disable\n", absolute.display())
+                format!(
+                    "pulse: recording to {}; PULSE=off to disable\n",
+                    absolute.display()
+                )
             );
             assert_eq!(main.block_on(async { 7 }), 7);
             drop(main);

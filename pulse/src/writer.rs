@@ -727,7 +727,10 @@ impl MemoryWriter {
             ));
         }
         if max_seconds == 0 {
-            return Err(Error::invalid("memory_seconds", "must be at least 1 second"));
+            return Err(Error::invalid(
+                "memory_seconds",
+                "must be at least 1 second",
+            ));
         }
         Ok(())
     }
@@ -818,22 +821,31 @@ impl TraceWriter for MemoryWriter {
         if self.encoder.is_none() {
             self.start_chunk();
         }
-        for event in events {
-            let timestamp = event.timestamp_nanos();
-            let (first, _) = self.current_span;
-            if self.current.len() >= self.chunk_size
-                || (first != u64::MAX && timestamp.saturating_sub(first) > self.chunk_nanos)
-            {
+        let mut events = events.iter().peekable();
+        while events.peek().is_some() {
+            // Encode into the current chunk while it has room, with the
+            // encoder borrowed once (this loop is the flusher's hot path).
+            let encoder = self.encoder.as_mut().expect("started above");
+            let before = self.current.len();
+            let (mut first, mut last) = self.current_span;
+            while let Some(event) = events.peek() {
+                let timestamp = event.timestamp_nanos();
+                if self.current.len() >= self.chunk_size
+                    || (first != u64::MAX && timestamp.saturating_sub(first) > self.chunk_nanos)
+                {
+                    break;
+                }
+                encoder.encode(event, &mut self.current);
+                first = first.min(timestamp);
+                last = last.max(timestamp);
+                events.next();
+            }
+            self.current_span = (first, last);
+            self.total += (self.current.len() - before) as u64;
+            self.newest_ns = self.newest_ns.max(last);
+            if events.peek().is_some() {
                 self.start_chunk();
             }
-            let before = self.current.len();
-            let mut current = std::mem::take(&mut self.current);
-            self.encoder().encode(event, &mut current);
-            self.current = current;
-            self.total += (self.current.len() - before) as u64;
-            let (first, last) = self.current_span;
-            self.current_span = (first.min(timestamp), last.max(timestamp));
-            self.newest_ns = self.newest_ns.max(timestamp);
         }
         Ok(())
     }
@@ -843,10 +855,7 @@ impl TraceWriter for MemoryWriter {
     }
 
     fn dump(&mut self, path: &Path, end: &TraceEnd) -> io::Result<DumpJob> {
-        let metadata = self
-            .metadata
-            .clone()
-            .unwrap_or_else(standalone_metadata);
+        let metadata = self.metadata.clone().unwrap_or_else(standalone_metadata);
         let mut pieces: Vec<(Arc<Vec<u8>>, usize)> = self
             .sealed
             .iter()

@@ -47,7 +47,14 @@ fn poll_starts(dump: &Dump) -> u64 {
 
 /// A multi-thread runtime recording into memory, with tasks yielding as
 /// fast as they can and counting their polls.
-fn storm(config: &Config) -> (tokio::runtime::Runtime, pulse::RecordingGuard, Arc<AtomicU64>, Arc<AtomicBool>) {
+fn storm(
+    config: &Config,
+) -> (
+    tokio::runtime::Runtime,
+    pulse::RecordingGuard,
+    Arc<AtomicU64>,
+    Arc<AtomicBool>,
+) {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
     let (runtime, guard) = Recorder::from_config(builder, config).unwrap();
@@ -95,9 +102,15 @@ fn a_dump_at_full_speed_holds_every_poll_before_it_and_loses_nothing() {
     let starts = poll_starts(&dump);
     // The window (64 MiB, 30 s) holds the whole run: every poll counted
     // before the call, none counted after it returned.
-    assert!(starts >= before, "{starts} PollStart records < {before} polls before the dump");
+    assert!(
+        starts >= before,
+        "{starts} PollStart records < {before} polls before the dump"
+    );
     assert!(starts <= after + 8, "{starts} > {after}");
-    assert!(!dump.events.iter().any(|e| matches!(e, TraceEvent::EventsDropped { .. })));
+    assert!(!dump
+        .events
+        .iter()
+        .any(|e| matches!(e, TraceEvent::EventsDropped { .. })));
     assert_eq!(dump.end.map(|e| e.reason), Some(EndReason::Dump));
     // Nothing was written in steady state: only the dump's files.
     let mut names: Vec<String> = std::fs::read_dir(dir.path())
@@ -105,7 +118,10 @@ fn a_dump_at_full_speed_holds_every_poll_before_it_and_loses_nothing() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert!(names.iter().all(|n| n.starts_with("full-speed.")), "{names:?}");
+    assert!(
+        names.iter().all(|n| n.starts_with("full-speed.")),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -120,7 +136,10 @@ fn two_dumps_in_a_row_and_an_unwritable_directory() {
     let first = handle.dump(dir.path().join("one.bin")).unwrap();
     let second = handle.dump(dir.path().join("two.bin")).unwrap();
     let (one, two) = (read_dump(&first), read_dump(&second));
-    assert!(poll_starts(&two) >= poll_starts(&one), "the second holds the first's window and more");
+    assert!(
+        poll_starts(&two) >= poll_starts(&one),
+        "the second holds the first's window and more"
+    );
 
     // A directory that does not exist: a clear error naming the path, and
     // recording goes on.
@@ -159,7 +178,9 @@ fn dumped_path(line: &str) -> Option<PathBuf> {
 fn a_blocking_poll_triggers_a_dump_with_the_window_around_it() {
     let mut running = Running::start(env!("CARGO_BIN_EXE_flight_main"), "block");
     running.wait_for("the triggered dump", |r| {
-        r.stderr_lines().iter().any(|l| l.contains("poll>50ms fired"))
+        r.stderr_lines()
+            .iter()
+            .any(|l| l.contains("poll>50ms fired"))
     });
     // SIGUSR2 dumps too, twice in a row; the program goes on.
     running.signal(libc::SIGUSR2);
@@ -186,8 +207,14 @@ fn a_blocking_poll_triggers_a_dump_with_the_window_around_it() {
     assert_eq!(status.signal(), Some(libc::SIGTERM));
 
     let lines = running.stderr_lines();
-    assert!(lines[0].starts_with("pulse: recording into memory (the last 64 MiB or 2 s)"), "{lines:?}");
-    let triggered = lines.iter().find(|l| l.contains("poll>50ms fired")).unwrap();
+    assert!(
+        lines[0].starts_with("pulse: recording into memory (the last 64 MiB or 2 s)"),
+        "{lines:?}"
+    );
+    let triggered = lines
+        .iter()
+        .find(|l| l.contains("poll>50ms fired"))
+        .unwrap();
     let dump = read_dump(&dumped_path(triggered).unwrap());
     assert_eq!(dump.end.map(|e| e.reason), Some(EndReason::Dump));
     // The blocking poll is in it: a PollStart/PollEnd pair ≥ 100 ms.
@@ -195,10 +222,18 @@ fn a_blocking_poll_triggers_a_dump_with_the_window_around_it() {
     let mut blocked = None;
     for event in &dump.events {
         match *event {
-            TraceEvent::PollStart { timestamp_nanos, worker, .. } => {
+            TraceEvent::PollStart {
+                timestamp_nanos,
+                worker,
+                ..
+            } => {
                 open.insert(worker, timestamp_nanos);
             }
-            TraceEvent::PollEnd { timestamp_nanos, worker, .. } => {
+            TraceEvent::PollEnd {
+                timestamp_nanos,
+                worker,
+                ..
+            } => {
                 if let Some(start) = open.remove(&worker) {
                     if timestamp_nanos - start >= 100 * MS {
                         blocked = Some((start, timestamp_nanos));
@@ -209,15 +244,36 @@ fn a_blocking_poll_triggers_a_dump_with_the_window_around_it() {
         }
     }
     let (start, end) = blocked.expect("the 100 ms blocking poll is in the dump");
-    let first = dump.events.iter().map(|e| e.timestamp_nanos()).min().unwrap();
-    let last = dump.events.iter().map(|e| e.timestamp_nanos()).max().unwrap();
+    let first = dump
+        .events
+        .iter()
+        .map(|e| e.timestamp_nanos())
+        .min()
+        .unwrap();
+    let last = dump
+        .events
+        .iter()
+        .map(|e| e.timestamp_nanos())
+        .max()
+        .unwrap();
     // The window before it: the whole 300 ms the program ran before
     // blocking (memory_seconds = 2 keeps it all).
-    assert!(start - first >= 250 * MS, "window before: {} ms", (start - first) / MS);
+    assert!(
+        start - first >= 250 * MS,
+        "window before: {} ms",
+        (start - first) / MS
+    );
     // And dump_after_ms = 300 after it.
-    assert!(last - end >= 280 * MS, "window after: {} ms", (last - end) / MS);
+    assert!(
+        last - end >= 280 * MS,
+        "window after: {} ms",
+        (last - end) / MS
+    );
     // The signal dumps read too.
-    for line in lines.iter().filter(|l| l.starts_with("pulse: flight recorder dumped to")) {
+    for line in lines
+        .iter()
+        .filter(|l| l.starts_with("pulse: flight recorder dumped to"))
+    {
         let dump = read_dump(&dumped_path(line).unwrap());
         assert!(poll_starts(&dump) > 0);
         assert_eq!(dump.end.map(|e| e.reason), Some(EndReason::Dump));

@@ -121,7 +121,12 @@ fn ok_exits_zero_with_every_event_flushed() {
         "pulse: recording to {} (rotating, 8 MiB max); PULSE=off to disable",
         run.path("app-trace.*.bin").display()
     );
-    assert_eq!(run.stderr.lines().next(), Some(start.as_str()), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().next(),
+        Some(start.as_str()),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.files(), ["app-trace.0.bin"]);
     let trace = read(&run.path("app-trace.bin"));
     // flush_ms is a minute: only the final flush can have written these.

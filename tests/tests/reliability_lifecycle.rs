@@ -188,9 +188,11 @@ fn shutdown_timeout_keeps_every_poll_and_does_not_wait_for_stuck_threads() {
     // in the trace's end record.
     assert_eq!(
         run.pulse_lines(),
-        ["pulse: the recording ended while 1 runtime threads were still running (the guard \
+        [
+            "pulse: the recording ended while 1 runtime threads were still running (the guard \
           was dropped before the runtime; drop the runtime first): what they did afterwards is \
-          not in the trace, whose end record says so"]
+          not in the trace, whose end record says so"
+        ]
     );
     let mut reader = TraceReader::open(run.dir.path().join("trace.bin")).unwrap();
     while reader.next_event().unwrap().is_some() {}

@@ -79,7 +79,12 @@ fn handled_by_the_program(signal: i32, name: &str) {
     let (before, status, running) = signal_under_load("handled", signal);
     // Behaviour unchanged: the program's own handler ran, and it exited
     // normally.
-    assert_eq!(status.code(), Some(0), "{status:?} {:?}", running.stderr_lines());
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{status:?} {:?}",
+        running.stderr_lines()
+    );
     assert!(running.stdout_has(&format!("handled {name}")));
     check_start_line(&running);
     let (starts, ends, end) = read_trace(&running.dir.path().join("signals-trace.bin"));
@@ -125,7 +130,7 @@ fn sigkill_leaves_a_trace_that_says_it_ended_without_shutdown() {
     let (_, _, end) = read_trace(&running.dir.path().join("signals-trace.bin"));
     assert_eq!(end, None);
     let analysis = pulse_cli::analysis::analyze_trace(
-        &running.dir.path().join("signals-trace.bin"),
+        running.dir.path().join("signals-trace.bin"),
         &pulse_cli::analysis::AnalysisOptions::default(),
     )
     .unwrap();
@@ -154,7 +159,12 @@ fn signals_off_leaves_the_default_action_alone() {
     let mut child = command.spawn().unwrap();
     let stdout = collect(child.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !stdout.lock().unwrap().iter().any(|l| l.starts_with("polls ") && l != "polls 0") {
+    while !stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.starts_with("polls ") && l != "polls 0")
+    {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -162,7 +172,11 @@ fn signals_off_leaves_the_default_action_alone() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.signal(), Some(libc::SIGTERM));
-    assert!(output.stderr.is_empty(), "quiet: {:?}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.stderr.is_empty(),
+        "quiet: {:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // No final flush: nothing reached the file (flush_ms is a minute), as
     // without pulse's handler.
     let path = dir.path().join("signals-trace.bin");

@@ -478,14 +478,20 @@ fn lost_and_unpaired_events_make_the_trace_incomplete() {
         !paired.completeness.complete,
         "without an end record the trace ended without shutdown"
     );
-    paired.completeness.end = Some(pulse_trace::TraceEnd::new(1, pulse_trace::EndReason::Shutdown));
+    paired.completeness.end = Some(pulse_trace::TraceEnd::new(
+        1,
+        pulse_trace::EndReason::Shutdown,
+    ));
     paired.refresh_completeness();
     assert!(paired.completeness.complete);
     let mut early = pulse_trace::TraceEnd::new(1, pulse_trace::EndReason::Shutdown);
     early.threads_still_recording = 2;
     paired.completeness.end = Some(early);
     paired.refresh_completeness();
-    assert!(!paired.completeness.complete, "threads outlived the recording");
+    assert!(
+        !paired.completeness.complete,
+        "threads outlived the recording"
+    );
 }
 
 #[test]

@@ -129,7 +129,7 @@ fn recording(recording: &Recording, pulse: &TokenStream) -> TokenStream {
 
 fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
     // Termination signals and panics flush by default under the attribute.
-    let signals = settings.signals.as_ref().map_or(true, |arg| arg.value);
+    let signals = settings.signals.as_ref().is_none_or(|arg| arg.value);
     let mut config = match &settings.signals {
         Some(arg) => quote_spanned!(arg.span=> #pulse::Config::new().signals(#signals)),
         None => quote!(#pulse::Config::new().signals(#signals)),

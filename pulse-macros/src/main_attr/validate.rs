@@ -233,7 +233,10 @@ fn reject_beside_config(
             "memory_seconds",
             writer.memory_seconds.as_ref().map(|a| &a.pair),
         ),
-        ("dump_signal", settings.dump_signal.as_ref().map(|a| &a.pair)),
+        (
+            "dump_signal",
+            settings.dump_signal.as_ref().map(|a| &a.pair),
+        ),
         ("dump_on", settings.dump_on.as_ref().map(|a| &a.pair)),
         (
             "dump_after_ms",

@@ -145,7 +145,11 @@ pub fn apply_with(
         }
     }
 
-    if let Some(kind) = vars.parse("PULSE_WRITER", "rotating, file, null or memory", parse_writer) {
+    if let Some(kind) = vars.parse(
+        "PULSE_WRITER",
+        "rotating, file, null or memory",
+        parse_writer,
+    ) {
         let writer = with_kind(&config.writer, kind);
         config = config.writer(writer);
     }
@@ -260,13 +264,17 @@ pub fn apply_with(
         config = config.quiet(on);
     }
     for variable in ["PULSE_MEMORY_SIZE", "PULSE_MEMORY_SECONDS"] {
-        let Some((text, value)) = vars.parse_keeping_text(variable, "a size such as 64MiB, or a whole number of seconds", |text| {
-            if variable == "PULSE_MEMORY_SIZE" {
-                parse_size(text).map_err(|err| Some(err.to_string()))
-            } else {
-                parse_count(text).ok_or(None)
-            }
-        }) else {
+        let Some((text, value)) = vars.parse_keeping_text(
+            variable,
+            "a size such as 64MiB, or a whole number of seconds",
+            |text| {
+                if variable == "PULSE_MEMORY_SIZE" {
+                    parse_size(text).map_err(|err| Some(err.to_string()))
+                } else {
+                    parse_count(text).ok_or(None)
+                }
+            },
+        ) else {
             continue;
         };
         match config.writer.clone() {

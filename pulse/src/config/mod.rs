@@ -256,9 +256,7 @@ impl std::str::FromStr for DumpTrigger {
         } else if let Some(n) = threshold.strip_suffix('s') {
             (n, 1000)
         } else {
-            return Err(format!(
-                "\"{threshold}\" needs a unit, ms or s; {expected}"
-            ));
+            return Err(format!("\"{threshold}\" needs a unit, ms or s; {expected}"));
         };
         let threshold_ms = number
             .trim()

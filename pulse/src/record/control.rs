@@ -187,7 +187,11 @@ impl Control {
     /// hourly cap says not now (panics and `dump_on` triggers; a signal is
     /// the user asking, and is not limited).
     pub(crate) fn auto_dump_path(&self, trigger: &str) -> Option<PathBuf> {
-        let mut dumps = self.dumps.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dumps = self
+            .dumps
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if trigger != "signal" {
             while dumps

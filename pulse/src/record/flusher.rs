@@ -10,10 +10,10 @@ use crate::record::sampler::Sampler;
 use crate::record::shared::Shared;
 use crate::record::triggers::{Fired, Watch};
 use crate::writer::TraceWriter;
-use std::path::PathBuf;
 use pulse_trace::{EndReason, RecordedEvent, TraceEnd};
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,13 +41,16 @@ pub(crate) fn spawn(
         batches: Vec::new(),
         reported_dropped: 0,
         failed: false,
-        watch: Watch::new(if matches!(config.writer, crate::WriterConfig::Memory { .. }) {
-            config.dump_on.clone()
-        } else {
-            Vec::new()
-        }),
+        watch: Watch::new(
+            if matches!(config.writer, crate::WriterConfig::Memory { .. }) {
+                config.dump_on.clone()
+            } else {
+                Vec::new()
+            },
+        ),
         dump_after: Duration::from_millis(config.dump_after_ms),
         pending_dump: None,
+        sealed: false,
     };
     std::thread::Builder::new()
         .name("pulse-flusher".to_owned())
@@ -79,6 +82,10 @@ struct Flusher {
     dump_after: Duration,
     /// A triggered dump waiting for its window after the trigger.
     pending_dump: Option<(PathBuf, Instant, Fired)>,
+    /// The end record is written and the process is ending (a signal's
+    /// default action, an aborting panic): nothing may follow it in the
+    /// file, so later batches are counted as dropped.
+    sealed: bool,
 }
 
 impl Flusher {
@@ -128,7 +135,9 @@ impl Flusher {
         // served by the final flush and the end record below.
         let requests = self.control.take();
         let threads = self.control.threads_still_recording();
-        self.end(EndReason::Shutdown, threads);
+        if !self.sealed {
+            self.end(EndReason::Shutdown, threads);
+        }
         if !self.failed {
             let writer = &mut self.writer;
             if let Err(err) = guarded(|| writer.finish()) {
@@ -149,9 +158,14 @@ impl Flusher {
         for (ticket, request) in self.control.take() {
             let outcome = match request {
                 Request::Seal(reason) => {
+                    if self.sealed {
+                        self.control.complete(ticket, None);
+                        continue;
+                    }
                     self.sampler.sample(&self.shared);
                     self.flush();
                     self.end(reason, 0);
+                    self.sealed = true;
                     if !self.failed {
                         let writer = &mut self.writer;
                         if let Err(err) = guarded(|| writer.flush()) {
@@ -164,7 +178,9 @@ impl Flusher {
                 Request::Dump(path) => {
                     self.flush();
                     let control = self.control.clone();
-                    self.dump(&path, move |outcome| control.complete(ticket, Some(outcome)));
+                    self.dump(&path, move |outcome| {
+                        control.complete(ticket, Some(outcome))
+                    });
                     continue;
                 }
             };
@@ -223,7 +239,9 @@ impl Flusher {
     /// `done` receives the outcome.
     fn dump(&mut self, path: &std::path::Path, done: impl FnOnce(Outcome) + Send + 'static) {
         if self.failed {
-            done(Err("the recording stopped after a writer failure".to_owned()));
+            done(Err(
+                "the recording stopped after a writer failure".to_owned()
+            ));
             return;
         }
         let end = self.end_record(EndReason::Dump, 0);
@@ -340,7 +358,7 @@ impl Flusher {
         batches: impl Iterator<Item = &'a [RecordedEvent]>,
     ) -> Result<(), (io::Error, u64)> {
         let mut batches = batches.filter(|b| !b.is_empty());
-        if self.failed {
+        if self.failed || self.sealed {
             let lost: usize = batches.map(<[RecordedEvent]>::len).sum();
             self.shared.collector.add_dropped(lost as u64);
             return Ok(());

@@ -227,7 +227,8 @@ impl RecordingGuard {
         config: &Config,
     ) -> Result<RecordingGuard, Error> {
         let control = Arc::new(Control::new(shared.clone(), config.auto_dumps()));
-        let flusher = flusher::spawn(control.clone(), writer, config).map_err(Error::FlushThread)?;
+        let flusher =
+            flusher::spawn(control.clone(), writer, config).map_err(Error::FlushThread)?;
         let dump_signal = if control.dumps() {
             config.dump_signal
         } else {

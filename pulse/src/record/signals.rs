@@ -199,7 +199,8 @@ fn serve(wake_read: i32, done_write: i32) {
         // SAFETY: reads into a local buffer of the given length.
         let read = unsafe { libc::read(wake_read, message.as_mut_ptr().cast(), 2) };
         if read != 2 {
-            if read < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            if read < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
                 continue;
             }
             if read == 0 {
@@ -213,10 +214,12 @@ fn serve(wake_read: i32, done_write: i32) {
         for (control, dump_signal) in recordings() {
             let request = match kind {
                 KIND_SEAL_ACK => Request::Seal(EndReason::Signal(signal as u32)),
-                KIND_DUMP if dump_signal == Some(signal) => match control.auto_dump_path("signal") {
-                    Some(path) => Request::Dump(path),
-                    None => continue,
-                },
+                KIND_DUMP if dump_signal == Some(signal) => {
+                    match control.auto_dump_path("signal") {
+                        Some(path) => Request::Dump(path),
+                        None => continue,
+                    }
+                }
                 KIND_DUMP => continue,
                 _ => Request::Flush,
             };
@@ -264,7 +267,9 @@ fn install(signal: i32, role: u8) -> Result<(), String> {
         current
     };
     if current.sa_sigaction == libc::SIG_IGN {
-        return Err(format!("signal {signal} is ignored by this process; left alone"));
+        return Err(format!(
+            "signal {signal} is ignored by this process; left alone"
+        ));
     }
     if role == ROLE_DUMP && current.sa_sigaction != libc::SIG_DFL {
         return Err(format!(
@@ -454,7 +459,9 @@ fn on_panic() {
             if dump {
                 std::thread::Builder::new()
                     .name("pulse-dump".to_owned())
-                    .spawn(move || control.report_dump(control.wait(ticket, Duration::from_secs(60))))
+                    .spawn(move || {
+                        control.report_dump(control.wait(ticket, Duration::from_secs(60)))
+                    })
                     .ok();
             }
         }

@@ -68,7 +68,13 @@ impl Watch {
                 } => self
                     .poll_started
                     .remove(&worker)
-                    .map(|start| (worker, timestamp_nanos, timestamp_nanos.saturating_sub(start)))
+                    .map(|start| {
+                        (
+                            worker,
+                            timestamp_nanos,
+                            timestamp_nanos.saturating_sub(start),
+                        )
+                    })
                     .and_then(|(worker, at, took)| self.check(DumpWhen::Poll, worker, at, took)),
                 RecordedEvent::WorkerPark {
                     timestamp_nanos,
