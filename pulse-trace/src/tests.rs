@@ -1129,14 +1129,14 @@ mod errors {
     #[test]
     fn absurd_length_prefix() {
         let huge = [
-            0x85, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
+            0xF0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
         ];
         assert_eq!(
             read_err(&v6(&[&huge])),
             (
                 V6_START,
                 format!(
-                    "trace.bin: byte {V6_START}: record with unknown tag 0x85 claims 18446744073709551615 payload bytes, more than the 1048576-byte limit"
+                    "trace.bin: byte {V6_START}: record with unknown tag 0xf0 claims 18446744073709551615 payload bytes, more than the 1048576-byte limit"
                 )
             )
         );

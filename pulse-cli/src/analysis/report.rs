@@ -175,7 +175,7 @@ impl Completeness {
     /// let c = Completeness::default();
     /// assert_eq!(
     ///     c.ending_problem(2_500_000_000).unwrap(),
-    ///     "ended without shutdown (killed, crashed or still running); events after 2.50 s may be missing"
+    ///     "ended without shutdown (killed, crashed or still running); events after 2.500 s may be missing"
     /// );
     /// ```
     pub fn ending_problem(&self, last_ns: u64) -> Option<String> {

@@ -62,7 +62,7 @@
 //! })
 //! .unwrap_err();
 //! assert_eq!(err.problems()[0].variable, "PULSE_WRITER");
-//! assert!(err.to_string().contains("rotating, file or null"));
+//! assert!(err.to_string().contains("rotating, file, null or memory"));
 //! # Ok::<(), env::EnvError>(())
 //! ```
 
