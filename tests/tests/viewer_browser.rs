@@ -230,6 +230,8 @@ fn pulse_html_page_shows_lanes_counts_and_the_blocked_poll_marker() {
         &["--focus-verdict", key, "--finding", &which, "--interact"],
     );
     check_page(&report, &truth);
+    // A recording that ended normally: the page says so.
+    assert_eq!(report["page"]["model"]["ended"], "shutdown");
 
     // Every finding is listed, and the blocked one on its worker.
     assert_eq!(
@@ -466,6 +468,9 @@ fn page_of_a_busy_trace_marks_drops_and_survives_a_cut() {
     // The cut is reported, and where.
     let summary = report["page"]["summaryText"].as_str().expect("summary");
     assert!(summary.contains("truncated"), "{summary}");
+    // Cut short, so no end record: never shown as complete.
+    assert_eq!(report["page"]["model"]["ended"], serde_json::Value::Null);
+    assert!(summary.contains("without shutdown"), "{summary}");
     let error = report["page"]["model"]["error"].as_str().expect("error");
     assert!(error.contains("truncated"), "{error}");
     let status = report["page"]["status"].as_str().expect("status");

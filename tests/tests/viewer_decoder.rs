@@ -220,7 +220,18 @@ fn rust_lines(paths: &[PathBuf]) -> Vec<String> {
     loop {
         match reader.next_event() {
             Ok(Some(event)) => lines.push(event_line(&event, &reader)),
-            Ok(None) => break,
+            Ok(None) => {
+                // How the trace ended: the last file's end record, if no
+                // event followed it.
+                if let Some(end) = reader.end() {
+                    let (code, detail) = end.reason.code();
+                    lines.push(format!(
+                        "end-of-trace t={} code={code} detail={detail} dropped={} threads={}",
+                        end.timestamp_nanos, end.dropped_events, end.threads_still_recording
+                    ));
+                }
+                break;
+            }
             Err(err) => {
                 lines.push(error_line(&err));
                 break;
@@ -827,6 +838,32 @@ fn js_decoder_matches_rust_reader_on_golden_traces() {
     cases.add("v6-rotated-cut", cut);
 
     cases.one("v6-extensions", extensions());
+    // Ended on purpose (a signal), and a set whose last file ends so; an
+    // end record that events follow says nothing (the extensions case has
+    // one, with a payload from nobody).
+    let mut ended = v6.clone();
+    let mut end = pulse_trace::TraceEnd::new(3_000_000, pulse_trace::EndReason::Signal(15));
+    end.dropped_events = 7;
+    end.threads_still_recording = 1;
+    {
+        let mut encoder = Encoder::new(FormatVersion::V6, metadata(32, true));
+        let mut scratch = Vec::new();
+        encoder.begin_file(0, &mut scratch);
+        encoder.encode_end(&end, &mut ended);
+    }
+    cases.one("v6-ended-by-signal", ended);
+    let mut ended_set = files.clone();
+    {
+        let mut encoder = Encoder::new(FormatVersion::V6, metadata(32, true));
+        let mut scratch = Vec::new();
+        encoder.begin_file(0, &mut scratch);
+        let last = ended_set.len() - 1;
+        encoder.encode_end(
+            &pulse_trace::TraceEnd::new(9_000_000, pulse_trace::EndReason::Dump),
+            &mut ended_set[last].1,
+        );
+    }
+    cases.add("v6-rotated-ended", ended_set);
     for (name, bytes) in error_files() {
         cases.one(name, bytes);
     }

@@ -83,16 +83,24 @@ function runCase(dir, files) {
   }
   // Then the events of the whole set, as one reader reads them.
   const locations = new PulseDecoder.LocationTable();
+  let dec = null;
   for (const file of files) {
     const bytes = fs.readFileSync(path.join(dir, file));
-    let dec;
     try {
       dec = new PulseDecoder.FileDecoder(bytes, path.join(dir, file), locations);
       while (dec.next()) out.push(eventLine(dec, locations));
     } catch (e) {
       out.push(errorLine(e));
-      break;
+      return out;
     }
+  }
+  // How the trace ended: the last file's end record, if no event followed.
+  const end = dec && dec.traceEnd;
+  if (end) {
+    out.push(
+      "end-of-trace t=" + num(end.timestamp_nanos) + " code=" + num(end.code) + " detail=" + num(end.detail) +
+        " dropped=" + num(end.dropped_events) + " threads=" + end.threads_still_recording
+    );
   }
   return out;
 }

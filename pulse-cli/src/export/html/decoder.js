@@ -573,6 +573,9 @@
           this.traceEnd = {
             timestamp_nanos: this.timestamp(ticks),
             reason: ["shutdown", "signal", "panic", "dump"][reason] || "reason " + reason,
+            code: reason,
+            // As Rust's EndReason: a detail only for a signal.
+            detail: reason === 1 ? detail : 0,
             signal: reason === 1 ? detail : null,
             dropped_events: dropped,
             threads_still_recording: threads,

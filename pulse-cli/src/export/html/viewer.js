@@ -788,6 +788,7 @@
         globalQueue: this.globalQueue,
         dropped: this.dropped,
         droppedTotal: this.droppedTotal,
+        traceEnd: this.traceEnd,
         counts: this.counts,
         events: this.events,
         first: this.first,
