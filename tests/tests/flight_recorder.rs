@@ -374,3 +374,30 @@ fn guard_dropped_before_the_runtime_counts_what_comes_after() {
         "the poll in progress at the end was counted as lost"
     );
 }
+
+#[test]
+fn a_panic_dumps_the_flight_recorder_and_the_program_goes_on() {
+    let mut running = Running::start(env!("CARGO_BIN_EXE_flight_main"), "panic");
+    running.wait_for("the panic's dump", |r| {
+        r.stderr_lines()
+            .iter()
+            .any(|l| l.starts_with("pulse: flight recorder dumped to") && l.contains("-panic-"))
+    });
+    running.wait_for("the panic", |r| r.stdout_has("panicked"));
+    let before = running.polls();
+    running.wait_for("the program going on", |r| r.polls() > before + 1000);
+    running.signal(libc::SIGTERM);
+    running.wait();
+    let lines = running.stderr_lines();
+    let line = lines.iter().find(|l| l.contains("-panic-")).unwrap();
+    let dump = read_dump(&dumped_path(line).unwrap());
+    assert!(poll_starts(&dump) > 0);
+    assert_eq!(dump.end.map(|e| e.reason), Some(EndReason::Dump));
+    // The panic's own message is still printed, as without pulse.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("a task panicked on purpose")),
+        "{lines:?}"
+    );
+}

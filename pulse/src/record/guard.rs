@@ -234,7 +234,7 @@ impl RecordingGuard {
         } else {
             None
         };
-        if config.signals || dump_signal.is_some() {
+        if config.signals || control.dumps() {
             let problems = signals::register(&control, config.signals, dump_signal);
             if !config.quiet {
                 for problem in problems {
@@ -243,7 +243,9 @@ impl RecordingGuard {
                 }
             }
         }
-        if config.signals {
+        if config.signals || control.dumps() {
+            // Flushes (with `signals`) and dumps the flight recorder on a
+            // panic.
             signals::install_panic_hook();
         }
         Ok(RecordingGuard {

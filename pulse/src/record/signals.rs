@@ -46,6 +46,8 @@ struct Entry {
     control: Weak<Control>,
     /// This recording dumps its flight recorder on this signal.
     dump_signal: Option<i32>,
+    /// This recording flushes on termination signals and panics.
+    termination: bool,
 }
 
 static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -107,6 +109,7 @@ pub(crate) fn register(
         registry.push(Entry {
             control: Arc::downgrade(control),
             dump_signal,
+            termination,
         });
         ACTIVE.store(registry.len(), Ordering::SeqCst);
     }
@@ -128,11 +131,18 @@ fn lock_registry() -> std::sync::MutexGuard<'static, Vec<Entry>> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The registered recordings, for the signal thread and the panic hook.
-fn recordings() -> Vec<(Arc<Control>, Option<i32>)> {
+/// The registered recordings, for the signal thread and the panic hook:
+/// each one's dump signal, and whether it flushes on termination.
+fn recordings() -> Vec<(Arc<Control>, Option<i32>, bool)> {
     lock_registry()
         .iter()
-        .filter_map(|entry| Some((entry.control.upgrade()?, entry.dump_signal)))
+        .filter_map(|entry| {
+            Some((
+                entry.control.upgrade()?,
+                entry.dump_signal,
+                entry.termination,
+            ))
+        })
         .collect()
 }
 
@@ -211,7 +221,10 @@ fn serve(wake_read: i32, done_write: i32) {
         let [signal, kind] = message;
         let signal = i32::from(signal);
         let mut tickets = Vec::new();
-        for (control, dump_signal) in recordings() {
+        for (control, dump_signal, termination) in recordings() {
+            if !termination && kind != KIND_DUMP {
+                continue;
+            }
             let request = match kind {
                 KIND_SEAL_ACK => Request::Seal(EndReason::Signal(signal as u32)),
                 KIND_DUMP if dump_signal == Some(signal) => {
@@ -434,9 +447,12 @@ fn on_panic() {
     }
     let aborting = cfg!(panic = "abort");
     let mut tickets = Vec::new();
-    for (control, _) in recordings() {
+    for (control, _, termination) in recordings() {
         if let Some(path) = control.auto_dump_path("panic") {
             tickets.push((control.request(Request::Dump(path)), control.clone(), true));
+        }
+        if !termination {
+            continue;
         }
         let request = if aborting {
             Request::Seal(EndReason::Panic)

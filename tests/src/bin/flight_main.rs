@@ -1,7 +1,8 @@
 //! A `#[pulse::main]` program with the in-memory flight recorder for
 //! `tests/flight_recorder.rs`: tasks poll without pause; SIGUSR2 dumps;
 //! `argv[1] = "block"` also blocks one poll for 100 ms after 300 ms, which
-//! `dump_on = "poll>50ms"` turns into a dump 300 ms later.
+//! `dump_on = "poll>50ms"` turns into a dump 300 ms later; `"panic"` has a
+//! task panic after 200 ms (Tokio catches it; the program goes on).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -35,6 +36,12 @@ async fn main() {
             std::thread::sleep(Duration::from_millis(100));
             println!("unblocked");
         });
+    }
+    if case == "panic" {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let task = tokio::spawn(async { panic!("a task panicked on purpose") });
+        assert!(task.await.unwrap_err().is_panic());
+        println!("panicked");
     }
     loop {
         println!("polls {}", POLLS.load(Ordering::Relaxed));
