@@ -358,10 +358,11 @@ pub struct Config {
     /// How long an automatic dump waits after its trigger, so that it holds
     /// what followed too, in ms (`dump_after_ms`, `PULSE_DUMP_AFTER_MS`).
     pub dump_after_ms: u64,
-    /// Least time between two automatic dumps, in ms (`dump_cooldown_ms`,
+    /// Least time between two automatic dumps of one trigger (`poll`,
+    /// `descheduled`, `panic`), in ms (`dump_cooldown_ms`,
     /// `PULSE_DUMP_COOLDOWN_MS`).
     pub dump_cooldown_ms: u64,
-    /// Most automatic dumps in any hour (`dump_max_per_hour`,
+    /// Most automatic dumps of one trigger in any hour (`dump_max_per_hour`,
     /// `PULSE_DUMP_MAX_PER_HOUR`).
     pub dump_max_per_hour: u32,
 }

@@ -66,8 +66,9 @@ pub(crate) struct AutoDumps {
     pub(crate) cooldown: Duration,
     /// Most automatic dumps in any hour.
     pub(crate) max_per_hour: u32,
-    /// When recent automatic dumps started (at most `max_per_hour`).
-    pub(crate) recent: std::collections::VecDeque<Instant>,
+    /// When recent automatic dumps started, per trigger (`poll`,
+    /// `descheduled`, `panic`): each has its own cooldown and hourly cap.
+    pub(crate) recent: std::collections::HashMap<String, std::collections::VecDeque<Instant>>,
     /// Whether to print the dump's path on stderr.
     pub(crate) quiet: bool,
 }
@@ -194,24 +195,24 @@ impl Control {
             .unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if trigger != "signal" {
-            while dumps
-                .recent
+            let (cooldown, max_per_hour) = (dumps.cooldown, dumps.max_per_hour as usize);
+            let recent = dumps.recent.entry(trigger.to_owned()).or_default();
+            while recent
                 .front()
                 .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(3600))
             {
-                dumps.recent.pop_front();
+                recent.pop_front();
             }
-            if dumps.recent.len() >= dumps.max_per_hour as usize {
+            if recent.len() >= max_per_hour {
                 return None;
             }
-            if dumps
-                .recent
+            if recent
                 .back()
-                .is_some_and(|t| now.duration_since(*t) < dumps.cooldown)
+                .is_some_and(|t| now.duration_since(*t) < cooldown)
             {
                 return None;
             }
-            dumps.recent.push_back(now);
+            recent.push_back(now);
         }
         dumps.count += 1;
         let unix = std::time::SystemTime::now()

@@ -34,7 +34,9 @@ impl Running {
             .arg(case)
             .current_dir(dir.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // A panic's backtrace would make its poll long.
+            .env_remove("RUST_BACKTRACE");
         for variable in pulse::config::env::VARIABLES {
             command.env_remove(variable);
         }
