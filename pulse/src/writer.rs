@@ -600,6 +600,23 @@ struct Chunk {
 /// The writing of a dump, prepared by [`TraceWriter::dump`] on the
 /// flusher thread and run on another thread, so that recording goes on
 /// while the files are written.
+///
+/// # Examples
+///
+/// A writer keeping its window elsewhere returns a job that writes it:
+///
+/// ```
+/// use pulse::DumpJob;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("window.bin");
+/// let job = DumpJob::new({
+///     let path = path.clone();
+///     move || std::fs::write(&path, b"...").map(|()| path)
+/// });
+/// assert_eq!(job.run()?, path);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct DumpJob(Box<dyn FnOnce() -> io::Result<PathBuf> + Send>);
 
 impl DumpJob {

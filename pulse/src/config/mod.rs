@@ -345,8 +345,9 @@ pub struct Config {
     /// [`Config::signals`]); on under `#[pulse::main]` unless
     /// `signals = false` (or a `config` function leaves it off).
     pub signals: bool,
-    /// No line on stderr when recording starts (`quiet`, `PULSE_QUIET`).
-    /// Lines about lost events are still printed.
+    /// No line on stderr when recording starts (`quiet`, `PULSE_QUIET`):
+    /// `#[pulse::main]` prints where the trace goes; `Recorder` users
+    /// print nothing at start. Lines about lost events are still printed.
     pub quiet: bool,
     /// The signal that dumps the flight recorder (`dump_signal`,
     /// `PULSE_DUMP_SIGNAL`); `None` for none. Left alone when the program
