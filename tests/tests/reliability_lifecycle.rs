@@ -184,19 +184,23 @@ fn shutdown_timeout_keeps_every_poll_and_does_not_wait_for_stuck_threads() {
     // (If the guard waited for it, the program would not have printed
     // `done` before the test's own timeout.)
     assert_eq!(check_polls(&events, 2, 1..=1), polls);
-    // That worker thread outlived the recording: said once on stderr and
-    // in the trace's end record.
-    assert_eq!(
-        run.pulse_lines(),
-        [
-            "pulse: the recording ended while 1 runtime threads were still running (the guard \
-          was dropped before the runtime; drop the runtime first): what they did afterwards is \
-          not in the trace, whose end record says so"
-        ]
+    // The stuck worker thread outlived the recording (and, on a loaded
+    // machine, the other one may still be exiting after shutdown_timeout):
+    // said once on stderr and in the trace's end record.
+    let lines = run.pulse_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("pulse: the recording ended while ")
+            && lines[0].contains(
+                " runtime threads were still running (the guard was dropped \
+                before the runtime had stopped; drop the runtime first)"
+            ),
+        "{lines:?}"
     );
     let mut reader = TraceReader::open(run.dir.path().join("trace.bin")).unwrap();
     while reader.next_event().unwrap().is_some() {}
-    assert_eq!(reader.end().map(|e| e.threads_still_recording), Some(1));
+    let threads = reader.end().map(|e| e.threads_still_recording);
+    assert!(matches!(threads, Some(1..=2)), "{threads:?}");
 }
 
 #[test]

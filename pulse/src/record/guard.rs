@@ -195,7 +195,7 @@ pub struct RecordingGuard {
 
 /// How long the guard waits for runtime threads that are exiting (their
 /// runtime was just dropped) before it counts them as still recording.
-const EXIT_GRACE: Duration = Duration::from_millis(100);
+const EXIT_GRACE: Duration = Duration::from_millis(250);
 
 /// Worker threads of this recording, other than the calling one, that are
 /// still alive after a short grace period.
@@ -327,8 +327,8 @@ impl Drop for RecordingGuard {
             let _ = writeln!(
                 std::io::stderr(),
                 "pulse: the recording ended while {} runtime threads were still running (the \
-                 guard was dropped before the runtime; drop the runtime first): what they did \
-                 afterwards is not in the trace, whose end record says so",
+                 guard was dropped before the runtime had stopped; drop the runtime first): what \
+                 they did afterwards is not in the trace, whose end record says so",
                 summary.threads_still_recording
             );
         }
