@@ -343,7 +343,8 @@ pub struct Config {
     /// events before the process ends (`signals`, `PULSE_SIGNALS`). Off
     /// for [`Recorder`](crate::Recorder) users (opt in with
     /// [`Config::signals`]); on under `#[pulse::main]` unless
-    /// `signals = false` (or a `config` function leaves it off).
+    /// `signals = false` (or a `config` function leaves it off). Signals
+    /// are handled on Linux; elsewhere only panics flush.
     pub signals: bool,
     /// No line on stderr when recording starts (`quiet`, `PULSE_QUIET`):
     /// `#[pulse::main]` prints where the trace goes; `Recorder` users

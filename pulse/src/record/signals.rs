@@ -25,6 +25,11 @@
 //! Signals the process ignores (`SIG_IGN`, e.g. SIGHUP under `nohup`) are
 //! left alone. Handlers are installed once per process and stay; with no
 //! recording running they pass the signal on unchanged.
+//!
+//! Signals are handled on Linux only (the pipe and `errno` calls are
+//! Linux's); elsewhere only panics flush and dump.
+
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use crate::record::control::{Control, Request};
 use pulse_trace::EndReason;
@@ -34,7 +39,7 @@ use std::time::Duration;
 
 /// The signals handled by default under `#[pulse::main]`: those whose
 /// default action ends the process and that service managers send.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 pub(crate) const TERMINATION_SIGNALS: [i32; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
 /// Longest a terminating signal waits for the trace to be written.
@@ -84,7 +89,7 @@ pub(crate) fn register(
     dump_signal: Option<i32>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     {
         if let Err(err) = start_thread() {
             problems.push(format!("cannot start the pulse-signals thread: {err}"));
@@ -113,7 +118,7 @@ pub(crate) fn register(
         });
         ACTIVE.store(registry.len(), Ordering::SeqCst);
     }
-    #[cfg(not(unix))]
+    #[cfg(not(target_os = "linux"))]
     let _ = (control, termination, dump_signal);
     problems
 }
@@ -150,7 +155,7 @@ fn recordings() -> Vec<(Arc<Control>, Option<i32>, bool)> {
 /// and the signal thread), so that a handler waiting for the flusher never
 /// runs on the flusher.
 pub(crate) fn block_on_this_thread() {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     // SAFETY: plain libc calls on a local, initialised signal set.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -167,7 +172,7 @@ pub(crate) fn block_on_this_thread() {
     }
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn start_thread() -> std::io::Result<()> {
     static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
     STARTED
@@ -202,7 +207,7 @@ fn start_thread() -> std::io::Result<()> {
 }
 
 /// The `pulse-signals` thread: turns bytes from the handler into requests.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn serve(wake_read: i32, done_write: i32) {
     let mut message = [0u8; 2];
     loop {
@@ -256,7 +261,7 @@ fn serve(wake_read: i32, done_write: i32) {
 
 /// Installs pulse's handler for `signal` (once), remembering the
 /// disposition it replaces.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn install(signal: i32, role: u8) -> Result<(), String> {
     let index = usize::try_from(signal)
         .ok()
@@ -311,7 +316,7 @@ fn install(signal: i32, role: u8) -> Result<(), String> {
 }
 
 /// Tells the signal thread what to do. Async-signal-safe.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn wake(signal: i32, kind: u8) -> bool {
     let fd = WAKE_FD.load(Ordering::SeqCst);
     if fd < 0 {
@@ -324,7 +329,7 @@ fn wake(signal: i32, kind: u8) -> bool {
 
 /// Waits (bounded) for the signal thread's acknowledgement.
 /// Async-signal-safe: `poll` and `read` only.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn wait_done() {
     let fd = DONE_FD.load(Ordering::SeqCst);
     if fd < 0 {
@@ -350,7 +355,7 @@ fn wait_done() {
     }
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 extern "C" fn handler(signal: i32, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: errno is thread-local; restoring it keeps the interrupted
     // code's view unchanged.
