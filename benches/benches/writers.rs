@@ -76,14 +76,14 @@ fn write(target: &Mutex<Target>) {
                 timestamp_nanos: t.now,
                 worker,
                 local_queue: 0,
-                cpu_nanos: t.now / 2,
+                cpu_nanos: Some(t.now / 2),
                 run_delay_nanos: Some(t.now / 50),
             },
             63 => RecordedEvent::WorkerUnpark {
                 timestamp_nanos: t.now,
                 worker,
                 local_queue: 1,
-                cpu_nanos: t.now / 2,
+                cpu_nanos: Some(t.now / 2),
                 run_delay_nanos: Some(t.now / 50),
             },
             n if n % 2 == 0 => RecordedEvent::PollStart {
