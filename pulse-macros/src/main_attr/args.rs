@@ -127,7 +127,12 @@ pub(crate) const KEYS: &[Key] = &[
         "service = \"checkout\"",
         "Config::service",
     ),
-    key("signals", Group::Pulse, "signals = false", "Config::signals"),
+    key(
+        "signals",
+        Group::Pulse,
+        "signals = false",
+        "Config::signals",
+    ),
     key("quiet", Group::Pulse, "quiet = true", "Config::quiet"),
     key(
         "memory_size",
