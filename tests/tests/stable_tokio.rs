@@ -58,14 +58,19 @@ fn records_workers_with_or_without_tokio_unstable() {
     let mut cpu_readings = 0;
     while let Some(event) = reader.next_event().unwrap() {
         kinds.insert(event.event_type());
-        if let TraceEvent::WorkerPark {
-            worker, cpu_nanos, ..
-        } = event
-        {
-            parked_workers.insert(worker);
-            if cpu_nanos.is_some_and(|cpu| cpu > 0) {
-                cpu_readings += 1;
+        match event {
+            TraceEvent::WorkerPark {
+                worker, cpu_nanos, ..
+            } => {
+                parked_workers.insert(worker);
+                cpu_readings += usize::from(cpu_nanos.is_some_and(|cpu| cpu > 0));
             }
+            // A hook reads the thread's counters when its previous reading
+            // is 1 ms old or more: after a sleep that is the unpark.
+            TraceEvent::WorkerUnpark { cpu_nanos, .. } => {
+                cpu_readings += usize::from(cpu_nanos.is_some_and(|cpu| cpu > 0));
+            }
+            _ => {}
         }
     }
     assert_eq!(
@@ -73,7 +78,10 @@ fn records_workers_with_or_without_tokio_unstable() {
         BTreeSet::from([0, 1]),
         "both workers park, identified by index"
     );
-    assert!(cpu_readings > 0, "parks carry the thread's CPU time");
+    assert!(
+        cpu_readings > 0,
+        "parks and unparks carry the thread's CPU time"
+    );
     for kind in [
         EventType::WorkerUnpark,
         EventType::QueueSample,
