@@ -6,6 +6,7 @@
 //! function, read the arguments, check them together, expand), so it can be
 //! unit-tested without a compiler.
 
+mod args;
 mod bench_attr;
 mod errors;
 mod main_attr;

@@ -2,8 +2,9 @@
 //! `FinalConfig`. An argument that conflicts with another is reported at its
 //! own tokens and left out, so the expansion uses only what is consistent.
 
-use super::args::{Arg, Configuration};
+use super::args::Configuration;
 use super::item::Inputs;
+use crate::args::Arg;
 use crate::errors::Errors;
 use syn::{Expr, LitStr};
 

@@ -2,15 +2,13 @@
 //! checked on its own, kept with its tokens so later errors point at it.
 //! Combinations are checked in `validate.rs`.
 
+use crate::args::{crate_path, describe, literal, string, Arg, ArgKey, Arguments};
 use crate::errors::Errors;
 use crate::size::{self, SizeError};
 use crate::suggest;
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::ToTokens;
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
-use syn::{Expr, Ident, Lit, LitStr, Meta, MetaNameValue, Token};
+use syn::{Expr, Lit, LitStr, MetaNameValue};
 
 /// Which part of the program an argument configures.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -199,25 +197,6 @@ pub(crate) fn find_key(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.name == name)
 }
 
-/// A value with the tokens of its `key = value` pair.
-pub(crate) struct Arg<T> {
-    pub(crate) value: T,
-    /// `key = value`, for errors about the argument as a whole.
-    pub(crate) pair: TokenStream,
-    /// The value alone, for errors and generated code about the value.
-    pub(crate) span: Span,
-}
-
-impl<T> Arg<T> {
-    fn new(value: T, nv: &MetaNameValue) -> Arg<T> {
-        Arg {
-            value,
-            pair: nv.to_token_stream(),
-            span: nv.value.span(),
-        }
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Flavor {
     MultiThread,
@@ -292,64 +271,38 @@ pub(crate) struct Configuration {
     pub(crate) config: Option<Arg<Expr>>,
 }
 
-/// Parses `args` (the tokens inside `#[pulse::main(...)]`).
+/// Parses `args` (the tokens inside the attribute's parentheses) with the
+/// shared parser.
 pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Configuration {
-    let mut config = Configuration::default();
-    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
-        Ok(metas) => metas,
-        Err(err) => {
-            errors.push(err);
-            return config;
-        }
-    };
-    let mut seen: Vec<String> = Vec::new();
-    for meta in metas {
-        match meta {
-            Meta::NameValue(nv) => {
-                let Some(name) = nv.path.get_ident().map(Ident::to_string) else {
-                    errors.spanned(
-                        &nv.path,
-                        "expected an argument name such as `flush_ms`, not a path",
-                    );
-                    continue;
-                };
-                let Some(key) = find_key(&name) else {
-                    errors.spanned(&nv.path, unknown_key(&name));
-                    continue;
-                };
-                if seen.contains(&name) {
-                    errors.spanned(
-                        &nv,
-                        format!("`{name}` is set more than once; keep one of them"),
-                    );
-                    continue;
-                }
-                seen.push(name);
-                config.set(key, &nv, errors);
-            }
-            Meta::Path(path) => {
-                let name = path.get_ident().map(Ident::to_string).unwrap_or_default();
-                errors.spanned(&path, bare_word(&name));
-            }
-            Meta::List(list) => {
-                let name = list
-                    .path
-                    .get_ident()
-                    .map(Ident::to_string)
-                    .unwrap_or_default();
-                let message = match find_key(&name) {
-                    Some(key) => format!("arguments are written `key = value`: `{}`", key.example),
-                    None => unknown_key(&name),
-                };
-                errors.spanned(&list, message);
-            }
-        }
-    }
-    config
+    crate::args::parse(args, errors)
 }
 
-impl Configuration {
-    fn set(&mut self, key: &Key, nv: &MetaNameValue, errors: &mut Errors) {
+impl ArgKey for Key {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn example(&self) -> &'static str {
+        self.example
+    }
+}
+
+impl Arguments for Configuration {
+    type Key = Key;
+    const NAME_EXAMPLE: &'static str = "flush_ms";
+
+    fn find_key(name: &str) -> Option<&'static Key> {
+        find_key(name)
+    }
+
+    fn unknown_key(name: &str) -> String {
+        unknown_key(name)
+    }
+
+    fn bare_word(name: &str) -> String {
+        bare_word(name)
+    }
+
+    fn set(&mut self, key: &'static Key, nv: &MetaNameValue, errors: &mut Errors) {
         let value = &nv.value;
         match key.name {
             "flavor" => {
@@ -517,34 +470,6 @@ fn triggers(text: &LitStr, errors: &mut Errors) -> bool {
 }
 
 const FORMATS: [(&str, Result<Format, &str>); 2] = [("v6", Ok(Format::V6)), ("v5", Ok(Format::V5))];
-
-/// The literal inside `value`, looking through the invisible groups that
-/// `macro_rules!` puts around fragments.
-fn literal(value: &Expr) -> Option<&Lit> {
-    match value {
-        Expr::Lit(lit) => Some(&lit.lit),
-        Expr::Group(group) => literal(&group.expr),
-        _ => None,
-    }
-}
-
-/// "a string", "an integer", ... for "found ..." messages.
-fn describe(value: &Expr) -> &'static str {
-    match literal(value) {
-        Some(Lit::Str(_)) => "a string",
-        Some(Lit::Int(_)) => "an integer",
-        Some(Lit::Float(_)) => "a floating-point number",
-        Some(Lit::Bool(_)) => "a boolean",
-        Some(Lit::Char(_)) => "a character",
-        Some(Lit::Byte(_) | Lit::ByteStr(_) | Lit::CStr(_)) => "a byte literal",
-        Some(_) => "a literal of another kind",
-        None => match value {
-            Expr::Path(_) => "a name",
-            Expr::Unary(_) => "an expression",
-            _ => "an expression (only literals are accepted here)",
-        },
-    }
-}
 
 /// The accepted strings of `choices`, quoted, for messages.
 fn list<T>(choices: &Choices<T>) -> String {
@@ -748,55 +673,6 @@ fn boolean(key: &Key, value: &Expr, errors: &mut Errors) -> Option<bool> {
                     key.name,
                     describe(value)
                 ),
-            );
-            None
-        }
-    }
-}
-
-fn string(key: &Key, value: &Expr, errors: &mut Errors) -> Option<LitStr> {
-    match literal(value) {
-        Some(Lit::Str(s)) if s.value().trim().is_empty() => {
-            errors.spanned(
-                value,
-                format!("`{}` cannot be empty; e.g. `{}`", key.name, key.example),
-            );
-            None
-        }
-        Some(Lit::Str(s)) => Some(s.clone()),
-        _ => {
-            errors.spanned(
-                value,
-                format!(
-                    "`{}` expects a string literal, e.g. `{}`; found {}",
-                    key.name,
-                    key.example,
-                    describe(value)
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// `crate = "my_pulse"` as in `#[tokio::main]`; a bare path is accepted too.
-fn crate_path(value: &Expr, errors: &mut Errors) -> Option<syn::Path> {
-    match (literal(value), value) {
-        (Some(Lit::Str(s)), _) => match s.parse::<syn::Path>() {
-            Ok(path) => Some(path),
-            Err(_) => {
-                errors.spanned(
-                    value,
-                    format!("`crate = \"{}\"` is not a path; write the path pulse is reachable at, e.g. `crate = \"my_pulse\"`", s.value()),
-                );
-                None
-            }
-        },
-        (None, Expr::Path(path)) if path.qself.is_none() => Some(path.path.clone()),
-        _ => {
-            errors.spanned(
-                value,
-                format!("`crate` expects the path pulse is reachable at, e.g. `crate = \"my_pulse\"`; found {}", describe(value)),
             );
             None
         }

@@ -13,9 +13,10 @@
 //! no wiring of its own. Everything reaches tokio through
 //! `pulse::__private::tokio`, so a crate needs only `pulse` and `tokio`.
 
-use super::args::{Arg, Flavor, Format, UnhandledPanic, Writer};
+use super::args::{Flavor, Format, UnhandledPanic, Writer};
 use super::item::MainFn;
 use super::validate::{FinalConfig, Recording, Settings};
+use crate::args::Arg;
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 

@@ -2,7 +2,8 @@
 //! `FinalConfig`. An argument that conflicts with another is reported at its
 //! own tokens and left out, so the expansion uses only what is consistent.
 
-use super::args::{find_key, Arg, Configuration, Flavor, Format, UnhandledPanic, Writer};
+use super::args::{find_key, Configuration, Flavor, Format, UnhandledPanic, Writer};
+use crate::args::Arg;
 use crate::errors::Errors;
 use crate::size::display_size;
 use syn::{Expr, LitStr};
