@@ -138,6 +138,8 @@ struct Run {
     /// Injected faults, in trace ns.
     faults: Vec<(u64, u64)>,
     origin: u64,
+    /// Holds the trace until the run is checked.
+    dir: tempfile::TempDir,
 }
 
 impl Run {
@@ -314,6 +316,7 @@ fn run(load: usize, scenario: impl FnOnce(&tokio::runtime::Runtime) -> Vec<(u64,
         threads,
         faults,
         origin,
+        dir,
     }
 }
 
@@ -601,6 +604,9 @@ fn check(
             // the witness saw runnable.
         }
     }
+    if !problems.is_empty() {
+        keep(&run, name, load);
+    }
     if name == "block_in_place" {
         // The handed-over worker is followed: complete, no share > 100 %.
         assert_eq!(run.analysis.completeness.unpaired_events, 0, "{name}");
@@ -614,6 +620,38 @@ fn check(
         }
     }
     problems
+}
+
+/// With `PULSE_WITNESS_KEEP=<dir>`, a run that disagreed leaves its trace
+/// and the witness's readings of the workers' threads there, to study.
+fn keep(run: &Run, name: &str, load: usize) {
+    let Some(keep) = std::env::var_os("PULSE_WITNESS_KEEP") else {
+        return;
+    };
+    let keep = std::path::Path::new(&keep);
+    std::fs::create_dir_all(keep).unwrap();
+    let stem = format!(
+        "{}-load{load}-{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        run.origin
+    );
+    std::fs::copy(run.dir.path().join("trace.bin"), keep.join(format!("{stem}.bin"))).unwrap();
+    let mut witness = String::new();
+    for (worker, bindings) in &run.threads {
+        for &(_, tid) in bindings {
+            for s in run.seen.get(&u64::from(tid)).into_iter().flatten() {
+                witness.push_str(&format!(
+                    "{worker} {tid} {} {} {} {}\n",
+                    s.unix.saturating_sub(run.origin),
+                    s.cpu,
+                    s.run_delay,
+                    s.state as char
+                ));
+            }
+        }
+    }
+    std::fs::write(keep.join(format!("{stem}.witness")), witness).unwrap();
+    eprintln!("kept {}", keep.join(stem).display());
 }
 
 fn scenario(index: usize, load: usize) {

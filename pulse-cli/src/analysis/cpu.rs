@@ -64,6 +64,33 @@ pub(super) fn interpolate(points: &VecDeque<CpuPoint>, x: u64) -> Option<(f64, O
     Some((lerp(before.cpu, after.cpu), run_delay))
 }
 
+/// The run-queue wait that had accrued by reading `i`, as far as the
+/// readings up to `horizon` show: at least its own counter, and at least
+/// what a later reading `j` credited less the most the thread can have
+/// waited between the two (their wall time less its CPU time).
+///
+/// The kernel credits a wait when it ends (when the thread gets a CPU
+/// back), so a reading taken during a long runnable wait shows neither
+/// CPU time nor waiting, as if the thread slept; the reading after the
+/// wait then credits more than its own stretch can hold. The excess is
+/// carried back over the stretches before it, where it was spent. This is
+/// a lower bound of the wait, exact for one contiguous wait.
+pub(super) fn accrued(points: &VecDeque<CpuPoint>, i: usize, horizon: usize) -> Option<u64> {
+    let at = points.get(i)?;
+    let mut accrued = at.run_delay?;
+    for later in points.range(i + 1..=horizon.min(points.len().saturating_sub(1))) {
+        let Some(credited) = later.run_delay else {
+            continue;
+        };
+        let room = later
+            .t
+            .saturating_sub(at.t)
+            .saturating_sub(later.cpu.saturating_sub(at.cpu));
+        accrued = accrued.max(credited.saturating_sub(room));
+    }
+    Some(accrued)
+}
+
 /// CPU time and run-queue wait within `start..end`.
 ///
 /// CPU time is interpolated at both edges when readings surround them (the
@@ -73,7 +100,10 @@ pub(super) fn interpolate(points: &VecDeque<CpuPoint>, x: u64) -> Option<(f64, O
 /// interpolation would count the wait as off-CPU time. It is taken between
 /// readings outside the window instead (the last before it, the second
 /// after it): an upper bound, which errs towards "waiting" rather than
-/// "blocked". `None` without enough readings.
+/// "blocked", less what had already accrued before the window
+/// ([`accrued`]). Without a reading before the window it is scaled from
+/// the wait that accrued between the readings inside. `None` without
+/// enough readings.
 pub(super) fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Option<Estimate> {
     let wall = end.saturating_sub(start);
     let first_inside = points.partition_point(|p| p.t <= start);
@@ -82,15 +112,17 @@ pub(super) fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Opt
     // The reading after the window is the second one at or after its end:
     // a sample's timestamp is taken after its readings, so when the
     // sampler is itself starved the first one may predate the end.
-    let after = points.partition_point(|p| p.t < end);
-    let outside = first_inside
-        .checked_sub(1)
-        .and_then(|i| points.get(i))
-        .zip(points.get(after + 1).or_else(|| points.get(after)));
+    let after = past_inside;
+    let after = [after + 1, after].into_iter().find(|&i| i < points.len());
+    let before = first_inside.checked_sub(1);
+    // Waits are carried back from readings up to the one after the window
+    // (every wait inside a window that ends on a CPU is credited by then).
+    let horizon = after.unwrap_or(points.len().saturating_sub(1));
+    let accrued = |i: usize| accrued(points, i, horizon);
     let (cpu, run_delay) = match (interpolate(points, start), interpolate(points, end)) {
         (Some((c0, _)), Some((c1, _))) => {
-            let run_delay = outside.and_then(|(before, after)| {
-                Some(after.run_delay?.saturating_sub(before.run_delay?) as f64)
+            let run_delay = before.zip(after).and_then(|(b, a)| {
+                Some(points.get(a)?.run_delay?.saturating_sub(accrued(b)?) as f64)
             });
             ((c1 - c0).max(0.0), run_delay)
         }
@@ -100,7 +132,7 @@ pub(super) fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Opt
             let span = last.t.checked_sub(first.t).filter(|&s| s > 0)? as f64;
             let scale = wall as f64 / span;
             let cpu = last.cpu.saturating_sub(first.cpu) as f64 * scale;
-            let run_delay = match (first.run_delay, last.run_delay) {
+            let run_delay = match (accrued(first_inside), accrued(past_inside - 1)) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 * scale),
                 _ => None,
             };
@@ -110,19 +142,26 @@ pub(super) fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Opt
     };
     let cpu = (cpu.round() as u64).min(wall);
     let run_delay = run_delay.map(|r| (r.round() as u64).min(wall - cpu));
-    let (cpu_upper, wait_upper, outer_span) = match outside {
-        Some((before, after)) => (
-            after.cpu.saturating_sub(before.cpu),
-            match (before.run_delay, after.run_delay) {
-                (Some(a), Some(b)) => b.saturating_sub(a),
+    // The readings that bound the window most closely (outside it where
+    // there are such, else the first and last inside): what they show
+    // between them, and the time outside the window they span. The parts
+    // of the window they do not cover may have been anything.
+    let lo = before.unwrap_or(first_inside);
+    let hi = after.unwrap_or(past_inside.saturating_sub(1));
+    let bounds = match (points.get(lo), points.get(hi)) {
+        (Some(b), Some(a)) if b.t < a.t => {
+            let outside = start.saturating_sub(b.t) + a.t.saturating_sub(end);
+            let uncovered = b.t.saturating_sub(start) + end.saturating_sub(a.t);
+            let waited = match (accrued(lo), a.run_delay) {
+                (Some(x), Some(y)) => y.saturating_sub(x),
                 _ => 0,
-            },
-            after.t.saturating_sub(before.t),
-        ),
-        None => (wall, 0, wall),
+            };
+            Some((a.cpu.saturating_sub(b.cpu), waited, outside, uncovered))
+        }
+        _ => None,
     };
     // CPU time inside: at least what the readings inside show, and at
-    // least what the readings outside show less the most the worker can
+    // least what the readings around it show less the most the worker can
     // have spent on a CPU outside the window.
     let inside = match (points.get(first_inside), past_inside.checked_sub(1)) {
         (Some(first), Some(last)) if samples >= 2 => points
@@ -130,8 +169,16 @@ pub(super) fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Opt
             .map_or(0, |last| last.cpu.saturating_sub(first.cpu)),
         _ => 0,
     };
-    let cpu_lower = inside.max(cpu_upper.saturating_sub(outer_span.saturating_sub(wall)));
-    let off_lower = wall.saturating_sub(cpu_upper.saturating_add(wait_upper));
+    let cpu_lower = bounds
+        .map_or(0, |(cpu, _, outside, _)| cpu.saturating_sub(outside))
+        .max(inside)
+        .min(wall);
+    // Off a CPU without waiting for one: at least the covered part of the
+    // window less all the CPU time and waiting the readings show.
+    let off_lower = bounds.map_or(0, |(cpu, waited, _, uncovered)| {
+        wall.saturating_sub(uncovered)
+            .saturating_sub(cpu.saturating_add(waited))
+    });
     Some(Estimate {
         cpu,
         run_delay,

@@ -185,6 +185,39 @@ fn a_poll_long_only_because_it_waited_is_descheduled() {
 }
 
 #[test]
+fn a_wait_credited_after_the_readings_inside_it_is_not_sleep() {
+    // A CPU-bound poll on a starved thread: every 40 ms it runs 2 ms and
+    // waits 38 ms, and the kernel credits each wait when it ends, so the
+    // readings during a wait show neither CPU nor waiting. The sampler's
+    // first reading comes after the poll started and the last wait is
+    // credited after the poll ended (seen on a machine at load 10: it was
+    // called "blocked in a poll").
+    let cycles = |ms: u64| ms.min(240) / 40;
+    let mut events = samples(0, 10, 300, |ms| cycles(ms) * 2 * MS, |ms| cycles(ms) * 38 * MS);
+    events.extend([poll_start(5 * MS, 0, 1), poll_end(239 * MS, 0)]);
+    let analysis = analyze(&sorted(events));
+    assert!(
+        analysis.findings_with(Verdict::BlockedInPoll).next().is_none(),
+        "{:?}",
+        analysis.findings
+    );
+    let poll = analysis
+        .findings
+        .iter()
+        .find(|f| f.task_id == Some(1) && f.start_ns == 5 * MS)
+        .unwrap();
+    let cpu = poll.cpu.unwrap();
+    assert!(
+        cpu.run_delay_ns.unwrap() >= poll.duration_ns * 9 / 10,
+        "the waits carried back: {cpu:?}"
+    );
+    assert!(
+        matches!(poll.verdict, Verdict::CpuBoundPoll | Verdict::Descheduled),
+        "{poll:?}"
+    );
+}
+
+#[test]
 fn a_short_poll_on_a_starved_worker_is_not_made_cpu_bound_by_interpolation() {
     // The worker is on a CPU a quarter of the time and waits the rest; a
     // 20 ms poll between two samples gets 5 ms of CPU by interpolation,

@@ -130,6 +130,22 @@
     return points.cpu[i - 1] + f * sub(points.cpu[i], points.cpu[i - 1]);
   }
 
+  /**
+   * The run-queue wait accrued by reading i, carried back from the readings
+   * up to `horizon` (cpu.rs `accrued`), or null.
+   */
+  function accrued(points, i, horizon, hi) {
+    if (i >= hi || points.rd[i] < 0) return null;
+    let acc = points.rd[i];
+    const last = Math.min(horizon, hi - 1);
+    for (let j = i + 1; j <= last; j++) {
+      if (points.rd[j] < 0) continue;
+      const room = sub(sub(points.t[j], points.t[i]), sub(points.cpu[j], points.cpu[i]));
+      acc = Math.max(acc, sub(points.rd[j], room));
+    }
+    return acc;
+  }
+
   /** CPU time, run-queue wait and `ownLower` of start..end from [lo, hi) (cpu.rs `estimate`). */
   function estimate(points, lo, hi, start, end) {
     const P = (i) => (i >= lo && i < hi ? points.point(i) : null);
@@ -137,16 +153,20 @@
     const firstInside = partitionPoint(points.t, lo, hi, (t) => t <= start);
     const pastInside = partitionPoint(points.t, lo, hi, (t) => t < end);
     const samples = sub(pastInside, firstInside);
-    const after = pastInside;
-    const before = firstInside - 1 >= lo ? P(firstInside - 1) : null;
-    const afterPoint = P(after + 1) || P(after);
-    const outside = before && afterPoint ? [before, afterPoint] : null;
+    const after = pastInside + 1 < hi ? pastInside + 1 : pastInside < hi ? pastInside : null;
+    const before = firstInside - 1 >= lo ? firstInside - 1 : null;
+    const horizon = after !== null ? after : hi - 1;
+    const acc = (i) => accrued(points, i, horizon, hi);
     const c0 = interpolate(points, lo, hi, start);
     const c1 = interpolate(points, lo, hi, end);
     let cpu;
     let runDelay;
     if (c0 !== null && c1 !== null) {
-      runDelay = outside && outside[0].runDelay !== null && outside[1].runDelay !== null ? sub(outside[1].runDelay, outside[0].runDelay) : null;
+      runDelay = null;
+      if (before !== null && after !== null) {
+        const x = acc(before);
+        if (x !== null && points.rd[after] >= 0) runDelay = sub(points.rd[after], x);
+      }
       cpu = Math.max(c1 - c0, 0);
     } else if (samples >= 2) {
       const first = P(firstInside);
@@ -156,25 +176,30 @@
       if (!(span > 0)) return null;
       const scale = wall / span;
       cpu = sub(last.cpu, first.cpu) * scale;
-      runDelay = first.runDelay !== null && last.runDelay !== null ? sub(last.runDelay, first.runDelay) * scale : null;
+      const a = acc(firstInside);
+      const b = acc(pastInside - 1);
+      runDelay = a !== null && b !== null ? sub(b, a) * scale : null;
     } else {
       return null;
     }
     cpu = Math.min(Math.round(cpu), wall);
     runDelay = runDelay === null ? null : Math.min(Math.round(runDelay), wall - cpu);
-    let cpuUpper = wall;
-    let waitUpper = 0;
-    let outerSpan = wall;
-    if (outside) {
-      const [b, a] = outside;
-      cpuUpper = sub(a.cpu, b.cpu);
-      waitUpper = b.runDelay !== null && a.runDelay !== null ? sub(a.runDelay, b.runDelay) : 0;
-      outerSpan = sub(a.t, b.t);
+    const loI = before !== null ? before : firstInside;
+    const hiI = after !== null ? after : pastInside - 1;
+    let bounds = null;
+    const b = P(loI);
+    const a = P(hiI);
+    if (b && a && b.t < a.t) {
+      const outside = sub(start, b.t) + sub(a.t, end);
+      const uncovered = sub(b.t, start) + sub(end, a.t);
+      const x = acc(loI);
+      const waited = x !== null && a.runDelay !== null ? sub(a.runDelay, x) : 0;
+      bounds = { cpu: sub(a.cpu, b.cpu), waited, outside, uncovered };
     }
     let inside = 0;
     if (samples >= 2 && P(firstInside) && P(pastInside - 1)) inside = sub(P(pastInside - 1).cpu, P(firstInside).cpu);
-    const cpuLower = Math.max(inside, sub(cpuUpper, sub(outerSpan, wall)));
-    const offLower = sub(wall, cpuUpper + waitUpper);
+    const cpuLower = Math.min(Math.max(bounds ? sub(bounds.cpu, bounds.outside) : 0, inside), wall);
+    const offLower = bounds ? sub(sub(wall, bounds.uncovered), bounds.cpu + bounds.waited) : 0;
     return { cpu, runDelay, samples, ownLower: Math.min(cpuLower + offLower, wall) };
   }
 
