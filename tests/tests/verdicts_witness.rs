@@ -604,7 +604,30 @@ fn check(
             // the witness saw runnable.
         }
     }
-    if !problems.is_empty() {
+    // No scenario injects it (VERDICTS.md says why): say where one came
+    // from, with what the witness saw.
+    let parked: Vec<String> = run
+        .analysis
+        .findings_with(Verdict::ParkedWhileQueued)
+        .map(|f| {
+            let tids = run.tids(f.worker, f.start_ns, f.end_ns);
+            let saw = tids
+                .first()
+                .and_then(|&tid| run.saw(tid, f.start_ns, f.end_ns));
+            format!(
+                "{name} (load {load}): parked while queued on worker {} {}..{} ms ({:?}, depth {:?}); witness (cpu, waited, R share) {saw:?}",
+                f.worker,
+                f.start_ns / MS,
+                f.end_ns / MS,
+                f.queued_on,
+                f.queue_depth_max
+            )
+        })
+        .collect();
+    for p in &parked {
+        println!("{p}");
+    }
+    if !problems.is_empty() || !parked.is_empty() {
         keep(&run, name, load);
     }
     if name == "block_in_place" {

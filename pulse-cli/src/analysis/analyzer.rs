@@ -19,7 +19,7 @@
 //! few minutes at the default sample interval). Memory is therefore
 //! bounded by the number of workers, not by the trace's length.
 
-use super::accounting::{reading, Reading};
+use super::accounting::{reading, settle, Reading};
 use super::cpu::{breakdown, window_figures, CpuPoint};
 use super::findings::{Finding, QueuedOn, Verdict};
 use super::histogram::Histogram;
@@ -148,6 +148,13 @@ struct WorkerState {
     runs: VecDeque<Run>,
     park_history: VecDeque<(u64, u64)>,
     samples: VecDeque<CpuPoint>,
+    /// The worker's own readings (parks and unparks, settled), of the
+    /// thread that ran it then; merged with `samples` per window.
+    own: VecDeque<CpuPoint>,
+    /// The thread the sampler's readings are of, and the one that runs
+    /// the worker, where the trace names them.
+    sampled_tid: Option<u32>,
+    runs_tid: Option<u32>,
     window: Option<Window>,
     period_candidates: Vec<Finding>,
     /// Active periods without polls of at least `long_poll`: (start, end,
@@ -309,6 +316,8 @@ pub struct Analyzer {
     next_poll_id: u64,
     pending_polls: VecDeque<PendingPoll>,
     pending_parks: VecDeque<PendingPark>,
+    /// Descheduled windows from the sampler's readings, not yet checked.
+    pending_windows: VecDeque<Finding>,
     findings: Vec<RawFinding>,
     last_mergeable: HashMap<(u32, Verdict), usize>,
     omitted: BTreeMap<Verdict, Tally>,
@@ -335,6 +344,7 @@ impl Analyzer {
             next_poll_id: 0,
             pending_polls: VecDeque::new(),
             pending_parks: VecDeque::new(),
+            pending_windows: VecDeque::new(),
             findings: Vec::new(),
             last_mergeable: HashMap::new(),
             omitted: BTreeMap::new(),
@@ -408,9 +418,10 @@ impl Analyzer {
             }
             TraceEvent::WorkerThread {
                 worker,
+                tid,
                 kind: WorkerThreadKind::Sampled,
                 ..
-            } => self.on_sampled_elsewhere(worker),
+            } => self.on_sampled_elsewhere(worker, tid),
             TraceEvent::EventsDropped {
                 timestamp_nanos,
                 count,
@@ -459,12 +470,13 @@ impl Analyzer {
 
     /// The sampler's readings of `worker` move to another thread (other
     /// `WorkerThread` records go to the worker's timeline).
-    fn on_sampled_elsewhere(&mut self, worker: u32) {
+    fn on_sampled_elsewhere(&mut self, worker: u32, tid: u32) {
         let state = self
             .workers
             .entry(worker)
             .or_insert_with(|| WorkerState::new(worker));
         state.series += 1;
+        state.sampled_tid = Some(tid);
         if let Some(window) = state.window.take() {
             self.close_window(worker, window);
         }
@@ -483,6 +495,7 @@ impl Analyzer {
             cpu,
             run_delay,
             series: state.series,
+            tid: state.sampled_tid,
         };
         let mut closed = None;
         if let Some(prev) = state.samples.back().copied() {
@@ -546,7 +559,26 @@ impl Analyzer {
             window.samples,
         ));
         finding.global_queue_max = window.global_max;
-        self.add_finding(finding.into());
+        // Checked against the worker's own readings once they are in.
+        self.pending_windows.push_back(finding);
+    }
+
+    /// A sampler window, checked against the worker's own readings (which
+    /// come later in the file): a wait the readings around the window say
+    /// was credited before it (e.g. at the unpark just after the window's
+    /// first sample) was not this window's.
+    fn check_window(&self, finding: Finding) -> Option<Finding> {
+        let state = self.workers.get(&finding.worker)?;
+        if let Some((figures, _)) =
+            window_figures(&state.samples, &state.own, finding.start_ns, finding.end_ns)
+        {
+            let waited = figures.run_delay_ns.unwrap_or(u64::MAX);
+            if (waited as f64) < self.options.descheduled_min_share * finding.duration_ns as f64
+            {
+                return None;
+            }
+        }
+        Some(finding)
     }
 
     fn on_worker_event(&mut self, worker: u32, event: &TraceEvent) {
@@ -556,6 +588,38 @@ impl Analyzer {
             .entry(worker)
             .or_insert_with(|| WorkerState::new(worker));
         let closed = state.timeline.on_event(event);
+        if let TraceEvent::WorkerThread {
+            tid,
+            kind: WorkerThreadKind::Runs,
+            ..
+        } = *event
+        {
+            state.runs_tid = Some(tid);
+        }
+        if let (false, Some(r), Some(tid)) = (closed.retired, reading(event), state.runs_tid) {
+            let prev = state
+                .own
+                .back()
+                .filter(|p| p.tid == Some(tid))
+                .map(|p| Reading {
+                    t: p.t,
+                    cpu: p.cpu,
+                    run_delay: p.run_delay,
+                });
+            let r = settle(prev.as_ref(), r);
+            if state.own.back().is_none_or(|p| p.t < r.t) {
+                push_capped(
+                    &mut state.own,
+                    CpuPoint {
+                        t: r.t,
+                        cpu: r.cpu,
+                        run_delay: r.run_delay,
+                        series: 0,
+                        tid: Some(tid),
+                    },
+                );
+            }
+        }
         self.unpaired += u64::from(closed.unpaired);
         if closed.out_of_order {
             self.out_of_order += 1;
@@ -599,7 +663,10 @@ impl Analyzer {
         if let Some(period) = closed.period {
             self.on_period(worker, &period);
         }
-        if self.pending_polls.len() > PENDING_MAX || self.pending_parks.len() > PENDING_MAX {
+        if self.pending_polls.len() > PENDING_MAX
+            || self.pending_parks.len() > PENDING_MAX
+            || self.pending_windows.len() > PENDING_MAX
+        {
             self.resolve_oldest();
         }
     }
@@ -745,7 +812,9 @@ impl Analyzer {
             drain_ready(&mut self.pending_polls, |p| p.end < ready_before);
         let parks: Vec<PendingPark> =
             drain_ready(&mut self.pending_parks, |p| p.end < ready_before);
-        self.resolve_items(polls, parks);
+        let windows: Vec<Finding> =
+            drain_ready(&mut self.pending_windows, |w| w.end_ns < ready_before);
+        self.resolve_items(polls, parks, windows);
     }
 
     /// Resolves the older half of an overfull pending list.
@@ -754,10 +823,22 @@ impl Analyzer {
         let polls: Vec<PendingPoll> = self.pending_polls.drain(..n).collect();
         let n = self.pending_parks.len().saturating_sub(PENDING_MAX / 2);
         let parks: Vec<PendingPark> = self.pending_parks.drain(..n).collect();
-        self.resolve_items(polls, parks);
+        let n = self.pending_windows.len().saturating_sub(PENDING_MAX / 2);
+        let windows: Vec<Finding> = self.pending_windows.drain(..n).collect();
+        self.resolve_items(polls, parks, windows);
     }
 
-    fn resolve_items(&mut self, polls: Vec<PendingPoll>, parks: Vec<PendingPark>) {
+    fn resolve_items(
+        &mut self,
+        polls: Vec<PendingPoll>,
+        parks: Vec<PendingPark>,
+        windows: Vec<Finding>,
+    ) {
+        for window in windows {
+            if let Some(finding) = self.check_window(window) {
+                self.add_finding(finding.into());
+            }
+        }
         for poll in polls {
             let finding = self.classify_poll(&poll);
             self.add_finding(finding);
@@ -776,7 +857,7 @@ impl Analyzer {
         if let Some((cpu, own_lower)) = self
             .workers
             .get(&pending.worker)
-            .and_then(|state| window_figures(&state.samples, start, end))
+            .and_then(|state| window_figures(&state.samples, &state.own, start, end))
         {
             let not_waiting = cpu.cpu_ns + cpu.off_cpu_ns;
             finding.cpu = Some(cpu);
@@ -1033,7 +1114,7 @@ impl Analyzer {
                 let samples = u32::try_from(inside).unwrap_or(u32::MAX);
                 let cpu = match measured {
                     Some((cpu, run_delay)) => breakdown(wall, cpu, run_delay, samples),
-                    None => match window_figures(&state.samples, start, stop) {
+                    None => match window_figures(&state.samples, &state.own, start, stop) {
                         Some((cpu, _)) => cpu,
                         None => continue,
                     },

@@ -12,6 +12,8 @@ pub(super) struct CpuPoint {
     pub(super) run_delay: Option<u64>,
     /// Which thread's series (readings of two threads are never compared).
     pub(super) series: u32,
+    /// The OS thread, where the trace names it (`WorkerThread` records).
+    pub(super) tid: Option<u32>,
 }
 
 /// The readings of the one thread whose series holds `start` (the series
@@ -30,6 +32,49 @@ pub(super) fn series_around(points: &VecDeque<CpuPoint>, start: u64) -> VecDeque
         .filter(|p| p.series == series)
         .copied()
         .collect()
+}
+
+/// The readings of the series holding `start` (see [`series_around`]),
+/// with the worker's own park and unpark readings of the same OS thread
+/// around `start..end` merged in, in time order.
+///
+/// The sampler reads a worker thread from outside every `sample_ms`, but
+/// on a loaded machine it is starved itself: its readings come late and
+/// far apart, and its first may come long after the worker started. The
+/// worker's own readings at its parks and unparks pin the counters where
+/// the thread actually was. They are merged only where the trace names
+/// the thread of both (a reused or unknown thread id is never guessed):
+/// from the last one at or before `start` to the second after `end`.
+pub(super) fn merged(
+    points: &VecDeque<CpuPoint>,
+    own: &VecDeque<CpuPoint>,
+    start: u64,
+    end: u64,
+) -> VecDeque<CpuPoint> {
+    let mut series = series_around(points, start);
+    let Some((id, Some(tid))) = series.front().map(|p| (p.series, p.tid)) else {
+        return series;
+    };
+    let from = own.partition_point(|p| p.t <= start).saturating_sub(1);
+    let to = (own.partition_point(|p| p.t < end) + 2).min(own.len());
+    let extra: Vec<CpuPoint> = own
+        .range(from.min(to)..to)
+        .filter(|p| p.tid == Some(tid))
+        .map(|p| CpuPoint { series: id, ..*p })
+        .collect();
+    if extra.is_empty() {
+        return series;
+    }
+    series.extend(extra);
+    series.make_contiguous().sort_by_key(|p| p.t);
+    // One reading per instant (a sample taken with a park keeps the first).
+    let mut out: VecDeque<CpuPoint> = VecDeque::with_capacity(series.len());
+    for p in series {
+        if out.back().is_none_or(|last| last.t < p.t) {
+            out.push_back(p);
+        }
+    }
+    out
 }
 
 /// A poll's CPU time and run-queue wait from its worker's readings.
@@ -195,10 +240,11 @@ pub(super) fn estimate(points: &VecDeque<CpuPoint>, start: u64, end: u64) -> Opt
 /// `None` without enough readings.
 pub(super) fn window_figures(
     points: &VecDeque<CpuPoint>,
+    own: &VecDeque<CpuPoint>,
     start: u64,
     end: u64,
 ) -> Option<(CpuBreakdown, u64)> {
-    let estimate = estimate(&series_around(points, start), start, end)?;
+    let estimate = estimate(&merged(points, own, start, end), start, end)?;
     let wall = end.saturating_sub(start);
     Some((
         breakdown(wall, estimate.cpu, estimate.run_delay, estimate.samples),

@@ -55,20 +55,40 @@
 
   // ---- cpu.rs ----------------------------------------------------------------
 
-  /** A worker's sampler readings: t, cpu, runDelay (-1: none), series. */
+  /**
+   * A worker's sampler readings: t, cpu, runDelay (-1: none), series, tid
+   * (-1: not named); or (pushOwn) its own park and unpark readings.
+   */
   class CpuPoints {
-    constructor() {
+    constructor(capacity) {
+      const cap = capacity || 256;
       this.n = 0;
-      this.t = new Float64Array(256);
-      this.cpu = new Float64Array(256);
-      this.rd = new Float64Array(256);
-      this.series = new Uint32Array(256);
+      this.t = new Float64Array(cap);
+      this.cpu = new Float64Array(cap);
+      this.rd = new Float64Array(cap);
+      this.series = new Uint32Array(cap);
+      this.tid = new Float64Array(cap);
       this.currentSeries = 0;
+      this.currentTid = -1;
     }
 
-    /** The sampler's readings moved to another thread. */
-    nextSeries() {
+    /** The sampler's readings moved to another thread (`tid`, if named). */
+    nextSeries(tid) {
       this.currentSeries++;
+      this.currentTid = tid === undefined || tid === null ? -1 : tid;
+    }
+
+    /**
+     * A worker's own (park or unpark) reading of thread `tid`, settled
+     * against the previous one of that thread (the analysis's `own`).
+     */
+    pushOwn(r, tid) {
+      const n = this.n;
+      const prev = n > 0 && this.tid[n - 1] === tid ? this.point(n - 1) : null;
+      const s = settle(prev, r);
+      if (n > 0 && s.t <= this.t[n - 1]) return;
+      this.currentTid = tid;
+      this.push(s);
     }
 
     /** Adds a reading; like the analysis, one not after the previous is dropped. */
@@ -85,11 +105,13 @@
         this.cpu = grow(this.cpu);
         this.rd = grow(this.rd);
         this.series = grow(this.series);
+        this.tid = grow(this.tid);
       }
       this.t[n] = r.t;
       this.cpu[n] = r.cpu;
       this.rd[n] = r.runDelay === null ? -1 : r.runDelay;
       this.series[n] = this.currentSeries;
+      this.tid[n] = this.currentTid;
       this.n = n + 1;
     }
 
@@ -118,6 +140,31 @@
     if (j >= points.n) return [0, 0];
     const s = points.series[j];
     return [partitionPoint(points.series, 0, points.n, (x) => x < s), partitionPoint(points.series, 0, points.n, (x) => x <= s)];
+  }
+
+  /**
+   * The readings of the series holding `start`, with the worker's own
+   * readings of the same named thread from the last one at or before
+   * `start` to the second after `end` merged in (cpu.rs `merged`): a
+   * CpuPoints and its range [0, n).
+   */
+  function merged(points, own, start, end) {
+    const [lo, hi] = seriesAround(points, start);
+    if (hi <= lo || !own || points.tid[lo] < 0) return [points, lo, hi];
+    const tid = points.tid[lo];
+    const from = Math.max(partitionPoint(own.t, 0, own.n, (t) => t <= start) - 1, 0);
+    const to = Math.min(partitionPoint(own.t, 0, own.n, (t) => t < end) + 2, own.n);
+    const extra = [];
+    for (let i = Math.min(from, to); i < to; i++) if (own.tid[i] === tid) extra.push(own.point(i));
+    if (extra.length === 0) return [points, lo, hi];
+    const all = [];
+    for (let i = lo; i < hi; i++) all.push(points.point(i));
+    // A stable sort, as the analysis's: samples before own readings at one instant.
+    all.push(...extra);
+    all.sort((a, b) => a.t - b.t);
+    const out = new CpuPoints(all.length);
+    for (const p of all) out.push(p);
+    return [out, 0, out.n];
   }
 
   /** The CPU reading at `x`, interpolated in [lo, hi), or null. */
@@ -215,9 +262,9 @@
    * readings, as the analysis computes them for a poll: { figures, ownLower },
    * or null without enough readings.
    */
-  function windowFigures(points, start, end) {
-    const [lo, hi] = seriesAround(points, start);
-    const e = estimate(points, lo, hi, start, end);
+  function windowFigures(points, start, end, own) {
+    const [p, lo, hi] = merged(points, own, start, end);
+    const e = estimate(p, lo, hi, start, end);
     if (e === null) return null;
     return { figures: breakdown(sub(end, start), e.cpu, e.runDelay, e.samples), ownLower: e.ownLower };
   }
@@ -410,5 +457,5 @@
     return span(poll, Math.max(at, poll.start), null, "cut");
   }
 
-  return { reading, split, settle, CpuPoints, seriesAround, interpolate, estimate, breakdown, windowFigures, WorkerTimeline };
+  return { reading, split, settle, CpuPoints, seriesAround, merged, accrued, interpolate, estimate, breakdown, windowFigures, WorkerTimeline };
 });

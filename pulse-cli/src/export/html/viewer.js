@@ -214,6 +214,9 @@
       this.timeline = new T.WorkerTimeline(id);
       // The sampler's readings, by thread series: the per-poll figures.
       this.samples = new T.CpuPoints();
+      // Its own park and unpark readings, of the thread that ran it then.
+      this.own = new T.CpuPoints();
+      this.runsTid = null;
       this.seenPark = false;
       // Parks (park -> unpark) and active periods (unpark -> park).
       this.nParks = 0;
@@ -327,6 +330,11 @@
       if ((kind === K.WorkerPark || kind === K.WorkerUnpark) && dec.cpu >= 0) this.reading(dec.t, dec.cpu, dec.runDelay);
       const periodWasOpen = this.timeline.openPeriod() !== null;
       const c = this.timeline.onEvent(dec);
+      if (kind === K.WorkerThread && dec.threadKind === "runs") this.runsTid = dec.tid;
+      if ((kind === K.WorkerPark || kind === K.WorkerUnpark) && !c.retired && this.runsTid !== null) {
+        const r = T.reading(dec);
+        if (r !== null) this.own.pushOwn(r, this.runsTid);
+      }
       this.unpaired += c.unpaired;
       const p = c.poll;
       if (p !== null) this.pushPoll(p.start, p.end, p.taskId, p.location, p.localQueueStart, p.localQueueEnd === null ? p.localQueueStart : p.localQueueEnd);
@@ -351,7 +359,7 @@
 
     /** A poll's CPU, run-queue and off-CPU figures, as the analysis computes them (or null). */
     pollFigures(i) {
-      return T.windowFigures(this.samples, this.pStart[i], this.pEnd[i]);
+      return T.windowFigures(this.samples, this.pStart[i], this.pEnd[i], this.own);
     }
 
     /** Closes what is open at the end of the trace and sorts what must be. */
@@ -738,7 +746,7 @@
               case K.WorkerThread:
                 // Which OS thread runs the worker: the sampler's readings
                 // start a new series, or the timeline follows a hand-over.
-                if (dec.threadKind === "sampled") this.worker(dec.worker).samples.nextSeries();
+                if (dec.threadKind === "sampled") this.worker(dec.worker).samples.nextSeries(dec.tid);
                 else this.worker(dec.worker).onEvent(dec);
                 wid = -1;
                 break;
