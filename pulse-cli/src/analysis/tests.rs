@@ -217,6 +217,44 @@ fn a_wait_credited_after_the_readings_inside_it_is_not_sleep() {
     );
 }
 
+fn thread(t: u64, worker: u32, tid: u32, kind: pulse_trace::WorkerThreadKind) -> TraceEvent {
+    TraceEvent::WorkerThread {
+        timestamp_nanos: t,
+        worker,
+        tid,
+        kind,
+    }
+}
+
+#[test]
+fn a_wait_the_workers_own_readings_place_before_a_window_is_not_the_windows() {
+    use pulse_trace::WorkerThreadKind::{Runs, Sampled};
+    // A starved sampler reads worker 0 first at 80.2 ms, just before the
+    // worker, woken at 50 ms and runnable since, gets a CPU at 80.3 ms
+    // (the unpark credits 30 ms of waiting) and parks again. The next
+    // sample (112 ms) shows that wait: the sampler's readings alone put it
+    // in 80.2..112 ms, where the worker was asleep. The worker's own
+    // readings come later in the file, as the recorder writes them.
+    let us = MS / 1000;
+    let mut events = vec![thread(80 * MS, 0, 7, Sampled)];
+    events.push(sample(80_200 * us, 0, 1_050 * us, 10 * MS));
+    events.extend((0..10).map(|i| sample((112 + 30 * i) * MS, 0, 1_200 * us, 40 * MS)));
+    events.extend([
+        thread(20 * MS, 0, 7, Runs),
+        park(40 * MS, 0, MS, 10 * MS),
+        unpark(80_300 * us, 0, 1_100 * us, 40 * MS),
+        park(80_400 * us, 0, 1_200 * us, 40 * MS),
+    ]);
+    for events in [events.clone(), sorted(events)] {
+        let analysis = analyze(&events);
+        assert!(
+            analysis.findings_with(Verdict::Descheduled).next().is_none(),
+            "{:?}",
+            analysis.findings
+        );
+    }
+}
+
 #[test]
 fn a_short_poll_on_a_starved_worker_is_not_made_cpu_bound_by_interpolation() {
     // The worker is on a CPU a quarter of the time and waits the rest; a
