@@ -64,12 +64,21 @@
 //! - **descheduled by the OS** ([`Verdict::Descheduled`]): consecutive
 //!   sample intervals in which a worker was runnable but waiting for a CPU
 //!   for at least `descheduled_min_share` of the time, adding up to at
-//!   least `descheduled_min_wait`. Traces without per-worker samples use
-//!   active periods and wake-ups instead.
+//!   least `descheduled_min_wait`, and still waiting for that share once
+//!   the worker's own park and unpark readings are in (a wait they show
+//!   was credited before the window's first sample is not the window's).
+//!   Traces without per-worker samples use active periods and wake-ups
+//!   instead.
 //! - **blocked in a poll** ([`Verdict::BlockedInPoll`]) and **long
 //!   CPU-bound poll** ([`Verdict::CpuBoundPoll`]): a poll of at least
 //!   `long_poll`, whose CPU time and run-queue wait are estimated from the
-//!   worker's readings around and inside it. Time spent waiting for a CPU
+//!   worker's readings around and inside it: the sampler's, and the
+//!   worker's own at its parks and unparks where the trace names the thread
+//!   of both. The kernel credits a run-queue wait only when it ends, so a
+//!   reading taken during a long wait shows neither CPU time nor waiting;
+//!   the wait a later reading credits beyond what its own stretch can hold
+//!   is carried back over the stretches before it (a lower bound of the
+//!   wait, exact for one contiguous wait). Time spent waiting for a CPU
 //!   is not the poll's doing, so it is set aside: the poll is CPU-bound if
 //!   it was on a CPU for at least `cpu_bound_min_share` of the rest, and
 //!   blocked otherwise. Either verdict needs the readings to *prove* at
