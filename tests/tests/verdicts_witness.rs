@@ -160,7 +160,7 @@ impl Run {
     /// What the witness saw `tid` do during `start..end` (trace ns):
     /// CPU time, run-queue wait (credited, or seen as state R off a CPU),
     /// and the share of readings in state R.
-    fn saw(&self, tid: u64, start: u64, end: u64) -> Option<(u64, u64, f64)> {
+    fn saw(&self, tid: u64, start: u64, end: u64) -> Option<(u64, u64, f64, u64)> {
         let series = self.seen.get(&tid)?;
         let (from, to) = (self.origin + start, self.origin + end);
         let a = series
@@ -192,10 +192,17 @@ impl Run {
                 wall.saturating_sub(q.cpu.saturating_sub(p.cpu))
             })
             .sum();
+        // Credited between readings inside the window only: a wait
+        // credited in the interval across an edge may have ended outside.
+        let inner = match (inside.first(), inside.last()) {
+            (Some(first), Some(last)) => last.run_delay.saturating_sub(first.run_delay),
+            _ => 0,
+        };
         Some((
             b.cpu.saturating_sub(a.cpu),
             b.run_delay.saturating_sub(a.run_delay).max(runnable),
             running,
+            inner.max(runnable),
         ))
     }
 
@@ -203,11 +210,11 @@ impl Run {
     fn agrees(&self, f: &Finding) -> Result<(), String> {
         let wall = f.duration_ns.max(1);
         let tids = self.tids(f.worker, f.start_ns, f.end_ns);
-        let saw: Vec<(u64, (u64, u64, f64))> = tids
+        let saw: Vec<(u64, (u64, u64, f64, u64))> = tids
             .iter()
             .filter_map(|&tid| Some((tid, self.saw(tid, f.start_ns, f.end_ns)?)))
             .collect();
-        let Some(&(tid, (cpu, waited, running))) = saw.first() else {
+        let Some(&(tid, (cpu, waited, running, waited_inside))) = saw.first() else {
             return Err(format!("no witness readings of worker {}", f.worker));
         };
         let share = |x: u64| x as f64 / wall as f64;
@@ -215,10 +222,13 @@ impl Run {
             // Runnable for a real share of it (the kernel's own count).
             Verdict::Descheduled => {
                 let claimed = f.cpu.and_then(|c| c.run_delay_ns).unwrap_or(0);
-                saw.iter().any(|(_, (_, w, _))| *w >= claimed / 2)
+                saw.iter().any(|(_, (_, w, _, _))| *w >= claimed / 2)
             }
-            // Asleep: neither on a CPU nor waiting for one for most of it.
-            Verdict::ParkedWhileQueued => share(cpu + waited) < 0.5 && running < 0.5,
+            // Asleep: neither on a CPU nor waiting for one for most of it
+            // (a wait that ended just before the window is credited in the
+            // witness's interval across its start: only waits credited
+            // inside, or seen as state R, count against it).
+            Verdict::ParkedWhileQueued => share(cpu + waited_inside) < 0.5 && running < 0.5,
             // Off a CPU for most of the time it was not waiting for one
             // (waiting is the OS's doing, set aside as the verdict does).
             Verdict::BlockedInPoll => share(cpu) < 0.5 * (1.0 - share(waited)),
