@@ -67,10 +67,22 @@ pub(super) fn merged(
     }
     series.extend(extra);
     series.make_contiguous().sort_by_key(|p| p.t);
-    // One reading per instant (a sample taken with a park keeps the first).
+    // One reading per instant (a sample taken with a park keeps the first),
+    // and counters that never run backwards: every reading holds the
+    // counters as of its timestamp or earlier (a starved sampler stamps its
+    // readings late), so one below an earlier reading's was read before
+    // that one, and its timestamp says nothing; it is left out.
     let mut out: VecDeque<CpuPoint> = VecDeque::with_capacity(series.len());
     for p in series {
-        if out.back().is_none_or(|last| last.t < p.t) {
+        let fits = out.back().is_none_or(|last| {
+            last.t < p.t
+                && last.cpu <= p.cpu
+                && match (last.run_delay, p.run_delay) {
+                    (Some(a), Some(b)) => a <= b,
+                    _ => true,
+                }
+        });
+        if fits {
             out.push_back(p);
         }
     }

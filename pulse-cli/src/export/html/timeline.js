@@ -162,8 +162,14 @@
     // A stable sort, as the analysis's: samples before own readings at one instant.
     all.push(...extra);
     all.sort((a, b) => a.t - b.t);
+    // Counters never run backwards: a reading below an earlier one's was
+    // read before it (a late-stamped sample) and is left out.
     const out = new CpuPoints(all.length);
-    for (const p of all) out.push(p);
+    for (const p of all) {
+      const n = out.n;
+      if (n > 0 && (p.cpu < out.cpu[n - 1] || (p.runDelay !== null && out.rd[n - 1] >= 0 && p.runDelay < out.rd[n - 1]))) continue;
+      out.push(p);
+    }
     return [out, 0, out.n];
   }
 
