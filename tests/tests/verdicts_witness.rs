@@ -832,7 +832,11 @@ fn keep(run: &Run, name: &str, load: usize) {
         name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
         run.origin
     );
-    std::fs::copy(run.dir.path().join("trace.bin"), keep.join(format!("{stem}.bin"))).unwrap();
+    std::fs::copy(
+        run.dir.path().join("trace.bin"),
+        keep.join(format!("{stem}.bin")),
+    )
+    .unwrap();
     let mut witness = String::new();
     for (worker, bindings) in &run.threads {
         for &(_, tid) in bindings {

@@ -573,8 +573,7 @@ impl Analyzer {
             window_figures(&state.samples, &state.own, finding.start_ns, finding.end_ns)
         {
             let waited = figures.run_delay_ns.unwrap_or(u64::MAX);
-            if (waited as f64) < self.options.descheduled_min_share * finding.duration_ns as f64
-            {
+            if (waited as f64) < self.options.descheduled_min_share * finding.duration_ns as f64 {
                 return None;
             }
         }

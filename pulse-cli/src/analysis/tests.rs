@@ -193,11 +193,20 @@ fn a_wait_credited_after_the_readings_inside_it_is_not_sleep() {
     // credited after the poll ended (seen on a machine at load 10: it was
     // called "blocked in a poll").
     let cycles = |ms: u64| ms.min(240) / 40;
-    let mut events = samples(0, 10, 300, |ms| cycles(ms) * 2 * MS, |ms| cycles(ms) * 38 * MS);
+    let mut events = samples(
+        0,
+        10,
+        300,
+        |ms| cycles(ms) * 2 * MS,
+        |ms| cycles(ms) * 38 * MS,
+    );
     events.extend([poll_start(5 * MS, 0, 1), poll_end(239 * MS, 0)]);
     let analysis = analyze(&sorted(events));
     assert!(
-        analysis.findings_with(Verdict::BlockedInPoll).next().is_none(),
+        analysis
+            .findings_with(Verdict::BlockedInPoll)
+            .next()
+            .is_none(),
         "{:?}",
         analysis.findings
     );
@@ -248,7 +257,10 @@ fn a_wait_the_workers_own_readings_place_before_a_window_is_not_the_windows() {
     for events in [events.clone(), sorted(events)] {
         let analysis = analyze(&events);
         assert!(
-            analysis.findings_with(Verdict::Descheduled).next().is_none(),
+            analysis
+                .findings_with(Verdict::Descheduled)
+                .next()
+                .is_none(),
             "{:?}",
             analysis.findings
         );
