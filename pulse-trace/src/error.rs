@@ -357,6 +357,10 @@ pub enum RecordKind {
     EventsDropped,
     /// A WorkerThread record (v6).
     WorkerThread,
+    /// A stack module, frame or stack definition (v6, tag 0x87).
+    StackDefinition,
+    /// A stack sample (v6, tag 0x88).
+    StackSample,
     /// A worker switch record (v6, tag 0x42).
     WorkerSwitch,
     /// A set-time record (v6, tag 0x43).
@@ -386,6 +390,8 @@ impl fmt::Display for RecordKind {
             RecordKind::WorkerSample => "WorkerSample record",
             RecordKind::EventsDropped => "EventsDropped record",
             RecordKind::WorkerThread => "WorkerThread record",
+            RecordKind::StackDefinition => "stack definition record",
+            RecordKind::StackSample => "StackSample record",
             RecordKind::WorkerSwitch => "worker switch record",
             RecordKind::SetTime => "set-time record",
             RecordKind::Metadata => "Metadata record",

@@ -8,6 +8,7 @@
 //! [`FORMAT.md`](https://github.com/pulse-rs/pulse/blob/main/FORMAT.md) says
 //! how.
 
+use crate::stack::{StackId, StackKind};
 use std::fmt;
 use std::panic::Location;
 
@@ -46,11 +47,14 @@ pub enum EventType {
     /// Which OS thread runs a worker, or is the one whose readings the
     /// sampler reports for it (v6 only; see [`WorkerThreadKind`]).
     WorkerThread = 7,
+    /// The sampler captured a worker thread's user stack during a long poll
+    /// (v6 only; see [`crate::stack`]).
+    StackSample = 8,
 }
 
 impl EventType {
     /// Every event type, in code order.
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::PollStart,
         EventType::PollEnd,
         EventType::WorkerPark,
@@ -59,6 +63,7 @@ impl EventType {
         EventType::WorkerSample,
         EventType::EventsDropped,
         EventType::WorkerThread,
+        EventType::StackSample,
     ];
 
     /// The event type for a `repr(u8)` value, if there is one.
@@ -77,6 +82,7 @@ impl EventType {
             EventType::WorkerSample => "WorkerSample",
             EventType::EventsDropped => "EventsDropped",
             EventType::WorkerThread => "WorkerThread",
+            EventType::StackSample => "StackSample",
         }
     }
 }
@@ -372,6 +378,17 @@ pub enum Event<L> {
         /// What the record says about the thread.
         kind: WorkerThreadKind,
     },
+    /// See [`EventType::StackSample`].
+    StackSample {
+        /// Nanoseconds since the trace started, when the stack was captured.
+        timestamp_nanos: u64,
+        /// The worker whose thread the stack is of.
+        worker: u32,
+        /// Asleep (where it blocks) or on a CPU (where it computes).
+        kind: StackKind,
+        /// The interned stack (see [`crate::stack`]).
+        stack: StackId,
+    },
 }
 
 impl<L> Event<L> {
@@ -387,6 +404,7 @@ impl<L> Event<L> {
             Event::WorkerSample { .. } => EventType::WorkerSample,
             Event::EventsDropped { .. } => EventType::EventsDropped,
             Event::WorkerThread { .. } => EventType::WorkerThread,
+            Event::StackSample { .. } => EventType::StackSample,
         }
     }
 
@@ -417,6 +435,9 @@ impl<L> Event<L> {
             }
             | Event::WorkerThread {
                 timestamp_nanos, ..
+            }
+            | Event::StackSample {
+                timestamp_nanos, ..
             } => timestamp_nanos,
         }
     }
@@ -430,7 +451,8 @@ impl<L> Event<L> {
             | Event::WorkerPark { worker, .. }
             | Event::WorkerUnpark { worker, .. }
             | Event::WorkerSample { worker, .. }
-            | Event::WorkerThread { worker, .. } => Some(worker),
+            | Event::WorkerThread { worker, .. }
+            | Event::StackSample { worker, .. } => Some(worker),
             Event::QueueSample { .. } | Event::EventsDropped { .. } => None,
         }
     }
@@ -485,7 +507,7 @@ mod tests {
             assert_eq!(*ty as u8 as usize, code);
             assert_eq!(EventType::from_u8(code as u8), Some(*ty));
         }
-        assert_eq!(EventType::from_u8(8), None);
+        assert_eq!(EventType::from_u8(9), None);
     }
 
     #[test]

@@ -52,6 +52,7 @@ mod reader;
 mod rotation;
 mod scan;
 mod set;
+pub mod stack;
 mod v5;
 mod v6;
 mod varint;
@@ -69,6 +70,7 @@ pub use reader::TraceReader;
 pub use rotation::{rotated_files, rotated_path};
 pub use scan::{FileInfo, TraceScan};
 pub use set::{SetError, TraceSet};
+pub use stack::{Stack, StackFrame, StackId, StackKind, StackModule, StackRegistry};
 use v6::V6Encoder;
 
 /// File magic shared by every version.

@@ -325,6 +325,18 @@ impl<R: Read> TraceReader<R> {
         self.v6.location(id)
     }
 
+    /// The symbolized stack a [`TraceEvent::StackSample`] names, defined by
+    /// this file or an earlier one of the set.
+    pub fn stack(&self, id: crate::StackId) -> Option<&crate::Stack> {
+        self.v6.stack(id)
+    }
+
+    /// The module (path, build-id) a stack frame's
+    /// [`StackFrame::module`](crate::StackFrame::module) names.
+    pub fn stack_module(&self, id: u32) -> Option<&crate::StackModule> {
+        self.v6.stack_module(id)
+    }
+
     /// The file being read.
     pub fn path(&self) -> &Path {
         &self.path

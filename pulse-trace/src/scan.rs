@@ -190,6 +190,11 @@ impl TraceScan {
         self.reader.location(id)
     }
 
+    /// The stack a StackSample names (see [`TraceReader::stack`]).
+    pub fn stack(&self, id: crate::StackId) -> Option<&crate::Stack> {
+        self.reader.stack(id)
+    }
+
     /// The first file's metadata (v6).
     pub fn metadata(&self) -> Option<&TraceMetadata> {
         self.first_metadata.as_ref()

@@ -45,7 +45,7 @@ fn micros(nanos: u64) -> [u8; 4] {
 }
 
 /// Appends `event` as a v5 record. Events v5 cannot carry (WorkerSample,
-/// EventsDropped) append nothing.
+/// EventsDropped, StackSample) append nothing.
 pub(crate) fn encode(event: &RecordedEvent, out: &mut Vec<u8>) {
     match *event {
         RecordedEvent::PollStart {
@@ -112,6 +112,7 @@ pub(crate) fn encode(event: &RecordedEvent, out: &mut Vec<u8>) {
         RecordedEvent::WorkerSample { .. }
         | RecordedEvent::EventsDropped { .. }
         | RecordedEvent::WorkerThread { .. } => {}
+        RecordedEvent::StackSample { .. } => {}
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::error::{Corruption, RecordKind, TraceErrorKind};
 use crate::event::{LocationId, SpawnSite, TraceEvent, WorkerThreadKind};
 use crate::event::{RecordedEvent, SpawnLocation};
+use crate::stack::{Stack, StackFrame, StackId, StackKind, StackModule, StackRegistry};
 use crate::varint::{
     put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
 };
@@ -57,6 +58,20 @@ pub(crate) const TAG_EVENTS_DROPPED: u8 = 0x84;
 pub(crate) const TAG_WORKER_THREAD: u8 = 0x86;
 /// Length-prefixed end-of-trace record: the recording ended on purpose.
 pub(crate) const TAG_TRACE_END: u8 = 0x85;
+/// Length-prefixed: a stack module, frame or stack definition (issue 16).
+pub(crate) const TAG_STACK_DEFINITION: u8 = 0x87;
+/// Length-prefixed: a stack sample of a worker during a long poll.
+pub(crate) const TAG_STACK_SAMPLE: u8 = 0x88;
+/// Stack definition kinds (first field of a `0x87` record).
+const STACK_DEF_MODULE: u64 = 0;
+const STACK_DEF_FRAME: u64 = 1;
+const STACK_DEF_STACK: u64 = 2;
+/// Frame flag: inlined into the next (outer) frame.
+const FRAME_INLINED: u64 = 1;
+/// Stack flag: the unwinder stopped early.
+const STACK_TRUNCATED: u64 = 1;
+/// At most this many frames are kept per stack (innermost first).
+pub(crate) const MAX_STACK_FRAMES: usize = 256;
 
 /// Metadata flag: park, unpark and worker-sample records carry run-queue
 /// wait.
@@ -96,6 +111,8 @@ pub(crate) fn length_prefixed_kind(tag: u8) -> RecordKind {
         TAG_EVENTS_DROPPED => RecordKind::EventsDropped,
         TAG_WORKER_THREAD => RecordKind::WorkerThread,
         TAG_TRACE_END => RecordKind::TraceEnd,
+        TAG_STACK_DEFINITION => RecordKind::StackDefinition,
+        TAG_STACK_SAMPLE => RecordKind::StackSample,
         tag => RecordKind::Unknown(tag),
     }
 }
@@ -133,6 +150,9 @@ pub(crate) struct V6Encoder {
     current: Option<(u32, usize)>,
     /// Payload of the length-prefixed record being built.
     scratch: Vec<u8>,
+    /// The file (generation) that last defined each stack module, frame
+    /// and stack id of the [`StackRegistry`].
+    stack_defined: HashMap<(u64, u32), u64>,
 }
 
 impl V6Encoder {
@@ -146,6 +166,7 @@ impl V6Encoder {
             workers: Vec::new(),
             current: None,
             scratch: Vec::new(),
+            stack_defined: HashMap::new(),
         }
     }
 
@@ -314,6 +335,22 @@ impl V6Encoder {
                 put_varint(&mut self.scratch, kind as u64);
                 finish_record(out, TAG_WORKER_THREAD, &self.scratch);
             }
+            RecordedEvent::StackSample {
+                timestamp_nanos,
+                worker,
+                kind,
+                stack,
+            } => {
+                if !self.define_stack(stack, out) {
+                    return;
+                }
+                self.scratch.clear();
+                put_varint(&mut self.scratch, timestamp_nanos / self.unit);
+                put_varint(&mut self.scratch, worker.into());
+                put_varint(&mut self.scratch, u64::from(kind == StackKind::OnCpu));
+                put_varint(&mut self.scratch, stack.0.into());
+                finish_record(out, TAG_STACK_SAMPLE, &self.scratch);
+            }
         }
     }
 
@@ -327,6 +364,87 @@ impl V6Encoder {
         put_varint(&mut self.scratch, end.dropped_events);
         put_varint(&mut self.scratch, end.threads_still_recording.into());
         finish_record(out, TAG_TRACE_END, &self.scratch);
+    }
+
+    /// Whether `kind`/`id` still needs a definition in this file; marks it
+    /// defined.
+    fn needs_definition(&mut self, kind: u64, id: u32) -> bool {
+        let file = self.file;
+        self.stack_defined.insert((kind, id), file) != Some(file)
+    }
+
+    /// Appends the definitions of `stack`, its frames and their modules
+    /// that this file lacks. `false` if the registry does not know the
+    /// stack (the sample is then not written).
+    fn define_stack(&mut self, stack: StackId, out: &mut Vec<u8>) -> bool {
+        if self.stack_defined.get(&(STACK_DEF_STACK, stack.0)) == Some(&self.file) {
+            return true;
+        }
+        let registry = StackRegistry::global()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(interned) = registry.stack(stack).cloned() else {
+            return false;
+        };
+        let frame_ids: Vec<u32> = interned
+            .frames
+            .iter()
+            .take(MAX_STACK_FRAMES)
+            .copied()
+            .collect();
+        for &frame_id in &frame_ids {
+            if !self.needs_definition(STACK_DEF_FRAME, frame_id) {
+                continue;
+            }
+            let Some(frame) = registry.frame(frame_id).cloned() else {
+                continue;
+            };
+            let module_id = frame.module.unwrap_or(0);
+            if module_id != 0 && self.needs_definition(STACK_DEF_MODULE, module_id) {
+                if let Some(module) = registry.module_by_id(module_id) {
+                    self.scratch.clear();
+                    put_varint(&mut self.scratch, STACK_DEF_MODULE);
+                    put_varint(&mut self.scratch, module_id.into());
+                    put_str(&mut self.scratch, truncate_str(&module.path, MAX_NAME_LEN));
+                    put_str(&mut self.scratch, truncate_str(&module.build_id_hex(), 128));
+                    finish_record(out, TAG_STACK_DEFINITION, &self.scratch);
+                }
+            }
+            self.scratch.clear();
+            put_varint(&mut self.scratch, STACK_DEF_FRAME);
+            put_varint(&mut self.scratch, frame_id.into());
+            put_varint(&mut self.scratch, module_id.into());
+            put_str(
+                &mut self.scratch,
+                truncate_str(&frame.function, MAX_NAME_LEN),
+            );
+            put_str(
+                &mut self.scratch,
+                truncate_str(frame.file.as_deref().unwrap_or(""), MAX_NAME_LEN),
+            );
+            put_varint(&mut self.scratch, frame.line.unwrap_or(0).into());
+            put_varint(
+                &mut self.scratch,
+                if frame.inlined { FRAME_INLINED } else { 0 },
+            );
+            finish_record(out, TAG_STACK_DEFINITION, &self.scratch);
+        }
+        drop(registry);
+        self.needs_definition(STACK_DEF_STACK, stack.0);
+        self.scratch.clear();
+        put_varint(&mut self.scratch, STACK_DEF_STACK);
+        put_varint(&mut self.scratch, stack.0.into());
+        let truncated = interned.truncated || interned.frames.len() > MAX_STACK_FRAMES;
+        put_varint(
+            &mut self.scratch,
+            if truncated { STACK_TRUNCATED } else { 0 },
+        );
+        put_varint(&mut self.scratch, frame_ids.len() as u64);
+        for id in frame_ids {
+            put_varint(&mut self.scratch, id.into());
+        }
+        finish_record(out, TAG_STACK_DEFINITION, &self.scratch);
+        true
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -633,6 +751,9 @@ pub(crate) struct V6Decoder {
     locations: HashMap<u32, Definition>,
     /// The end-of-trace record of this file, if no event followed it.
     pub(crate) end: Option<TraceEnd>,
+    stack_modules: HashMap<u32, StackModule>,
+    stack_frames: HashMap<u32, StackFrame>,
+    stacks: HashMap<u32, Stack>,
 }
 
 impl V6Decoder {
@@ -650,6 +771,93 @@ impl V6Decoder {
     /// The location defined under `id`, by this file or an earlier one.
     pub(crate) fn location(&self, id: LocationId) -> Option<&SpawnSite> {
         self.locations.get(&id.0).map(|definition| &definition.site)
+    }
+
+    /// The stack defined under `id`, by this file or an earlier one.
+    pub(crate) fn stack(&self, id: StackId) -> Option<&Stack> {
+        self.stacks.get(&id.0)
+    }
+
+    /// The stack module defined under `id` (see [`StackFrame::module`]).
+    pub(crate) fn stack_module(&self, id: u32) -> Option<&StackModule> {
+        self.stack_modules.get(&id)
+    }
+
+    /// Decodes a `0x87` stack definition payload into the tables.
+    fn decode_stack_definition(&mut self, fields: &mut Fields<'_>) -> Result<(), TraceErrorKind> {
+        let record = RecordKind::StackDefinition;
+        let kind = fields.varint("kind", 0)?;
+        let id = fields.u32("id", 0)?;
+        if id == 0 {
+            return Err(Corruption::Zero {
+                record,
+                field: "id",
+            }
+            .into());
+        }
+        match kind {
+            STACK_DEF_MODULE => {
+                let path = fields.string("path")?.to_owned();
+                let hex = fields.string("build_id")?;
+                let build_id = (0..hex.len() / 2)
+                    .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                    .collect();
+                self.stack_modules
+                    .insert(id, StackModule { path, build_id });
+            }
+            STACK_DEF_FRAME => {
+                let module = fields.u32("module", 0)?;
+                let function = fields.string("function")?.to_owned();
+                let file = fields.string("file")?.to_owned();
+                let line = fields.u32("line", 0)?;
+                let flags = fields.varint("flags", 0)?;
+                self.stack_frames.insert(
+                    id,
+                    StackFrame {
+                        function,
+                        file: (!file.is_empty()).then_some(file),
+                        line: (line != 0).then_some(line),
+                        inlined: flags & FRAME_INLINED != 0,
+                        module: (module != 0).then_some(module),
+                    },
+                );
+            }
+            STACK_DEF_STACK => {
+                let flags = fields.varint("flags", 0)?;
+                let count = fields.varint("frame count", 0)?;
+                if count > MAX_STACK_FRAMES as u64 {
+                    return Err(Corruption::OutOfRange {
+                        record,
+                        field: "frame count",
+                        value: count,
+                        max: MAX_STACK_FRAMES as u64,
+                    }
+                    .into());
+                }
+                let mut frames = Vec::new();
+                for _ in 0..count {
+                    let frame = fields.u32("frame", 0)?;
+                    let Some(frame) = self.stack_frames.get(&frame) else {
+                        return Err(Corruption::Zero {
+                            record,
+                            field: "undefined frame",
+                        }
+                        .into());
+                    };
+                    frames.push(frame.clone());
+                }
+                self.stacks.insert(
+                    id,
+                    Stack {
+                        frames,
+                        truncated: flags & STACK_TRUNCATED != 0,
+                    },
+                );
+            }
+            // Later revisions may define more kinds: skip them.
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Decodes a metadata payload and adopts its time unit and flags.
@@ -1065,6 +1273,32 @@ impl V6Decoder {
                     threads_still_recording,
                 });
                 None
+            }
+            TAG_STACK_DEFINITION => {
+                self.decode_stack_definition(&mut fields)?;
+                None
+            }
+            TAG_STACK_SAMPLE => {
+                let ticks = fields.varint("ticks", 0)?;
+                let worker = fields.u32("worker", 0)?;
+                let kind = match fields.varint("kind", 0)? {
+                    0 => StackKind::OffCpu,
+                    _ => StackKind::OnCpu,
+                };
+                let stack = StackId(fields.u32("stack", 0)?);
+                if !self.stacks.contains_key(&stack.0) {
+                    return Err(Corruption::Zero {
+                        record,
+                        field: "undefined stack",
+                    }
+                    .into());
+                }
+                Some(TraceEvent::StackSample {
+                    timestamp_nanos: self.timestamp(record, ticks)?,
+                    worker,
+                    kind,
+                    stack,
+                })
             }
             _ => None,
         };
