@@ -25,6 +25,8 @@
 //! | `PULSE_DUMP_AFTER_MS` | an integer ≥ 1 | `dump_after_ms` |
 //! | `PULSE_DUMP_COOLDOWN_MS` | an integer ≥ 1 | `dump_cooldown_ms` |
 //! | `PULSE_DUMP_MAX_PER_HOUR` | an integer ≥ 1 | `dump_max_per_hour` |
+//! | `PULSE_STACKS` | `on` or `off` | `stacks` |
+//! | `PULSE_STACK_THRESHOLD_MS` | an integer ≥ 1 | `stack_threshold_ms` |
 //!
 //! Words are matched case-insensitively, and a variable set to the empty
 //! string counts as unset. Sizes are whole numbers of bytes, optionally
@@ -76,7 +78,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Every variable pulse reads, in the order they are applied.
-pub const VARIABLES: [&str; 21] = [
+pub const VARIABLES: [&str; 23] = [
     "PULSE",
     "PULSE_WRITER",
     "PULSE_PATH",
@@ -98,6 +100,8 @@ pub const VARIABLES: [&str; 21] = [
     "PULSE_DUMP_AFTER_MS",
     "PULSE_DUMP_COOLDOWN_MS",
     "PULSE_DUMP_MAX_PER_HOUR",
+    "PULSE_STACKS",
+    "PULSE_STACK_THRESHOLD_MS",
 ];
 
 /// Applies the `PULSE_*` variables of this process's environment to
@@ -344,6 +348,16 @@ pub fn apply_with(
         |text| parse_count(text).and_then(|n| u32::try_from(n).ok()),
     ) {
         config = config.dump_max_per_hour(n);
+    }
+    if let Some(on) = vars.parse("PULSE_STACKS", "on or off", parse_switch) {
+        config = config.stacks(on);
+    }
+    if let Some(ms) = vars.parse(
+        "PULSE_STACK_THRESHOLD_MS",
+        "a whole number of milliseconds, at least 1",
+        millis,
+    ) {
+        config = config.stack_threshold_ms(ms);
     }
 
     if vars.problems.is_empty() {

@@ -367,7 +367,17 @@ pub struct Config {
     /// Most automatic dumps of one trigger in any hour (`dump_max_per_hour`,
     /// `PULSE_DUMP_MAX_PER_HOUR`).
     pub dump_max_per_hour: u32,
+    /// Whether the sampler captures the stacks of long polls (`stacks`,
+    /// `PULSE_STACKS`).
+    pub stacks: bool,
+    /// How long a poll must have lasted before its stacks are captured
+    /// (`stack_threshold_ms`, `PULSE_STACK_THRESHOLD_MS`).
+    pub stack_threshold_ms: u64,
 }
+
+/// Default [`Config::stack_threshold_ms`]: half of `pulse analyze`'s
+/// default long-poll threshold (10 ms), so a long poll carries stacks.
+pub const DEFAULT_STACK_THRESHOLD_MS: u64 = 5;
 
 impl Default for Config {
     fn default() -> Self {
@@ -398,6 +408,8 @@ impl Config {
             dump_after_ms: DEFAULT_DUMP_AFTER_MS,
             dump_cooldown_ms: DEFAULT_DUMP_COOLDOWN_MS,
             dump_max_per_hour: DEFAULT_DUMP_MAX_PER_HOUR,
+            stacks: true,
+            stack_threshold_ms: DEFAULT_STACK_THRESHOLD_MS,
         }
     }
 
@@ -478,6 +490,34 @@ impl Config {
             recent: Default::default(),
             quiet: self.quiet,
         })
+    }
+
+
+    /// Whether the sampler captures the user stack of a worker whose poll
+    /// has lasted longer than [`Config::stack_threshold_ms`], at most once
+    /// per `sample_ms` (Linux x86_64; see the README's "Stacks of long
+    /// polls"). Shorter polls cost nothing extra: the worker's hot path does
+    /// no additional work.
+    ///
+    /// ```
+    /// let config = pulse::Config::new().stacks(false);
+    /// assert!(!config.stacks);
+    /// ```
+    pub fn stacks(mut self, enabled: bool) -> Self {
+        self.stacks = enabled;
+        self
+    }
+
+    /// How long a poll must have lasted before its stacks are captured
+    /// (default 5 ms).
+    ///
+    /// ```
+    /// let config = pulse::Config::new().stack_threshold_ms(20);
+    /// assert_eq!(config.stack_threshold_ms, 20);
+    /// ```
+    pub fn stack_threshold_ms(mut self, millis: u64) -> Self {
+        self.stack_threshold_ms = millis;
+        self
     }
 
     /// How often, in milliseconds, the background thread hands collected
@@ -703,6 +743,10 @@ impl Config {
                 self.max_pending_events.to_string(),
             ),
             ("run_queue_wait".to_owned(), self.run_queue_wait.to_string()),
+            (
+                "stack_threshold_ms".to_owned(),
+                self.stack_threshold_ms.to_string(),
+            ),
             // Whether task polls, task ids, spawn sites and local queue
             // depths were recorded (they need `--cfg tokio_unstable`).
             (

@@ -116,6 +116,20 @@ impl ThreadSlot {
         self.len.load(Ordering::Acquire).saturating_sub(consumed)
     }
 
+    /// The timestamp of the last published event if it is a PollStart: the
+    /// owner is inside that poll. Read-only; any thread may call it (the
+    /// stack sampler, `record/stacks.rs`).
+    pub(crate) fn open_poll_start(&self) -> Option<u64> {
+        let _consumed = self.drain.lock().unwrap_or_else(|e| e.into_inner());
+        let len = self.len.load(Ordering::Acquire);
+        match self.published(len.checked_sub(1)?, len).first()? {
+            RecordedEvent::PollStart {
+                timestamp_nanos, ..
+            } => Some(*timestamp_nanos),
+            _ => None,
+        }
+    }
+
     /// Hands the buffer to the collector by pointer and continues in an
     /// empty recycled one (a full buffer's normal path). Must only be
     /// called by the owning thread.

@@ -52,12 +52,19 @@ pub(crate) fn spawn(
         pending_dump: None,
         sealed: false,
     };
+    let stacks_config = config.clone();
     std::thread::Builder::new()
         .name("pulse-flusher".to_owned())
         .spawn(move || {
             // Termination signals go to other threads: the handler waits
             // for this thread to write the end of the trace.
             crate::record::signals::block_on_this_thread();
+            let mut flusher = flusher;
+            // Stacks of long polls (issue 16): modules are loaded here, off
+            // the application's threads.
+            flusher.sampler.stacks = crate::record::stacks::start(&stacks_config, &flusher.shared)
+                .ok()
+                .flatten();
             flusher.run()
         })
 }
@@ -126,6 +133,8 @@ impl Flusher {
             }
         }
         self.sampler.sample(&self.shared);
+        // Stacks still being symbolized reach the collector first.
+        self.sampler.stacks = None;
         self.flush();
         // From now on hand-overs are counted as dropped; write what
         // arrived before that.

@@ -19,6 +19,7 @@ pub(crate) mod sampler;
 pub(crate) mod shared;
 pub(crate) mod signals;
 pub(crate) mod triggers;
+pub(crate) mod stacks;
 
 pub use guard::{RecordingGuard, RecordingHandle, RecordingSummary};
 
@@ -196,6 +197,7 @@ fn build_traced<R>(
         config: identity::pairs()
             .into_iter()
             .chain(config.describe())
+            .chain([("stacks".to_owned(), stacks::status(config))])
             .collect(),
     };
     writer.begin(&metadata).map_err(Error::Write)?;

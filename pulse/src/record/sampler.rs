@@ -12,6 +12,7 @@
 use crate::record::buffer::NO_WORKER;
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::shared::Shared;
+use crate::record::stacks::StackCapture;
 use pulse_trace::{RecordedEvent, WorkerThreadKind};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -30,6 +31,8 @@ pub(crate) struct Sampler {
     reported: HashMap<u32, i32>,
     /// Samples waiting for the next flush.
     pub(crate) samples: Vec<RecordedEvent>,
+    /// Stacks of long polls (`record/stacks.rs`), if enabled and allowed.
+    pub(crate) stacks: Option<(StackCapture, u64)>,
 }
 
 impl Sampler {
@@ -41,6 +44,7 @@ impl Sampler {
             owner: HashMap::new(),
             reported: HashMap::new(),
             samples: Vec::new(),
+            stacks: None,
         }
     }
 
@@ -93,6 +97,10 @@ impl Sampler {
                 cpu_nanos,
                 run_delay_nanos,
             });
+        }
+        // Stacks of long polls (issue 16): see `record/stacks.rs`.
+        if let Some((capture, threshold_nanos)) = self.stacks.as_mut() {
+            crate::record::stacks::sample(shared, capture, *threshold_nanos);
         }
     }
 
