@@ -1070,6 +1070,7 @@ impl Analyzer {
             findings_omitted: self.omitted_count,
             workers,
             global_queue,
+            code_groups: Vec::new(),
         };
         analysis.refresh_completeness();
         analysis

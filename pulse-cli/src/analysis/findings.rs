@@ -209,6 +209,9 @@ pub struct Finding {
     /// The poll had not ended when the trace did (the window ends at the
     /// trace's last event).
     pub ongoing: bool,
+    /// The most frequent stack sampled inside a poll finding (traces
+    /// recorded with stacks; see [`super::stacks`]).
+    pub stack: Option<super::stacks::FindingStack>,
 }
 
 impl Finding {
@@ -234,6 +237,7 @@ impl Finding {
             parked_ns: None,
             wake_wait_ns: None,
             ongoing: false,
+            stack: None,
         }
     }
 

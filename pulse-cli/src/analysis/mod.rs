@@ -208,6 +208,7 @@ mod histogram;
 mod options;
 mod queue;
 mod report;
+pub mod stacks;
 #[cfg(test)]
 mod tests;
 mod text;
@@ -222,6 +223,7 @@ pub use report::{
     Analysis, Completeness, EventCounts, Gap, GlobalQueueStats, QueueBucket, TraceInfo,
     VerdictSummary, WorkerStats, SCHEMA,
 };
+pub use stacks::{is_user_code, CodeFrame, CodeGroup, FindingStack};
 pub use text::{format_duration, render_text, DEFAULT_LISTED_PER_VERDICT};
 pub use timeline::{
     compute_active_periods, detect_idle_workers, ActivePeriod, ActivePeriods, IdleCause, IdlePeriod,
@@ -292,6 +294,7 @@ pub(crate) fn run(
 ) -> Result<Analysis, AnalysisError> {
     let mut scan = TraceScan::open(set)?;
     let mut analyzer = Analyzer::new(options.clone());
+    let mut stacks = stacks::StackSamples::default();
     let mut events = 0u64;
     loop {
         let event = scan.next_event()?;
@@ -302,6 +305,7 @@ pub(crate) fn run(
             break;
         };
         analyzer.push(&event);
+        stacks.push(&event, &scan);
         each(&event, &scan)?;
         events += 1;
         if events % (64 * 1024) == 0 {
@@ -310,6 +314,7 @@ pub(crate) fn run(
     }
     progress(scan.total_bytes(), scan.total_bytes());
     let mut analysis = analyzer.finish(|id| scan.location(id).map(ToString::to_string));
+    stacks.attach(&mut analysis);
     analysis.trace.name = set.name().display().to_string();
     analysis.trace.files = scan.files().to_vec();
     analysis.completeness.truncated = scan.truncated().map(str::to_owned);

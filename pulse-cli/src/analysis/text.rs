@@ -78,6 +78,7 @@ fn write_report(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result {
     writeln!(out)?;
     writeln!(out, "Answer: {}", answer(a))?;
     write_findings(out, a, listed)?;
+    super::stacks::write_code_groups(out, a)?;
     writeln!(out)?;
     write_workers(out, &a.workers)?;
     writeln!(out)?;
@@ -470,6 +471,7 @@ fn write_finding(out: &mut String, f: &Finding) -> fmt::Result {
                     None => writeln!(out, "    next polled: {next}")?,
                 }
             }
+            super::stacks::write_finding_stack(out, f)?;
         }
         Verdict::UnparkedOffCpu | Verdict::BusyWithoutParking => {
             let what = if f.verdict == Verdict::UnparkedOffCpu {
