@@ -19,13 +19,18 @@ struct Poll {
 /// Runs `stacks_app` in a fresh directory and reads its polls and stacks.
 fn run_app(env: &[(&str, &str)]) -> (Vec<Poll>, Vec<(String, String)>) {
     let dir = tempfile::tempdir().unwrap();
+    let (polls, config) = run_app_in(dir.path(), env);
+    (polls, config)
+}
+
+fn run_app_in(dir: &std::path::Path, env: &[(&str, &str)]) -> (Vec<Poll>, Vec<(String, String)>) {
     let status = Command::new(env!("CARGO_BIN_EXE_stacks_app"))
-        .current_dir(dir.path())
+        .current_dir(dir)
         .envs(env.iter().copied())
         .status()
         .unwrap();
     assert!(status.success(), "stacks_app failed: {status}");
-    let mut reader = TraceReader::open_rotated(dir.path().join("stacks-trace.bin")).unwrap();
+    let mut reader = TraceReader::open_rotated(dir.join("stacks-trace.bin")).unwrap();
     let mut polls: Vec<Poll> = Vec::new();
     let mut open: Vec<Option<u64>> = vec![None; 8];
     let mut samples = Vec::new();
@@ -139,7 +144,10 @@ fn long_polls_carry_stacks_that_name_the_code() {
     }
 
     // CPU-bound: on-CPU stacks in compute::checksum at its loop.
-    let loop_line = source_line("src/bin/stacks_app/compute.rs", "CPU LOOP");
+    // The loop: its `for` line (the range's `next`, not inlined in
+    // unoptimised builds) or its body, after the marker comment.
+    let loop_line = source_line("src/bin/stacks_app/compute.rs", "CPU LOOP") + 1;
+    let for_line = loop_line - 2;
     let busy: Vec<&Poll> = polls
         .iter()
         .filter(|p| {
@@ -157,13 +165,10 @@ fn long_polls_carry_stacks_that_name_the_code() {
             .unwrap();
         let checksum = frame(stack, "compute::checksum").unwrap();
         assert!(checksum.file.as_deref().unwrap().ends_with("compute.rs"));
-        // The loop: its `for` line (the range's `next`, not inlined in
-        // unoptimised builds) or its body.
         let line = checksum.line.unwrap();
         assert!(
-            (loop_line - 1..=loop_line).contains(&line),
-            "checksum at line {line}, the loop is {}..={loop_line}: {stack:#?}",
-            loop_line - 1
+            line == for_line || line == loop_line,
+            "checksum at line {line}, the loop is at {for_line} and {loop_line}: {stack:#?}"
         );
     }
 
@@ -186,4 +191,87 @@ fn pulse_stacks_off_records_none_and_says_so() {
         .find(|(k, _)| k == "stacks")
         .map(|(_, v)| v.as_str());
     assert_eq!(status, Some("off"));
+}
+
+/// `pulse analyze` (text and JSON) names the function and line of each
+/// finding's code and groups the findings by it.
+#[test]
+fn analyze_names_the_code_of_each_finding() {
+    use pulse_cli::analysis::{analyze_trace, render_text, AnalysisOptions, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    run_app_in(dir.path(), &[]);
+    let analysis = analyze_trace(
+        dir.path().join("stacks-trace.bin"),
+        &AnalysisOptions::default(),
+    )
+    .unwrap();
+    let sleep_line = source_line("src/bin/stacks_app/storage.rs", "BLOCKING CALL");
+    // The loop: its `for` line (the range's `next`, not inlined in
+    // unoptimised builds) or its body, after the marker comment.
+    let loop_line = source_line("src/bin/stacks_app/compute.rs", "CPU LOOP") + 1;
+    let for_line = loop_line - 2;
+    let mut blocked = 0;
+    let mut computing = 0;
+    for finding in analysis.findings.iter().filter(|f| f.verdict.is_poll()) {
+        let stack = finding
+            .stack
+            .as_ref()
+            .unwrap_or_else(|| panic!("no stack: {finding:#?}"));
+        let code = stack
+            .user_code()
+            .unwrap_or_else(|| panic!("no user frame: {stack:#?}"));
+        let file = code.file.as_deref().unwrap();
+        if code.function.ends_with("storage::read_disk") {
+            assert!(file.ends_with("stacks_app/storage.rs"), "{code:?}");
+            assert_eq!(code.line, Some(sleep_line));
+            assert_eq!(stack.kind, "off-cpu");
+            assert_eq!(finding.verdict, Verdict::BlockedInPoll);
+            blocked += 1;
+        } else {
+            assert!(code.function.ends_with("compute::checksum"), "{code:?}");
+            assert!(file.ends_with("stacks_app/compute.rs"), "{code:?}");
+            assert!(
+                [for_line, loop_line].contains(&code.line.unwrap()),
+                "{code:?}"
+            );
+            computing += 1;
+        }
+    }
+    assert_eq!((blocked, computing), (2, 2), "{:#?}", analysis.findings);
+    let groups: Vec<(&str, u64)> = analysis
+        .code_groups
+        .iter()
+        .map(|g| (g.frame.function.as_str(), g.findings))
+        .collect();
+    assert!(
+        groups.contains(&("stacks_app::storage::read_disk", 2)),
+        "{groups:?}"
+    );
+    assert!(
+        groups.contains(&("stacks_app::compute::checksum", 2)),
+        "{groups:?}"
+    );
+
+    let text = render_text(&analysis, 10);
+    let expected = format!("in your code: stacks_app::storage::read_disk (");
+    assert!(text.contains(&expected), "{text}");
+    assert!(
+        text.contains(&format!("storage.rs:{sleep_line})")),
+        "{text}"
+    );
+    assert!(text.contains("2 findings"), "{text}");
+
+    let json = serde_json::to_value(&analysis).unwrap();
+    let first = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["verdict"] == "blocked_in_poll")
+        .unwrap();
+    let user = first["stack"]["user_frame"].as_u64().unwrap() as usize;
+    assert_eq!(
+        first["stack"]["frames"][user]["function"],
+        "stacks_app::storage::read_disk"
+    );
+    assert_eq!(json["code_groups"].as_array().unwrap().len(), 2);
 }
