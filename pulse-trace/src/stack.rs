@@ -211,3 +211,144 @@ impl StackRegistry {
         self.modules.get((id as usize).checked_sub(1)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Encoder, FormatVersion, RecordedEvent, TraceEvent, TraceMetadata, TraceReader};
+
+    fn metadata() -> TraceMetadata {
+        TraceMetadata {
+            time_unit_nanos: 10,
+            worker_count: 2,
+            start_unix_nanos: 0,
+            pulse_version: "t".into(),
+            has_run_delay: true,
+            file_index: 0,
+            config: Vec::new(),
+        }
+    }
+
+    fn frame(function: &str, line: u32, inlined: bool, module: u32) -> StackFrame {
+        StackFrame {
+            function: function.into(),
+            file: Some("src/get.rs".into()),
+            line: Some(line),
+            inlined,
+            module: Some(module),
+        }
+    }
+
+    fn sample(timestamp_nanos: u64, stack: StackId) -> RecordedEvent {
+        RecordedEvent::StackSample {
+            timestamp_nanos,
+            worker: 1,
+            kind: StackKind::OffCpu,
+            stack,
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Vec<(TraceEvent, Option<Stack>)> {
+        let mut reader = TraceReader::from_reader(bytes, "t").unwrap();
+        let mut out = Vec::new();
+        while let Some(event) = reader.next_event().unwrap() {
+            let stack = match event {
+                TraceEvent::StackSample { stack, .. } => reader.stack(stack).cloned(),
+                _ => None,
+            };
+            out.push((event, stack));
+        }
+        out
+    }
+
+    /// Each file defines the modules, frames and stacks it uses once, with
+    /// the registry's ids, so every file reads alone; repeated samples cost
+    /// a few bytes.
+    #[test]
+    fn stacks_round_trip_and_each_file_is_self_contained() {
+        let (id, module) = {
+            let mut registry = StackRegistry::global().lock().unwrap();
+            let module = registry.module(StackModule {
+                path: "/bin/app".into(),
+                build_id: vec![0xab, 0x01],
+            });
+            let stack = Stack {
+                frames: vec![
+                    frame("std::thread::sleep", 9, true, module),
+                    frame("app::get", 78, false, module),
+                ],
+                truncated: false,
+            };
+            (registry.intern(&stack).unwrap(), module)
+        };
+        let mut encoder = Encoder::new(FormatVersion::V6, metadata());
+        let mut first = Vec::new();
+        encoder.begin_file(0, &mut first);
+        encoder.encode(&sample(1_000, id), &mut first);
+        let before = first.len();
+        encoder.encode(&sample(2_000, id), &mut first);
+        assert!(first.len() - before <= 8, "a repeated sample is small");
+        let mut second = Vec::new();
+        encoder.begin_file(1, &mut second);
+        encoder.encode(&sample(3_000, id), &mut second);
+
+        for bytes in [&first[..], &second[..]] {
+            let decoded = decode(bytes);
+            assert!(!decoded.is_empty());
+            for (event, stack) in decoded {
+                let TraceEvent::StackSample {
+                    worker,
+                    kind,
+                    stack: got,
+                    ..
+                } = event
+                else {
+                    panic!("only stack samples: {event:?}");
+                };
+                assert_eq!((worker, kind, got), (1, StackKind::OffCpu, id));
+                let stack = stack.expect("defined in this file");
+                assert_eq!(stack.frames[1].function, "app::get");
+                assert_eq!(stack.frames[1].line, Some(78));
+                assert!(stack.frames[0].inlined && !stack.frames[1].inlined);
+                assert_eq!(stack.frames[0].module, Some(module));
+            }
+            let reader = TraceReader::from_reader(bytes, "t").unwrap();
+            drop(reader);
+        }
+        let mut reader = TraceReader::from_reader(&second[..], "t").unwrap();
+        while reader.next_event().unwrap().is_some() {}
+        let module = reader.stack_module(module).unwrap();
+        assert_eq!(
+            (module.path.as_str(), module.build_id_hex().as_str()),
+            ("/bin/app", "ab01")
+        );
+    }
+
+    /// v5 cannot carry stacks: the encoder writes nothing for them.
+    #[test]
+    fn v5_omits_stack_samples() {
+        let mut encoder = Encoder::new(FormatVersion::V5, metadata());
+        let mut out = Vec::new();
+        encoder.begin_file(0, &mut out);
+        let header = out.len();
+        encoder.encode(&sample(1_000, StackId(1)), &mut out);
+        assert_eq!(out.len(), header);
+    }
+
+    #[test]
+    fn the_registry_interns_and_is_bounded_in_ids() {
+        let mut registry = StackRegistry::default();
+        let stack = Stack {
+            frames: vec![frame("a", 1, false, 1)],
+            truncated: false,
+        };
+        let a = registry.intern(&stack).unwrap();
+        assert_eq!(registry.intern(&stack), Some(a));
+        let other = Stack {
+            truncated: true,
+            ..stack.clone()
+        };
+        assert_ne!(registry.intern(&other), Some(a));
+        assert_eq!(registry.frames.len(), 1, "frames are shared");
+    }
+}

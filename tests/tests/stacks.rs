@@ -24,12 +24,29 @@ fn run_app(env: &[(&str, &str)]) -> (Vec<Poll>, Vec<(String, String)>) {
 }
 
 fn run_app_in(dir: &std::path::Path, env: &[(&str, &str)]) -> (Vec<Poll>, Vec<(String, String)>) {
-    let status = Command::new(env!("CARGO_BIN_EXE_stacks_app"))
+    run_app_with(dir, env, &[]).0
+}
+
+/// Runs `stacks_app args` in `dir`: the polls, the metadata's settings and
+/// what the program printed.
+fn run_app_with(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> ((Vec<Poll>, Vec<(String, String)>), String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_stacks_app"))
+        .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "stacks_app failed: {status}");
+    assert!(
+        output.status.success(),
+        "stacks_app failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut reader = TraceReader::open_rotated(dir.join("stacks-trace.bin")).unwrap();
     let mut polls: Vec<Poll> = Vec::new();
     let mut open: Vec<Option<u64>> = vec![None; 8];
@@ -77,7 +94,7 @@ fn run_app_in(dir: &std::path::Path, env: &[(&str, &str)]) -> (Vec<Poll>, Vec<(S
         }
     }
     let config = reader.metadata().unwrap().config.clone();
-    (polls, config)
+    ((polls, config), stdout)
 }
 
 fn source_line(file: &str, marker: &str) -> u32 {
@@ -274,4 +291,29 @@ fn analyze_names_the_code_of_each_finding() {
         "stacks_app::storage::read_disk"
     );
     assert_eq!(json["code_groups"].as_array().unwrap().len(), 2);
+}
+
+/// A program with its own SIGUSR1 and SIGPROF handlers (no `SA_RESTART`)
+/// whose workers block in raw `read(2)`s: stacks are captured during the
+/// reads, and no signal reaches the program, so no read sees `EINTR`.
+#[test]
+fn own_signal_handlers_and_blocking_reads_see_no_eintr() {
+    let dir = tempfile::tempdir().unwrap();
+    let ((polls, _), stdout) = run_app_with(dir.path(), &[], &["signals"]);
+    assert_eq!(
+        stdout.trim(),
+        "eintr=0 sigusr1=0 sigprof=0 reads=6",
+        "{stdout}"
+    );
+    let read_stacks = polls
+        .iter()
+        .flat_map(|p| &p.stacks)
+        .filter(|(kind, stack)| {
+            *kind == StackKind::OffCpu && frame(stack, "signals::blocking_read").is_some()
+        })
+        .count();
+    assert!(
+        read_stacks >= 6,
+        "stacks were captured during the reads: {read_stacks}"
+    );
 }

@@ -39,7 +39,7 @@ pub struct Analysis {
     pub workers: Vec<WorkerStats>,
     /// The global queue as the sampler saw it.
     pub global_queue: GlobalQueueStats,
-    /// Listed poll findings grouped by the line of the user's code their
+    /// Listed poll findings grouped by the function of the user's code their
     /// stacks point at (empty without stacks).
     pub code_groups: Vec<super::stacks::CodeGroup>,
 }

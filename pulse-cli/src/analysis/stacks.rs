@@ -66,11 +66,12 @@ impl FindingStack {
     }
 }
 
-/// Findings whose stacks point at the same line of the user's code.
+/// Findings whose stacks point at the same function of the user's code.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CodeGroup {
-    /// The user frame (function, file:line).
+    /// The user frame (function, file, and the line most of the group's
+    /// findings had).
     pub frame: CodeFrame,
     /// Listed findings pointing there.
     pub findings: u64,
@@ -153,30 +154,47 @@ impl StackSamples {
     }
 }
 
-/// Groups findings by their stack's user frame, largest total first.
+/// Groups findings by their stack's user function (and file), largest
+/// total first; a group's frame carries the line most of its findings had.
 fn group(findings: &[Finding]) -> Vec<CodeGroup> {
-    let mut groups: Vec<CodeGroup> = Vec::new();
+    let mut groups: Vec<(CodeGroup, HashMap<Option<u32>, u64>)> = Vec::new();
     for finding in findings {
         let Some(frame) = finding.stack.as_ref().and_then(FindingStack::user_code) else {
             continue;
         };
         let key = finding.verdict.key().to_owned();
-        match groups.iter_mut().find(|g| g.frame == *frame) {
-            Some(group) => {
-                group.findings += 1;
-                group.duration_ns += finding.duration_ns;
-                if !group.verdicts.contains(&key) {
-                    group.verdicts.push(key);
-                }
+        let same = |g: &CodeGroup| g.frame.function == frame.function && g.frame.file == frame.file;
+        let index = match groups.iter().position(|(g, _)| same(g)) {
+            Some(index) => index,
+            None => {
+                let group = CodeGroup {
+                    frame: frame.clone(),
+                    findings: 0,
+                    duration_ns: 0,
+                    verdicts: Vec::new(),
+                };
+                groups.push((group, HashMap::new()));
+                groups.len() - 1
             }
-            None => groups.push(CodeGroup {
-                frame: frame.clone(),
-                findings: 1,
-                duration_ns: finding.duration_ns,
-                verdicts: vec![key],
-            }),
+        };
+        let (group, lines) = &mut groups[index];
+        group.findings += 1;
+        group.duration_ns += finding.duration_ns;
+        if !group.verdicts.contains(&key) {
+            group.verdicts.push(key);
         }
+        *lines.entry(frame.line).or_default() += 1;
     }
+    let mut groups: Vec<CodeGroup> = groups
+        .into_iter()
+        .map(|(mut group, lines)| {
+            group.frame.line = lines
+                .into_iter()
+                .max_by_key(|&(line, n)| (n, std::cmp::Reverse(line)))
+                .and_then(|(line, _)| line);
+            group
+        })
+        .collect();
     groups.sort_by(|a, b| {
         b.duration_ns
             .cmp(&a.duration_ns)

@@ -174,6 +174,13 @@ pub(crate) const KEYS: &[Key] = &[
         "dump_max_per_hour = 10",
         "Config::dump_max_per_hour",
     ),
+    key("stacks", Group::Pulse, "stacks = false", "Config::stacks"),
+    key(
+        "stack_threshold_ms",
+        Group::Pulse,
+        "stack_threshold_ms = 5",
+        "Config::stack_threshold_ms",
+    ),
     key("config", Group::Config, "config = my_config", ""),
 ];
 
@@ -268,6 +275,8 @@ pub(crate) struct Configuration {
     pub(crate) dump_after_ms: Option<Arg<u64>>,
     pub(crate) dump_cooldown_ms: Option<Arg<u64>>,
     pub(crate) dump_max_per_hour: Option<Arg<u64>>,
+    pub(crate) stacks: Option<Arg<bool>>,
+    pub(crate) stack_threshold_ms: Option<Arg<u64>>,
     pub(crate) config: Option<Arg<Expr>>,
 }
 
@@ -368,6 +377,10 @@ impl Arguments for Configuration {
             }
             "dump_max_per_hour" => {
                 self.dump_max_per_hour = int(key, value, 1, errors).map(|v| Arg::new(v, nv))
+            }
+            "stacks" => self.stacks = boolean(key, value, errors).map(|v| Arg::new(v, nv)),
+            "stack_threshold_ms" => {
+                self.stack_threshold_ms = int(key, value, 1, errors).map(|v| Arg::new(v, nv))
             }
             "config" => self.config = config_fn(value, errors).map(|v| Arg::new(v, nv)),
             // Unreachable: `every_key_has_a_setter_and_an_example` checks
@@ -538,7 +551,7 @@ fn choice<T: Copy>(
 
 fn int(key: &Key, value: &Expr, min: u64, errors: &mut Errors) -> Option<u64> {
     let unit = match key.name {
-        "flush_ms" | "sample_ms" => " (milliseconds)",
+        "flush_ms" | "sample_ms" | "stack_threshold_ms" => " (milliseconds)",
         "buffer_events" | "max_pending_events" => " (events)",
         "worker_threads" => " (threads)",
         _ => "",

@@ -209,6 +209,14 @@ fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
         let value = Literal::u32_suffixed(arg.value.min(u64::from(u32::MAX)) as u32);
         config.extend(quote_spanned!(arg.span=> .dump_max_per_hour(#value)));
     }
+    if let Some(arg) = &settings.stacks {
+        let value = arg.value;
+        config.extend(quote_spanned!(arg.span=> .stacks(#value)));
+    }
+    if let Some(arg) = &settings.stack_threshold_ms {
+        let value = arg.value;
+        config.extend(quote_spanned!(arg.span=> .stack_threshold_ms(#value)));
+    }
     if let Some(writer) = &settings.writer {
         let path = match &writer.path {
             Some(arg) => arg.value.to_token_stream(),

@@ -65,6 +65,8 @@ pub(crate) struct Settings {
     pub(crate) dump_after_ms: Option<Arg<u64>>,
     pub(crate) dump_cooldown_ms: Option<Arg<u64>>,
     pub(crate) dump_max_per_hour: Option<Arg<u64>>,
+    pub(crate) stacks: Option<Arg<bool>>,
+    pub(crate) stack_threshold_ms: Option<Arg<u64>>,
     /// `None` when no writer argument was given (the default writer).
     pub(crate) writer: Option<WriterSettings>,
 }
@@ -148,6 +150,8 @@ impl Configuration {
             dump_after_ms: self.dump_after_ms,
             dump_cooldown_ms: self.dump_cooldown_ms,
             dump_max_per_hour: self.dump_max_per_hour,
+            stacks: self.stacks,
+            stack_threshold_ms: self.stack_threshold_ms,
             writer: None,
         };
         let writer = WriterSettings {
@@ -250,6 +254,11 @@ fn reject_beside_config(
         (
             "dump_max_per_hour",
             settings.dump_max_per_hour.as_ref().map(|a| &a.pair),
+        ),
+        ("stacks", settings.stacks.as_ref().map(|a| &a.pair)),
+        (
+            "stack_threshold_ms",
+            settings.stack_threshold_ms.as_ref().map(|a| &a.pair),
         ),
     ];
     for (name, pair) in given {

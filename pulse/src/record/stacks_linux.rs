@@ -63,7 +63,8 @@ struct PerfEventAttr {
     reserved: u16,
 }
 
-/// A task-clock sampling counter on one thread and its mmap ring.
+/// A task-clock sampling counter on one thread and its mmap ring, open
+/// only while that thread is in a long poll.
 struct PerfRing {
     fd: libc::c_int,
     base: *mut u8,
@@ -192,13 +193,15 @@ impl PerfRing {
             fence(Ordering::Acquire);
             let mut tail = std::ptr::read_volatile(tail_ptr);
             let data = self.base.add(self.data_offset);
+            let ring = std::slice::from_raw_parts(data, self.data_size);
             while tail + 8 <= head {
                 scratch.clear();
+                // A record may wrap around the end of the ring.
                 let copy = |from: u64, len: usize, out: &mut Vec<u8>| {
-                    for i in 0..len as u64 {
-                        let at = ((from + i) % self.data_size as u64) as usize;
-                        out.push(*data.add(at));
-                    }
+                    let start = (from % ring.len() as u64) as usize;
+                    let first = len.min(ring.len() - start);
+                    out.extend_from_slice(&ring[start..start + first]);
+                    out.extend_from_slice(&ring[..len - first]);
                 };
                 let mut header = Vec::with_capacity(8);
                 copy(tail, 8, &mut header);
@@ -253,6 +256,31 @@ struct LoadedModule {
 struct ThreadState {
     perf: Option<PerfRing>,
     perf_error: bool,
+    /// The thread's schedstat, opened at its first long poll.
+    schedstat: Option<crate::record::clock::SchedStatFile>,
+    /// Its CPU time at the previous tick of the current long poll.
+    cpu: Option<u64>,
+}
+
+impl ThreadState {
+    /// CPU time the thread used since the previous tick of this long poll
+    /// (0 at the poll's first tick or if schedstat is unreadable).
+    fn ran_since_last_tick(&mut self, tid: i32) -> u64 {
+        if self.schedstat.is_none() {
+            self.schedstat = crate::record::clock::SchedStatFile::open_thread(tid).ok();
+        }
+        let now = self
+            .schedstat
+            .as_ref()
+            .and_then(|file| file.read().ok())
+            .map(|stat| stat.cpu_nanos);
+        let ran = match (self.cpu, now) {
+            (Some(before), Some(now)) => now.saturating_sub(before),
+            _ => 0,
+        };
+        self.cpu = now;
+        ran
+    }
 }
 
 /// A stack as captured: lookup addresses, innermost first.
@@ -338,7 +366,20 @@ impl StackCapture {
         for view in threads {
             let state = self.threads.entry(view.tid).or_default();
             let long = view.long_poll_since.is_some();
-            if long && state.perf.is_none() && !state.perf_error {
+            // Open the counter only for a thread that has run for at least
+            // half a sampling period since the previous tick: on a loaded
+            // machine many polls outlast the threshold while waiting for a
+            // CPU, and perf would sample nothing there (measured: opening
+            // for those cost the sampler ~1.5 % of a CPU in the echo bench).
+            let ran = if long {
+                state.ran_since_last_tick(view.tid)
+            } else {
+                0
+            };
+            if !long {
+                state.cpu = None;
+            }
+            if long && ran >= self.period_nanos / 2 && state.perf.is_none() && !state.perf_error {
                 match PerfRing::open(view.tid, self.period_nanos) {
                     Ok(ring) => state.perf = Some(ring),
                     Err(err) => {
@@ -355,6 +396,12 @@ impl StackCapture {
                         samples.push(sample);
                     }
                 });
+            }
+            if !long {
+                // Close the counter when the poll ends: an event attached
+                // to a thread, even disabled, adds work to each of its
+                // context switches (BENCHMARKS.md, "Stacks of long polls").
+                state.perf = None;
             }
             let had_perf_sample = !samples.is_empty();
             for (time, regs, stack) in samples {
@@ -386,15 +433,17 @@ impl StackCapture {
                     };
                     // `/proc/<tid>/syscall` has no frame pointer, and the
                     // libc wrapper keeps its caller's: std and code built
-                    // with frame pointers need it. Try bp = 0 and the first
+                    // with frame pointers need it. Try bp = 0, then the
                     // slots that look like a frame record (saved bp further
-                    // up the stack, then a return address into a module);
-                    // keep the longest stack.
+                    // up the stack, then a return address into a module).
+                    // Candidates go from the innermost up: the first that
+                    // unwinds deeper than bp = 0 is the frame record.
                     let mut best = self.unwind(pc, sp, 0, read);
                     for bp in self.frame_record_candidates(sp, &copy) {
                         let frames = self.unwind(pc, sp, bp, read);
                         if frames.0.len() > best.0.len() {
                             best = frames;
+                            break;
                         }
                     }
                     let frames = best;
@@ -733,9 +782,7 @@ impl Symbolizer {
             {
                 continue;
             }
-            let build_id = unwind_info(&found.path)
-                .map(|(_, id)| id)
-                .unwrap_or_default();
+            let build_id = build_id(&found.path).unwrap_or_default();
             let registry_id = StackRegistry::global()
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -859,6 +906,15 @@ fn loaded_modules() -> Vec<FoundModule> {
     // to `found`, which outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(callback), (&mut found as *mut Vec<FoundModule>).cast()) };
     found
+}
+
+/// The GNU build-id of the ELF file at `path`.
+fn build_id(path: &str) -> Option<Vec<u8>> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: as in `unwind_info`.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let object = object::File::parse(&*map).ok()?;
+    object.build_id().ok().flatten().map(<[u8]>::to_vec)
 }
 
 /// framehop's unwind sections of the ELF file at `path`, and its build-id.
