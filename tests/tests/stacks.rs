@@ -210,6 +210,26 @@ fn pulse_stacks_off_records_none_and_says_so() {
     assert_eq!(status, Some("off"));
 }
 
+/// Without stacks, `analyze` says why its long polls have none.
+#[test]
+fn analyze_says_why_there_are_no_stacks() {
+    use pulse_cli::analysis::{analyze_trace, render_text, AnalysisOptions};
+    let dir = tempfile::tempdir().unwrap();
+    run_app_in(dir.path(), &[("PULSE_STACKS", "off")]);
+    let analysis = analyze_trace(
+        dir.path().join("stacks-trace.bin"),
+        &AnalysisOptions::default(),
+    )
+    .unwrap();
+    assert!(analysis.findings.iter().any(|f| f.verdict.is_poll()));
+    assert!(analysis.findings.iter().all(|f| f.stack.is_none()));
+    let text = render_text(&analysis, 10);
+    assert!(
+        text.contains("No stacks for the long polls: stack capture was turned off"),
+        "{text}"
+    );
+}
+
 /// `pulse analyze` (text and JSON) names the function and line of each
 /// finding's code and groups the findings by it.
 #[test]

@@ -177,7 +177,9 @@
 //!     "next_task_id": int|null, "next_spawned_at": str|null,
 //!     "other_workers_parked": num|null, "global_queue_max": int|null,
 //!     "queued_on": "global"|{"worker": int}|null, "queue_depth_max": int|null,
-//!     "parked_ns": int|null, "wake_wait_ns": int|null, "ongoing": bool
+//!     "parked_ns": int|null, "wake_wait_ns": int|null, "ongoing": bool,
+//!     "stack": {"kind": "off-cpu"|"on-cpu", "samples": int, "total_samples": int,
+//!               "frames": [CODE_FRAME], "user_frame": int|null, "truncated": bool}|null
 //!   }],
 //!   "findings_omitted": int,
 //!   "workers": [{
@@ -189,9 +191,14 @@
 //!   "global_queue": {
 //!     "samples": int, "max": int, "mean": num, "nonempty_share": num, "bucket_ns": int,
 //!     "timeline": [{"start_ns": int, "samples": int, "max": int, "mean": num}]
-//!   }
+//!   },
+//!   "code_groups": [{"frame": CODE_FRAME, "findings": int, "duration_ns": int, "verdicts": [VERDICT]}]
 //! }
 //! ```
+//!
+//! `CODE_FRAME` is `{"function": str, "file": str|null, "line": int|null,
+//! "inlined": bool, "user": bool}` (see [`stacks`]; frames innermost first,
+//! `user_frame` indexes the innermost frame of the user's own code).
 //!
 //! `VERDICT` is one of `"parked_while_queued"`, `"descheduled"`,
 //! `"blocked_in_poll"`, `"cpu_bound_poll"`, `"long_poll"`,

@@ -316,9 +316,18 @@ pub(crate) fn write_finding_stack(out: &mut String, f: &Finding) -> fmt::Result 
     Ok(())
 }
 
-/// Writes the findings grouped by the user frame their stacks point at.
+/// Writes the findings grouped by the user frame their stacks point at,
+/// or, when poll findings have no stacks, why.
 pub(crate) fn write_code_groups(out: &mut String, a: &Analysis) -> fmt::Result {
     if a.code_groups.is_empty() {
+        let polls_without = a
+            .findings
+            .iter()
+            .any(|f| f.verdict.is_poll() && f.stack.is_none());
+        if polls_without {
+            writeln!(out)?;
+            writeln!(out, "No stacks for the long polls: {}", why_no_stacks(a))?;
+        }
         return Ok(());
     }
     writeln!(out)?;
@@ -339,4 +348,24 @@ pub(crate) fn write_code_groups(out: &mut String, a: &Analysis) -> fmt::Result {
         writeln!(out, "{line}  [{}]", group.verdicts.join(", "))?;
     }
     Ok(())
+}
+
+/// Why a trace's long polls carry no stacks, from its metadata.
+fn why_no_stacks(a: &Analysis) -> String {
+    let setting = |key: &str| {
+        a.trace
+            .config
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    match setting("stacks") {
+        None => "the recorder did not capture stacks (recorded before stack capture existed, or not by pulse's recorder)".to_owned(),
+        Some("off") => "stack capture was turned off (stacks = false / PULSE_STACKS=off)".to_owned(),
+        Some("on") => format!(
+            "none was captured inside them (stacks start once a poll has lasted stack_threshold_ms = {} ms, at most once per sample_ms; the recorder's queue may have been full)",
+            setting("stack_threshold_ms").unwrap_or("?")
+        ),
+        Some(other) => format!("stack capture was {other}"),
+    }
 }
