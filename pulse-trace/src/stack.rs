@@ -15,10 +15,19 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The id of an interned stack: the same in every file of a recording.
+///
+/// ```
+/// let id = pulse_trace::StackId(3);
+/// assert_eq!(id.0, 3);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StackId(pub u32);
 
 /// Where the thread was when its stack was captured.
+///
+/// ```
+/// assert_eq!(pulse_trace::StackKind::OffCpu.name(), "off-cpu");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StackKind {
     /// Asleep in a system call (blocking I/O, sleep, a lock): where it blocks.
@@ -115,7 +124,21 @@ pub struct Stack {
 ///
 /// Its size is bounded: at most [`StackRegistry::MAX_STACKS`] stacks and
 /// [`StackRegistry::MAX_FRAMES`] frames; later new stacks are refused
-/// (`intern` returns `None`) and counted by the recorder as lost.
+/// (`intern` returns `None`) and not recorded.
+///
+/// ```
+/// use pulse_trace::{Stack, StackFrame, StackModule, StackRegistry};
+///
+/// let mut registry = StackRegistry::default();
+/// let module = registry.module(StackModule { path: "/bin/app".into(), build_id: vec![0xab] });
+/// let frame = StackFrame {
+///     function: "app::get".into(), file: None, line: None, inlined: false, module: Some(module),
+/// };
+/// let stack = Stack { frames: vec![frame], truncated: false };
+/// let id = registry.intern(&stack).unwrap();
+/// assert_eq!(registry.intern(&stack), Some(id), "interned once");
+/// assert_eq!(registry.stack(id).unwrap().frames.len(), 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct StackRegistry {
     modules: Vec<Arc<StackModule>>,

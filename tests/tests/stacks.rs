@@ -17,23 +17,22 @@ struct Poll {
 }
 
 /// Runs `stacks_app` in a fresh directory and reads its polls and stacks.
-fn run_app(env: &[(&str, &str)]) -> (Vec<Poll>, Vec<(String, String)>) {
+/// The polls of a run and its metadata's settings.
+type Run = (Vec<Poll>, Vec<(String, String)>);
+
+fn run_app(env: &[(&str, &str)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let (polls, config) = run_app_in(dir.path(), env);
     (polls, config)
 }
 
-fn run_app_in(dir: &std::path::Path, env: &[(&str, &str)]) -> (Vec<Poll>, Vec<(String, String)>) {
+fn run_app_in(dir: &std::path::Path, env: &[(&str, &str)]) -> Run {
     run_app_with(dir, env, &[]).0
 }
 
 /// Runs `stacks_app args` in `dir`: the polls, the metadata's settings and
 /// what the program printed.
-fn run_app_with(
-    dir: &std::path::Path,
-    env: &[(&str, &str)],
-    args: &[&str],
-) -> ((Vec<Poll>, Vec<(String, String)>), String) {
+fn run_app_with(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (Run, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_stacks_app"))
         .args(args)
         .current_dir(dir)
@@ -290,8 +289,10 @@ fn analyze_names_the_code_of_each_finding() {
     );
 
     let text = render_text(&analysis, 10);
-    let expected = format!("in your code: stacks_app::storage::read_disk (");
-    assert!(text.contains(&expected), "{text}");
+    assert!(
+        text.contains("in your code: stacks_app::storage::read_disk ("),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("storage.rs:{sleep_line})")),
         "{text}"

@@ -98,11 +98,11 @@ impl StackSamples {
             stack,
         } = *event
         {
-            if !self.stacks.contains_key(&stack) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = self.stacks.entry(stack) {
                 let Some(resolved) = scan.stack(stack) else {
                     return;
                 };
-                self.stacks.insert(stack, resolved.clone());
+                entry.insert(resolved.clone());
             }
             self.samples.push((timestamp_nanos, worker, kind, stack));
         }

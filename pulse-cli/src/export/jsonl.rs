@@ -22,6 +22,7 @@ use std::io::{self, Write};
 /// | `WorkerSample` | `worker`, `cpu_ns`, `run_delay_ns` (or `null`) |
 /// | `EventsDropped` | `count` |
 /// | `WorkerThread` | `worker`, `tid`, `kind` (`"runs"`, `"sampled"` or `"poll_detached"`) |
+/// | `StackSample` | `worker`, `kind` (`"off-cpu"` or `"on-cpu"`), `stack` (the trace's stack id; `pulse analyze` shows the frames) |
 ///
 /// # Examples
 ///
@@ -144,6 +145,19 @@ impl<W: Write> JsonlWriter<W> {
                     line,
                     ",\"worker\":{worker},\"tid\":{tid},\"kind\":\"{}\"",
                     kind.name()
+                );
+            }
+            TraceEvent::StackSample {
+                worker,
+                kind,
+                stack,
+                ..
+            } => {
+                let _ = write!(
+                    line,
+                    ",\"worker\":{worker},\"kind\":\"{}\",\"stack\":{}",
+                    kind.name(),
+                    stack.0
                 );
             }
             // A kind added to the format after this exporter: its type and

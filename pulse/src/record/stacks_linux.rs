@@ -815,9 +815,13 @@ fn demangle(raw: &str) -> String {
     format!("{:#}", rustc_demangle::demangle(raw))
 }
 
-/// `(time, (bp, sp, ip), stack bytes from sp)` of a sample body laid out
-/// as TIME | REGS_USER (bp, sp, ip) | STACK_USER.
-fn parse_sample(body: &[u8]) -> Option<(u64, (u64, u64, u64), Vec<u8>)> {
+/// A perf sample: time (CLOCK_MONOTONIC), `(bp, sp, ip)`, stack bytes
+/// from `sp`.
+type PerfSample = (u64, (u64, u64, u64), Vec<u8>);
+
+/// The sample of a body laid out as TIME | REGS_USER (bp, sp, ip) |
+/// STACK_USER.
+fn parse_sample(body: &[u8]) -> Option<PerfSample> {
     let word = |at: usize| -> Option<u64> {
         Some(u64::from_ne_bytes(body.get(at..at + 8)?.try_into().ok()?))
     };
