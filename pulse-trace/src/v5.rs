@@ -45,7 +45,7 @@ fn micros(nanos: u64) -> [u8; 4] {
 }
 
 /// Appends `event` as a v5 record. Events v5 cannot carry (WorkerSample,
-/// EventsDropped, StackSample) append nothing.
+/// EventsDropped, WorkerThread, StackSample) append nothing.
 pub(crate) fn encode(event: &RecordedEvent, out: &mut Vec<u8>) {
     match *event {
         RecordedEvent::PollStart {
@@ -111,8 +111,8 @@ pub(crate) fn encode(event: &RecordedEvent, out: &mut Vec<u8>) {
         }
         RecordedEvent::WorkerSample { .. }
         | RecordedEvent::EventsDropped { .. }
-        | RecordedEvent::WorkerThread { .. } => {}
-        RecordedEvent::StackSample { .. } => {}
+        | RecordedEvent::WorkerThread { .. }
+        | RecordedEvent::StackSample { .. } => {}
     }
 }
 

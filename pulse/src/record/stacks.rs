@@ -24,6 +24,10 @@
 //!   (a copy of the top 32 KiB of the user stack) into a ring this thread
 //!   drains. No signal is delivered to the worker, so no `EINTR`.
 //!
+//! Nothing is loaded until the first long poll: then the sampler reads the
+//! modules' `.eh_frame`, and the symbolizer parses debug information,
+//! which it drops again after 10 s without a stack.
+//!
 //! Both copies are unwound with `framehop` (DWARF CFI from `.eh_frame`, so
 //! release builds without frame pointers unwind) and symbolized with
 //! `addr2line` (function, file:line, inlined frames; file:line needs line

@@ -11,6 +11,8 @@ use pulse_trace::{RecordedEvent, Stack, StackFrame, StackKind, StackModule, Stac
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::sync::atomic::{fence, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 /// Bytes of user stack copied per capture (from the stack pointer up).
 const STACK_COPY: usize = 32 * 1024;
@@ -295,6 +297,9 @@ struct RawStack {
 /// Raw stacks waiting for the symbolizer thread; beyond this many, new
 /// ones are dropped (the sampler never waits).
 const SYMBOLIZE_QUEUE: usize = 256;
+/// After this many seconds without a stack the symbolizer releases the
+/// debug information it parsed.
+const IDLE_SECS: u64 = 10;
 
 /// Captures and unwinds stacks of worker threads in long polls, on the
 /// sampler thread; a `pulse-stacks` thread symbolizes them.
@@ -338,7 +343,7 @@ impl StackCapture {
             .name("pulse-stacks".to_owned())
             .spawn(move || Symbolizer::new().run(&from_capture, &shared))
             .map_err(|err| format!("could not start the symbolizer thread ({err})"))?;
-        let mut capture = StackCapture {
+        let capture = StackCapture {
             period_nanos: sample_ms.saturating_mul(1_000_000),
             threads: HashMap::new(),
             unwinder: UnwinderX86_64::new(),
@@ -353,7 +358,8 @@ impl StackCapture {
             to_symbolizer: Some(to_symbolizer),
             symbolizer: Some(symbolizer),
         };
-        capture.refresh_modules();
+        // Unwind tables are loaded at the first long poll (`unwind`), so a
+        // recording whose polls stay short pays nothing for them.
         Ok(capture)
     }
 
@@ -539,7 +545,9 @@ impl StackCapture {
         bp: u64,
         read: impl Fn(u64) -> Option<u64>,
     ) -> (Vec<u64>, bool) {
-        if !self.modules.iter().any(|(_, range, _)| range.contains(&pc)) {
+        if self.modules.is_empty() {
+            self.refresh_modules();
+        } else if !self.modules.iter().any(|(_, range, _)| range.contains(&pc)) {
             self.maybe_refresh_modules();
         }
         let mut read_stack = |addr: u64| read(addr).ok_or(());
@@ -658,10 +666,6 @@ impl Symbolizer {
             symbols: HashMap::new(),
         };
         symbolizer.refresh_modules();
-        // Parse the executable's first line tables now rather than with
-        // the first stack.
-        symbolizer.symbolize(probe as *const () as usize as u64);
-        symbolizer.symbols.clear();
         symbolizer
     }
 
@@ -670,7 +674,17 @@ impl Symbolizer {
         from_capture: &std::sync::mpsc::Receiver<RawStack>,
         shared: &crate::record::shared::Shared,
     ) {
-        while let Ok(raw) = from_capture.recv() {
+        loop {
+            let raw = match from_capture.recv_timeout(Duration::from_secs(IDLE_SECS)) {
+                Ok(raw) => raw,
+                Err(RecvTimeoutError::Timeout) => {
+                    // No stack for a while: release the parsed debug
+                    // information (addr2line keeps every unit it parsed).
+                    self.release();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             let mut frames = Vec::new();
             for &addr in &raw.addrs {
                 frames.extend(self.symbolize(addr));
@@ -761,6 +775,14 @@ impl Symbolizer {
             });
         }
         frames
+    }
+
+    /// Drops the parsed debug information and the symbol cache.
+    fn release(&mut self) {
+        for module in &mut self.modules {
+            module.loader = None;
+        }
+        self.symbols = HashMap::new();
     }
 
     /// Re-reads the module list, at most once a second (a `dlopen`ed
