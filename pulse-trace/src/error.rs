@@ -321,6 +321,15 @@ pub enum Corruption {
         /// The location id.
         id: u64,
     },
+    /// A stack sample or stack definition referring to a stack or frame
+    /// that its file has not defined (tag 0x87).
+    #[error("{what} id {id} used before its definition (tag 0x87) in this file")]
+    UndefinedStackPart {
+        /// `"stack"` or `"frame"`.
+        what: &'static str,
+        /// The id.
+        id: u64,
+    },
     /// A timestamp too large for `u64` nanoseconds.
     #[error("{record}: timestamp overflows u64 nanoseconds")]
     TimestampOverflow {

@@ -752,8 +752,10 @@ pub(crate) struct V6Decoder {
     /// The end-of-trace record of this file, if no event followed it.
     pub(crate) end: Option<TraceEnd>,
     stack_modules: HashMap<u32, StackModule>,
-    stack_frames: HashMap<u32, StackFrame>,
-    stacks: HashMap<u32, Stack>,
+    /// Frames and stacks, each with the file (generation) that last
+    /// defined it: a file must define what it uses.
+    stack_frames: HashMap<u32, (StackFrame, u64)>,
+    stacks: HashMap<u32, (Stack, u64)>,
 }
 
 impl V6Decoder {
@@ -775,7 +777,7 @@ impl V6Decoder {
 
     /// The stack defined under `id`, by this file or an earlier one.
     pub(crate) fn stack(&self, id: StackId) -> Option<&Stack> {
-        self.stacks.get(&id.0)
+        self.stacks.get(&id.0).map(|(stack, _)| stack)
     }
 
     /// The stack module defined under `id` (see [`StackFrame::module`]).
@@ -813,13 +815,16 @@ impl V6Decoder {
                 let flags = fields.varint("flags", 0)?;
                 self.stack_frames.insert(
                     id,
-                    StackFrame {
-                        function,
-                        file: (!file.is_empty()).then_some(file),
-                        line: (line != 0).then_some(line),
-                        inlined: flags & FRAME_INLINED != 0,
-                        module: (module != 0).then_some(module),
-                    },
+                    (
+                        StackFrame {
+                            function,
+                            file: (!file.is_empty()).then_some(file),
+                            line: (line != 0).then_some(line),
+                            inlined: flags & FRAME_INLINED != 0,
+                            module: (module != 0).then_some(module),
+                        },
+                        self.file,
+                    ),
                 );
             }
             STACK_DEF_STACK => {
@@ -836,22 +841,27 @@ impl V6Decoder {
                 }
                 let mut frames = Vec::new();
                 for _ in 0..count {
-                    let frame = fields.u32("frame", 0)?;
-                    let Some(frame) = self.stack_frames.get(&frame) else {
-                        return Err(Corruption::Zero {
-                            record,
-                            field: "undefined frame",
+                    let frame_id = fields.u32("frame", 0)?;
+                    match self.stack_frames.get(&frame_id) {
+                        Some((frame, file)) if *file == self.file => frames.push(frame.clone()),
+                        _ => {
+                            return Err(Corruption::UndefinedStackPart {
+                                what: "frame",
+                                id: frame_id.into(),
+                            }
+                            .into())
                         }
-                        .into());
-                    };
-                    frames.push(frame.clone());
+                    }
                 }
                 self.stacks.insert(
                     id,
-                    Stack {
-                        frames,
-                        truncated: flags & STACK_TRUNCATED != 0,
-                    },
+                    (
+                        Stack {
+                            frames,
+                            truncated: flags & STACK_TRUNCATED != 0,
+                        },
+                        self.file,
+                    ),
                 );
             }
             // Later revisions may define more kinds: skip them.
@@ -1286,10 +1296,10 @@ impl V6Decoder {
                     _ => StackKind::OnCpu,
                 };
                 let stack = StackId(fields.u32("stack", 0)?);
-                if !self.stacks.contains_key(&stack.0) {
-                    return Err(Corruption::Zero {
-                        record,
-                        field: "undefined stack",
+                if !matches!(self.stacks.get(&stack.0), Some((_, file)) if *file == self.file) {
+                    return Err(Corruption::UndefinedStackPart {
+                        what: "stack",
+                        id: stack.0.into(),
                     }
                     .into());
                 }

@@ -317,6 +317,16 @@ fn event_line(event: &TraceEvent, reader: &TraceReader) -> String {
             "WorkerThread t={timestamp_nanos} w={worker} tid={tid} kind={}",
             kind.name()
         ),
+        TraceEvent::StackSample {
+            timestamp_nanos,
+            worker,
+            kind,
+            stack,
+        } => format!(
+            "StackSample t={timestamp_nanos} w={worker} kind={} stack={}",
+            kind.name(),
+            stack.0
+        ),
         _ => format!("{event:?}"),
     }
 }

@@ -60,6 +60,8 @@ function eventLine(dec, locations) {
       return name + " t=" + t + " w=" + dec.worker + " cpu=" + PulseDecoder.u64Text(dec.cpuI64) + " rd=" + rd(dec);
     case K.WorkerThread:
       return name + " t=" + t + " w=" + dec.worker + " tid=" + dec.tid + " kind=" + dec.threadKind;
+    case K.StackSample:
+      return name + " t=" + t + " w=" + dec.worker + " kind=" + dec.stackKind + " stack=" + dec.stack;
     default:
       return name + " t=" + t + " count=" + num(dec.count);
   }

@@ -39,6 +39,8 @@
   const TWO64 = 18446744073709551616;
   const U64_MAX = 18446744073709551615; // rounds to 2^64 as a double
   const MAX_SAFE = 9007199254740991;
+  /** At most this many frames per stack definition (Rust's MAX_STACK_FRAMES). */
+  const MAX_STACK_FRAMES = 256;
 
   /** Event kinds, numbered like pulse's `EventType`. */
   const Kind = Object.freeze({
@@ -50,6 +52,7 @@
     WorkerSample: 5,
     EventsDropped: 6,
     WorkerThread: 7,
+    StackSample: 8,
   });
   const KIND_NAMES = [
     "PollStart",
@@ -60,6 +63,7 @@
     "WorkerSample",
     "EventsDropped",
     "WorkerThread",
+    "StackSample",
   ];
   /** `WorkerThread` kinds, numbered like pulse's `WorkerThreadKind`. */
   const THREAD_KINDS = ["runs", "sampled", "poll_detached"];
@@ -75,6 +79,8 @@
     WorkerSample: "WorkerSample record",
     EventsDropped: "EventsDropped record",
     WorkerThread: "WorkerThread record",
+    StackDefinition: "stack definition record",
+    StackSample: "StackSample record",
     WorkerSwitch: "worker switch record",
     SetTime: "set-time record",
     Metadata: "Metadata record",
@@ -103,6 +109,10 @@
         return REC.TraceEnd;
       case 0x86:
         return REC.WorkerThread;
+      case 0x87:
+        return REC.StackDefinition;
+      case 0x88:
+        return REC.StackSample;
       default:
         return "record with unknown tag 0x" + hex2(tag);
     }
@@ -224,6 +234,11 @@
     constructor() {
       this.sites = new Map(); // id -> { file, line, column, text, gen }
       this.generation = 0;
+      // Stack records (0x87): like the Rust reader, kept across files;
+      // a file must define the frames and stacks it uses.
+      this.stackModules = new Map(); // id -> { path, buildId }
+      this.stackFrames = new Map(); // id -> { function, file, line, inlined, module, gen }
+      this.stacks = new Map(); // id -> { frames: [frame], truncated, gen }
     }
     get(id) {
       const site = this.sites.get(id);
@@ -581,6 +596,67 @@
             threads_still_recording: threads,
           };
           return false;
+        }
+        case 0x87: {
+          const kind = this.varint("kind", 0);
+          const id = this.u32("id", 0);
+          if (id === 0) throw corrupt(this.record + ": id is 0");
+          const table = this.locations;
+          if (kind === 0) {
+            const path = this.string("path");
+            const buildId = this.string("build_id");
+            table.stackModules.set(id, { path, buildId });
+          } else if (kind === 1) {
+            const module = this.u32("module", 0);
+            const func = this.string("function");
+            const file = this.string("file");
+            const line = this.u32("line", 0);
+            const flags = this.varint("flags", 0);
+            table.stackFrames.set(id, {
+              function: func,
+              file: file === "" ? null : file,
+              line: line === 0 ? null : line,
+              inlined: flags % 2 === 1,
+              module: module === 0 ? null : module,
+              gen: this.gen,
+            });
+          } else if (kind === 2) {
+            const flags = this.varint("flags", 0);
+            const count = this.varint("frame count", 0);
+            if (count > MAX_STACK_FRAMES) {
+              throw corrupt(
+                this.record + ": frame count " + fmtU64(count) + " is out of range (at most " + MAX_STACK_FRAMES + ")"
+              );
+            }
+            const frames = [];
+            for (let i = 0; i < count; i++) {
+              const frameId = this.u32("frame", 0);
+              const frame = table.stackFrames.get(frameId);
+              if (frame === undefined || frame.gen !== this.gen) {
+                throw corrupt("frame id " + frameId + " used before its definition (tag 0x87) in this file");
+              }
+              frames.push(frame);
+            }
+            table.stacks.set(id, { frames, truncated: flags % 2 === 1, gen: this.gen });
+          }
+          // Later revisions may define more kinds: skipped.
+          return false;
+        }
+        case 0x88: {
+          const ticks = this.varint("ticks", 0);
+          const worker = this.u32("worker", 0);
+          const kind = this.varint("kind", 0);
+          const stack = this.u32("stack", 0);
+          const defined = this.locations.stacks.get(stack);
+          if (defined === undefined || defined.gen !== this.gen) {
+            throw corrupt("stack id " + stack + " used before its definition (tag 0x87) in this file");
+          }
+          this.kind = Kind.StackSample;
+          this.t = this.timestamp(ticks);
+          this.worker = worker;
+          this.stackKind = kind === 0 ? "off-cpu" : "on-cpu";
+          this.stack = stack;
+          return true;
         }
         case 0x86: {
           const ticks = this.varint("ticks", 0);
@@ -949,7 +1025,7 @@
             this.readLengthPrefixed(start);
             const payloadEnd = this.lim;
             // Tags this version does not know are skipped whole.
-            const event = tag <= 0x86 ? this.decodePayload(tag) : false;
+            const event = tag <= 0x88 ? this.decodePayload(tag) : false;
             this.p = payloadEnd;
             if (event) {
               this.traceEnd = null;
@@ -995,6 +1071,11 @@
           e.worker = this.worker;
           e.cpu_nanos = this.cpu;
           e.run_delay_nanos = this.runDelay < 0 ? null : this.runDelay;
+          break;
+        case Kind.StackSample:
+          e.worker = this.worker;
+          e.kind = this.stackKind;
+          e.stack = this.stack;
           break;
         default:
           e.count = this.count;

@@ -750,6 +750,10 @@
                 else this.worker(dec.worker).onEvent(dec);
                 wid = -1;
                 break;
+              case K.StackSample:
+                // Stacks of long polls: `pulse analyze` shows them; the
+                // viewer counts them only.
+                break;
               default:
                 this.dropped.push(t, dec.count);
                 this.droppedTotal += dec.count;
