@@ -20,6 +20,10 @@ const STACK_COPY: usize = 32 * 1024;
 const RING_PAGES: usize = 32;
 /// Frames kept per stack.
 const MAX_FRAMES: usize = 128;
+/// At most one stack per worker per this many milliseconds, whatever
+/// `sample_ms` (measured: at `sample_ms = 2` captures took a loaded 2-core
+/// machine's CPU from the traced program).
+const MIN_INTERVAL_MS: u64 = 5;
 
 const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_COUNT_SW_TASK_CLOCK: u64 = 1;
@@ -262,6 +266,20 @@ struct ThreadState {
     schedstat: Option<crate::record::clock::SchedStatFile>,
     /// Its CPU time at the previous tick of the current long poll.
     cpu: Option<u64>,
+    /// When the current long poll's last stack was taken from `/proc`.
+    last_capture: Option<u64>,
+    /// That stack, if the thread was asleep.
+    last_sleeping: Option<SleepingStack>,
+}
+
+/// A sleeping thread's stack as last captured and unwound.
+#[derive(Debug)]
+struct SleepingStack {
+    sp: u64,
+    pc: u64,
+    copy: Vec<u8>,
+    addrs: Vec<u64>,
+    truncated: bool,
 }
 
 impl ThreadState {
@@ -344,7 +362,7 @@ impl StackCapture {
             .spawn(move || Symbolizer::new().run(&from_capture, &shared))
             .map_err(|err| format!("could not start the symbolizer thread ({err})"))?;
         let capture = StackCapture {
-            period_nanos: sample_ms.saturating_mul(1_000_000),
+            period_nanos: sample_ms.max(MIN_INTERVAL_MS).saturating_mul(1_000_000),
             threads: HashMap::new(),
             unwinder: UnwinderX86_64::new(),
             cache: CacheX86_64::new(),
@@ -423,12 +441,37 @@ impl StackCapture {
                 });
                 self.emit(timestamp_nanos, view.worker, StackKind::OnCpu, frames);
             }
-            if long {
+            let period = self.period_nanos;
+            let state = self.threads.entry(view.tid).or_default();
+            let due = state
+                .last_capture
+                .is_none_or(|at| now.saturating_sub(at) >= period / 4 * 3); // tick jitter
+            if !long {
+                state.last_sleeping = None;
+                state.last_capture = None;
+            }
+            if long && due {
                 if let Some((sp, pc, in_syscall)) = self.copy_sleeping_stack(view.tid) {
                     // Not in a system call: preempted (or faulting) while
                     // computing. perf covers a running thread; take this
                     // one only if perf gave nothing this tick.
                     if !in_syscall && had_perf_sample {
+                        continue;
+                    }
+                    let kind = if in_syscall {
+                        StackKind::OffCpu
+                    } else {
+                        StackKind::OnCpu
+                    };
+                    let state = self.threads.entry(view.tid).or_default();
+                    state.last_capture = Some(now);
+                    // Still asleep where it was at the previous capture, with
+                    // the same stack: the same frames, without unwinding.
+                    if let Some(previous) = state.last_sleeping.as_ref().filter(|previous| {
+                        previous.sp == sp && previous.pc == pc && previous.copy == self.stack_copy
+                    }) {
+                        let frames = (previous.addrs.clone(), previous.truncated);
+                        self.emit(now, view.worker, kind, frames);
                         continue;
                     }
                     let copy = std::mem::take(&mut self.stack_copy);
@@ -453,12 +496,14 @@ impl StackCapture {
                         }
                     }
                     let frames = best;
+                    self.threads.entry(view.tid).or_default().last_sleeping = Some(SleepingStack {
+                        sp,
+                        pc,
+                        copy: copy.clone(),
+                        addrs: frames.0.clone(),
+                        truncated: frames.1,
+                    });
                     self.stack_copy = copy;
-                    let kind = if in_syscall {
-                        StackKind::OffCpu
-                    } else {
-                        StackKind::OnCpu
-                    };
                     self.emit(now, view.worker, kind, frames);
                 }
             }
@@ -656,6 +701,8 @@ struct Symbolizer {
     modules_refreshed: Option<std::time::Instant>,
     /// Symbolized frames by lookup address.
     symbols: HashMap<u64, Vec<StackFrame>>,
+    /// Interned stacks by their addresses (a blocked poll repeats one).
+    stacks: HashMap<(Vec<u64>, bool), pulse_trace::StackId>,
 }
 
 impl Symbolizer {
@@ -664,6 +711,7 @@ impl Symbolizer {
             modules: Vec::new(),
             modules_refreshed: None,
             symbols: HashMap::new(),
+            stacks: HashMap::new(),
         };
         symbolizer.refresh_modules();
         symbolizer
@@ -685,18 +733,31 @@ impl Symbolizer {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let mut frames = Vec::new();
-            for &addr in &raw.addrs {
-                frames.extend(self.symbolize(addr));
-            }
-            let stack = Stack {
-                frames,
-                truncated: raw.truncated,
+            let key = (raw.addrs, raw.truncated);
+            let id = match self.stacks.get(&key) {
+                Some(&id) => Some(id),
+                None => {
+                    let mut frames = Vec::new();
+                    for &addr in &key.0 {
+                        frames.extend(self.symbolize(addr));
+                    }
+                    let stack = Stack {
+                        frames,
+                        truncated: key.1,
+                    };
+                    let id = StackRegistry::global()
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .intern(&stack);
+                    if let Some(id) = id {
+                        if self.stacks.len() >= 10_000 {
+                            self.stacks.clear();
+                        }
+                        self.stacks.insert(key, id);
+                    }
+                    id
+                }
             };
-            let id = StackRegistry::global()
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .intern(&stack);
             if let Some(stack) = id {
                 shared.collector.accept(&[RecordedEvent::StackSample {
                     timestamp_nanos: raw.timestamp_nanos,
@@ -783,6 +844,7 @@ impl Symbolizer {
             module.loader = None;
         }
         self.symbols = HashMap::new();
+        self.stacks = HashMap::new();
     }
 
     /// Re-reads the module list, at most once a second (a `dlopen`ed
