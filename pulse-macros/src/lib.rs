@@ -122,7 +122,7 @@ use proc_macro::TokenStream;
 /// | `enabled` | `true`, `false`: `false` runs without pulse unless `PULSE=on` | `true` |
 /// | `run_queue_wait` | `true`, `false`: read each worker's OS run-queue wait (Linux schedstat); `false` saves those reads, and the analysis can no longer tell waiting for a CPU from sleeping | `true` |
 /// | `service` | a string: the service this program is, recorded in the trace's metadata and used by `pulse export parquet` (`PULSE_SERVICE` overrides it) | none (the export then uses the executable's name) |
-/// | `stacks` | `true`, `false`: capture the user stack of a worker whose poll lasts longer than `stack_threshold_ms`, at most once per `sample_ms` (Linux x86_64; no frame pointers needed; file:line needs line tables, e.g. `debug = "line-tables-only"`); nothing is done for shorter polls | `true` |
+/// | `stacks` | `true`, `false`: capture the user stack of a worker whose poll lasts longer than `stack_threshold_ms`, at most once per `sample_ms` and 5 ms (Linux x86_64; no frame pointers needed; file:line needs line tables, e.g. `debug = "line-tables-only"`); nothing is done for shorter polls | `true` |
 /// | `stack_threshold_ms` | an integer ≥ 1: how long a poll must have lasted before its stacks are captured | `5` |
 /// | `signals` | `true`, `false`: on SIGTERM, SIGINT and SIGHUP (and panics) write everything recorded so far, then let the program's own handler or the default action happen as without pulse (same exit status); `false` (or `PULSE_SIGNALS=off`) leaves signals alone | `true` |
 /// | `quiet` | `true`, `false`: no line on stderr at start (lines about lost events are still printed; also `PULSE_QUIET=1`) | `false` |

@@ -495,7 +495,7 @@ impl Config {
 
     /// Whether the sampler captures the user stack of a worker whose poll
     /// has lasted longer than [`Config::stack_threshold_ms`], at most once
-    /// per `sample_ms` (Linux x86_64; see the README's "Stacks of long
+    /// per `sample_ms` and 5 ms (Linux x86_64; see the README's "Stacks of long
     /// polls"). Shorter polls cost nothing extra: the worker's hot path does
     /// no additional work.
     ///
