@@ -492,7 +492,6 @@ impl Config {
         })
     }
 
-
     /// Whether the sampler captures the user stack of a worker whose poll
     /// has lasted longer than [`Config::stack_threshold_ms`], at most once
     /// per `sample_ms` and 5 ms (Linux x86_64; see the README's "Stacks of long

@@ -60,8 +60,8 @@ pub(crate) fn spawn(
             // for this thread to write the end of the trace.
             crate::record::signals::block_on_this_thread();
             let mut flusher = flusher;
-            // Stacks of long polls (issue 16): modules are loaded here, off
-            // the application's threads.
+            // Stacks of long polls (issue 16): probed here, off the
+            // application's threads; nothing is loaded before a long poll.
             flusher.sampler.stacks = crate::record::stacks::start(&stacks_config, &flusher.shared)
                 .ok()
                 .flatten();

@@ -18,8 +18,8 @@ pub mod metrics_facade;
 pub(crate) mod sampler;
 pub(crate) mod shared;
 pub(crate) mod signals;
-pub(crate) mod triggers;
 pub(crate) mod stacks;
+pub(crate) mod triggers;
 
 pub use guard::{RecordingGuard, RecordingHandle, RecordingSummary};
 
