@@ -223,7 +223,10 @@ impl Flusher {
                         continue;
                     }
                     self.sampler.sample(&self.shared);
-                    self.flush();
+                    // Nothing may follow the end record: wait for buffers
+                    // being handed over.
+                    self.collect_thread_buffers(true);
+                    self.flush_collected();
                     self.end(reason, 0);
                     self.sealed = true;
                     if !self.failed {
