@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 n1=${1:-100000}
 n2=${2:-300000}
 cargo build --release --quiet -p benches --bin callgrind_poll
-bin=target/release/callgrind_poll
+bin=${CARGO_TARGET_DIR:-target}/release/callgrind_poll
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

@@ -356,9 +356,61 @@ fn runtime_yield(c: &mut Criterion) {
     group.finish();
 }
 
+/// The flusher's v6 encoding of what a yield storm records (issue 11, item
+/// 2): 1024 events, PollStart/PollEnd pairs of 64 tasks, half on one
+/// worker and half on the other (as the flusher writes them: batch by
+/// batch, each from one thread), encoded into a cleared buffer; per event.
+fn encode(c: &mut Criterion) {
+    use pulse::trace::{Encoder, FormatVersion, TraceMetadata};
+    let mut group = c.benchmark_group("encode");
+    const EVENTS: u64 = 1024;
+    group.throughput(Throughput::Elements(EVENTS));
+    let here = pulse::SpawnLocation(Location::caller());
+    let events: Vec<pulse::RecordedEvent> = (0..EVENTS / 2)
+        .flat_map(|i| {
+            let worker = u32::from(i >= EVENTS / 4);
+            let t = i * 130;
+            [
+                pulse::RecordedEvent::PollStart {
+                    timestamp_nanos: t,
+                    worker,
+                    local_queue: (i % 7) as u32,
+                    task_id: Some(1 + i % 64),
+                    spawned_at: here,
+                },
+                pulse::RecordedEvent::PollEnd {
+                    timestamp_nanos: t + 65,
+                    worker,
+                    local_queue: (i % 7) as u32,
+                },
+            ]
+        })
+        .collect();
+    let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    let mut out = Vec::with_capacity(64 * 1024);
+    encoder.begin_file(0, &mut out);
+    bench(&mut group, BenchmarkId::from_parameter("v6_each"), |b| {
+        b.iter(|| {
+            out.clear();
+            for event in &events {
+                encoder.encode(event, &mut out);
+            }
+            black_box(out.len())
+        })
+    });
+    bench(&mut group, BenchmarkId::from_parameter("v6_all"), |b| {
+        b.iter(|| {
+            out.clear();
+            encoder.encode_all(&events, &mut out);
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = critical_path;
     config = benches::criterion();
-    targets = primitives, poll_event, poll_flush, park_unpark, runtime_yield
+    targets = primitives, poll_event, poll_flush, park_unpark, runtime_yield, encode
 }
 criterion_main!(critical_path);

@@ -391,4 +391,35 @@ impl Encoder {
             self.v6.encode_end(end, out);
         }
     }
+
+    /// Appends `events`, in order, exactly as [`encode`](Self::encode)
+    /// called for each would, in one pass (the output's room is reserved
+    /// once for the whole batch).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse_trace::{Encoder, FormatVersion, RecordedEvent, TraceMetadata, TraceReader};
+    ///
+    /// let events: Vec<_> = (1..=3)
+    ///     .map(|i| RecordedEvent::QueueSample { timestamp_nanos: i * 1_000, global_queue: i })
+    ///     .collect();
+    /// let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut out = Vec::new();
+    /// encoder.encode_all(&events, &mut out);
+    /// let read: Vec<_> = TraceReader::from_reader(&out[..], "batch.bin")
+    ///     .unwrap()
+    ///     .collect::<Result<_, _>>()
+    ///     .unwrap();
+    /// assert_eq!(read.len(), 3);
+    /// ```
+    pub fn encode_all(&mut self, events: &[RecordedEvent], out: &mut Vec<u8>) {
+        if !self.started {
+            self.begin_file(0, out);
+        }
+        match self.version {
+            FormatVersion::V5 => events.iter().for_each(|event| v5::encode(event, out)),
+            FormatVersion::V6 => self.v6.encode_all(events, out),
+        }
+    }
 }

@@ -245,9 +245,7 @@ impl TraceWriter for SimpleBinaryWriter {
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         self.encoder(None)?;
         let encoder = self.encoder.as_mut().expect("initialised above");
-        for event in events {
-            encoder.encode(event, &mut self.scratch);
-        }
+        encoder.encode_all(events, &mut self.scratch);
         self.write_scratch()
     }
 

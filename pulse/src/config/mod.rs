@@ -13,13 +13,17 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_FLUSH_MS: u64 = 250;
 /// Default interval between queue-depth and worker CPU samples, in ms.
 pub const DEFAULT_SAMPLE_MS: u64 = 10;
-/// Default capacity of each thread's event buffer, in events.
+/// Default size of each thread's event buffer, in full-size events of 56
+/// bytes (56 KiB). Buffers hold compact records (8–24 bytes an event), so
+/// this one holds about 2,400 polls.
 pub const DEFAULT_BUFFER_EVENTS: usize = 1024;
-/// Default bound on events waiting for the writer (or being written),
-/// beyond the per-thread buffers, counted as the memory they hold (a
-/// handed-over buffer at its capacity). Past it, events are dropped and
-/// counted rather than queued. 128 Ki events of 56 bytes: 7 MiB, which
-/// with 8 workers' 1024-event buffers keeps the recorder within 8 MiB.
+/// Default bound on what waits for the writer (or is being written),
+/// beyond the per-thread buffers, counted as the memory it holds (a
+/// handed-over buffer at its capacity) in full-size events of 56 bytes:
+/// 128 Ki of them, 7 MiB, which with 8 workers' buffers keeps the recorder
+/// within 8 MiB. The backlog holds compact records, about 12 bytes per
+/// poll event, so it takes ~600 Ki poll events. Past it, events are dropped
+/// and counted rather than queued.
 pub const DEFAULT_MAX_PENDING_EVENTS: usize = 128 * 1024;
 /// Default number of polls a thread counts before submitting its metrics.
 pub const DEFAULT_METRICS_SUBMIT_EVERY: u32 = 256;
@@ -313,11 +317,13 @@ pub struct Config {
     /// queue depth and each worker's CPU time and run-queue wait
     /// (`sample_ms`, `PULSE_SAMPLE_MS`).
     pub sample_ms: u64,
-    /// Capacity of each thread's buffer, in events (`buffer_events`,
+    /// Size of each thread's buffer, in full-size (56-byte) events; it
+    /// holds 2.3–7× as many compact records (`buffer_events`,
     /// `PULSE_BUFFER_EVENTS`).
     pub buffer_events: usize,
-    /// Bound on events waiting for the writer beyond the thread buffers
-    /// (`max_pending_events`, `PULSE_MAX_PENDING_EVENTS`).
+    /// Bound on the memory waiting for the writer beyond the thread
+    /// buffers, in full-size (56-byte) events; it holds 2.3–7× as many
+    /// compact records (`max_pending_events`, `PULSE_MAX_PENDING_EVENTS`).
     pub max_pending_events: usize,
     /// Where the trace goes (`writer`/`path`/`max_file_size`/
     /// `max_total_size`, `PULSE_WRITER`/`PULSE_PATH`/...).
@@ -533,16 +539,19 @@ impl Config {
         self
     }
 
-    /// Capacity of each thread's buffer, in events. A full buffer is handed
-    /// to the collector at once.
+    /// Size of each thread's buffer, in full-size events (56 bytes each;
+    /// the buffer holds compact records of 8–24 bytes per event). A full
+    /// buffer is handed to the collector at once.
     pub fn buffer_events(mut self, events: usize) -> Self {
         self.buffer_events = events;
         self
     }
 
-    /// Bound on events waiting for the writer (beyond the thread buffers).
-    /// When the writer falls this far behind, further events are dropped and
-    /// counted, so memory stays bounded and workers never wait.
+    /// Bound on the memory waiting for the writer (beyond the thread
+    /// buffers), in full-size events of 56 bytes (the backlog holds compact
+    /// records of 8–24 bytes per event). When the writer falls this far
+    /// behind, further events are dropped and counted, so memory stays
+    /// bounded and workers never wait.
     pub fn max_pending_events(mut self, events: usize) -> Self {
         self.max_pending_events = events;
         self

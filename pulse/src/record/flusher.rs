@@ -18,6 +18,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Compact records are decoded and written this many events at a time, so
+/// decoding needs only this much memory (56 KiB) whatever the backlog.
+const DECODE_CHUNK: usize = 1024;
+
 /// What the flusher did, returned when it exits.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct FlushStats {
@@ -39,6 +43,7 @@ pub(crate) fn spawn(
         sampler: Sampler::new(config.run_queue_wait),
         stats: FlushStats::default(),
         batches: Vec::new(),
+        decoded: Vec::with_capacity(DECODE_CHUNK),
         reported_dropped: 0,
         failed: false,
         watch: Watch::new(
@@ -79,6 +84,9 @@ struct Flusher {
     stats: FlushStats,
     /// Reused across flushes (the collector swaps its batches in here).
     batches: Vec<Batch>,
+    /// Events decoded from a batch's compact records, up to
+    /// [`DECODE_CHUNK`] at a time, for the writer.
+    decoded: Vec<RecordedEvent>,
     /// Dropped events already recorded in the trace.
     reported_dropped: u64,
     /// The writer failed; batches are counted and discarded.
@@ -95,8 +103,58 @@ struct Flusher {
     sealed: bool,
 }
 
+/// The time slice the flusher asks for (see [`request_short_slice`]).
+const FLUSHER_SLICE_NANOS: u64 = 100_000;
+
+/// Asks the kernel for a short time slice for the calling thread
+/// (`sched_runtime` of a normal `SCHED_OTHER` thread, which Linux's EEVDF
+/// scheduler honours since 6.12): a thread that wakes with a short slice
+/// gets an early deadline, so the flusher runs soon after the collector
+/// wakes it instead of after every runnable thread's 3 ms slice. Its
+/// priority, weight and so its share of the CPU stay a normal thread's;
+/// the program's threads keep theirs. Best effort: a kernel that refuses
+/// or ignores it changes nothing.
+#[cfg(target_os = "linux")]
+fn request_short_slice() {
+    let size = std::mem::size_of::<libc::sched_attr>() as u32;
+    // SAFETY: an all-zero `sched_attr` is a valid value of the plain C
+    // struct.
+    let mut attr: libc::sched_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: `attr` is a writable `sched_attr` of `size` bytes; pid 0 is
+    // the calling thread.
+    let read = unsafe {
+        libc::syscall(
+            libc::SYS_sched_getattr,
+            0,
+            &mut attr as *mut libc::sched_attr,
+            size,
+            0,
+        )
+    };
+    if read != 0 || attr.sched_policy != libc::SCHED_OTHER as u32 {
+        return;
+    }
+    attr.size = size;
+    attr.sched_flags = 0;
+    attr.sched_runtime = FLUSHER_SLICE_NANOS;
+    // SAFETY: `attr` is a valid `sched_attr` that keeps the thread's
+    // policy and nice value; pid 0 is the calling thread.
+    let _ = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0,
+            &attr as *const libc::sched_attr,
+            0,
+        )
+    };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn request_short_slice() {}
+
 impl Flusher {
     fn run(mut self) -> FlushStats {
+        request_short_slice();
         let start = Instant::now();
         let mut next_sample = start;
         let mut next_flush = start + self.flush_every;
@@ -135,7 +193,9 @@ impl Flusher {
         self.sampler.sample(&self.shared);
         // Stacks still being symbolized reach the collector first.
         self.sampler.stacks = None;
-        self.flush();
+        // The last copy waits for buffers being handed over.
+        self.collect_thread_buffers(true);
+        self.flush_collected();
         // From now on hand-overs are counted as dropped; write what
         // arrived before that.
         self.shared.collector.close();
@@ -172,7 +232,10 @@ impl Flusher {
                         continue;
                     }
                     self.sampler.sample(&self.shared);
-                    self.flush();
+                    // Nothing may follow the end record: wait for buffers
+                    // being handed over.
+                    self.collect_thread_buffers(true);
+                    self.flush_collected();
                     self.end(reason, 0);
                     self.sealed = true;
                     if !self.failed {
@@ -313,9 +376,10 @@ impl Flusher {
         }
     }
 
-    /// Moves everything recorded so far to the writer.
+    /// Moves everything recorded so far to the writer (a buffer whose
+    /// owner is handing it over at this instant arrives with the next).
     fn flush(&mut self) {
-        self.collect_thread_buffers();
+        self.collect_thread_buffers(false);
         self.flush_collected();
     }
 
@@ -331,55 +395,103 @@ impl Flusher {
             self.reported_dropped = dropped;
         }
         let mut batches = std::mem::take(&mut self.batches);
+        self.shared.collector.take_events(&mut self.sampler.samples);
         let samples = std::mem::take(&mut self.sampler.samples);
-        if !self.watch.is_empty() {
-            self.watch_for_triggers(
-                std::iter::once(samples.as_slice()).chain(batches.iter().map(Batch::events)),
-            );
-        }
-        let result = self
-            .write(std::iter::once(samples.as_slice()).chain(batches.iter().map(Batch::events)));
-        if let Err((err, unwritten)) = result {
+        if let Err((err, unwritten)) = self.write(&samples, &mut batches) {
             self.fail(err, unwritten);
         }
         self.sampler.samples = samples;
         self.sampler.samples.clear();
-        self.shared.collector.recycle(&mut batches);
         self.batches = batches;
     }
 
     /// Copies what every thread has published but not yet handed over, and
     /// forgets buffers of threads that have exited (they flush on exit).
-    fn collect_thread_buffers(&mut self) {
+    /// Unless `wait`, skips a buffer whose owner is handing it over.
+    fn collect_thread_buffers(&mut self, wait: bool) {
         let mut slots = self.shared.slots();
         for slot in slots.iter() {
-            slot.copy_out(&self.shared.collector);
+            slot.copy_out(&self.shared.collector, wait);
         }
         slots.retain(|slot| Arc::strong_count(slot) > 1 || slot.pending() > 0);
     }
 
-    /// Writes the batches and flushes the writer; on failure returns the
-    /// error and how many events were not confirmed written (those written
-    /// since the last successful flush count as lost: they may sit in a
-    /// buffer that never reached the disk).
-    fn write<'a>(
+    /// Writes the samples and the batches (decoded [`DECODE_CHUNK`] events
+    /// at a time, each chunk shown to the `dump_on` triggers first) and
+    /// flushes the writer; on failure returns the error and how many events
+    /// were not confirmed written (those written since the last successful
+    /// flush count as lost: they may sit in a buffer that never reached the
+    /// disk). Each batch goes back to the collector as soon as it is
+    /// written, so its memory takes new events while the rest of a large
+    /// backlog is still being written.
+    fn write(
         &mut self,
-        batches: impl Iterator<Item = &'a [RecordedEvent]>,
+        samples: &[RecordedEvent],
+        batches: &mut Vec<Batch>,
     ) -> Result<(), (io::Error, u64)> {
-        let mut batches = batches.filter(|b| !b.is_empty());
+        let shared = self.shared.clone();
+        let collector = &shared.collector;
+        let mut batches = batches.drain(..);
+        // Counts the remaining batches' events and returns them.
+        let discard = |batches: &mut dyn Iterator<Item = Batch>| -> u64 {
+            batches
+                .map(|batch| {
+                    let events = batch.records().count() as u64;
+                    collector.recycle_one(batch);
+                    events
+                })
+                .sum()
+        };
         if self.failed || self.sealed {
-            let lost: usize = batches.map(<[RecordedEvent]>::len).sum();
-            self.shared.collector.add_dropped(lost as u64);
+            let lost = samples.len() as u64 + discard(&mut batches);
+            collector.add_dropped(lost);
             return Ok(());
         }
+        let mut decoded = std::mem::take(&mut self.decoded);
+        let result = self.write_decoded(samples, &mut batches, &mut decoded, &discard);
+        self.decoded = decoded;
+        result
+    }
+
+    fn write_decoded(
+        &mut self,
+        samples: &[RecordedEvent],
+        batches: &mut dyn Iterator<Item = Batch>,
+        decoded: &mut Vec<RecordedEvent>,
+        discard: &dyn Fn(&mut dyn Iterator<Item = Batch>) -> u64,
+    ) -> Result<(), (io::Error, u64)> {
         let mut unflushed = 0u64;
-        while let Some(batch) = batches.next() {
-            let writer = &mut self.writer;
-            if let Err(err) = guarded(|| writer.write_batch(batch)) {
-                let rest: usize = batch.len() + batches.map(<[RecordedEvent]>::len).sum::<usize>();
-                return Err((err, unflushed + rest as u64));
+        if !samples.is_empty() {
+            if !self.watch.is_empty() {
+                self.watch_for_triggers(std::iter::once(samples));
             }
-            unflushed += batch.len() as u64;
+            let writer = &mut self.writer;
+            if let Err(err) = guarded(|| writer.write_batch(samples)) {
+                return Err((err, samples.len() as u64 + discard(batches)));
+            }
+            unflushed += samples.len() as u64;
+        }
+        while let Some(batch) = batches.next() {
+            let mut records = batch.records();
+            let mut more = true;
+            while more {
+                decoded.clear();
+                more = records.decode_into(decoded, DECODE_CHUNK);
+                if decoded.is_empty() {
+                    continue;
+                }
+                if !self.watch.is_empty() {
+                    self.watch_for_triggers(std::iter::once(decoded.as_slice()));
+                }
+                let writer = &mut self.writer;
+                if let Err(err) = guarded(|| writer.write_batch(decoded)) {
+                    let rest = decoded.len() as u64 + records.count() as u64;
+                    self.shared.collector.recycle_one(batch);
+                    return Err((err, unflushed + rest + discard(batches)));
+                }
+                unflushed += decoded.len() as u64;
+            }
+            self.shared.collector.recycle_one(batch);
         }
         let writer = &mut self.writer;
         guarded(|| writer.flush()).map_err(|err| (err, unflushed))?;

@@ -4,16 +4,20 @@
 //! **A poll** (PollStart + PollEnd) costs two timestamps and two stores:
 //! each hook reads the timestamp clock (`clock`: one `rdtsc`, scaled, where
 //! the TSC is invariant), keeps it from going backwards on this thread,
-//! counts the live metrics in thread-local fields, and writes one event
-//! into this thread's buffer (a plain store and a release store of the
-//! length). No lock, allocation, system call, hash or `dyn`.
+//! counts the live metrics in thread-local fields, and writes one compact
+//! record into this thread's buffer (`buffer.rs`: a PollEnd is one 8-byte
+//! word, a PollStart two, three when its task's spawn location differs
+//! from the previous PollStart's; the time is a delta from the buffer's
+//! previous record and the worker is implicit; plain stores and a release
+//! store of the length). No lock, allocation, system call, hash or `dyn`.
 //!
 //! **A full buffer** is handed to the collector whole, by pointer, and the
 //! thread continues in a recycled empty buffer: one uncontended mutex (the
-//! buffer's `drain`) plus the collector's mutex, once per `buffer_events`
-//! events, never between a poll's two timestamps: every hook but PollStart
-//! hands over when fewer than two cells are left, so a PollStart and its
-//! PollEnd always fit (with `buffer_events` ≥ 2).
+//! buffer's `drain`) plus the collector's mutex, once per buffer (~2,400
+//! polls at the default `buffer_events`), never between a poll's two
+//! timestamps: every hook but PollStart hands over when fewer than
+//! [`RESERVE_WORDS`] words are left, which holds anything a PollStart
+//! writes.
 //!
 //! **A park or unpark** reads the timestamp and, only when at least
 //! [`READING_INTERVAL_NANOS`] (1 ms) passed since this thread's previous
@@ -33,11 +37,14 @@
 // the hot path is compiled (for `pulse::bench`) but not called.
 #![cfg_attr(not(any(tokio_unstable, feature = "bench")), allow(dead_code))]
 
-use crate::record::buffer::{ThreadSlot, NO_WORKER};
+use crate::record::buffer::{
+    self, ThreadSlot, HAS_CPU, HAS_RUN_DELAY, MAX_DELTA, NEW_LOCATION, NO_WORKER, PARK, POLL_END,
+    POLL_START, RESERVE_WORDS, SET_TIME, SET_WORKER, UNPARK, WORKER_THREAD,
+};
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::metrics::MetricsBatch;
 use crate::record::shared::Shared;
-use pulse_trace::{RecordedEvent, SpawnLocation, WorkerThreadKind, READING_INTERVAL_NANOS};
+use pulse_trace::{SpawnLocation, WorkerThreadKind, READING_INTERVAL_NANOS};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -69,6 +76,14 @@ struct Local {
     last_timestamp: u64,
     /// A park or unpark at or after this time takes a reading.
     next_reading_at: u64,
+    /// The time of this buffer's previous timed record, which the next
+    /// one's delta counts from (0 in a fresh buffer).
+    stream_time: u64,
+    /// The worker this buffer's records are for (`NO_WORKER` in a fresh
+    /// buffer).
+    stream_worker: u32,
+    /// The spawn location of this buffer's previous PollStart (0: none).
+    stream_location: u64,
 }
 
 /// One CPU/run-queue reading of this thread: `(cpu_nanos, run_delay_nanos)`.
@@ -95,6 +110,9 @@ impl Local {
             metrics: MetricsBatch::new(),
             last_timestamp: 0,
             next_reading_at: 0,
+            stream_time: 0,
+            stream_worker: NO_WORKER,
+            stream_location: 0,
         }
     }
 
@@ -107,39 +125,87 @@ impl Local {
         now
     }
 
-    /// Appends an event; hands the buffer over when fewer than two cells
-    /// are left, so the next PollStart and its PollEnd always fit.
+    /// The head word of a compact record (`buffer.rs`): `tag`, the local
+    /// queue depth and the time since this buffer's previous timed record.
+    /// First, in the rare cases that need them, it writes the `SET_*`
+    /// records the head relies on (a fresh buffer, another worker, 16.8 ms
+    /// or more since the previous record), which never hand over: the
+    /// reserve holds them.
     #[inline]
-    fn push(&mut self, event: RecordedEvent) {
+    fn head(&mut self, tag: u64, timestamp: u64, worker: u32, local_queue: u32) -> u64 {
+        if worker != self.stream_worker {
+            self.set_worker(worker);
+        }
+        let mut delta = timestamp.wrapping_sub(self.stream_time);
+        if delta > MAX_DELTA {
+            self.write([SET_TIME, timestamp]);
+            delta = 0;
+        }
+        self.stream_time = timestamp;
+        buffer::head(tag, delta, local_queue)
+    }
+
+    #[cold]
+    fn set_worker(&mut self, worker: u32) {
+        self.write([SET_WORKER | (u64::from(worker) << 32)]);
+        self.stream_worker = worker;
+    }
+
+    /// Appends a record without handing over (a PollStart, or `SET_*`
+    /// records before a record): the reserve always holds it.
+    #[inline]
+    fn write<const N: usize>(&mut self, words: [u64; N]) {
         // SAFETY: `Local` belongs to this thread (see `with_local`), so this
-        // thread owns `slot`; there is always room (this hand-over).
-        if unsafe { self.slot.push(event) } < 2 {
-            self.hand_over();
+        // thread owns `slot`.
+        if unsafe { self.slot.push(words) }.is_none() {
+            self.no_room(N);
         }
     }
 
-    /// Appends a PollStart, which never hands over: that would fall inside
-    /// the poll. The room kept by [`push`](Self::push) holds it and its
-    /// PollEnd.
+    /// Appends a record, then hands the buffer over when fewer than
+    /// [`RESERVE_WORDS`] words are left, so whatever the next PollStart
+    /// writes fits without a hand-over inside its poll.
     #[inline]
-    fn push_poll_start(&mut self, event: RecordedEvent) {
-        // SAFETY: as in `push`.
-        if unsafe { self.slot.push(event) } == 0 {
-            // Only with `buffer_events` = 1.
-            self.hand_over();
+    fn push<const N: usize>(&mut self, words: [u64; N]) {
+        // SAFETY: as in `write`.
+        match unsafe { self.slot.push(words) } {
+            Some(room) if room >= RESERVE_WORDS => {}
+            Some(_) => self.hand_over(),
+            None => self.no_room(N),
         }
+    }
+
+    /// Unreachable while the reserve rule holds (every record and the
+    /// `SET_*` records before it fit in [`RESERVE_WORDS`]): counted as a
+    /// dropped event rather than written out of bounds, and the next
+    /// record restates the decoding state (as in a fresh buffer).
+    #[cold]
+    #[inline(never)]
+    fn no_room(&mut self, words: usize) {
+        debug_assert!(false, "a {words}-word record did not fit in the reserve");
+        self.shared.collector.add_dropped(1);
+        self.reset_stream();
+    }
+
+    /// The next record starts a fresh buffer.
+    fn reset_stream(&mut self) {
+        self.stream_time = 0;
+        self.stream_worker = NO_WORKER;
+        self.stream_location = 0;
     }
 
     #[cold]
     #[inline(never)]
     fn hand_over(&mut self) {
-        // SAFETY: see `push`.
+        // SAFETY: see `write`.
         unsafe { self.slot.hand_over(&self.shared.collector) };
+        self.reset_stream();
     }
 
     fn flush(&mut self) {
-        // SAFETY: see `push`.
+        // SAFETY: see `write`.
         unsafe { self.slot.flush_owned(&self.shared.collector) }
+        self.reset_stream();
         self.metrics.submit_pending(&self.shared.metrics_totals);
     }
 
@@ -167,12 +233,11 @@ impl Local {
         let Some(tid) = self.slot.tid.and_then(|tid| u32::try_from(tid).ok()) else {
             return;
         };
-        self.push(RecordedEvent::WorkerThread {
+        self.push([
+            WORKER_THREAD | ((kind as u64) << 8) | (u64::from(tid) << 32),
+            u64::from(worker),
             timestamp_nanos,
-            worker,
-            tid,
-            kind,
-        });
+        ]);
     }
 
     /// Whether Tokio now runs `worker` on another thread: a poll that
@@ -353,13 +418,21 @@ pub(crate) fn record_poll_start(
         let timestamp_nanos = local.now();
         local.in_poll = true;
         local.metrics.poll_start(timestamp_nanos, local_queue);
-        local.push_poll_start(RecordedEvent::PollStart {
-            timestamp_nanos,
-            worker,
-            local_queue,
-            task_id: Some(task_id),
-            spawned_at,
-        });
+        // The location only when it differs from the previous PollStart's
+        // (decided without a branch: three words written, two or three
+        // published).
+        let location = buffer::location_word(spawned_at);
+        let new_location = u64::from(location != local.stream_location);
+        local.stream_location = location;
+        let tag = POLL_START | (new_location * NEW_LOCATION);
+        let used = 2 + new_location as usize;
+        let head = local.head(tag, timestamp_nanos, worker, local_queue);
+        // Never a hand-over here: that would fall inside the poll.
+        // SAFETY: `Local` belongs to this thread (see `with_local`).
+        let pushed = unsafe { local.slot.push_first([head, task_id, location], used) };
+        if pushed.is_none() {
+            local.no_room(3);
+        }
     });
 }
 
@@ -391,11 +464,8 @@ fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
         .metrics
         .poll_end(timestamp_nanos, local_queue, &local.shared.metrics_totals);
     // A full buffer is handed over here, after the poll's end.
-    local.push(RecordedEvent::PollEnd {
-        timestamp_nanos,
-        worker,
-        local_queue,
-    });
+    let head = local.head(POLL_END, timestamp_nanos, worker, local_queue);
+    local.push([head]);
 }
 
 /// The end of a poll on a thread that Tokio no longer counts as a worker
@@ -422,18 +492,12 @@ pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
     with_local(shared, |local| {
         local.note_worker(worker);
         let local_queue = local.shared.local_queue(worker as usize);
-        let (timestamp_nanos, (cpu_nanos, run_delay_nanos)) = local.park_timestamp();
+        let (timestamp_nanos, reading) = local.park_timestamp();
         local.parked = true;
         local
             .metrics
             .park(local_queue, &local.shared.metrics_totals);
-        local.push(RecordedEvent::WorkerPark {
-            timestamp_nanos,
-            worker,
-            local_queue,
-            cpu_nanos,
-            run_delay_nanos,
-        });
+        push_park(local, PARK, timestamp_nanos, worker, local_queue, reading);
     });
 }
 
@@ -445,16 +509,40 @@ pub(crate) fn record_unpark(shared: &Arc<Shared>, worker: u32) {
         }
         local.note_worker(worker);
         let local_queue = local.shared.local_queue(worker as usize);
-        let (timestamp_nanos, (cpu_nanos, run_delay_nanos)) = local.park_timestamp();
+        let (timestamp_nanos, reading) = local.park_timestamp();
         local.metrics.unpark(local_queue);
-        local.push(RecordedEvent::WorkerUnpark {
-            timestamp_nanos,
-            worker,
-            local_queue,
-            cpu_nanos,
-            run_delay_nanos,
-        });
+        push_park(local, UNPARK, timestamp_nanos, worker, local_queue, reading);
     });
+}
+
+/// A park or unpark record: the head, then the reading's values it has.
+#[inline]
+fn push_park(
+    local: &mut Local,
+    tag: u64,
+    timestamp: u64,
+    worker: u32,
+    queue: u32,
+    reading: Reading,
+) {
+    match reading {
+        (None, None) => {
+            let head = local.head(tag, timestamp, worker, queue);
+            local.push([head]);
+        }
+        (Some(cpu), None) => {
+            let head = local.head(tag | HAS_CPU, timestamp, worker, queue);
+            local.push([head, cpu]);
+        }
+        (None, Some(run_delay)) => {
+            let head = local.head(tag | HAS_RUN_DELAY, timestamp, worker, queue);
+            local.push([head, run_delay]);
+        }
+        (Some(cpu), Some(run_delay)) => {
+            let head = local.head(tag | HAS_CPU | HAS_RUN_DELAY, timestamp, worker, queue);
+            local.push([head, cpu, run_delay]);
+        }
+    }
 }
 
 pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
@@ -498,13 +586,14 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::record::collector::Batch;
+    use pulse_trace::RecordedEvent;
 
     /// Issue 12 item 5: a PollStart is still in the thread's buffer when
     /// its poll runs (it was not handed over between the poll's two
     /// timestamps), and hand-overs do happen, after PollEnds.
     #[test]
     fn buffers_are_never_handed_over_inside_a_poll() {
-        let shared = Arc::new(Shared::new(&Config::new().buffer_events(5)));
+        let shared = Arc::new(Shared::new(&Config::new().buffer_events(2)));
         let here = std::panic::Location::caller();
         for task in 0..100 {
             record_poll_start(&shared, 0, task, SpawnLocation(here));
@@ -526,7 +615,7 @@ mod tests {
         // Polls and parks (the thread's WorkerThread record aside).
         let events = batches
             .iter()
-            .flat_map(Batch::events)
+            .flat_map(Batch::records)
             .filter(|e| !matches!(e, RecordedEvent::WorkerThread { .. }))
             .count();
         assert_eq!(events, 200 + 2 * 15);
@@ -534,7 +623,7 @@ mod tests {
         // a poll.
         for batch in &batches {
             assert!(!matches!(
-                batch.events().last(),
+                batch.records().last(),
                 Some(RecordedEvent::PollStart { .. })
             ));
         }
@@ -558,8 +647,8 @@ mod tests {
         shared.collector.drain(&mut batches);
         let readings: Vec<(u64, bool)> = batches
             .iter()
-            .flat_map(Batch::events)
-            .filter_map(|e| match *e {
+            .flat_map(Batch::records)
+            .filter_map(|e| match e {
                 RecordedEvent::WorkerPark {
                     timestamp_nanos,
                     cpu_nanos,
@@ -583,5 +672,71 @@ mod tests {
         for pair in read.windows(2) {
             assert!(pair[1].0 - pair[0].0 >= READING_INTERVAL_NANOS);
         }
+    }
+
+    /// What the hooks record decodes to the events they stand for, across
+    /// hand-overs, copies by another thread, worker changes and spawn
+    /// locations that change from poll to poll or stay the same.
+    #[test]
+    fn compact_records_decode_to_what_was_recorded() {
+        let shared = Arc::new(Shared::new(&Config::new().buffer_events(3)));
+        let here = SpawnLocation(std::panic::Location::caller());
+        let there = SpawnLocation(std::panic::Location::caller());
+        let mut expected = Vec::new();
+        let before = shared.now();
+        for task in 0..300u64 {
+            let worker = u32::from(task >= 150);
+            let location = if task % 3 == 0 { there } else { here };
+            record_poll_start(&shared, worker, task, location);
+            record_poll_end(&shared, worker);
+            expected.push((0, worker, Some((task, location))));
+            expected.push((1, worker, None));
+            if task % 5 == 0 {
+                record_park(&shared, worker);
+                record_unpark(&shared, worker);
+                expected.push((2, worker, None));
+                expected.push((3, worker, None));
+            }
+            if task % 7 == 0 {
+                // The flusher copying out of the live buffer.
+                shared.slots()[0].copy_out(&shared.collector, false);
+            }
+        }
+        flush_current_thread(&shared);
+        let after = shared.now();
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        let events: Vec<RecordedEvent> = batches.iter().flat_map(Batch::records).collect();
+        let mut last = before;
+        let got: Vec<_> = events
+            .iter()
+            .filter_map(|e| {
+                let t = e.timestamp_nanos();
+                if !matches!(e, RecordedEvent::WorkerThread { .. }) {
+                    assert!(t >= last && t <= after, "{t} after {last}, before {after}");
+                    last = t;
+                }
+                match *e {
+                    RecordedEvent::PollStart {
+                        worker,
+                        task_id,
+                        spawned_at,
+                        local_queue: 0,
+                        ..
+                    } => Some((0, worker, Some((task_id.unwrap(), spawned_at)))),
+                    RecordedEvent::PollEnd {
+                        worker,
+                        local_queue: 0,
+                        ..
+                    } => Some((1, worker, None)),
+                    RecordedEvent::WorkerPark { worker, .. } => Some((2, worker, None)),
+                    RecordedEvent::WorkerUnpark { worker, .. } => Some((3, worker, None)),
+                    RecordedEvent::WorkerThread { .. } => None,
+                    ref other => panic!("unexpected {other:?}"),
+                }
+            })
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(shared.collector.dropped(), 0);
     }
 }

@@ -759,12 +759,12 @@ impl Symbolizer {
                 }
             };
             if let Some(stack) = id {
-                shared.collector.accept(&[RecordedEvent::StackSample {
+                shared.collector.accept_event(RecordedEvent::StackSample {
                     timestamp_nanos: raw.timestamp_nanos,
                     worker: raw.worker,
                     kind: raw.kind,
                     stack,
-                }]);
+                });
             }
         }
     }
