@@ -269,6 +269,15 @@ fn write_page_for(
         }
         if let Some(window) = &window {
             let _ = write!(meta, ",\"window\":[{},{}]", window.start, window.end);
+            if let Some(analysis) = analysis {
+                let first = analysis.trace.first_ns;
+                let _ = write!(
+                    meta,
+                    ",\"window_since_start\":[{},{}]",
+                    window.start.saturating_sub(first),
+                    window.end.min(analysis.trace.last_ns).saturating_sub(first)
+                );
+            }
         }
         meta.push('}');
         write_json_block(out, "pulse-meta", &meta)?;
