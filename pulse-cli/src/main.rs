@@ -132,6 +132,11 @@ struct ChromeArgs {
     /// output, when it is not a terminal).
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
+    /// Polls shorter than this that follow each other with gaps shorter
+    /// than it become one `N polls` slice (spanning at most 10 times it),
+    /// which keeps a busy trace's export small; 0 writes every poll.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "100us")]
+    merge_below: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -197,9 +202,12 @@ struct ConvertArgs {
     output: Option<PathBuf>,
 }
 
-/// `10ms`, `1.5s`, `250us`, `800ns`.
+/// `10ms`, `1.5s`, `250us`, `800ns`, `0`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("`{text}` needs a unit: ns, us, ms or s (e.g. 10ms)"))?;
@@ -382,8 +390,15 @@ fn chrome(args: &ChromeArgs) -> Result<(), Failure> {
                  out: Box<dyn Write + '_>,
                  name: &str,
                  progress: &mut dyn FnMut(u64, u64)| {
-        pulse_cli::export::trace_to_chrome(set, out, name, &AnalysisOptions::default(), progress)
-            .map(drop)
+        pulse_cli::export::trace_to_chrome_with(
+            set,
+            out,
+            name,
+            &AnalysisOptions::default(),
+            args.merge_below,
+            progress,
+        )
+        .map(drop)
     };
     convert(&args.trace, output.as_deref(), write)?;
     if let Some(output) = output {
@@ -570,6 +585,7 @@ mod tests {
         assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
         assert_eq!(parse_duration("7ns"), Ok(Duration::from_nanos(7)));
         assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("10 min")
             .unwrap_err()
             .contains("unknown unit"));
@@ -584,6 +600,15 @@ mod tests {
             panic!("analyze parses as analyze");
         };
         assert_eq!(args.thresholds.options(), AnalysisOptions::default());
+    }
+
+    #[test]
+    fn merge_default_matches_the_library() {
+        let cli = Cli::parse_from(["pulse", "chrome", "trace.bin"]);
+        let Command::Chrome(args) = cli.command else {
+            panic!("chrome parses as chrome");
+        };
+        assert_eq!(args.merge_below, pulse_cli::export::DEFAULT_MERGE_BELOW);
     }
 
     #[test]
