@@ -237,8 +237,22 @@ fn bad_value_prints_one_line_and_runs_untraced() {
 }
 
 #[test]
+fn a_path_in_a_missing_directory_creates_it() {
+    let run = run(APP, "ok", &[("PULSE_PATH", "traces/api.bin")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(run.files(), ["traces"]);
+    assert!(run.path("traces").join("api.0.bin").is_file());
+}
+
+#[test]
 fn unwritable_path_prints_one_line_and_runs_untraced() {
-    let run = run(APP, "ok", &[("PULSE_PATH", "missing-dir/trace.bin")]);
+    // No directory can be made inside /dev/null, even by root.
+    let run = run(
+        APP,
+        "ok",
+        &[("PULSE_PATH", "/dev/null/missing-dir/trace.bin")],
+    );
     assert_eq!(run.code, Some(0), "the program still runs: {}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("missing-dir"), "{}", run.stderr);
