@@ -285,3 +285,35 @@ fn html_cuts_a_time_window() {
     }
     assert_eq!(std::fs::read(&page).unwrap(), before);
 }
+
+/// A poll finding's spawn site may serve every connection: the report says
+/// what to do next, with the finding's time and a `pulse html` window
+/// command that works as printed.
+#[test]
+fn the_report_says_what_to_do_next_about_a_spawn_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.bin");
+    write_trace(&trace, 0);
+    let result = pulse(&["analyze", trace.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let text = String::from_utf8(result.stdout).unwrap();
+    let next = text
+        .lines()
+        .find(|l| l.starts_with("Next: a spawn site often serves many tasks"))
+        .unwrap_or_else(|| panic!("no next step in\n{text}"));
+    assert!(next.contains("cli_outputs.rs"), "names the site: {next}");
+    assert!(
+        next.contains("match the time of the longest poll finding, 50.00 ms"),
+        "{next}"
+    );
+    let command = next.split('`').nth(1).expect("a command in backticks");
+    assert_eq!(
+        command,
+        format!("pulse html {} --from 0.000s --to 0.350s", trace.display())
+    );
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    assert!(
+        pulse(&args).status.success(),
+        "`{command}` works as printed"
+    );
+}
