@@ -93,6 +93,7 @@ pub mod __private {
         /// `builder` makes the Tokio builder with the attribute's settings;
         /// it is called a second time for the untraced fallback.
         pub fn start(builder: impl Fn() -> Builder, config: Config) -> Main {
+            warn_misspelled(&mut std::io::stderr());
             Main::start_with(
                 Kind::Runtime,
                 builder,
@@ -104,6 +105,7 @@ pub mod __private {
 
         /// [`Main::start`] for `flavor = "local"`: a [`LocalRuntime`].
         pub fn start_local(builder: impl Fn() -> Builder, config: Config) -> Main {
+            warn_misspelled(&mut std::io::stderr());
             Main::start_with(
                 Kind::Local,
                 builder,
@@ -197,6 +199,18 @@ pub mod __private {
         }
         line.push_str("; PULSE=off to disable");
         line
+    }
+
+    /// One line per `PULSE_*` variable that looks like a misspelling of
+    /// one of pulse's (it is ignored; the run is recorded).
+    fn warn_misspelled(stderr: &mut dyn Write) {
+        let names = std::env::vars_os().map(|(name, _)| name);
+        for (name, meant) in crate::config::env::misspelled(names) {
+            let _ = writeln!(
+                stderr,
+                "pulse: {name} is not one of pulse's variables, so it is ignored; did you mean {meant}?"
+            );
+        }
     }
 
     /// The one line printed when a run cannot be recorded.

@@ -237,6 +237,25 @@ fn bad_value_prints_one_line_and_runs_untraced() {
 }
 
 #[test]
+fn a_misspelled_variable_gets_a_did_you_mean_and_the_run_is_recorded() {
+    let run = run(
+        APP,
+        "ok",
+        &[
+            ("PULSE_FLUSH_MSEC", "50"),
+            ("PULSE_SERVER", "unix:/run/pulse/native"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "pulse: PULSE_FLUSH_MSEC is not one of pulse's variables, so it is ignored; did you mean PULSE_FLUSH_MS?",
+        "PulseAudio's PULSE_SERVER is left alone"
+    );
+    assert!(!run.files().is_empty(), "recorded");
+}
+
+#[test]
 fn a_path_in_a_missing_directory_creates_it() {
     let run = run(APP, "ok", &[("PULSE_PATH", "traces/api.bin")]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
