@@ -163,6 +163,19 @@ fn create_parent_dirs(path: &Path) -> Result<(), Error> {
     if parent.is_dir() {
         return Ok(());
     }
+    // No shell expanded `~` (a PULSE_PATH set in a unit file, or quoted):
+    // a directory named `~` would only confuse, and invite `rm -rf ~`.
+    if let Some(std::path::Component::Normal(first)) = parent.components().next() {
+        if first.to_str().is_some_and(|f| f.starts_with('~')) {
+            return Err(Error::TraceFile {
+                path: path.to_owned(),
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no such directory, and `~` is not expanded here: use $HOME or an absolute path",
+                ),
+            });
+        }
+    }
     let mut dirs = std::fs::DirBuilder::new();
     dirs.recursive(true);
     #[cfg(unix)]
