@@ -322,6 +322,10 @@ fn chrome_json_of_a_real_recording_is_well_formed() {
         for task in tasks {
             task.await.unwrap();
         }
+        // The tasks can finish within a couple of sample ticks; on a loaded
+        // machine the sampler may then not have read any worker twice (no
+        // CPU counter). 50 ms more gives it dozens of ticks.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     });
     drop(runtime);
     guard.finish().unwrap();
