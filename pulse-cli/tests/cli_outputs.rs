@@ -32,7 +32,7 @@ fn events() -> Vec<RecordedEvent> {
             timestamp_nanos: 0,
             worker: 0,
             local_queue: 0,
-            cpu_nanos: 0,
+            cpu_nanos: Some(0),
             run_delay_nanos: Some(0),
         },
         RecordedEvent::PollStart {
