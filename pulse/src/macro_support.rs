@@ -358,7 +358,7 @@ pub mod __private {
             let path = dir.path().join("traces").join("today").join("api.bin");
             let (main, stderr) = start(
                 Config::new().writer(WriterConfig::rotating(&path, 1 << 20, 4 << 20)),
-                &[],
+                &[("PULSE_QUIET", "on")],
             );
             assert!(main._guard.is_some(), "{stderr}");
             assert_eq!(stderr, "");

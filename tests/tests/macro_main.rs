@@ -244,6 +244,7 @@ fn a_misspelled_variable_gets_a_did_you_mean_and_the_run_is_recorded() {
         &[
             ("PULSE_FLUSH_MSEC", "50"),
             ("PULSE_SERVER", "unix:/run/pulse/native"),
+            ("PULSE_QUIET", "on"),
         ],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -257,7 +258,11 @@ fn a_misspelled_variable_gets_a_did_you_mean_and_the_run_is_recorded() {
 
 #[test]
 fn a_path_in_a_missing_directory_creates_it() {
-    let run = run(APP, "ok", &[("PULSE_PATH", "traces/api.bin")]);
+    let run = run(
+        APP,
+        "ok",
+        &[("PULSE_PATH", "traces/api.bin"), ("PULSE_QUIET", "on")],
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(run.stderr, "");
     assert_eq!(run.files(), ["traces"]);
