@@ -228,9 +228,17 @@ fn main() -> Result<(), Box<dyn Error>> {
         unix.saturating_sub(start_unix)
     };
 
+    let files = TraceSet::open(&path)?.files().to_vec();
     println!(
-        "pulse demo: recorded {} into {}\n",
+        "pulse demo: recorded {} into {} (a rotating set of {} file{} named after {}; give that path to pulse)\n",
         format_duration(recorded.as_nanos() as u64),
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
         path.display()
     );
     println!("The phases (times since the trace started) and what pulse should say:");
@@ -254,7 +262,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
         );
     }
-    println!("\n{}", "-".repeat(100));
+    println!(
+        "\n`pulse analyze`'s report, listing the 5 longest findings per verdict \
+         (`cargo pulse analyze --all {}` lists them all):",
+        path.display()
+    );
+    println!("{}", "-".repeat(100));
     print!("{}", render_text(&analysis, 5));
     println!("{}", "-".repeat(100));
     // The interactive timeline: one self-contained page, no network needed.
@@ -270,9 +283,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
     println!("Timeline: open {} in a web browser.", html.display());
     println!(
-        "For Perfetto: cargo pulse chrome {} -o {}, then open it in https://ui.perfetto.dev",
+        "For Perfetto: cargo pulse chrome {} (writes {}), then open it in https://ui.perfetto.dev",
         path.display(),
-        path.with_extension("json").display()
+        path.with_extension("chrome.json").display()
     );
     Ok(())
 }

@@ -4,12 +4,17 @@
 //! pulse analyze TRACE...          verdicts and evidence, then per-worker statistics
 //! pulse analyze --json TRACE...   the same, as JSON (schema: pulse_cli::analysis docs)
 //! pulse info TRACE...             files, metadata, duration, events by type
-//! pulse jsonl TRACE [-o OUT]      one JSON object per event
-//! pulse chrome TRACE [-o OUT]     Chrome trace-event JSON for Perfetto / chrome://tracing
-//! pulse html TRACE... [-o OUT]    one self-contained HTML page: an interactive timeline
+//! pulse jsonl TRACE [-o OUT]      one JSON object per event (default: standard output)
+//! pulse chrome TRACE [-o OUT]     Chrome trace-event JSON for Perfetto (default: TRACE.chrome.json)
+//! pulse html TRACE... [-o OUT]    one self-contained HTML page (default: TRACE.html)
+//!     [--from 2s --to 3.5s]       only that time window (from the trace's first event)
 //! pulse export parquet TRACE... --out DIR
 //!                                 Parquet tables, partitioned service=/host=/date= (docs/fleet.md)
 //! ```
+//!
+//! Files are written to a temporary file beside the output, with mode 0600
+//! like the traces, and renamed over it only when complete: a failed
+//! export leaves an earlier output as it was.
 //!
 //! TRACE is a trace file, the base path of a rotated set (`trace.bin` for
 //! `trace.0.bin`, `trace.1.bin`, ...), or a directory of traces. Install it
@@ -22,7 +27,7 @@ mod progress;
 use clap::{Args, Parser, Subcommand};
 use pulse_cli::analysis::{self, AnalysisError, AnalysisOptions, TraceSet};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,7 +58,7 @@ enum Command {
     /// Write every event as one JSON object per line (file order).
     Jsonl(ConvertArgs),
     /// Write Chrome trace-event JSON, for ui.perfetto.dev and chrome://tracing.
-    Chrome(ConvertArgs),
+    Chrome(ChromeArgs),
     /// Write one self-contained HTML page: an interactive timeline of the
     /// workers, polls, parks and queues, with the findings marked. It
     /// embeds the trace and opens from a file, without network.
@@ -105,8 +110,33 @@ struct HtmlArgs {
     /// extension .html, e.g. trace.html for trace.bin).
     #[arg(short, long, value_name = "OUT.html")]
     output: Option<PathBuf>,
+    /// Show only the events from this long after the trace's first event
+    /// (e.g. 2s, 1500ms): for a trace too large for one browser tab, or to
+    /// match the time of a log line.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    from: Option<Duration>,
+    /// Show only the events up to this long after the trace's first event.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    to: Option<Duration>,
     #[command(flatten)]
     thresholds: Thresholds,
+}
+
+#[derive(Debug, Args)]
+struct ChromeArgs {
+    /// The trace to convert.
+    #[arg(value_name = "TRACE")]
+    trace: PathBuf,
+    /// Where to write (default: the trace's path with the extension
+    /// .chrome.json, e.g. trace.chrome.json for trace.bin; `-` for standard
+    /// output, when it is not a terminal).
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
+    /// Polls shorter than this that follow each other with gaps shorter
+    /// than it become one `N polls` slice (spanning at most 10 times it),
+    /// which keeps a busy trace's export small; 0 writes every poll.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "100us")]
+    merge_below: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -167,14 +197,17 @@ struct ConvertArgs {
     /// The trace to convert.
     #[arg(value_name = "TRACE")]
     trace: PathBuf,
-    /// Where to write (default: standard output).
+    /// Where to write (default, and `-`: standard output).
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
 }
 
-/// `10ms`, `1.5s`, `250us`, `800ns`.
+/// `10ms`, `1.5s`, `250us`, `800ns`, `0`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("`{text}` needs a unit: ns, us, ms or s (e.g. 10ms)"))?;
@@ -276,19 +309,17 @@ fn run(command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Jsonl(args) => convert(&args, |set, out, name, progress| {
-            pulse_cli::export::trace_to_jsonl(set, out, name, progress).map(drop)
-        }),
-        Command::Chrome(args) => convert(&args, |set, out, name, progress| {
-            pulse_cli::export::trace_to_chrome(
-                set,
-                out,
-                name,
-                &AnalysisOptions::default(),
-                progress,
+        Command::Jsonl(args) => {
+            let output = args.output.clone().filter(|path| path.as_os_str() != "-");
+            convert(
+                &args.trace,
+                output.as_deref(),
+                |set, out, name, progress| {
+                    pulse_cli::export::trace_to_jsonl(set, out, name, progress).map(drop)
+                },
             )
-            .map(drop)
-        }),
+        }
+        Command::Chrome(args) => chrome(&args),
         Command::Html(args) => html(&args),
         Command::Export(ExportCommand::Parquet(args)) => export_parquet(&args),
     }
@@ -340,6 +371,50 @@ fn export_parquet(args: &ParquetArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn chrome(args: &ChromeArgs) -> Result<(), Failure> {
+    let set = TraceSet::open(&args.trace)?;
+    let output = match &args.output {
+        Some(path) if path.as_os_str() == "-" => {
+            if io::stdout().is_terminal() {
+                return Err(Failure::Usage(
+                    "not writing Chrome JSON to a terminal: give -o FILE, or pipe it (-o - | ...)"
+                        .to_owned(),
+                ));
+            }
+            None
+        }
+        Some(path) => Some(path.clone()),
+        None => Some(set.name().with_extension("chrome.json")),
+    };
+    let write = |set: &TraceSet,
+                 out: Box<dyn Write + '_>,
+                 name: &str,
+                 progress: &mut dyn FnMut(u64, u64)| {
+        pulse_cli::export::trace_to_chrome_with(
+            set,
+            out,
+            name,
+            &AnalysisOptions::default(),
+            args.merge_below,
+            progress,
+        )
+        .map(drop)
+    };
+    convert(&args.trace, output.as_deref(), write)?;
+    if let Some(output) = output {
+        println!(
+            "wrote {} ({:.1} MiB): open it in ui.perfetto.dev or chrome://tracing",
+            output.display(),
+            mib(&output)
+        );
+    }
+    Ok(())
+}
+
+fn mib(path: &Path) -> f64 {
+    std::fs::metadata(path).map_or(0, |m| m.len()) as f64 / 1_048_576.0
+}
+
 fn html(args: &HtmlArgs) -> Result<(), Failure> {
     let set = match args.traces.as_slice() {
         [one] => TraceSet::open(one)?,
@@ -355,26 +430,73 @@ fn html(args: &HtmlArgs) -> Result<(), Failure> {
         .output
         .clone()
         .unwrap_or_else(|| set.name().with_extension("html"));
-    let out = BufWriter::new(create(&output)?);
+    let window = match (args.from, args.to) {
+        (None, None) => None,
+        (from, to) => {
+            let (from, to) = (from.unwrap_or_default(), to.unwrap_or(Duration::MAX));
+            if from >= to {
+                return Err(Failure::Usage(format!(
+                    "--from {from:?} is not before --to {to:?}: the window needs a start before its end"
+                )));
+            }
+            Some(from..to)
+        }
+    };
     let bar = progress::Bar::new(&set);
-    let result = pulse_cli::export::html::trace_to_html(
-        &set,
-        &args.thresholds.options(),
-        out,
-        &output.display().to_string(),
-        |done, _| bar.update(done / 2, 0),
-    );
+    let analysis = write_atomically(&output, |out, name| {
+        pulse_cli::export::html::trace_to_html_window(
+            &set,
+            &args.thresholds.options(),
+            window.clone(),
+            out,
+            name,
+            |done, _| bar.update(done / 2, 0),
+        )
+    });
     bar.finish();
-    let analysis = result?;
-    let bytes = std::fs::metadata(&output).map_or(0, |m| m.len());
+    let analysis = analysis?;
     println!(
-        "wrote {} ({:.1} MiB, {} events, {} findings): open it in a web browser",
+        "wrote {} ({:.1} MiB, {} events, {} findings{}): open it in a web browser",
         output.display(),
-        bytes as f64 / 1_048_576.0,
+        mib(&output),
         analysis.trace.events,
-        analysis.findings.len()
+        analysis.findings.len(),
+        if window.is_some() {
+            " in the window"
+        } else {
+            ""
+        },
     );
     Ok(())
+}
+
+/// Runs `write` on a temporary file (mode 0600) in `path`'s directory, and
+/// renames it to `path` only if `write` succeeded: a failure leaves what
+/// was at `path` untouched.
+fn write_atomically<T>(
+    path: &Path,
+    write: impl FnOnce(BufWriter<&File>, &str) -> Result<T, AnalysisError>,
+) -> Result<T, AnalysisError> {
+    let output = |source| AnalysisError::Output {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".pulse-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(output)?;
+    let value = {
+        let out = BufWriter::new(temp.as_file());
+        write(out, &path.display().to_string())?
+    };
+    temp.as_file().sync_all().map_err(output)?;
+    temp.persist(path).map_err(|err| output(err.error))?;
+    Ok(value)
 }
 
 /// Every trace the arguments name, in order.
@@ -421,33 +543,35 @@ fn analyze(args: &AnalyzeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-type Converter =
-    fn(&TraceSet, Box<dyn Write>, &str, &mut dyn FnMut(u64, u64)) -> Result<(), AnalysisError>;
-
-fn convert(args: &ConvertArgs, write: Converter) -> Result<(), Failure> {
-    let set = TraceSet::open(&args.trace)?;
-    let (out, name): (Box<dyn Write>, String) = match &args.output {
-        Some(path) => (
-            Box::new(BufWriter::new(create(path)?)),
-            path.display().to_string(),
-        ),
-        None => (
+/// Converts `trace` into `output` (written atomically), or to standard
+/// output.
+fn convert(
+    trace: &Path,
+    output: Option<&Path>,
+    write: impl Fn(
+        &TraceSet,
+        Box<dyn Write + '_>,
+        &str,
+        &mut dyn FnMut(u64, u64),
+    ) -> Result<(), AnalysisError>,
+) -> Result<(), Failure> {
+    let set = TraceSet::open(trace)?;
+    let bar = progress::Bar::new(&set);
+    let mut progress = |done, total| bar.update(done, total);
+    let result = match output {
+        Some(path) => write_atomically(path, |out, name| {
+            write(&set, Box::new(out), name, &mut progress)
+        }),
+        None => write(
+            &set,
             Box::new(BufWriter::new(io::stdout().lock())),
-            "stdout".to_owned(),
+            "stdout",
+            &mut progress,
         ),
     };
-    let bar = progress::Bar::new(&set);
-    let result = write(&set, out, &name, &mut |done, total| bar.update(done, total));
     bar.finish();
     result?;
     Ok(())
-}
-
-fn create(path: &Path) -> Result<File, AnalysisError> {
-    File::create(path).map_err(|source| AnalysisError::Output {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 #[cfg(test)]
@@ -461,6 +585,7 @@ mod tests {
         assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
         assert_eq!(parse_duration("7ns"), Ok(Duration::from_nanos(7)));
         assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("10 min")
             .unwrap_err()
             .contains("unknown unit"));
@@ -475,6 +600,15 @@ mod tests {
             panic!("analyze parses as analyze");
         };
         assert_eq!(args.thresholds.options(), AnalysisOptions::default());
+    }
+
+    #[test]
+    fn merge_default_matches_the_library() {
+        let cli = Cli::parse_from(["pulse", "chrome", "trace.bin"]);
+        let Command::Chrome(args) = cli.command else {
+            panic!("chrome parses as chrome");
+        };
+        assert_eq!(args.merge_below, pulse_cli::export::DEFAULT_MERGE_BELOW);
     }
 
     #[test]

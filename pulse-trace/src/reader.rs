@@ -185,12 +185,45 @@ pub struct TraceReader<R = File> {
 impl TraceReader<File> {
     /// Opens one trace file and reads its header (and, for v6, metadata).
     ///
+    /// A rotating writer given `trace.bin` writes `trace.0.bin`,
+    /// `trace.1.bin`, ...: when no file `path` exists but such a set does,
+    /// this reads the whole set in order, as
+    /// [`open_rotated`](Self::open_rotated) does.
+    ///
     /// # Errors
     ///
     /// The file cannot be opened or read, or its header or metadata is
     /// missing, truncated or invalid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse_trace::{rotated_path, Encoder, FormatVersion, RecordedEvent, TraceMetadata, TraceReader};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let base = dir.path().join("trace.bin");
+    /// let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// for index in 0..2 {
+    ///     let mut bytes = Vec::new();
+    ///     encoder.begin_file(index, &mut bytes);
+    ///     let event = RecordedEvent::QueueSample { timestamp_nanos: index * 1000, global_queue: 1 };
+    ///     encoder.encode(&event, &mut bytes);
+    ///     std::fs::write(rotated_path(&base, index), bytes)?;
+    /// }
+    /// // trace.bin itself does not exist: the set trace.0.bin, trace.1.bin is read.
+    /// assert_eq!(TraceReader::open(&base)?.count(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TraceError> {
-        Self::open_files([path.as_ref()])
+        let path = path.as_ref();
+        if !path.exists() {
+            if let Ok(files) = rotated_files(path) {
+                if !files.is_empty() {
+                    return Self::open_files(files);
+                }
+            }
+        }
+        Self::open_files([path])
     }
 
     /// Opens several trace files to be read one after the other, in the

@@ -93,6 +93,7 @@ pub mod __private {
         /// `builder` makes the Tokio builder with the attribute's settings;
         /// it is called a second time for the untraced fallback.
         pub fn start(builder: impl Fn() -> Builder, config: Config) -> Main {
+            warn_misspelled(&mut std::io::stderr());
             Main::start_with(
                 Kind::Runtime,
                 builder,
@@ -104,6 +105,7 @@ pub mod __private {
 
         /// [`Main::start`] for `flavor = "local"`: a [`LocalRuntime`].
         pub fn start_local(builder: impl Fn() -> Builder, config: Config) -> Main {
+            warn_misspelled(&mut std::io::stderr());
             Main::start_with(
                 Kind::Local,
                 builder,
@@ -117,9 +119,11 @@ pub mod __private {
             kind: Kind,
             builder: impl Fn() -> Builder,
             config: Config,
-            lookup: impl FnMut(&str) -> Option<OsString>,
+            mut lookup: impl FnMut(&str) -> Option<OsString>,
             stderr: &mut dyn Write,
         ) -> Main {
+            // Where the trace path came from, for the fix an error suggests.
+            let path_from_env = lookup("PULSE_PATH").is_some();
             let config = match crate::config::env::apply_with(config, lookup) {
                 Ok(config) => config,
                 Err(err) => {
@@ -146,8 +150,13 @@ pub mod __private {
                             "fix it in `#[pulse::main]`, its config function or the PULSE_* \
                              variable that sets it"
                         }
+                        Error::TraceFile { .. } if path_from_env => {
+                            "point PULSE_PATH (which gave this path) at a writable file, or set \
+                             PULSE=off"
+                        }
                         Error::TraceFile { .. } => {
-                            "point PULSE_PATH at a writable file, or set PULSE=off"
+                            "change `path` in `#[pulse::main]` (or its config function) to a \
+                             writable place, or set PULSE_PATH, or PULSE=off"
                         }
                         Error::Runtime(_)
                         | Error::FlushThread(_)
@@ -190,6 +199,18 @@ pub mod __private {
         }
         line.push_str("; PULSE=off to disable");
         line
+    }
+
+    /// One line per `PULSE_*` variable that looks like a misspelling of
+    /// one of pulse's (it is ignored; the run is recorded).
+    fn warn_misspelled(stderr: &mut dyn Write) {
+        let names = std::env::vars_os().map(|(name, _)| name);
+        for (name, meant) in crate::config::env::misspelled(names) {
+            let _ = writeln!(
+                stderr,
+                "pulse: {name} is not one of pulse's variables, so it is ignored; did you mean {meant}?"
+            );
+        }
     }
 
     /// The one line printed when a run cannot be recorded.
@@ -305,18 +326,53 @@ pub mod __private {
         }
 
         #[test]
-        fn unwritable_trace_prints_one_line_and_runs_untraced() {
+        fn unwritable_trace_prints_one_line_naming_where_the_path_came_from() {
             let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("missing-dir").join("t.bin");
+            // A directory cannot be made inside a regular file.
+            std::fs::write(dir.path().join("a-file"), "").unwrap();
+            let path = dir.path().join("a-file").join("t.bin");
             let (main, stderr) = start(Config::new().writer(WriterConfig::file(&path)), &[]);
             assert!(main._guard.is_none());
             assert_eq!(main.block_on(async { 2 }), 2);
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
-            assert!(stderr.contains("missing-dir"), "{stderr}");
+            assert!(stderr.contains("a-file"), "{stderr}");
             assert!(
-                stderr.contains("point PULSE_PATH at a writable file"),
+                stderr.contains("change `path` in `#[pulse::main]`"),
+                "the path came from the attribute: {stderr}"
+            );
+            let env_path = path.to_str().unwrap();
+            let (main, stderr) = start(
+                Config::new().writer(WriterConfig::file("elsewhere.bin")),
+                &[("PULSE_PATH", env_path)],
+            );
+            assert!(main._guard.is_none());
+            assert!(
+                stderr.contains("point PULSE_PATH (which gave this path) at a writable file"),
                 "{stderr}"
             );
+        }
+
+        #[test]
+        fn missing_directories_of_the_trace_path_are_created() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("traces").join("today").join("api.bin");
+            let (main, stderr) = start(
+                Config::new().writer(WriterConfig::rotating(&path, 1 << 20, 4 << 20)),
+                &[("PULSE_QUIET", "on")],
+            );
+            assert!(main._guard.is_some(), "{stderr}");
+            assert_eq!(stderr, "");
+            drop(main);
+            assert!(pulse_trace::rotated_path(&path, 0).is_file());
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(dir.path().join("traces"))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o700, "created directories are private");
+            }
         }
 
         #[test]

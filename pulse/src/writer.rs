@@ -153,6 +153,42 @@ fn create_trace_file(path: &Path) -> Result<File, Error> {
     Ok(file)
 }
 
+/// Creates the missing directories above `path`, owner-only (`0700`), so
+/// `path = "traces/api.bin"` works on a fresh checkout. Only when a writer
+/// starts: a directory deleted while recording is not made again.
+fn create_parent_dirs(path: &Path) -> Result<(), Error> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.is_dir() {
+        return Ok(());
+    }
+    // No shell expanded `~` (a PULSE_PATH set in a unit file, or quoted):
+    // a directory named `~` would only confuse, and invite `rm -rf ~`.
+    if let Some(std::path::Component::Normal(first)) = parent.components().next() {
+        if first.to_str().is_some_and(|f| f.starts_with('~')) {
+            return Err(Error::TraceFile {
+                path: path.to_owned(),
+                source: io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no such directory, and `~` is not expanded here: use $HOME or an absolute path",
+                ),
+            });
+        }
+    }
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        dirs.mode(0o700);
+    }
+    dirs.create(parent).map_err(|source| Error::TraceFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// Adds the path to an I/O error so the one line on stderr says which file.
 fn with_path(path: &Path, err: io::Error) -> io::Error {
     io::Error::new(err.kind(), format!("{}: {err}", path.display()))
@@ -201,9 +237,11 @@ impl SimpleBinaryWriter {
         Self::with_format(path, FormatVersion::default())
     }
 
-    /// Creates (or truncates) `path`, writing `version`.
+    /// Creates (or truncates) `path`, writing `version`. Missing
+    /// directories above it are created (mode `0700`).
     pub fn with_format(path: impl AsRef<Path>, version: FormatVersion) -> Result<Self, Error> {
         let path = path.as_ref().to_owned();
+        create_parent_dirs(&path)?;
         let file = create_trace_file(&path)?;
         Ok(SimpleBinaryWriter {
             file: BufWriter::with_capacity(CHUNK_BYTES, file),
@@ -319,7 +357,8 @@ pub const MIN_ROTATING_FILE_SIZE: u64 = 4096;
 
 impl RotatingWriter {
     /// Creates the first file of the set at `path`, writing the default
-    /// format (v6). See [`RotatingWriter::format`] for v5.
+    /// format (v6), and the missing directories above it (mode `0700`).
+    /// See [`RotatingWriter::format`] for v5.
     pub fn new(
         path: impl AsRef<Path>,
         max_file_size: u64,
@@ -327,6 +366,7 @@ impl RotatingWriter {
     ) -> Result<Self, Error> {
         Self::check_limits(max_file_size, max_total_size)?;
         let base = path.as_ref().to_owned();
+        create_parent_dirs(&base)?;
         for stale in pulse_trace::rotated_files(&base).map_err(|source| Error::TraceFile {
             path: base.clone(),
             source,

@@ -322,6 +322,10 @@ fn chrome_json_of_a_real_recording_is_well_formed() {
         for task in tasks {
             task.await.unwrap();
         }
+        // The tasks can finish within a couple of sample ticks; on a loaded
+        // machine the sampler may then not have read any worker twice (no
+        // CPU counter). 50 ms more gives it dozens of ticks.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     });
     drop(runtime);
     guard.finish().unwrap();
@@ -337,11 +341,44 @@ fn chrome_json_of_a_real_recording_is_well_formed() {
     )
     .unwrap();
     let events = check_chrome_structure(&String::from_utf8(out).unwrap());
-    let polls = events
+    // Short polls close together are merged into `N polls` slices; each
+    // poll is in exactly one slice.
+    let polls: u64 = events
+        .iter()
+        .filter(|e| e["ph"] == "B")
+        .map(|e| match e["cat"].as_str() {
+            Some("poll") => 1,
+            Some("polls") => e["args"]["polls"].as_u64().expect("a count"),
+            _ => 0,
+        })
+        .sum();
+    let reader_polls = pulse_trace::TraceReader::open(&path)
+        .unwrap()
+        .filter(|e| matches!(e, Ok(pulse_trace::TraceEvent::PollStart { .. })))
+        .count() as u64;
+    assert_eq!(polls, reader_polls, "polls in slices");
+    assert!(polls >= 50 * 40, "{polls} polls");
+    assert!(
+        events.iter().any(|e| e["cat"] == "polls"),
+        "some short polls were merged"
+    );
+    // Without merging, every poll is its own slice.
+    let mut out = Vec::new();
+    pulse_cli::export::trace_to_chrome_with(
+        &set,
+        &mut out,
+        "memory",
+        &AnalysisOptions::default(),
+        Duration::ZERO,
+        |_, _| {},
+    )
+    .unwrap();
+    let every = check_chrome_structure(&String::from_utf8(out).unwrap());
+    let slices = every
         .iter()
         .filter(|e| e["ph"] == "B" && e["cat"] == "poll")
-        .count();
-    assert!(polls >= 50 * 40, "{polls} poll slices");
+        .count() as u64;
+    assert_eq!(slices, reader_polls);
     let names: Vec<&str> = events
         .iter()
         .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")

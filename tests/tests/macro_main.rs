@@ -237,8 +237,46 @@ fn bad_value_prints_one_line_and_runs_untraced() {
 }
 
 #[test]
+fn a_misspelled_variable_gets_a_did_you_mean_and_the_run_is_recorded() {
+    let run = run(
+        APP,
+        "ok",
+        &[
+            ("PULSE_FLUSH_MSEC", "50"),
+            ("PULSE_SERVER", "unix:/run/pulse/native"),
+            ("PULSE_QUIET", "on"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "pulse: PULSE_FLUSH_MSEC is not one of pulse's variables, so it is ignored; did you mean PULSE_FLUSH_MS?",
+        "PulseAudio's PULSE_SERVER is left alone"
+    );
+    assert!(!run.files().is_empty(), "recorded");
+}
+
+#[test]
+fn a_path_in_a_missing_directory_creates_it() {
+    let run = run(
+        APP,
+        "ok",
+        &[("PULSE_PATH", "traces/api.bin"), ("PULSE_QUIET", "on")],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert_eq!(run.files(), ["traces"]);
+    assert!(run.path("traces").join("api.0.bin").is_file());
+}
+
+#[test]
 fn unwritable_path_prints_one_line_and_runs_untraced() {
-    let run = run(APP, "ok", &[("PULSE_PATH", "missing-dir/trace.bin")]);
+    // No directory can be made inside /dev/null, even by root.
+    let run = run(
+        APP,
+        "ok",
+        &[("PULSE_PATH", "/dev/null/missing-dir/trace.bin")],
+    );
     assert_eq!(run.code, Some(0), "the program still runs: {}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("missing-dir"), "{}", run.stderr);

@@ -150,5 +150,10 @@ fn an_unexpandable_pulse_path_is_reported_as_given() {
         stderr.starts_with("pulse: not recording this run: cannot write trace file ~/trace.bin: "),
         "{stderr}"
     );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert!(stderr.contains("`~` is not expanded here"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no directory named ~ is made"
+    );
 }

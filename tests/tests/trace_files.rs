@@ -270,17 +270,25 @@ fn a_truncated_trace_reports_file_and_offset() {
 }
 
 #[test]
-fn creating_a_trace_in_a_missing_directory_is_a_clear_error() {
+fn missing_directories_are_created_and_an_impossible_path_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no/such/dir/trace.bin");
+    Config::new()
+        .writer(WriterConfig::file(&path))
+        .make_writer()
+        .expect("the missing directories are created");
+    assert!(path.is_file());
+    // A directory cannot be made inside a regular file.
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let path = dir.path().join("a-file/dir/trace.bin");
     let Err(err) = Config::new()
         .writer(WriterConfig::file(&path))
         .make_writer()
     else {
-        panic!("a file in a missing directory cannot be created");
+        panic!("a file under a regular file cannot be created");
     };
     let message = err.to_string();
-    assert!(message.contains("no/such/dir/trace.bin"), "{message}");
+    assert!(message.contains("a-file/dir/trace.bin"), "{message}");
 }
 
 #[cfg(target_os = "linux")]

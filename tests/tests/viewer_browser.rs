@@ -418,13 +418,230 @@ fn standalone_viewer_opens_a_chosen_trace_file() {
     let text = report["tooltip"]["text"].as_str().expect("tooltip");
     assert_eq!(report["tooltip"]["visible"], true);
     assert!(text.contains(&format!("Worker {}", longest.1)), "{text}");
-    let duration = format!("duration {:.1} ms", longest.0 as f64 / 1e6);
-    assert!(
-        text.contains(&duration),
-        "the tooltip should give the poll's {} ns: {text}",
-        longest.0
-    );
+    assert_duration_shown(text, longest.0);
     assert!(text.contains("v5 traces have none"), "{text}");
+}
+
+/// Asserts that the tooltip `text` gives `ns` as `duration X ms` with one
+/// decimal, read as a number: within half a unit of that decimal of the
+/// exact value, whichever way a half is rounded (the page's `toFixed(1)`
+/// gives 150.3 for 150.25, Rust's `{:.1}` gives 150.2).
+fn assert_duration_shown(text: &str, ns: u64) {
+    let shown = text
+        .split("duration ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .unwrap_or_else(|| panic!("no `duration ... ms` in the tooltip: {text}"));
+    let (_, decimals) = shown.split_once('.').unwrap_or((shown, ""));
+    assert_eq!(decimals.len(), 1, "one decimal: {shown:?} in {text}");
+    let value: f64 = shown
+        .parse()
+        .unwrap_or_else(|_| panic!("{shown:?} is not a number: {text}"));
+    let exact = ns as f64 / 1e6;
+    assert!(
+        (value - exact).abs() <= 0.05 + 1e-9,
+        "the tooltip should give the poll's {ns} ns ({exact} ms) to 0.1 ms: {text}"
+    );
+}
+
+/// A trace of `workers` workers, each polling `polls` tasks of 12 ms with
+/// 1 ms between them: every poll is a long-poll finding.
+fn write_many_long_polls(path: &Path, workers: u32, polls: u64) {
+    use pulse_trace::{Encoder, RecordedEvent, SpawnLocation, TraceMetadata};
+    let site = SpawnLocation(std::panic::Location::caller());
+    let ms = 1_000_000u64;
+    let metadata = TraceMetadata {
+        worker_count: workers,
+        ..TraceMetadata::default()
+    };
+    let mut encoder = Encoder::new(FormatVersion::V6, metadata);
+    let mut bytes = Vec::new();
+    for i in 0..polls {
+        for worker in 0..workers {
+            let start = i * 13 * ms + u64::from(worker) * 100_000;
+            let task_id = Some(i * u64::from(workers) + u64::from(worker));
+            let events = [
+                RecordedEvent::PollStart {
+                    timestamp_nanos: start,
+                    worker,
+                    local_queue: 0,
+                    task_id,
+                    spawned_at: site,
+                },
+                RecordedEvent::PollEnd {
+                    timestamp_nanos: start + 12 * ms,
+                    worker,
+                    local_queue: 0,
+                },
+            ];
+            for event in &events {
+                encoder.encode(event, &mut bytes);
+            }
+        }
+    }
+    std::fs::write(path, bytes).expect("write trace");
+}
+
+/// Thousands of findings over the whole trace: zoomed out, they gather
+/// into one marker per pixel column and lane with a count (every finding
+/// in some marker); the page says how many findings the analysis left
+/// out; and `pulse html --from/--to`'s window shows only its events.
+#[test]
+fn many_findings_gather_into_counted_markers_and_omissions_are_said() {
+    if !have_browser() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trace = dir.path().join("many.bin");
+    write_many_long_polls(&trace, 2, 1500);
+    let set = TraceSet::open(&trace).expect("set");
+    let options = AnalysisOptions {
+        max_findings: 2000,
+        ..AnalysisOptions::default()
+    };
+    let analysis = analyze_set(&set, &options, |_, _| {}).expect("analysis");
+    assert_eq!(analysis.findings.len(), 2000);
+    assert_eq!(analysis.findings_omitted, 1000);
+    let page = dir.path().join("many.html");
+    let out = BufWriter::new(File::create(&page).expect("create page"));
+    pulse_cli::export::html::write_html(&set, Some(&analysis), out, "many.html", |_, _| {})
+        .expect("write the page");
+    let report = run_browser(&page, dir.path(), &[]);
+    check_page(&report, &truth(&trace));
+    let markers = report["page"]["markers"].as_array().expect("markers");
+    let counts: Vec<u64> = markers
+        .iter()
+        .map(|m| m["count"].as_u64().expect("count"))
+        .collect();
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        2000,
+        "every finding is in a marker"
+    );
+    assert!(
+        markers.len() <= 2 * 1400 / 6 + 2,
+        "at most one marker per 6-pixel column and lane: {}",
+        markers.len()
+    );
+    assert!(counts.iter().any(|&c| c > 1), "{counts:?}");
+    let note = report["page"]["findingNote"]
+        .as_str()
+        .expect("a note on omitted findings");
+    assert!(note.contains("1,000 more findings were left out"), "{note}");
+    assert!(note.contains("pulse html TRACE --from"), "{note}");
+
+    // A window cut by pulse html: only the events inside it are decoded.
+    let cut = dir.path().join("cut.html");
+    let window = Duration::from_millis(1300)..Duration::from_millis(2600);
+    let out = BufWriter::new(File::create(&cut).expect("create page"));
+    pulse_cli::export::html::trace_to_html_window(
+        &set,
+        &options,
+        Some(window),
+        out,
+        "cut.html",
+        |_, _| {},
+    )
+    .expect("write the page");
+    let report = run_browser(&cut, dir.path(), &[]);
+    assert_eq!(report["state"], "ready", "{report:#}");
+    // Polls start every 13 ms from 0 (worker 1: 0.1 ms later) and last 12 ms:
+    // starts and ends inside [1300, 2600] ms.
+    let inside = (0..1500u64)
+        .flat_map(|i| [i * 13_000_000, i * 13_000_000 + 100_000])
+        .flat_map(|s| [s, s + 12_000_000])
+        .filter(|t| (1_300_000_000..=2_600_000_000).contains(t))
+        .count() as u64;
+    assert_eq!(u64_at(&report, "/page/summary/events"), inside);
+    let status = report["page"]["status"].as_str().expect("status");
+    assert!(status.contains("cut by pulse html --from/--to"), "{status}");
+    assert!(report["page"]["findingNote"].is_string());
+}
+
+/// Without Chromium the browser tests pass as skipped, but say so on a line
+/// that cargo's capture does not swallow; with `PULSE_REQUIRE_BROWSER`
+/// (as CI runs) they fail instead.
+#[test]
+fn a_missing_browser_is_a_visible_skip_or_a_failure_in_ci() {
+    let run = |require: bool| {
+        let mut command = Command::new(std::env::current_exe().expect("this test binary"));
+        command
+            .args([
+                "--exact",
+                "a_poll_duration_on_a_rounding_half_is_shown_right",
+            ])
+            .env("CHROMIUM", "/nonexistent/chromium")
+            .env_remove(viewer_support::REQUIRE_ENV);
+        if require {
+            command.env(viewer_support::REQUIRE_ENV, "1");
+        }
+        command.output().expect("run this test binary")
+    };
+    let skipped = run(false);
+    assert!(skipped.status.success(), "{skipped:?}");
+    let err = String::from_utf8_lossy(&skipped.stderr);
+    assert!(
+        err.contains("SKIPPED a_poll_duration_on_a_rounding_half_is_shown_right: `/nonexistent/chromium` is not installed"),
+        "stderr: {err}"
+    );
+    let required = run(true);
+    assert!(!required.status.success(), "{required:?}");
+}
+
+/// A poll of exactly 150.25 ms (a half at the shown precision, where
+/// JavaScript and Rust round differently) is shown as such.
+#[test]
+fn a_poll_duration_on_a_rounding_half_is_shown_right() {
+    if !have_browser() {
+        return;
+    }
+    use pulse_trace::{Encoder, RecordedEvent, SpawnLocation, TraceMetadata};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trace = dir.path().join("half.bin");
+    let site = SpawnLocation(std::panic::Location::caller());
+    let ms = 1_000_000u64;
+    let duration = 150 * ms + 250_000;
+    let metadata = TraceMetadata {
+        worker_count: 1,
+        ..TraceMetadata::default()
+    };
+    let mut encoder = Encoder::new(FormatVersion::V6, metadata);
+    let mut bytes = Vec::new();
+    for (start, length, task) in [
+        (ms, 2 * ms, 1),
+        (10 * ms, duration, 2),
+        (200 * ms, 5 * ms, 3),
+    ] {
+        encoder.encode(
+            &RecordedEvent::PollStart {
+                timestamp_nanos: start,
+                worker: 0,
+                local_queue: 0,
+                task_id: Some(task),
+                spawned_at: site,
+            },
+            &mut bytes,
+        );
+        encoder.encode(
+            &RecordedEvent::PollEnd {
+                timestamp_nanos: start + length,
+                worker: 0,
+                local_queue: 0,
+            },
+            &mut bytes,
+        );
+    }
+    std::fs::write(&trace, bytes).expect("write trace");
+    let set = TraceSet::open(&trace).expect("set");
+    let page = dir.path().join("half.html");
+    let out = BufWriter::new(File::create(&page).expect("create page"));
+    pulse_cli::export::html::write_html(&set, None, out, "half.html", |_, _| {})
+        .expect("write the page");
+    let report = run_browser(&page, dir.path(), &["--hover-longest", "0"]);
+    check_page(&report, &truth(&trace));
+    let text = report["tooltip"]["text"].as_str().expect("tooltip");
+    assert!(text.contains("Poll of task 2"), "{text}");
+    assert_duration_shown(text, duration);
 }
 
 #[test]

@@ -232,6 +232,8 @@ async function main() {
           model: pulseViewer.summary(),
           lanes: pulseViewer.lanes(),
           findings: pulseViewer.findings().length,
+          markers: pulseViewer.markers(),
+          findingNote: (document.getElementById('findings-omitted') || {}).innerText || null,
           timings: pulseViewer.timings,
           longTasks: window.__longTasks || [],
           viewerErrors: pulseViewer.errors,

@@ -333,7 +333,68 @@ fn write_findings(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result 
             "  ... and {more} shorter finding(s) not listed (pulse analyze --all or --json lists them)"
         )?;
     }
-    Ok(())
+    write_next_steps(out, a)
+}
+
+/// What to do next about the longest poll finding: a spawn site often
+/// serves many tasks (one per connection), so it does not say which
+/// request it was; the time does, with the logs.
+fn write_next_steps(out: &mut String, a: &Analysis) -> fmt::Result {
+    let Some(f) = a
+        .findings
+        .iter()
+        .filter(|f| f.verdict.is_poll() && f.spawned_at.is_some())
+        .max_by_key(|f| f.duration_ns)
+    else {
+        return Ok(());
+    };
+    let since_first = |ns: u64| ns.saturating_sub(a.trace.first_ns) as f64 / 1e9;
+    let margin = f.duration_ns / 2;
+    let when = match a.trace.start_unix_ns.filter(|&t| t > 0) {
+        Some(start) => format!(" ({} UTC)", utc(start.saturating_add(f.start_ns))),
+        None => String::new(),
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Next: a spawn site often serves many tasks (one per connection or request), so \
+         {} may be any of them. To find which one, match the time of the longest poll finding, \
+         {}{when}, with your logs; look around it with `pulse html {} --from {:.3}s --to {:.3}s`; \
+         or spawn each kind of work from its own call site (a helper per route or job) so \
+         that findings name it.",
+        f.spawned_at.as_deref().unwrap_or("its spawn site"),
+        format_duration(f.start_ns),
+        if a.trace.name.is_empty() {
+            "TRACE"
+        } else {
+            &a.trace.name
+        },
+        since_first(f.start_ns.saturating_sub(margin)),
+        since_first(f.end_ns.saturating_add(margin)),
+    )
+}
+
+/// `2026-11-27 14:39:48.123456` for nanoseconds since the Unix epoch.
+fn utc(unix_ns: u64) -> String {
+    let secs = unix_ns / 1_000_000_000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        unix_ns % 1_000_000_000 / 1000
+    )
 }
 
 /// Blocked polls on several workers at the same time.
@@ -641,4 +702,21 @@ fn write_global_queue(out: &mut String, a: &Analysis) -> fmt::Result {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00.000000");
+        // A leap day, and a time with microseconds.
+        assert_eq!(
+            super::utc(951_782_400_000_000_000),
+            "2000-02-29 00:00:00.000000"
+        );
+        assert_eq!(
+            super::utc(1_795_789_188_123_456_789),
+            "2026-11-27 14:19:48.123456"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use pulse_trace::{LocationId, SpawnSite, TraceEvent, WorkerThreadKind};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::time::Duration;
 
 /// The process id every event uses: one traced runtime per file.
 const PID: u32 = 1;
@@ -26,11 +27,41 @@ fn old_thread_tid(worker: u32) -> u64 {
     u64::from(worker) + 1 + (1 << 20)
 }
 
+/// Polls shorter than this, and the gaps between them, are merged into
+/// one slice by default (see [`ChromeWriter::merge_below`]).
+pub const DEFAULT_MERGE_BELOW: Duration = Duration::from_micros(100);
+
+/// A poll ready to be written, its names resolved.
+#[derive(Debug)]
+struct PollSlice {
+    start: u64,
+    end: u64,
+    name: String,
+    task_id: Option<u64>,
+    spawned_at: Option<String>,
+    local_queue: u32,
+    /// The local queue depth when it ended.
+    end_depth: u32,
+}
+
+/// Short polls close together, not written yet: one slice when it ends.
+#[derive(Debug)]
+struct Merged {
+    first: PollSlice,
+    end: u64,
+    end_depth: u32,
+    polls: u64,
+    busy: u64,
+}
+
 #[derive(Debug)]
 struct Track {
     /// Polls and parks, paired as the analysis pairs them.
     timeline: WorkerTimeline,
     local_queue: Option<u32>,
+    /// The local queue depth last seen (written with the slices).
+    depth: u32,
+    merged: Option<Merged>,
     /// The sampler's latest reading of the worker's thread.
     last_sample: Option<Reading>,
     old_thread_named: bool,
@@ -49,6 +80,16 @@ struct Track {
 ///   they end, that never overlap on a track. After a `block_in_place`
 ///   hand-over the old thread's poll goes to a track of its own
 ///   (`worker N, old thread`).
+/// - except that polls shorter than [`merge_below`](Self::merge_below)
+///   (100 µs by default) that follow each other with gaps (parks
+///   included) shorter than that are one slice, `N polls`, spanning at
+///   most 10 times the threshold (1 ms by default; category `polls`;
+///   arguments: `polls`, `busy_us`, the first poll's task and spawn
+///   location). A busy server's trace would otherwise grow about 40 times
+///   in this format; merged, it stays within 10 times (see BENCHMARKS.md).
+///   Polls and parks of 100 µs or more are always their own slices;
+///   `merge_below(Duration::ZERO)` writes every poll. The local queue
+///   depth is written where slices begin and end.
 /// - counter tracks: `global queue` (tasks), `worker N local queue`
 ///   (tasks), and `worker N CPU` (shares of each sample interval spent on a
 ///   CPU and waiting for one, split as the analysis splits readings);
@@ -85,6 +126,7 @@ pub struct ChromeWriter<W: Write> {
     tracks: BTreeMap<u32, Track>,
     global_queue: Option<u64>,
     last_ns: u64,
+    merge_below: u64,
 }
 
 impl<W: Write> ChromeWriter<W> {
@@ -101,12 +143,23 @@ impl<W: Write> ChromeWriter<W> {
             tracks: BTreeMap::new(),
             global_queue: None,
             last_ns: 0,
+            merge_below: u64::try_from(DEFAULT_MERGE_BELOW.as_nanos()).unwrap_or(u64::MAX),
         };
         writer.line.push_str(&format!(
             "{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{PID},\"args\":{{\"name\":\"tokio runtime\"}}}}"
         ));
         writer.emit()?;
         Ok(writer)
+    }
+
+    /// Merges polls shorter than `threshold` that follow each other with
+    /// gaps shorter than it into one slice (default:
+    /// [`DEFAULT_MERGE_BELOW`]); `Duration::ZERO` writes every poll as
+    /// its own slice.
+    #[must_use]
+    pub fn merge_below(mut self, threshold: Duration) -> Self {
+        self.merge_below = u64::try_from(threshold.as_nanos()).unwrap_or(u64::MAX);
+        self
     }
 
     /// Writes `line` as the next array element.
@@ -131,6 +184,8 @@ impl<W: Write> ChromeWriter<W> {
                 Track {
                     timeline: WorkerTimeline::new(worker),
                     local_queue: None,
+                    depth: 0,
+                    merged: None,
                     last_sample: None,
                     old_thread_named: false,
                 },
@@ -160,30 +215,122 @@ impl<W: Write> ChromeWriter<W> {
         self.emit()
     }
 
-    /// Writes a poll slice the worker's timeline closed.
+    /// A poll slice the worker's timeline closed: on the old thread's
+    /// track, its own slice; otherwise merged with its neighbours when
+    /// short, or its own slice.
     fn poll_slice<'a>(
         &mut self,
         worker: u32,
         span: &PollSpan,
         locate: impl Fn(LocationId) -> Option<&'a SpawnSite>,
     ) -> io::Result<()> {
-        let tid = match span.ending {
-            PollEnding::Ended | PollEnding::Cut => tid(worker),
-            PollEnding::Detached | PollEnding::Retired => self.old_thread(worker)?,
-        };
         let site = span.poll.location.and_then(locate);
-        let name = site.map_or_else(|| "poll".to_owned(), short_site);
-        self.begin(tid, span.poll.start, &name, "poll");
+        let depth = self.track(worker)?.depth;
+        let slice = PollSlice {
+            start: span.poll.start,
+            end: span.end,
+            name: site.map_or_else(|| "poll".to_owned(), short_site),
+            task_id: span.poll.task_id,
+            spawned_at: site.map(ToString::to_string),
+            local_queue: span.poll.local_queue,
+            end_depth: span.local_queue_end.unwrap_or(depth),
+        };
+        if matches!(span.ending, PollEnding::Detached | PollEnding::Retired) {
+            let tid = self.old_thread(worker)?;
+            return self.write_poll(tid, &slice);
+        }
+        let length = slice.end.saturating_sub(slice.start);
+        let merge_below = self.merge_below;
+        if length >= merge_below {
+            self.flush_merged(worker)?;
+            self.write_poll(tid(worker), &slice)?;
+            self.local_queue(worker, slice.start, slice.local_queue)?;
+            return self.local_queue(worker, slice.end, slice.end_depth);
+        }
+        let track = self.track(worker)?;
+        if let Some(merged) = &mut track.merged {
+            // Close together, and the slice spans at most 10 times the
+            // threshold, so activity keeps its shape over time.
+            if slice.start.saturating_sub(merged.end) < merge_below
+                && slice.end.saturating_sub(merged.first.start) <= merge_below.saturating_mul(10)
+            {
+                merged.polls += 1;
+                merged.busy += length;
+                merged.end = slice.end;
+                merged.end_depth = slice.end_depth;
+                return Ok(());
+            }
+        }
+        self.flush_merged(worker)?;
+        self.track(worker)?.merged = Some(Merged {
+            end: slice.end,
+            end_depth: slice.end_depth,
+            polls: 1,
+            busy: length,
+            first: slice,
+        });
+        Ok(())
+    }
+
+    /// Writes one poll's slice on track `tid`.
+    fn write_poll(&mut self, tid: u64, poll: &PollSlice) -> io::Result<()> {
+        self.begin(tid, poll.start, &poll.name, "poll");
         self.line.push_str(",\"args\":{\"task_id\":");
-        json::opt_u64(&mut self.line, span.poll.task_id);
+        json::opt_u64(&mut self.line, poll.task_id);
         self.line.push_str(",\"spawned_at\":");
-        match site {
-            Some(site) => json::string(&mut self.line, &site.to_string()),
+        match &poll.spawned_at {
+            Some(site) => json::string(&mut self.line, site),
             None => self.line.push_str("null"),
         }
-        let _ = write!(self.line, ",\"local_queue\":{}}}}}", span.poll.local_queue);
+        let _ = write!(self.line, ",\"local_queue\":{}}}}}", poll.local_queue);
         self.emit()?;
-        self.end(tid, span.end)
+        self.end(tid, poll.end)
+    }
+
+    /// Writes the worker's merged polls, if any.
+    fn flush_merged(&mut self, worker: u32) -> io::Result<()> {
+        let Some(merged) = self.tracks.get_mut(&worker).and_then(|t| t.merged.take()) else {
+            return Ok(());
+        };
+        if merged.polls == 1 {
+            self.write_poll(tid(worker), &merged.first)?;
+            self.local_queue(worker, merged.first.start, merged.first.local_queue)?;
+        } else {
+            let name = format!("{} polls", merged.polls);
+            self.begin(tid(worker), merged.first.start, &name, "polls");
+            let _ = write!(
+                self.line,
+                ",\"args\":{{\"polls\":{},\"busy_us\":{},\"first_task_id\":",
+                merged.polls,
+                Micros(merged.busy)
+            );
+            json::opt_u64(&mut self.line, merged.first.task_id);
+            self.line.push_str(",\"first_spawned_at\":");
+            match &merged.first.spawned_at {
+                Some(site) => json::string(&mut self.line, site),
+                None => self.line.push_str("null"),
+            }
+            self.line.push_str("}}");
+            self.emit()?;
+            self.local_queue(worker, merged.first.start, merged.first.local_queue)?;
+            self.end(tid(worker), merged.end)?;
+        }
+        self.local_queue(worker, merged.end, merged.end_depth)
+    }
+
+    /// A park the worker's timeline closed: a short one is a gap between
+    /// merged polls, a long one its own slice.
+    fn park_slice(&mut self, worker: u32, start: u64, end: u64) -> io::Result<()> {
+        if end.saturating_sub(start) < self.merge_below {
+            return Ok(());
+        }
+        self.flush_merged(worker)?;
+        self.begin(tid(worker), start, "parked", "park");
+        self.line.push('}');
+        self.emit()?;
+        self.end(tid(worker), end)?;
+        let depth = self.track(worker)?.depth;
+        self.local_queue(worker, end, depth)
     }
 
     /// The track of `worker`'s old thread, named on first use.
@@ -248,27 +395,31 @@ impl<W: Write> ChromeWriter<W> {
         if let Some(worker) = event.worker() {
             let track = self.track(worker)?;
             let closed = track.timeline.on_event(event);
-            let ns = track.timeline.last().unwrap_or(event_ns);
-            if let Some(park) = closed.park.filter(|p| !p.retired) {
-                self.begin(tid(worker), park.start, "parked", "park");
-                self.line.push('}');
-                self.emit()?;
-                self.end(tid(worker), park.end)?;
-            }
-            if let Some(poll) = &closed.poll {
-                self.poll_slice(worker, poll, &locate)?;
-            }
-            if closed.retired {
-                return Ok(());
-            }
-            match *event {
-                TraceEvent::PollStart { local_queue, .. }
+            if !closed.retired {
+                if let TraceEvent::PollStart { local_queue, .. }
                 | TraceEvent::PollEnd { local_queue, .. }
                 | TraceEvent::WorkerPark { local_queue, .. }
-                | TraceEvent::WorkerUnpark { local_queue, .. } => {
-                    self.local_queue(worker, ns, local_queue)?;
+                | TraceEvent::WorkerUnpark { local_queue, .. } = *event
+                {
+                    track.depth = local_queue;
                 }
-                _ => {}
+            }
+            // In time order: what closed first is written first.
+            let park = closed.park.filter(|p| !p.retired);
+            let poll_first =
+                matches!((&closed.poll, &park), (Some(poll), Some(park)) if poll.end <= park.start);
+            if poll_first {
+                if let Some(poll) = &closed.poll {
+                    self.poll_slice(worker, poll, &locate)?;
+                }
+            }
+            if let Some(park) = park {
+                self.park_slice(worker, park.start, park.end)?;
+            }
+            if !poll_first {
+                if let Some(poll) = &closed.poll {
+                    self.poll_slice(worker, poll, &locate)?;
+                }
             }
             return Ok(());
         }
@@ -348,6 +499,10 @@ impl<W: Write> ChromeWriter<W> {
                 }
             })
             .collect();
+        let workers: Vec<u32> = self.tracks.keys().copied().collect();
+        for worker in workers {
+            self.flush_merged(worker)?;
+        }
         for (worker, start, end, poll) in open {
             match poll {
                 Some(task_id) => {
@@ -495,13 +650,57 @@ pub fn trace_to_chrome(
     out: impl Write,
     out_name: &str,
     options: &AnalysisOptions,
+    progress: impl FnMut(u64, u64),
+) -> Result<crate::analysis::Analysis, AnalysisError> {
+    trace_to_chrome_with(set, out, out_name, options, DEFAULT_MERGE_BELOW, progress)
+}
+
+/// As [`trace_to_chrome`], merging polls shorter than `merge_below` as
+/// [`ChromeWriter::merge_below`] does (`Duration::ZERO`: every poll its own
+/// slice). What `pulse chrome --merge-below` does.
+///
+/// # Errors
+///
+/// As [`trace_to_chrome`].
+///
+/// # Examples
+///
+/// ```
+/// use pulse_cli::analysis::{AnalysisOptions, TraceSet};
+/// use pulse_cli::export::trace_to_chrome_with;
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("trace.bin");
+/// # let (rt, guard) = pulse::Recorder::build(
+/// #     tokio::runtime::Builder::new_multi_thread(),
+/// #     Box::new(pulse::SimpleBinaryWriter::new(&path)?),
+/// # )?;
+/// # rt.block_on(async { for _ in 0..10 { tokio::spawn(async {}).await.unwrap() } });
+/// # drop(rt); drop(guard);
+///
+/// let set = TraceSet::open(&path)?;
+/// let mut every_poll = Vec::new();
+/// trace_to_chrome_with(&set, &mut every_poll, "memory", &AnalysisOptions::default(), Duration::ZERO, |_, _| {})?;
+/// assert!(!String::from_utf8(every_poll)?.contains("\"cat\":\"polls\""));
+/// # Ok(())
+/// # }
+/// ```
+pub fn trace_to_chrome_with(
+    set: &TraceSet,
+    out: impl Write,
+    out_name: &str,
+    options: &AnalysisOptions,
+    merge_below: Duration,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<crate::analysis::Analysis, AnalysisError> {
     let output = |source| AnalysisError::Output {
         path: out_name.into(),
         source,
     };
-    let mut writer = ChromeWriter::new(out).map_err(output)?;
+    let mut writer = ChromeWriter::new(out)
+        .map_err(output)?
+        .merge_below(merge_below);
     let analysis = crate::analysis::run(
         set,
         options,

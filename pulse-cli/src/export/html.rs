@@ -47,7 +47,9 @@ use crate::analysis::{
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The trace decoder, in JavaScript (`FORMAT.md` v5 and v6).
 pub const DECODER_JS: &str = include_str!("html/decoder.js");
@@ -86,14 +88,133 @@ pub fn trace_to_html(
     options: &AnalysisOptions,
     out: impl Write,
     out_name: &str,
+    progress: impl FnMut(u64, u64),
+) -> Result<Analysis, AnalysisError> {
+    trace_to_html_window(set, options, None, out, out_name, progress)
+}
+
+/// As [`trace_to_html`], but the page shows only the time window `window`
+/// (durations since the trace's first event; what `pulse html --from
+/// --to` does): it embeds only the files of a rotated set that hold
+/// events inside the window, the page decodes only the events inside it,
+/// and only the findings that overlap it are marked. Use it when a whole
+/// trace is too large for one browser tab (about 0.7 billion events on
+/// Chromium). The returned analysis is the whole trace's, with `findings`
+/// cut to the window.
+///
+/// # Errors
+///
+/// As [`trace_to_html`]; a window that starts after the trace ends, or
+/// does not start before it ends, is an [`AnalysisError::Output`] naming
+/// `out_name`, and nothing is written.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_cli::analysis::{AnalysisOptions, TraceSet};
+/// use pulse_cli::export::html::trace_to_html_window;
+/// use std::time::Duration;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("trace.bin");
+/// # let mut builder = tokio::runtime::Builder::new_multi_thread();
+/// # builder.enable_all();
+/// # let (rt, guard) = pulse::Recorder::build(
+/// #     builder,
+/// #     Box::new(pulse::SimpleBinaryWriter::new(&path)?),
+/// # )?;
+/// # rt.block_on(async { tokio::time::sleep(Duration::from_millis(30)).await });
+/// # drop(rt); drop(guard);
+///
+/// let set = TraceSet::open(&path)?;
+/// let mut page = Vec::new();
+/// let window = Duration::from_millis(10)..Duration::from_millis(20);
+/// trace_to_html_window(&set, &AnalysisOptions::default(), Some(window), &mut page, "memory", |_, _| {})?;
+/// assert!(String::from_utf8(page)?.contains("\"window\":["));
+/// # Ok(())
+/// # }
+/// ```
+pub fn trace_to_html_window(
+    set: &TraceSet,
+    options: &AnalysisOptions,
+    window: Option<Range<Duration>>,
+    out: impl Write,
+    out_name: &str,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Analysis, AnalysisError> {
     let total = set.total_bytes();
-    let analysis = analysis::analyze_set(set, options, |done, _| progress(done, 2 * total))?;
-    write_html(set, Some(&analysis), out, out_name, |done, _| {
-        progress(total + done, 2 * total)
-    })?;
+    // Each file's first and last timestamps, to embed only those the
+    // window needs.
+    let mut spans: Vec<(u64, u64)> = vec![(u64::MAX, 0); set.files().len()];
+    let mut file = 0;
+    let mut analysis = analysis::run(
+        set,
+        options,
+        |event, scan| {
+            if set.files().get(file).map(PathBuf::as_path) != Some(scan.reader().path()) {
+                file = set
+                    .files()
+                    .iter()
+                    .position(|path| path == scan.reader().path())
+                    .unwrap_or(file);
+            }
+            let t = event.timestamp_nanos();
+            if let Some(span) = spans.get_mut(file) {
+                *span = (span.0.min(t), span.1.max(t));
+            }
+            Ok(())
+        },
+        |done, _| progress(done, 2 * total),
+    )?;
+    let Some(window) = window else {
+        write_html(set, Some(&analysis), out, out_name, |done, _| {
+            progress(total + done, 2 * total)
+        })?;
+        return Ok(analysis);
+    };
+    let first = analysis.trace.first_ns;
+    let length = analysis.trace.last_ns.saturating_sub(first);
+    let (from, to) = (saturating_nanos(window.start), saturating_nanos(window.end));
+    if from >= to || from > length {
+        return Err(AnalysisError::Output {
+            path: out_name.into(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the window {:?}..{:?} holds no part of the trace, which lasts {:?} from its first event: choose a start below that and an end after the start",
+                    window.start,
+                    window.end,
+                    Duration::from_nanos(length)
+                ),
+            ),
+        });
+    }
+    let (from, to) = (first + from, first.saturating_add(to));
+    let files: Vec<_> = set
+        .files()
+        .iter()
+        .zip(spans)
+        .filter(|(_, (start, end))| start <= end && *start <= to && *end >= from)
+        .map(|(path, _)| path.clone())
+        .collect();
+    let cut = TraceSet::from_files(set.name(), files);
+    analysis
+        .findings
+        .retain(|f| f.end_ns >= from && f.start_ns <= to);
+    let cut_total = cut.total_bytes();
+    write_page_for(
+        &cut,
+        Some(&analysis),
+        Some(from..to),
+        out,
+        out_name,
+        |done, _| progress(total + done * total / cut_total.max(1), 2 * total),
+    )?;
     Ok(analysis)
+}
+
+fn saturating_nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Writes one self-contained page showing `set`, with `analysis`'s
@@ -108,6 +229,18 @@ pub fn trace_to_html(
 pub fn write_html(
     set: &TraceSet,
     analysis: Option<&Analysis>,
+    out: impl Write,
+    out_name: &str,
+    progress: impl FnMut(u64, u64),
+) -> Result<(), AnalysisError> {
+    write_page_for(set, analysis, None, out, out_name, progress)
+}
+
+/// [`write_html`], with an optional window (trace timestamps).
+fn write_page_for(
+    set: &TraceSet,
+    analysis: Option<&Analysis>,
+    window: Option<Range<u64>>,
     out: impl Write,
     out_name: &str,
     mut progress: impl FnMut(u64, u64),
@@ -133,6 +266,18 @@ pub fn write_html(
                 ",\"analysis\":true,\"findings_omitted\":{}",
                 analysis.findings_omitted
             );
+        }
+        if let Some(window) = &window {
+            let _ = write!(meta, ",\"window\":[{},{}]", window.start, window.end);
+            if let Some(analysis) = analysis {
+                let first = analysis.trace.first_ns;
+                let _ = write!(
+                    meta,
+                    ",\"window_since_start\":[{},{}]",
+                    window.start.saturating_sub(first),
+                    window.end.min(analysis.trace.last_ns).saturating_sub(first)
+                );
+            }
         }
         meta.push('}');
         write_json_block(out, "pulse-meta", &meta)?;

@@ -40,5 +40,5 @@ mod json;
 mod jsonl;
 pub mod parquet;
 
-pub use chrome::{trace_to_chrome, ChromeWriter};
+pub use chrome::{trace_to_chrome, trace_to_chrome_with, ChromeWriter, DEFAULT_MERGE_BELOW};
 pub use jsonl::{trace_to_jsonl, JsonlWriter};

@@ -104,6 +104,57 @@ pub const VARIABLES: [&str; 23] = [
     "PULSE_STACK_THRESHOLD_MS",
 ];
 
+/// The `PULSE_*` names among `names` that are not pulse's but look like a
+/// misspelling of one (at most two edits away), each with the variable it
+/// likely means. Other `PULSE_*` names (PulseAudio's `PULSE_SERVER`,
+/// `PULSE_SINK`, ...) are not reported. `#[pulse::main]` prints one line
+/// for each (the run is still recorded, the misspelled one ignored).
+///
+/// # Examples
+///
+/// ```
+/// use std::ffi::OsString;
+/// let names = ["PULSE_FLUSH_MSEC", "PULSE_SERVER", "PATH"].map(OsString::from);
+/// assert_eq!(pulse::config::env::misspelled(names), [("PULSE_FLUSH_MSEC".to_owned(), "PULSE_FLUSH_MS")]);
+/// ```
+pub fn misspelled(names: impl IntoIterator<Item = OsString>) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    for name in names {
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if !name.starts_with("PULSE") || VARIABLES.contains(&name) {
+            continue;
+        }
+        let closest = VARIABLES
+            .iter()
+            .map(|known| (edit_distance(name, known), *known))
+            .min();
+        if let Some((distance, known)) = closest {
+            if distance <= 2 {
+                found.push((name.to_owned(), known));
+            }
+        }
+    }
+    found
+}
+
+/// Levenshtein distance between two ASCII-ish names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// Applies the `PULSE_*` variables of this process's environment to
 /// `config`. See the [module documentation](self) for the variables.
 ///

@@ -5,6 +5,7 @@
 
 use pulse::{Config, Recorder, WriterConfig};
 use pulse_trace::FormatVersion;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -29,7 +30,8 @@ fn have(program: &str) -> bool {
 }
 
 /// Whether `program` can run. If not: fails the test when
-/// [`REQUIRE_ENV`] is set, otherwise says why the test is skipped.
+/// [`REQUIRE_ENV`] is set, otherwise prints one `SKIPPED` line that
+/// survives cargo's output capture (the test then counts as passed).
 pub fn require(program: &str, what: &str) -> bool {
     if have(program) {
         return true;
@@ -37,7 +39,15 @@ pub fn require(program: &str, what: &str) -> bool {
     if std::env::var_os(REQUIRE_ENV).is_some() {
         panic!("`{program}` is needed for {what} ({REQUIRE_ENV} is set): install it");
     }
-    eprintln!("skipped: `{program}` is not installed ({what}); .ci/run installs it");
+    // Straight to the process's stderr, not through `eprintln!`, which the
+    // test harness captures and shows only for failures: a skipped test
+    // counts as passed, so this line is what tells it apart.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {}: `{program}` is not installed, so {what} did not run \
+         (.ci/run installs it and sets {REQUIRE_ENV})",
+        std::thread::current().name().unwrap_or("a viewer test"),
+    );
     false
 }
 

@@ -647,6 +647,9 @@
       this.locations = new D.LocationTable();
       this.droppedTotal = 0;
       this.traceEnd = null;
+      // `pulse html --from/--to`: only events inside [lo, hi] are kept.
+      this.lo = -Infinity;
+      this.hi = Infinity;
     }
 
     worker(id) {
@@ -711,6 +714,8 @@
       let events = this.events;
       let w = null;
       let wid = -1;
+      const lo = this.lo;
+      const hi = this.hi;
       try {
         for (;;) {
           for (let i = 0; i < 8192; i++) {
@@ -719,9 +724,10 @@
               this.traceEnd = dec.traceEnd;
               return true;
             }
+            const t = dec.t;
+            if (t < lo || t > hi) continue;
             events++;
             const kind = dec.kind;
-            const t = dec.t;
             counts[kind]++;
             if (t < first) first = t;
             if (t > last) last = t;
@@ -906,6 +912,8 @@
     LQ_H = LANE_H - LQ_Y - 4;
   }
   const RAW_LIMIT = 4000;
+  // Findings narrower than this (px) gather into one marker per column this wide.
+  const MARKER_BIN = 6;
 
   class Viewer {
     constructor() {
@@ -939,12 +947,20 @@
       this.tooltip(null);
       this.status("Reading " + files.map((f) => f.name).join(", ") + " …", true);
       const builder = new ModelBuilder();
+      this.builder = builder;
+      if (this.window) {
+        builder.lo = this.window[0];
+        builder.hi = this.window[1];
+      }
       await builder.decode(files, (done, total, events) => {
         this.progress("Decoding: " + fmtInt(events) + " events", done / Math.max(1, total));
       });
       const t1 = now();
-      this.progress("Building the timeline", 0);
-      const model = await builder.finish((done, total) => this.progress("Building the timeline", done / total));
+      const building = (done, total) =>
+        this.progress("Building the timeline of " + fmtInt(builder.events) + " events: " + Math.round((100 * done) / Math.max(1, total)) + " %", done / Math.max(1, total));
+      building(0, 1);
+      const model = await builder.finish(building);
+      this.builder = null;
       const t2 = now();
       this.model = model;
       const findings = readFindings(findingsJson);
@@ -978,8 +994,12 @@
           true
         );
       } else {
+        const rel = this.windowSinceStart;
+        const cut = this.window
+          ? " (only " + (rel ? fmtDur(rel[0]) + " → " + fmtDur(rel[1]) + " after the trace's start" : "a window of the trace") + ", cut by pulse html --from/--to)"
+          : "";
         this.status(
-          "Loaded " + fmtInt(model.events) + " events in " + fmtDur((t3 - t0) * 1e6) + ". Wheel or w/s to zoom, drag or a/d to pan, hover for details, n/p for findings.",
+          "Loaded " + fmtInt(model.events) + " events" + cut + " in " + fmtDur((t3 - t0) * 1e6) + ". Wheel or w/s to zoom, drag or a/d to pan, hover for details, n/p for findings.",
           false
         );
       }
@@ -1009,6 +1029,8 @@
       const meta = metaBlock ? JSON.parse(metaBlock.textContent) : {};
       if (meta.name) $("trace-name").textContent = meta.name;
       this.omitted = meta.findings_omitted || 0;
+      this.window = Array.isArray(meta.window) ? meta.window : null;
+      this.windowSinceStart = Array.isArray(meta.window_since_start) ? meta.window_since_start : null;
       const unpacked = now() - t0;
       await this.load(files, findings);
       this.timings.unpack_ms = unpacked;
@@ -1182,6 +1204,8 @@
     renderFindings() {
       const list = $("finding-list");
       list.textContent = "";
+      const stale = document.getElementById("findings-omitted");
+      if (stale) stale.remove();
       const fs = this.findings;
       $("finding-count").textContent = fs.length ? "(" + fs.length + ")" : "";
       $("finding-note").textContent =
@@ -1192,6 +1216,19 @@
           : fs.length
           ? "Long polls (≥ 10 ms). For verdicts, open the trace with `pulse html`, or drop the JSON of `pulse analyze --json` here too."
           : "No poll of 10 ms or more. For verdicts, open the trace with `pulse html`.";
+      if (this.omitted > 0 && this.findingsSource === "analysis") {
+        const last = fs.reduce((m, f) => Math.max(m, f.end_ns), -Infinity);
+        const note = el(
+          "div",
+          { class: "note warn", id: "findings-omitted", "data-count": String(this.omitted) },
+          fmtInt(this.omitted) +
+            " more findings were left out: the analysis lists at most " +
+            fmtInt(fs.length) +
+            (isFinite(last) && this.model ? ", so there are no markers after " + fmtDur(last - this.model.first) : "") +
+            ". To see them, cut a window there: pulse html TRACE --from START --to END."
+        );
+        list.before(note);
+      }
       const shown = Math.min(fs.length, 2000);
       for (let i = 0; i < shown; i++) {
         const f = fs[i];
@@ -1782,6 +1819,11 @@
       const fs = this.findings;
       if (fs.length === 0) return;
       const laneOf = new Map(this.lanes.map((l) => [l.worker, l]));
+      // Findings narrower than a few pixels are gathered, per lane, into one
+      // marker per column of MARKER_BIN pixels that says how many it holds:
+      // zoomed out over a long trace, lanes stay visible and a frame draws
+      // a few hundred markers, not thousands.
+      const bins = new Map();
       for (let i = 0; i < fs.length; i++) {
         const f = fs[i];
         const s = f.start_ns - origin;
@@ -1789,35 +1831,45 @@
         if (e < this.t0 || s > this.t1) continue;
         const lane = laneOf.get(f.worker);
         if (!lane) continue;
-        const x0 = Math.max(this.x(s), LABEL_W - 4);
-        const x1 = Math.min(Math.max(this.x(e), x0 + 3), this.width + 4);
-        const color = verdictColor(f.verdict);
-        const current = i === this.current;
-        const y0 = lane.y + 1;
-        const y1 = lane.y + LANE_H - 2;
-        ctx.strokeStyle = color;
-        ctx.lineWidth = current ? 3 : 2;
-        ctx.strokeRect(x0, y0 + 0.5, x1 - x0, y1 - y0);
-        if (current) {
-          ctx.fillStyle = color;
-          ctx.globalAlpha = 0.1;
-          ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
-          ctx.globalAlpha = 1;
+        const xs = this.x(s);
+        const xe = this.x(e);
+        if (xe - xs < MARKER_BIN && i !== this.current) {
+          const col = Math.floor(Math.max(xs, LABEL_W - 4) / MARKER_BIN);
+          const key = f.worker * 1e6 + col;
+          const bin = bins.get(key);
+          if (bin === undefined) bins.set(key, { index: i, count: 1, lane, col, xe });
+          else {
+            bin.count++;
+            if (xe > bin.xe) bin.xe = xe;
+          }
+          continue;
         }
-        // A flag at the start, with the verdict when there is room.
-        ctx.fillStyle = color;
-        ctx.beginPath();
-        ctx.moveTo(x0, y0);
-        ctx.lineTo(x0 + 9, y0);
-        ctx.lineTo(x0, y0 + 9);
-        ctx.fill();
-        this.markers.push({ index: i, verdict: f.verdict, worker: f.worker, x0, x1, y0, y1 });
+        this.drawMarker(i, f.verdict, lane, Math.max(xs, LABEL_W - 4), Math.min(Math.max(xe, xs + 3), this.width + 4), 1);
+      }
+      for (const bin of bins.values()) {
+        const x0 = Math.max(bin.col * MARKER_BIN, LABEL_W - 4);
+        const x1 = Math.min(Math.max(bin.xe, x0 + 3), this.width + 4);
+        this.drawMarker(bin.index, fs[bin.index].verdict, bin.lane, x0, x1, bin.count);
+      }
+      ctx.lineWidth = 1;
+      // Counts on gathered markers.
+      ctx.font = "600 10px system-ui, sans-serif";
+      ctx.textBaseline = "top";
+      for (const mk of this.markers) {
+        if (mk.count < 2) continue;
+        const label = mk.count > 999 ? "999+" : String(mk.count);
+        const w = ctx.measureText(label).width + 4;
+        ctx.fillStyle = "rgba(255,255,255,0.9)";
+        ctx.fillRect(mk.x0 + 1, mk.y0 + 10, w, 11);
+        ctx.fillStyle = verdictColor(mk.verdict);
+        ctx.fillText(label, mk.x0 + 3, mk.y0 + 11);
       }
       ctx.lineWidth = 1;
       // Labels for markers wide enough.
       ctx.font = "600 10px system-ui, sans-serif";
       ctx.textBaseline = "top";
       for (const mk of this.markers) {
+        if (mk.count > 1) continue;
         const label = verdictLabel(mk.verdict);
         if (mk.x1 - mk.x0 > ctx.measureText(label).width + 16) {
           ctx.fillStyle = "rgba(255,255,255,0.85)";
@@ -1826,6 +1878,32 @@
           ctx.fillText(label, mk.x0 + 12, mk.y0 + 2);
         }
       }
+    }
+
+    /** One marker: an outline over the lane and a flag; `count` findings gathered in it. */
+    drawMarker(index, verdict, lane, x0, x1, count) {
+      const ctx = this.ctx;
+      const color = verdictColor(verdict);
+      const current = index === this.current;
+      const y0 = lane.y + 1;
+      const y1 = lane.y + LANE_H - 2;
+      ctx.strokeStyle = color;
+      ctx.lineWidth = current ? 3 : 2;
+      ctx.strokeRect(x0, y0 + 0.5, x1 - x0, y1 - y0);
+      if (current) {
+        ctx.fillStyle = color;
+        ctx.globalAlpha = 0.1;
+        ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
+        ctx.globalAlpha = 1;
+      }
+      // A flag at the start.
+      ctx.fillStyle = color;
+      ctx.beginPath();
+      ctx.moveTo(x0, y0);
+      ctx.lineTo(x0 + 9, y0);
+      ctx.lineTo(x0, y0 + 9);
+      ctx.fill();
+      this.markers.push({ index, verdict, worker: lane.worker, x0, x1, y0, y1, count });
     }
 
     // --- hover ---
@@ -1838,6 +1916,7 @@
       for (const mk of this.markers) {
         if (x >= mk.x0 - 2 && x <= mk.x1 + 2 && y >= mk.y0 - 2 && y <= mk.y1 + 2) {
           hit.finding = mk.index;
+          hit.gathered = mk.count;
           break;
         }
       }
@@ -1917,6 +1996,7 @@
         row(verdictLabel(f.verdict) + " — worker " + f.worker, "h");
         row(fmtTime(f.start_ns) + " → " + fmtTime(f.end_ns) + " (" + fmtDur(f.end_ns - f.start_ns) + ")");
         for (const line of evidence(f)) row(line, "m");
+        if (h.gathered > 1) row("and " + (h.gathered - 1) + " more findings here: zoom in to tell them apart, or step with n / p", "m");
         parts.push("</div>");
       }
       this.tooltip(parts.join(""), cx, cy);
@@ -2117,6 +2197,20 @@
     }
   }
 
+  /** What to tell a person when loading failed; memory runs out first on huge traces. */
+  function failureMessage(e, builder) {
+    if (e instanceof RangeError && /alloc|memory|Invalid array length|Invalid typed array length/i.test(e.message)) {
+      const events = builder ? builder.events : 0;
+      return (
+        "This trace is too large for one browser tab: memory ran out" +
+        (events ? " after " + fmtInt(events) + " events" : "") +
+        " (a tab holds about 0.7 billion). Cut a time window and open that: " +
+        "pulse html TRACE --from 10s --to 20s (times from the trace's first event; pulse info TRACE gives its duration)."
+      );
+    }
+    return "Could not show the trace: " + e;
+  }
+
   function escapeHtml(s) {
     return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
   }
@@ -2170,7 +2264,7 @@
         .catch((e) => {
           viewer.state = "error";
           viewer.errors.push(String(e && e.stack ? e.stack : e));
-          viewer.status("Could not show the trace: " + e, false, true);
+          viewer.status(failureMessage(e, viewer.builder), false, true);
           throw e;
         });
       return api.ready;
