@@ -483,21 +483,6 @@ impl Config {
         self
     }
 
-    /// The names and limits of automatic dumps, for the flight recorder.
-    pub(crate) fn auto_dumps(&self) -> Option<crate::record::control::AutoDumps> {
-        let WriterConfig::Memory { path, .. } = &self.writer else {
-            return None;
-        };
-        Some(crate::record::control::AutoDumps {
-            base: path.clone(),
-            count: 0,
-            cooldown: std::time::Duration::from_millis(self.dump_cooldown_ms),
-            max_per_hour: self.dump_max_per_hour,
-            recent: Default::default(),
-            quiet: self.quiet,
-        })
-    }
-
     /// Whether the sampler captures the user stack of a worker whose poll
     /// has lasted longer than [`Config::stack_threshold_ms`], at most once
     /// per `sample_ms` and 5 ms (Linux x86_64; see the README's "Stacks of long

@@ -15,7 +15,7 @@
 //! (`max_pending_events` × 56 bytes). Past that, further events are dropped
 //! and counted, so memory stays flat and workers never wait for I/O.
 
-use crate::record::buffer::{new_buffer, Records, Stream, WORDS_PER_EVENT};
+use crate::record::records::{new_buffer, Records, Stream, WORDS_PER_EVENT};
 use pulse_trace::RecordedEvent;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};

@@ -73,6 +73,24 @@ pub(crate) struct AutoDumps {
     pub(crate) quiet: bool,
 }
 
+impl AutoDumps {
+    /// The names and limits of automatic dumps `config` asks for (only a
+    /// memory writer dumps).
+    pub(crate) fn from_config(config: &crate::config::Config) -> Option<AutoDumps> {
+        let crate::config::WriterConfig::Memory { path, .. } = &config.writer else {
+            return None;
+        };
+        Some(AutoDumps {
+            base: path.clone(),
+            count: 0,
+            cooldown: Duration::from_millis(config.dump_cooldown_ms),
+            max_per_hour: config.dump_max_per_hour,
+            recent: Default::default(),
+            quiet: config.quiet,
+        })
+    }
+}
+
 impl Control {
     pub(crate) fn new(shared: Arc<Shared>, dumps: Option<AutoDumps>) -> Control {
         Control {

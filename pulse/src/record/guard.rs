@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::record::buffer::NO_WORKER;
-use crate::record::control::{Control, Request};
+use crate::record::control::{AutoDumps, Control, Request};
 use crate::record::flusher::{self, panic_message, FlushStats};
 use crate::record::hooks::flush_current_thread;
 use crate::record::metrics::MetricsSnapshot;
@@ -226,7 +226,7 @@ impl RecordingGuard {
         writer: Box<dyn TraceWriter>,
         config: &Config,
     ) -> Result<RecordingGuard, Error> {
-        let control = Arc::new(Control::new(shared.clone(), config.auto_dumps()));
+        let control = Arc::new(Control::new(shared.clone(), AutoDumps::from_config(config)));
         let flusher =
             flusher::spawn(control.clone(), writer, config).map_err(Error::FlushThread)?;
         let dump_signal = if control.dumps() {

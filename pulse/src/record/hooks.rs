@@ -43,7 +43,7 @@ use crate::record::buffer::{
 };
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::metrics::MetricsBatch;
-use crate::record::shared::Shared;
+use crate::record::shared::{saturate_u32, Shared};
 use pulse_trace::{SpawnLocation, WorkerThreadKind, READING_INTERVAL_NANOS};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
@@ -51,11 +51,6 @@ use std::sync::Arc;
 use tokio::runtime::Builder;
 #[cfg(tokio_unstable)]
 use tokio::runtime::TaskMeta;
-
-#[inline]
-pub(crate) fn saturate_u32(value: usize) -> u32 {
-    u32::try_from(value).unwrap_or(u32::MAX)
-}
 
 /// The calling thread's buffer and cached per-thread resources.
 struct Local {

@@ -15,6 +15,7 @@ mod identity;
 pub mod metrics;
 #[cfg(feature = "metrics")]
 pub mod metrics_facade;
+pub(crate) mod records;
 pub(crate) mod sampler;
 pub(crate) mod shared;
 pub(crate) mod signals;
@@ -26,8 +27,8 @@ pub use guard::{RecordingGuard, RecordingHandle, RecordingSummary};
 use crate::config::Config;
 use crate::error::Error;
 use crate::record::clock::SchedStatFile;
-use crate::record::hooks::{install_hooks, saturate_u32};
-use crate::record::shared::{unix_nanos_at_epoch, Shared};
+use crate::record::hooks::install_hooks;
+use crate::record::shared::{saturate_u32, unix_nanos_at_epoch, Shared};
 use crate::writer::TraceWriter;
 use pulse_trace::TraceMetadata;
 use std::sync::Arc;

@@ -6,7 +6,6 @@ use crate::record::buffer::ThreadSlot;
 use crate::record::clock::{Clock, TraceClock};
 use crate::record::collector::CentralCollector;
 #[cfg(tokio_unstable)]
-use crate::record::hooks::saturate_u32;
 use crate::record::metrics::SharedMetrics;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -102,4 +101,10 @@ pub(crate) fn unix_nanos_at_epoch(shared: &Shared) -> u64 {
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0);
     now.saturating_sub(shared.now())
+}
+
+/// `value` as a `u32`, saturating (queue depths and worker indices).
+#[inline]
+pub(crate) fn saturate_u32(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
 }

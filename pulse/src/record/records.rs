@@ -1,0 +1,316 @@
+//! The compact records thread buffers and the backlog hold, and decoding
+//! them back into events.
+//!
+//! # Layout
+//!
+//! A buffer is a sequence of `u64` words. Most records are one to three
+//! words instead of a 56-byte [`RecordedEvent`]: a poll (PollStart +
+//! PollEnd) takes 32 bytes instead of 112, so the same memory holds 3.5×
+//! the polls. The first word of a record is its head:
+//!
+//! | bits | field |
+//! |---|---|
+//! | 0–7 | tag (below; parks and unparks add [`HAS_CPU`] and [`HAS_RUN_DELAY`]) |
+//! | 8–39 | local queue depth |
+//! | 40–63 | nanoseconds since the buffer's previous timed record (< 16.8 ms) |
+//!
+//! | tag | words after the head | event |
+//! |---|---|---|
+//! | [`POLL_START`] | task id, and the spawn location's address if [`NEW_LOCATION`] (else the buffer's previous PollStart's) | PollStart |
+//! | [`POLL_END`] | — | PollEnd |
+//! | [`PARK`], [`UNPARK`] | CPU time if [`HAS_CPU`], run-queue wait if [`HAS_RUN_DELAY`] | WorkerPark, WorkerUnpark |
+//! | [`WORKER_THREAD`] | worker, timestamp (head bits 8–15: kind, 32–63: tid) | WorkerThread (not timed: it leaves the delta base alone) |
+//! | [`SET_TIME`] | timestamp | none: the next record's delta counts from here |
+//! | [`SET_WORKER`] | — (head bits 32–63: worker) | none: the worker of the records that follow |
+//! | [`SET_LOCATION`] | location address | none: the spawn location a PollStart without [`NEW_LOCATION`] has |
+//!
+//! A poll of a task spawned where the buffer's previous PollStart's task
+//! was (every poll of a yield storm, most of a server's) is therefore 24
+//! bytes instead of 112: the same memory holds 4.7× the polls.
+//!
+//! A buffer starts with no time (0), no worker and no location: the owner writes the
+//! `SET_*` records a record needs just before it (a new buffer, 16.8 ms or
+//! more since the previous timed record, another worker). Decoding
+//! ([`Records`]) therefore needs a buffer from its start, or the state at
+//! the point copying resumes, which the copier keeps ([`Stream`]) and writes
+//! in front of each copy as `SET_*` records.
+
+use pulse_trace::{RecordedEvent, SpawnLocation, WorkerThreadKind};
+use std::panic::Location;
+
+/// Worker index stored in [`ThreadSlot::worker`] before the thread has
+/// recorded a worker event.
+pub(crate) const NO_WORKER: u32 = u32::MAX;
+
+/// Tag of a PollEnd record.
+pub(crate) const POLL_END: u64 = 1;
+/// Tag of a PollStart record.
+pub(crate) const POLL_START: u64 = 2;
+/// Tag of a WorkerPark record.
+pub(crate) const PARK: u64 = 3;
+/// Tag of a WorkerUnpark record.
+pub(crate) const UNPARK: u64 = 4;
+/// Tag of a WorkerThread record.
+pub(crate) const WORKER_THREAD: u64 = 5;
+/// Tag of a record setting the time the next delta counts from.
+pub(crate) const SET_TIME: u64 = 6;
+/// Tag of a record setting the worker of the records that follow.
+pub(crate) const SET_WORKER: u64 = 7;
+/// Tag of a record setting the spawn location of PollStarts without
+/// [`NEW_LOCATION`] (copies only).
+pub(crate) const SET_LOCATION: u64 = 8;
+/// PollStart flag: the location's address follows the task id.
+pub(crate) const NEW_LOCATION: u64 = 0x10;
+/// Park/unpark flag: a CPU time word follows the head.
+pub(crate) const HAS_CPU: u64 = 0x10;
+/// Park/unpark flag: a run-queue wait word follows (after the CPU time).
+pub(crate) const HAS_RUN_DELAY: u64 = 0x20;
+/// The largest delta a head holds (about 16.8 ms; longer stretches, mostly
+/// parked ones, cost a 2-word `SET_TIME` record).
+pub(crate) const MAX_DELTA: u64 = (1 << 24) - 1;
+
+/// A buffer's capacity in words per event of `buffer_events`: the memory
+/// of one [`RecordedEvent`], so the setting keeps meaning the memory it
+/// always did.
+pub(crate) const WORDS_PER_EVENT: usize = std::mem::size_of::<RecordedEvent>().div_ceil(8);
+
+/// The owner hands a buffer over once a record leaves fewer than this many
+/// words free: more than is ever written between two such checks (a
+/// PollStart with the `SET_WORKER` and `SET_TIME` records before it, 6
+/// words, then at its PollEnd a 3-word WorkerThread record), so a
+/// PollStart never needs to hand over.
+pub(crate) const RESERVE_WORDS: usize = 16;
+
+/// A record's head word.
+#[inline]
+pub(crate) fn head(tag: u64, delta: u64, local_queue: u32) -> u64 {
+    tag | (u64::from(local_queue) << 8) | (delta << 40)
+}
+
+/// A spawn location as a word. Decoding turns it back into the same
+/// `&'static` reference.
+#[inline]
+pub(crate) fn location_word(location: SpawnLocation) -> u64 {
+    location.addr() as u64
+}
+
+/// The decoding state of a record stream: what the `SET_*` records set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stream {
+    time: u64,
+    worker: u32,
+    /// Address of the previous PollStart's spawn location (0: none).
+    location: u64,
+}
+
+impl Stream {
+    /// The state at the start of a buffer.
+    pub(crate) const START: Stream = Stream {
+        time: 0,
+        worker: NO_WORKER,
+        location: 0,
+    };
+
+    /// `SET_*` records that bring a decoder at [`Stream::START`] to this
+    /// state.
+    pub(crate) fn prefix(self) -> [u64; 5] {
+        [
+            SET_TIME,
+            self.time,
+            SET_WORKER | (u64::from(self.worker) << 32),
+            SET_LOCATION,
+            self.location,
+        ]
+    }
+}
+
+/// Decodes whole records from a word slice into [`RecordedEvent`]s, in
+/// order, yielding those that start at or after `from`.
+#[derive(Debug)]
+pub(crate) struct Records<'a> {
+    words: &'a [u64],
+    at: usize,
+    from: usize,
+    state: Stream,
+}
+
+impl<'a> Records<'a> {
+    pub(crate) fn new(words: &'a [u64], from: usize, state: Stream) -> Self {
+        Records {
+            words,
+            at: 0,
+            from,
+            state,
+        }
+    }
+
+    /// The state after the records read so far.
+    pub(crate) fn state(&self) -> Stream {
+        self.state
+    }
+
+    /// Word `i` after the current record's head (0 past the end, which the
+    /// owner never publishes: records are published whole).
+    fn word(&self, i: usize) -> u64 {
+        self.words.get(self.at + i).copied().unwrap_or(0)
+    }
+
+    /// Appends the next events, up to `max` of them, to `out`; returns
+    /// `false` once the records are exhausted.
+    pub(crate) fn decode_into(&mut self, out: &mut Vec<RecordedEvent>, max: usize) -> bool {
+        out.reserve(max);
+        for _ in 0..max {
+            match self.step() {
+                Some(Some(event)) => out.push(event),
+                Some(None) => {}
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Decodes the record at `at` and moves past it.
+    #[inline(always)]
+    fn step(&mut self) -> Option<Option<RecordedEvent>> {
+        let head = *self.words.get(self.at)?;
+        let tag = head & 0x0F;
+        let flags = head & 0xF0;
+        let high = head >> 32;
+        let mut state = self.state;
+        let timed = matches!(tag, POLL_START | POLL_END | PARK | UNPARK);
+        let queue = (head >> 8) as u32;
+        if timed {
+            state.time = state.time.wrapping_add(head >> 40);
+        }
+        let (timestamp_nanos, worker) = (state.time, state.worker);
+        let (len, event) = match tag {
+            POLL_END => (
+                1,
+                Some(RecordedEvent::PollEnd {
+                    timestamp_nanos,
+                    worker,
+                    local_queue: queue,
+                }),
+            ),
+            POLL_START => {
+                let len = if flags & NEW_LOCATION != 0 {
+                    state.location = self.word(2);
+                    3
+                } else {
+                    2
+                };
+                if state.location == 0 {
+                    // Not written by the owner: stop rather than guess.
+                    debug_assert!(false, "a PollStart without a location");
+                    self.at = self.words.len();
+                    return None;
+                }
+                let address = state.location as usize;
+                // SAFETY: the owner wrote the address of a
+                // `&'static Location<'static>` (`location_word`), which
+                // is never freed; the cast back gives the same reference.
+                let location: &'static Location<'static> =
+                    unsafe { &*(address as *const Location<'static>) };
+                (
+                    len,
+                    Some(RecordedEvent::PollStart {
+                        timestamp_nanos,
+                        worker,
+                        local_queue: queue,
+                        task_id: Some(self.word(1)),
+                        spawned_at: SpawnLocation(location),
+                    }),
+                )
+            }
+            PARK | UNPARK => {
+                let mut len = 1;
+                let mut next = || {
+                    len += 1;
+                    self.word(len - 1)
+                };
+                let cpu_nanos = (flags & HAS_CPU != 0).then(&mut next);
+                let run_delay_nanos = (flags & HAS_RUN_DELAY != 0).then(&mut next);
+                let event = if tag == PARK {
+                    RecordedEvent::WorkerPark {
+                        timestamp_nanos,
+                        worker,
+                        local_queue: queue,
+                        cpu_nanos,
+                        run_delay_nanos,
+                    }
+                } else {
+                    RecordedEvent::WorkerUnpark {
+                        timestamp_nanos,
+                        worker,
+                        local_queue: queue,
+                        cpu_nanos,
+                        run_delay_nanos,
+                    }
+                };
+                (len, Some(event))
+            }
+            WORKER_THREAD => (
+                3,
+                WorkerThreadKind::from_u8(((head >> 8) & 0xFF) as u8).map(|kind| {
+                    RecordedEvent::WorkerThread {
+                        timestamp_nanos: self.word(2),
+                        worker: self.word(1) as u32,
+                        tid: high as u32,
+                        kind,
+                    }
+                }),
+            ),
+            SET_TIME => {
+                state.time = self.word(1);
+                (2, None)
+            }
+            SET_WORKER => {
+                state.worker = high as u32;
+                (1, None)
+            }
+            SET_LOCATION => {
+                state.location = self.word(1);
+                (2, None)
+            }
+            _ => {
+                // Not written by the owner: stop rather than guess.
+                debug_assert!(false, "unknown compact record {head:#x}");
+                self.at = self.words.len();
+                return None;
+            }
+        };
+        self.state = state;
+        let start = self.at;
+        self.at += len;
+        Some(event.filter(|_| start >= self.from))
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = RecordedEvent;
+
+    #[inline]
+    fn next(&mut self) -> Option<RecordedEvent> {
+        loop {
+            if let Some(event) = self.step()? {
+                return Some(event);
+            }
+        }
+    }
+}
+
+/// An empty buffer of `capacity` words whose pages are already written,
+/// so the first pushes into it take no page faults inside a measured poll.
+pub(crate) fn new_buffer(capacity: usize) -> Vec<u64> {
+    let mut buffer = vec![0u64; capacity];
+    buffer.clear();
+    buffer
+}
+
+/// A thread buffer's capacity in words for `buffer_events`.
+pub(crate) fn capacity_words(buffer_events: usize) -> usize {
+    buffer_events
+        .max(1)
+        .saturating_mul(WORDS_PER_EVENT)
+        .saturating_add(RESERVE_WORDS)
+}
