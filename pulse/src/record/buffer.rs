@@ -279,6 +279,8 @@ impl ThreadSlot {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use pulse_trace::{SpawnLocation, WorkerThreadKind};
+    use std::panic::Location;
     use std::sync::Arc;
 
     /// Self-contained records of PollEnds at `times` on worker 0: each

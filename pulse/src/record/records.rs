@@ -97,10 +97,10 @@ pub(crate) fn location_word(location: SpawnLocation) -> u64 {
 /// The decoding state of a record stream: what the `SET_*` records set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stream {
-    time: u64,
-    worker: u32,
+    pub(crate) time: u64,
+    pub(crate) worker: u32,
     /// Address of the previous PollStart's spawn location (0: none).
-    location: u64,
+    pub(crate) location: u64,
 }
 
 impl Stream {
