@@ -277,7 +277,10 @@ impl SimpleBinaryWriter {
 impl TraceWriter for SimpleBinaryWriter {
     fn begin(&mut self, metadata: &TraceMetadata) -> io::Result<()> {
         self.encoder(Some(metadata))?;
-        self.write_scratch()
+        // The header and metadata reach the file at once: a process killed
+        // before the first flush still leaves a trace that reads (and says
+        // it ended without shutdown), not an empty file.
+        self.flush()
     }
 
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
@@ -520,8 +523,9 @@ impl TraceWriter for RotatingWriter {
     fn begin(&mut self, metadata: &TraceMetadata) -> io::Result<()> {
         self.metadata = Some(metadata.clone());
         self.encoder = None;
-        self.start_file_if_needed();
-        Ok(())
+        // As for a single file: the first file's header and metadata reach
+        // the disk at once.
+        self.flush()
     }
 
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {

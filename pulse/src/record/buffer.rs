@@ -185,7 +185,7 @@ impl ThreadSlot {
         let drained = self.lock();
         let len = self.len.load(Ordering::Acquire);
         let words = self.published(drained.consumed.min(len), len);
-        Records::new(words, usize::MAX, drained.state).fold(drained.open_poll, open_poll_after)
+        Records::new(words, 0, drained.state).fold(drained.open_poll, open_poll_after)
     }
 
     /// Hands the buffer to the collector by pointer and continues in an
@@ -254,7 +254,7 @@ impl ThreadSlot {
         if len > drained.consumed {
             let words = self.published(drained.consumed, len);
             collector.accept(drained.state, words);
-            let mut records = Records::new(words, usize::MAX, drained.state);
+            let mut records = Records::new(words, 0, drained.state);
             let open_poll = records.by_ref().fold(drained.open_poll, open_poll_after);
             drained.state = records.state();
             drained.open_poll = open_poll;

@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::record::buffer::ThreadSlot;
 use crate::record::clock::{Clock, TraceClock};
 use crate::record::collector::CentralCollector;
-#[cfg(tokio_unstable)]
 use crate::record::metrics::SharedMetrics;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
