@@ -279,8 +279,12 @@ impl TraceWriter for SimpleBinaryWriter {
         self.encoder(Some(metadata))?;
         // The header and metadata reach the file at once: a process killed
         // before the first flush still leaves a trace that reads (and says
-        // it ended without shutdown), not an empty file.
-        self.flush()
+        // it ended without shutdown), not an empty file. A failure here
+        // (a full disk) stays in the buffer and is reported by the
+        // flusher's first flush, which stops recording with one message,
+        // as a failure of any later write is.
+        let _ = self.flush();
+        Ok(())
     }
 
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
@@ -524,8 +528,9 @@ impl TraceWriter for RotatingWriter {
         self.metadata = Some(metadata.clone());
         self.encoder = None;
         // As for a single file: the first file's header and metadata reach
-        // the disk at once.
-        self.flush()
+        // the disk at once, and a failure is reported by the first flush.
+        let _ = self.flush();
+        Ok(())
     }
 
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
