@@ -1,7 +1,7 @@
 //! The `pulse` binary as a user runs it: output, exit codes, one-line
 //! errors, and no progress bar when stderr is not a terminal.
 
-use pulse::{RecordedEvent, SpawnLocation};
+use pulse::RecordedEvent;
 use pulse_trace::{
     rotated_path, Encoder, EndReason, FormatVersion, TraceEnd, TraceMetadata, MAGIC,
 };
@@ -10,14 +10,9 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-const MS: u64 = 1_000_000;
+mod support;
 
-fn pulse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pulse"))
-        .args(args)
-        .output()
-        .expect("runs the pulse binary")
-}
+use support::{blocked_poll_events, pulse, MS};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
@@ -25,47 +20,6 @@ fn stdout(output: &Output) -> String {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
-}
-
-/// Worker 0 blocks in one 200 ms poll while the sampler sees its CPU clock
-/// stand still; written as `files` rotated files at `base` (or one file).
-fn trace_events() -> Vec<RecordedEvent> {
-    let spawned_at = SpawnLocation(std::panic::Location::caller());
-    let mut events = vec![
-        RecordedEvent::WorkerUnpark {
-            timestamp_nanos: 0,
-            worker: 0,
-            local_queue: 0,
-            cpu_nanos: Some(0),
-            run_delay_nanos: Some(0),
-        },
-        RecordedEvent::PollStart {
-            timestamp_nanos: 50 * MS,
-            worker: 0,
-            local_queue: 0,
-            task_id: Some(42),
-            spawned_at,
-        },
-        RecordedEvent::PollEnd {
-            timestamp_nanos: 250 * MS,
-            worker: 0,
-            local_queue: 0,
-        },
-    ];
-    for ms in (0..=300).step_by(10) {
-        events.push(RecordedEvent::QueueSample {
-            timestamp_nanos: ms * MS,
-            global_queue: 0,
-        });
-        events.push(RecordedEvent::WorkerSample {
-            timestamp_nanos: ms * MS,
-            worker: 0,
-            cpu_nanos: MS,
-            run_delay_nanos: Some(0),
-        });
-    }
-    events.sort_by_key(RecordedEvent::timestamp_nanos);
-    events
 }
 
 fn metadata() -> TraceMetadata {
@@ -87,7 +41,7 @@ fn trace_bytes(with_end: bool) -> Vec<u8> {
     let mut encoder = Encoder::new(FormatVersion::V6, metadata());
     let mut bytes = Vec::new();
     encoder.begin_file(0, &mut bytes);
-    let events = trace_events();
+    let events = blocked_poll_events();
     for event in &events {
         encoder.encode(event, &mut bytes);
     }
@@ -104,7 +58,7 @@ fn trace_bytes(with_end: bool) -> Vec<u8> {
 
 /// The same events over three rotated files of the set based at `base`.
 fn write_rotated(base: &Path) {
-    let events = trace_events();
+    let events = blocked_poll_events();
     let mut encoder = Encoder::new(FormatVersion::V6, metadata());
     for (index, chunk) in events.chunks(events.len().div_ceil(3)).enumerate() {
         let mut bytes = Vec::new();

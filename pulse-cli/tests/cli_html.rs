@@ -2,70 +2,22 @@
 //! of the trace byte for byte and the analysis' findings; the default
 //! output next to the trace; one-line errors.
 
-use pulse::{RecordedEvent, SpawnLocation};
 use pulse_trace::{rotated_path, Encoder, FormatVersion, TraceMetadata};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
 
-const MS: u64 = 1_000_000;
+mod support;
 
-fn pulse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pulse"))
-        .args(args)
-        .output()
-        .expect("runs the pulse binary")
-}
+use support::{blocked_poll_events, pulse, MS};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-/// Worker 0 blocks in one 200 ms poll (task 42) while the sampler sees its
-/// CPU clock stand still.
-fn events() -> Vec<RecordedEvent> {
-    let spawned_at = SpawnLocation(std::panic::Location::caller());
-    let mut events = vec![
-        RecordedEvent::WorkerUnpark {
-            timestamp_nanos: 0,
-            worker: 0,
-            local_queue: 0,
-            cpu_nanos: Some(0),
-            run_delay_nanos: Some(0),
-        },
-        RecordedEvent::PollStart {
-            timestamp_nanos: 50 * MS,
-            worker: 0,
-            local_queue: 0,
-            task_id: Some(42),
-            spawned_at,
-        },
-        RecordedEvent::PollEnd {
-            timestamp_nanos: 250 * MS,
-            worker: 0,
-            local_queue: 0,
-        },
-    ];
-    for ms in (0..=300).step_by(10) {
-        events.push(RecordedEvent::QueueSample {
-            timestamp_nanos: ms * MS,
-            global_queue: 0,
-        });
-        events.push(RecordedEvent::WorkerSample {
-            timestamp_nanos: ms * MS,
-            worker: 0,
-            cpu_nanos: MS,
-            run_delay_nanos: Some(0),
-        });
-    }
-    events.sort_by_key(RecordedEvent::timestamp_nanos);
-    events
-}
-
 /// The events over `files` rotated files based at `base`; returns each
 /// file's bytes.
 fn write_rotated(base: &Path, files: usize) -> Vec<Vec<u8>> {
-    let events = events();
+    let events = blocked_poll_events();
     let metadata = TraceMetadata {
         worker_count: 1,
         has_run_delay: true,

@@ -3,71 +3,24 @@
 //! export), are private (0600) like the traces, `chrome` writes next to the
 //! trace and never to a terminal, and `html --from/--to` cuts a window.
 
-use pulse::{RecordedEvent, SpawnLocation};
 use pulse_trace::{rotated_path, Encoder, FormatVersion, TraceMetadata};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const MS: u64 = 1_000_000;
+mod support;
 
-fn pulse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pulse"))
-        .args(args)
-        .output()
-        .expect("runs the pulse binary")
-}
+use support::{blocked_poll_events, pulse, MS};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Worker 0 blocks in one 200 ms poll (50..250 ms) of task 42; samples
-/// every 10 ms up to 300 ms.
-fn events() -> Vec<RecordedEvent> {
-    let spawned_at = SpawnLocation(std::panic::Location::caller());
-    let mut events = vec![
-        RecordedEvent::WorkerUnpark {
-            timestamp_nanos: 0,
-            worker: 0,
-            local_queue: 0,
-            cpu_nanos: Some(0),
-            run_delay_nanos: Some(0),
-        },
-        RecordedEvent::PollStart {
-            timestamp_nanos: 50 * MS,
-            worker: 0,
-            local_queue: 0,
-            task_id: Some(42),
-            spawned_at,
-        },
-        RecordedEvent::PollEnd {
-            timestamp_nanos: 250 * MS,
-            worker: 0,
-            local_queue: 0,
-        },
-    ];
-    for ms in (0..=300).step_by(10) {
-        events.push(RecordedEvent::QueueSample {
-            timestamp_nanos: ms * MS,
-            global_queue: 0,
-        });
-        events.push(RecordedEvent::WorkerSample {
-            timestamp_nanos: ms * MS,
-            worker: 0,
-            cpu_nanos: MS,
-            run_delay_nanos: Some(0),
-        });
-    }
-    events.sort_by_key(RecordedEvent::timestamp_nanos);
-    events
-}
-
 /// The events over `files` rotated files at `base` (one plain file at
 /// `base` when `files` is 0).
 fn write_trace(base: &Path, files: usize) {
-    let events = events();
+    let events = blocked_poll_events();
     let metadata = TraceMetadata {
         worker_count: 1,
         has_run_delay: true,
@@ -301,7 +254,10 @@ fn the_report_says_what_to_do_next_about_a_spawn_site() {
         .lines()
         .find(|l| l.starts_with("Next: a spawn site often serves many tasks"))
         .unwrap_or_else(|| panic!("no next step in\n{text}"));
-    assert!(next.contains("cli_outputs.rs"), "names the site: {next}");
+    assert!(
+        next.contains("tests/support/mod.rs"),
+        "names the site: {next}"
+    );
     assert!(
         next.contains("match the time of the longest poll finding, 50.00 ms"),
         "{next}"
