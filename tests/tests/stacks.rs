@@ -4,6 +4,8 @@
 //! line. The trace must name the function and file:line of each, and the
 //! short polls must carry no stack.
 
+mod viewer_support;
+
 use pulse_trace::{Stack, StackKind, TraceEvent, TraceReader};
 use std::process::Command;
 
@@ -312,6 +314,101 @@ fn analyze_names_the_code_of_each_finding() {
         "stacks_app::storage::read_disk"
     );
     assert_eq!(json["code_groups"].as_array().unwrap().len(), 2);
+}
+
+/// The views name the code too: the Chrome export's finding arguments
+/// and the HTML viewer's finding list and tooltip (in headless Chromium)
+/// carry the blocked poll's function and line, as `pulse analyze` does.
+#[test]
+fn chrome_export_and_viewer_name_the_code() {
+    use pulse_cli::analysis::{AnalysisOptions, TraceSet};
+    let dir = tempfile::tempdir().unwrap();
+    run_app_in(dir.path(), &[]);
+    let set = TraceSet::open(dir.path().join("stacks-trace.bin")).unwrap();
+    let sleep_line = source_line("src/bin/stacks_app/storage.rs", "BLOCKING CALL");
+    let code = "in your code: stacks_app::storage::read_disk (";
+    let at = format!("storage.rs:{sleep_line})");
+
+    let mut chrome = Vec::new();
+    let analysis = pulse_cli::export::trace_to_chrome(
+        &set,
+        &mut chrome,
+        "trace.json",
+        &AnalysisOptions::default(),
+        |_, _| {},
+    )
+    .unwrap();
+    let chrome: serde_json::Value = serde_json::from_slice(&chrome).unwrap();
+    let blocked: Vec<&serde_json::Value> = chrome["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["cat"] == "finding" && e["args"]["verdict"] == "blocked_in_poll")
+        .collect();
+    assert_eq!(blocked.len(), 2, "{blocked:#?}");
+    for finding in &blocked {
+        let args = &finding["args"];
+        let named = args["in_your_code"].as_str().unwrap_or_default();
+        assert!(
+            named.starts_with("stacks_app::storage::read_disk (") && named.ends_with(&at),
+            "{args:#}"
+        );
+        assert_eq!(args["stack_kind"], "off-cpu", "{args:#}");
+        let frames = args["stack"].as_array().unwrap();
+        assert!(frames.iter().any(|f| f.as_str() == Some(named)), "{args:#}");
+    }
+
+    let page = dir.path().join("trace.html");
+    let out = std::io::BufWriter::new(std::fs::File::create(&page).unwrap());
+    pulse_cli::export::html::write_html(&set, Some(&analysis), out, "trace.html", |_, _| {})
+        .unwrap();
+    // The page embeds each finding's stack exactly as the analysis JSON has it.
+    let html = std::fs::read_to_string(&page).unwrap();
+    let open = "<script type=\"application/json\" id=\"pulse-findings\">";
+    let embedded = &html[html.find(open).unwrap() + open.len()..];
+    let embedded: serde_json::Value =
+        serde_json::from_str(&embedded[..embedded.find("</script>").unwrap()]).unwrap();
+    let expected = serde_json::to_value(&analysis.findings).unwrap();
+    let stacks = |findings: &serde_json::Value| -> Vec<serde_json::Value> {
+        let all = findings.as_array().unwrap();
+        all.iter().map(|f| f["stack"].clone()).collect()
+    };
+    assert_eq!(stacks(&embedded), stacks(&expected));
+    assert!(stacks(&embedded).iter().any(|s| !s.is_null()));
+
+    if !viewer_support::have_browser() {
+        return;
+    }
+    let first = analysis
+        .findings
+        .iter()
+        .find(|f| f.verdict.key() == "blocked_in_poll")
+        .unwrap();
+    let which = format!("{}:{}", first.worker, first.start_ns);
+    let report = viewer_support::run_browser(
+        &page,
+        dir.path(),
+        &["--focus-verdict", "blocked_in_poll", "--finding", &which],
+    );
+    assert_eq!(report["state"], "ready", "{report:#}");
+    let items: Vec<&str> = report["page"]["findingItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["verdict"] == "blocked_in_poll")
+        .map(|item| item["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(items.len(), 2, "{report:#}");
+    for text in items {
+        assert!(text.contains(code) && text.contains(&at), "{text}");
+    }
+    let tooltip = report["tooltip"]["text"].as_str().unwrap_or_default();
+    assert!(tooltip.contains(code), "{:#}", report["tooltip"]);
+    assert!(
+        tooltip.contains("stack, innermost first:")
+            && tooltip.contains("» stacks_app::storage::read_disk"),
+        "{tooltip}"
+    );
 }
 
 /// A program with its own SIGUSR1 and SIGPROF handlers (no `SA_RESTART`)

@@ -17,7 +17,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use viewer_support::{chromium, record_blocking_trace, repo_root, require};
+use viewer_support::{have_browser, record_blocking_trace, repo_root, run_browser};
 
 /// How long the blocking task sleeps inside its poll.
 const BLOCKED: Duration = Duration::from_millis(150);
@@ -56,32 +56,6 @@ fn truth(path: &Path) -> Truth {
         }
     }
     truth
-}
-
-/// Runs browser.js; returns its report as a JSON value.
-fn run_browser(page: &Path, out_dir: &Path, options: &[&str]) -> serde_json::Value {
-    let report = out_dir.join("report.json");
-    let script = repo_root().join("viewer/test/browser.js");
-    let output = Command::new("node")
-        .arg(&script)
-        .arg(page)
-        .arg(&report)
-        .args(options)
-        .env("CHROMIUM", chromium())
-        .output()
-        .expect("run node");
-    let text = std::fs::read_to_string(&report).unwrap_or_default();
-    assert!(
-        output.status.success(),
-        "browser.js failed ({}):\n{}\nreport: {text}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(&text).expect("browser.js writes JSON")
-}
-
-fn have_browser() -> bool {
-    require("node", "the browser tests") && require(&chromium(), "the browser tests")
 }
 
 fn u64_at(value: &serde_json::Value, pointer: &str) -> u64 {

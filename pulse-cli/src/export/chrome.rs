@@ -96,7 +96,10 @@ struct Track {
 /// - the analysis's findings as instant events on their worker's track,
 ///   their evidence in the arguments (the CPU figures exactly as the
 ///   analysis's JSON has them, in ns: `cpu_ns`, `run_delay_ns`,
-///   `off_cpu_ns`, `samples`), and dropped events as global instant events.
+///   `off_cpu_ns`, `samples`; for a poll finding of a trace recorded with
+///   stacks, `in_your_code`, `stack_kind`, `stack_samples`,
+///   `stack_total_samples` and `stack`, its frames innermost first as
+///   `function (file:line)`), and dropped events as global instant events.
 ///
 /// Timestamps (`ts`) are microseconds with nanosecond decimals.
 ///
@@ -592,6 +595,26 @@ impl<W: Write> ChromeWriter<W> {
         }
         if let Some(max) = f.global_queue_max {
             let _ = write!(line, ",\"global_queue_max\":{max}");
+        }
+        if let Some(stack) = &f.stack {
+            // The finding's stack as `pulse analyze` names it: the user's
+            // innermost frame, and every frame, innermost first.
+            if let Some(frame) = stack.user_code() {
+                line.push_str(",\"in_your_code\":");
+                json::string(line, &frame.to_string());
+            }
+            let _ = write!(
+                line,
+                ",\"stack_kind\":\"{}\",\"stack_samples\":{},\"stack_total_samples\":{},\"stack\":[",
+                stack.kind, stack.samples, stack.total_samples
+            );
+            for (i, frame) in stack.frames.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                json::string(line, &frame.to_string());
+            }
+            line.push(']');
         }
         line.push_str("}}");
         self.emit()

@@ -42,7 +42,7 @@
 
 use super::json;
 use crate::analysis::{
-    self, Analysis, AnalysisError, AnalysisOptions, Finding, QueuedOn, TraceSet,
+    self, Analysis, AnalysisError, AnalysisOptions, Finding, FindingStack, QueuedOn, TraceSet,
 };
 use std::fmt::Write as _;
 use std::fs::File;
@@ -568,10 +568,49 @@ fn findings_json(findings: &[Finding]) -> String {
         field_u64(&mut out, "queue_depth_max", f.queue_depth_max);
         field_u64(&mut out, "parked_ns", f.parked_ns);
         field_u64(&mut out, "wake_wait_ns", f.wake_wait_ns);
-        let _ = write!(out, ",\"ongoing\":{}}}", f.ongoing);
+        let _ = write!(out, ",\"ongoing\":{}", f.ongoing);
+        out.push_str(",\"stack\":");
+        match &f.stack {
+            Some(stack) => stack_json(&mut out, stack),
+            None => out.push_str("null"),
+        }
+        out.push('}');
     }
     out.push(']');
     out
+}
+
+/// A finding's stack, in the analysis JSON's schema.
+fn stack_json(out: &mut String, stack: &FindingStack) {
+    out.push_str("{\"kind\":");
+    json::string(out, &stack.kind);
+    let _ = write!(
+        out,
+        ",\"samples\":{},\"total_samples\":{},\"frames\":[",
+        stack.samples, stack.total_samples
+    );
+    for (i, frame) in stack.frames.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"function\":");
+        json::string(out, &frame.function);
+        out.push_str(",\"file\":");
+        match &frame.file {
+            Some(file) => json::string(out, file),
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"line\":");
+        json::opt_u64(out, frame.line.map(u64::from));
+        let _ = write!(
+            out,
+            ",\"inlined\":{},\"user\":{}}}",
+            frame.inlined, frame.user
+        );
+    }
+    out.push_str("],\"user_frame\":");
+    json::opt_u64(out, stack.user_frame.map(|i| i as u64));
+    let _ = write!(out, ",\"truncated\":{}}}", stack.truncated);
 }
 
 #[cfg(test)]

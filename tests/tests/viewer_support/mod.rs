@@ -143,3 +143,29 @@ where
 {
     (tokio::spawn(future), std::panic::Location::caller())
 }
+
+/// Runs browser.js; returns its report as a JSON value.
+pub fn run_browser(page: &Path, out_dir: &Path, options: &[&str]) -> serde_json::Value {
+    let report = out_dir.join("report.json");
+    let script = repo_root().join("viewer/test/browser.js");
+    let output = Command::new("node")
+        .arg(&script)
+        .arg(page)
+        .arg(&report)
+        .args(options)
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("run node");
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "browser.js failed ({}):\n{}\nreport: {text}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(&text).expect("browser.js writes JSON")
+}
+
+pub fn have_browser() -> bool {
+    require("node", "the browser tests") && require(&chromium(), "the browser tests")
+}

@@ -864,6 +864,40 @@
     if (f.parked_ns !== null && f.parked_ns !== undefined) lines.push("parked " + fmtDur(f.parked_ns) + " in all");
     if (f.wake_wait_ns) lines.push("then waited " + fmtDur(f.wake_wait_ns) + " for a CPU");
     if (f.ongoing) lines.push("still running when the trace ended");
+    if (f.stack && Array.isArray(f.stack.frames)) lines.push(...stackLines(f.stack));
+    return lines;
+  }
+
+  /** A stack frame as `pulse analyze` prints it: `function (file:line)`. */
+  function frameText(fr) {
+    let s = String(fr.function);
+    if (fr.file) s += " (" + fr.file + (fr.line !== null && fr.line !== undefined ? ":" + fr.line : "") + ")";
+    return s;
+  }
+
+  /**
+   * A finding's stack (its most frequent sample, as the analysis chose it):
+   * the user's innermost frame, then the innermost frames down to it, with
+   * runs of library frames folded, as `pulse analyze` prints them.
+   */
+  function stackLines(st) {
+    const share = "[" + st.kind + ", " + st.samples + " of " + st.total_samples + " stack samples]";
+    const user = Number.isInteger(st.user_frame) ? st.frames[st.user_frame] : null;
+    const lines = [user ? "in your code: " + frameText(user) + " " + share : "no frame of your code in the stack " + share];
+    const last = Math.min(st.frames.length, (user ? st.user_frame : 0) + 3);
+    const parts = [];
+    let folded = 0;
+    for (let i = 0; i < last; i++) {
+      const fr = st.frames[i];
+      if (fr.user || i === 0 || i + 1 === st.user_frame) {
+        if (folded > 0) parts.push("… " + folded + " library frame(s)");
+        folded = 0;
+        parts.push((i === st.user_frame ? "» " : "") + frameText(fr));
+      } else folded += 1;
+    }
+    const rest = folded + st.frames.length - last;
+    if (rest > 0) parts.push("… " + rest + " more frame(s)");
+    lines.push("stack, innermost first: " + parts.join(" ← ") + (st.truncated ? " (unwinding stopped early)" : ""));
     return lines;
   }
 
