@@ -264,3 +264,54 @@ fn duckdb_answers_fleet_questions_as_pulse_analyze_does() {
         assert_eq!(row[3].as_str().unwrap().len(), "YYYY-MM-DD".len());
     }
 }
+
+/// A trace recorded with stacks (`stacks_app`: two requests block in
+/// `storage::read_disk`): its blocked findings name that function, file and
+/// line in DuckDB as `pulse analyze` does, with the whole stack as a list.
+#[test]
+fn duckdb_names_the_code_of_blocked_findings() {
+    if !duckdb_available() {
+        return;
+    }
+    let pulse = pulse_bin();
+    let dir = tempfile::tempdir().unwrap();
+    // It writes a rotated set: `stacks-trace.bin` is the set's base path.
+    run(Command::new(env!("CARGO_BIN_EXE_stacks_app"))
+        .current_dir(dir.path())
+        .env_remove("PULSE_PATH"));
+    let trace = dir.path().join("stacks-trace.bin");
+    let out = dir.path().join("dataset");
+    run(Command::new(&pulse)
+        .args(["export", "parquet"])
+        .arg(&trace)
+        .arg("--out")
+        .arg(&out));
+
+    // What pulse analyze says: the blocked findings' user frames.
+    let mut expected = Vec::new();
+    for finding in analyze_json(&pulse, &trace)["findings"].as_array().unwrap() {
+        if finding["verdict"] != "blocked_in_poll" {
+            continue;
+        }
+        let stack = &finding["stack"];
+        let frame = &stack["frames"][stack["user_frame"].as_u64().unwrap() as usize];
+        expected.push(vec![
+            frame["function"].clone(),
+            frame["line"].clone(),
+            stack["kind"].clone(),
+            Value::from(stack["frames"].as_array().unwrap().len()),
+        ]);
+    }
+    assert_eq!(expected.len(), 2, "stacks_app blocks twice: {expected:?}");
+    let rows = duckdb(&format!(
+        "SELECT code_function, code_line, stack_kind, len(stack) \
+         FROM read_parquet('{}/findings/**/*.parquet', hive_partitioning = true) \
+         WHERE verdict = 'blocked_in_poll' \
+           AND code_file LIKE '%stacks_app/storage.rs' \
+           AND list_contains(stack, code_function || ' (' || code_file || ':' || code_line || ')') \
+         ORDER BY start_ns",
+        out.display()
+    ));
+    assert_eq!(rows, expected);
+    assert_eq!(rows[0][0], "stacks_app::storage::read_disk");
+}

@@ -109,6 +109,9 @@
 //! | `queue_depth_max` | int64 | how much |
 //! | `parked_ns`, `wake_wait_ns` | int64 | the whole park, and the wait for a CPU after it |
 //! | `ongoing` | boolean | the poll had not ended when the trace did |
+//! | `code_function`, `code_file`, `code_line` | string, string, int32 | the innermost frame of the user's own code in the finding's most frequent stack (poll findings of traces recorded with stacks; `NULL` otherwise) |
+//! | `stack_kind` | string | that stack's kind: `off-cpu` (where it slept) or `on-cpu` |
+//! | `stack` | list of string | its frames, innermost first, as `function (file:line)` |
 //!
 //! **`runs`**: one row per exported trace.
 //!
@@ -138,7 +141,7 @@ use crate::analysis::{
     Verdict,
 };
 use arrow_array::builder::{
-    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
@@ -1013,7 +1016,17 @@ columns!(FindingColumns {
     parked_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     wake_wait_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     ongoing: BooleanBuilder = BooleanBuilder::new(), DataType::Boolean, false;
+    code_function: StringBuilder = StringBuilder::new(), DataType::Utf8, true;
+    code_file: StringBuilder = StringBuilder::new(), DataType::Utf8, true;
+    code_line: Int32Builder = Int32Builder::new(), DataType::Int32, true;
+    stack_kind: StringBuilder = StringBuilder::new(), DataType::Utf8, true;
+    stack: ListBuilder<StringBuilder> = ListBuilder::new(StringBuilder::new()), string_list(), true;
 });
+
+/// A list of strings, as [`ListBuilder::new`] builds it.
+fn string_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
 
 columns!(RunColumns {
     trace: StringBuilder = StringBuilder::new(), DataType::Utf8, false;
@@ -1184,6 +1197,24 @@ impl Table<FindingColumns> {
         c.parked_ns.append_option(f.parked_ns.map(i64_of));
         c.wake_wait_ns.append_option(f.wake_wait_ns.map(i64_of));
         c.ongoing.append_value(f.ongoing);
+        let stack = f.stack.as_ref();
+        let code = stack.and_then(|s| s.user_code());
+        c.code_function
+            .append_option(code.map(|frame| frame.function.as_str()));
+        c.code_file
+            .append_option(code.and_then(|frame| frame.file.as_deref()));
+        c.code_line
+            .append_option(code.and_then(|frame| frame.line).map(i32_of));
+        c.stack_kind.append_option(stack.map(|s| s.kind.as_str()));
+        match stack {
+            Some(stack) => {
+                for frame in &stack.frames {
+                    c.stack.values().append_value(frame.to_string());
+                }
+                c.stack.append(true);
+            }
+            None => c.stack.append(false),
+        }
         let full = self.file.added();
         self.flush_if_full(full, FindingColumns::finish)
     }
