@@ -173,8 +173,8 @@ impl TraceScan {
     }
 
     /// The files started since the last call, in order: each one's
-    /// format version and (v6) metadata, for
-    /// [`Analyzer::begin_file`](super::Analyzer::begin_file). Call it after
+    /// format version and (v6) metadata, for an analysis that reads each
+    /// file's metadata. Call it after
     /// [`open`](Self::open) and after each event.
     pub fn take_started_files(&mut self) -> Vec<(u32, Option<TraceMetadata>)> {
         std::mem::take(&mut self.new_files)

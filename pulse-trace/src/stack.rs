@@ -78,8 +78,7 @@ pub struct StackFrame {
     pub line: Option<u32>,
     /// This frame was inlined into the next (outer) one.
     pub inlined: bool,
-    /// Index of the module in [`Stack::modules`] / the reader's module
-    /// table, if known.
+    /// Index of the module in the reader's module table, if known.
     pub module: Option<u32>,
 }
 

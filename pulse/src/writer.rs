@@ -753,7 +753,7 @@ impl MemoryWriter {
     ///
     /// # Errors
     ///
-    /// `max_size` is below [`MIN_MEMORY_SIZE`] or `max_seconds` is 0.
+    /// `max_size` is below 64 KiB or `max_seconds` is 0.
     pub fn new(max_size: u64, max_seconds: u64) -> Result<Self, Error> {
         Self::check_limits(max_size, max_seconds)?;
         let chunk_size = (max_size / 8).clamp(MIN_MEMORY_SIZE, 8 << 20) as usize;

@@ -224,7 +224,8 @@ fn saturating_nanos(duration: Duration) -> u64 {
 ///
 /// # Errors
 ///
-/// A file of `set` cannot be read ([`AnalysisError::Io`]), or `out` cannot
+/// A file of `set` cannot be read ([`AnalysisError::Set`],
+/// [`AnalysisError::Trace`]), or `out` cannot
 /// be written ([`AnalysisError::Output`], naming `out_name`).
 pub fn write_html(
     set: &TraceSet,
