@@ -212,6 +212,7 @@ mod cpu;
 mod error;
 mod findings;
 mod histogram;
+pub mod latency;
 mod options;
 mod queue;
 mod report;
@@ -225,6 +226,7 @@ pub(crate) mod worker_timeline;
 pub use analyzer::Analyzer;
 pub use error::AnalysisError;
 pub use findings::{CpuBreakdown, Finding, QueuedOn, Verdict};
+pub use latency::{DelayImpact, LatencyDistribution, ScheduleLatencyStats};
 pub use options::*;
 pub use report::{
     Analysis, Completeness, EventCounts, Gap, GlobalQueueStats, QueueBucket, TraceInfo,

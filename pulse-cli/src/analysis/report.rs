@@ -42,6 +42,10 @@ pub struct Analysis {
     /// Listed poll findings grouped by the function of the user's code their
     /// stacks point at (empty without stacks).
     pub code_groups: Vec<super::stacks::CodeGroup>,
+    /// How long tasks waited to be polled, per worker and per spawn site
+    /// (`None` when the trace has no schedule latencies: recorded without
+    /// `schedule_latency`, or before it existed).
+    pub schedule_latency: Option<super::latency::ScheduleLatencyStats>,
 }
 
 impl Analysis {
