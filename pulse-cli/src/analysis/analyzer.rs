@@ -1052,7 +1052,9 @@ impl Analyzer {
         let mut findings = self.consistent(findings);
         findings.sort_by_key(|f| (f.start_ns, f.worker, f.verdict));
         annotate_descheduled(&mut findings);
+        let all_workers: Vec<u32> = self.workers.keys().copied().collect();
         let schedule_latency = std::mem::take(&mut self.latencies).finish(
+            &all_workers,
             &mut findings,
             self.options.delay_min_ns(),
             self.options.long_wait_ns(),

@@ -210,8 +210,11 @@ impl Latencies {
 
     /// Sets every finding's impact, adds the saturated findings, and
     /// returns the statistics (`None` when the trace has no latencies).
+    /// `workers`: every worker of the runtime (those without latencies can
+    /// still be parked).
     pub(crate) fn finish(
         mut self,
+        workers: &[u32],
         findings: &mut Vec<Finding>,
         delay_min: u64,
         long_wait: u64,
@@ -252,7 +255,6 @@ impl Latencies {
             waits_not_kept: self.waits_not_kept,
             ..ScheduleLatencyStats::default()
         };
-        let workers: Vec<u32> = self.workers.keys().copied().collect();
         for stretch in stretches(unexplained) {
             let length = stretch.end - stretch.start;
             let busy = workers.iter().all(|worker| {
