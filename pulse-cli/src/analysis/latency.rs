@@ -14,7 +14,7 @@
 //! Waits of at least `long_wait` that no finding's window holds at least
 //! half of are *unexplained*. Runs of them (waits less than 50 ms apart)
 //! during which every worker was busy (parked for at most 10 % of the run)
-//! become [`Verdict::Saturated`](super::Verdict::Saturated) findings: too
+//! become [`Verdict::Saturated`] findings: too
 //! much work for the workers. The others stay counted as unexplained.
 //!
 //! Memory: one fixed-size histogram per worker and per spawn site (at most
@@ -29,9 +29,9 @@ use pulse_trace::{LocationId, TraceEvent};
 use std::collections::{BTreeMap, HashMap};
 
 /// Spawn sites with their own distribution; later ones are pooled.
-pub(crate) const MAX_SITES: usize = 4096;
+pub const MAX_SITES: usize = 4096;
 /// Waits (and, separately, parks) kept for the impact computation.
-pub(crate) const MAX_KEPT: usize = 1 << 20;
+pub const MAX_KEPT: usize = 1 << 20;
 /// Parks at least this long are kept, to tell a saturated runtime (every
 /// worker busy) from one with idle workers.
 const PARK_KEPT_MIN_NS: u64 = 1_000_000;
