@@ -95,6 +95,13 @@
 //! - **block_in_place section** ([`Verdict::BlockInPlace`]): a poll of at
 //!   least `long_poll` that ended on a thread Tokio had moved its worker
 //!   away from (`tokio::task::block_in_place`). Legitimate, but notable.
+//! - **saturated** ([`Verdict::Saturated`], traces recorded with
+//!   `schedule_latency`): tasks waited at least `long_wait` to be polled,
+//!   no other finding holds their waits, and every worker was busy (parked
+//!   at most 10 % of the stretch). With schedule latencies every finding
+//!   also says which tasks it delayed ([`Finding::delayed`], see
+//!   [`latency`]), and a parked-while-queued finding is *confirmed* when a
+//!   task really waited while the worker slept.
 //!
 //! Traces without poll events (the traced program was built without
 //! `--cfg tokio_unstable`: parks, unparks, CPU readings and the global
@@ -166,7 +173,8 @@
 //!     "out_of_order_events": int
 //!   },
 //!   "options": {"long_poll_ns", "descheduled_min_wait_ns", "parked_queued_min_ns",
-//!               "idle_min_wall_ns", "min_queue_depth", "max_findings": int,
+//!               "idle_min_wall_ns", "min_queue_depth", "delay_min_ns", "long_wait_ns",
+//!               "max_findings": int,
 //!               "cpu_bound_min_share", "descheduled_min_share", "idle_max_ratio": num},
 //!   "verdicts": [{"verdict": VERDICT, "count": int, "total_ns": int, "longest_ns": int, "workers": [int]}],
 //!   "findings": [{
@@ -179,7 +187,9 @@
 //!     "queued_on": "global"|{"worker": int}|null, "queue_depth_max": int|null,
 //!     "parked_ns": int|null, "wake_wait_ns": int|null, "ongoing": bool,
 //!     "stack": {"kind": "off-cpu"|"on-cpu", "samples": int, "total_samples": int,
-//!               "frames": [CODE_FRAME], "user_frame": int|null, "truncated": bool}|null
+//!               "frames": [CODE_FRAME], "user_frame": int|null, "truncated": bool}|null,
+//!     "delayed": {"tasks": int, "total_ns": int, "worst_ns": int,
+//!                 "on_this_worker": int, "on_other_workers": int}|null
 //!   }],
 //!   "findings_omitted": int,
 //!   "workers": [{
@@ -192,7 +202,11 @@
 //!     "samples": int, "max": int, "mean": num, "nonempty_share": num, "bucket_ns": int,
 //!     "timeline": [{"start_ns": int, "samples": int, "max": int, "mean": num}]
 //!   },
-//!   "code_groups": [{"frame": CODE_FRAME, "findings": int, "duration_ns": int, "verdicts": [VERDICT]}]
+//!   "code_groups": [{"frame": CODE_FRAME, "findings": int, "duration_ns": int, "verdicts": [VERDICT]}],
+//!   "schedule_latency": {
+//!     "all": LATENCY, "workers": [LATENCY], "spawn_sites": [LATENCY],
+//!     "unexplained": int, "unexplained_max_ns": int, "waits_not_kept": int
+//!   }|null
 //! }
 //! ```
 //!
@@ -200,9 +214,15 @@
 //! "inlined": bool, "user": bool}` (see [`stacks`]; frames innermost first,
 //! `user_frame` indexes the innermost frame of the user's own code).
 //!
+//! `LATENCY` is `{"worker": int|null, "spawned_at": str|null, "count": int,
+//! "p50_ns": int, "p99_ns": int, "max_ns": int, "total_ns": int}` (see
+//! [`latency`]; `schedule_latency` is `null` and every `delayed` too when
+//! the trace has no schedule latencies).
+//!
 //! `VERDICT` is one of `"parked_while_queued"`, `"descheduled"`,
 //! `"blocked_in_poll"`, `"cpu_bound_poll"`, `"long_poll"`,
-//! `"block_in_place"`, `"unparked_off_cpu"`, `"busy_without_parking"`.
+//! `"block_in_place"`, `"unparked_off_cpu"`, `"busy_without_parking"`,
+//! `"saturated"`.
 //! [`Finding`]
 //! says which finding fields each verdict sets.
 
