@@ -26,7 +26,9 @@ pub(crate) struct Shared {
     pub(crate) slots: Mutex<Vec<Arc<ThreadSlot>>>,
     pub(crate) buffer_events: usize,
     pub(crate) run_queue_wait: bool,
-    /// Tokio measures schedule latencies for the poll hooks to record.
+    /// Tokio measures schedule latencies for the poll hooks to record
+    /// (read only where there are poll hooks: `--cfg tokio_unstable`).
+    #[cfg_attr(not(tokio_unstable), allow(dead_code))]
     pub(crate) schedule_latency: bool,
     /// The writer failed; recording has stopped.
     pub(crate) writer_failed: AtomicBool,
