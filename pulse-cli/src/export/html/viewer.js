@@ -342,7 +342,7 @@
     /** A decoded poll, park, unpark or WorkerThread event of this worker. */
     onEvent(dec) {
       const kind = dec.kind;
-      if (kind !== K.WorkerThread && dec.localQueue > this.maxQ) this.maxQ = dec.localQueue;
+      if (kind !== K.WorkerThread && kind !== K.ScheduleLatency && dec.localQueue > this.maxQ) this.maxQ = dec.localQueue;
       // dec.cpu < 0: a park or unpark without a reading (tags 0x44/0x45).
       if ((kind === K.WorkerPark || kind === K.WorkerUnpark) && dec.cpu >= 0) this.reading(dec.t, dec.cpu, dec.runDelay);
       const periodWasOpen = this.timeline.openPeriod() !== null;
@@ -781,6 +781,11 @@
               case K.StackSample:
                 // Stacks of long polls: `pulse analyze` shows them; the
                 // viewer counts them only.
+                break;
+              case K.ScheduleLatency:
+                // The latency of the worker's open poll (it follows its
+                // PollStart).
+                this.worker(dec.worker).onEvent(dec);
                 break;
               default:
                 this.dropped.push(t, dec.count);
