@@ -377,20 +377,28 @@ fn runtime_yield(c: &mut Criterion) {
             let mut tracking = builder();
             tracking.track_task_schedule_latency();
             let plain = tracking.build().expect("runtime");
-            bench(&mut group, BenchmarkId::new("plain_tracking", flavor), |b| {
-                b.iter_custom(|iters| whole_process(iters, || plain.block_on(yield_storm())))
-            });
+            bench(
+                &mut group,
+                BenchmarkId::new("plain_tracking", flavor),
+                |b| b.iter_custom(|iters| whole_process(iters, || plain.block_on(yield_storm()))),
+            );
             drop(plain);
             let config = poll_config(Config::new().schedule_latency(true));
             let (traced, guard) =
                 Recorder::build_with_config(builder(), Box::new(NullWriter::new()), &config)
                     .expect("traced runtime");
-            let ran = bench(&mut group, BenchmarkId::new("traced_latency", flavor), |b| {
-                b.iter_custom(|iters| whole_process(iters, || traced.block_on(yield_storm())))
-            });
+            let ran = bench(
+                &mut group,
+                BenchmarkId::new("traced_latency", flavor),
+                |b| b.iter_custom(|iters| whole_process(iters, || traced.block_on(yield_storm()))),
+            );
             drop(traced);
             let summary = guard.finish().expect("a NullWriter cannot fail");
-            report(&format!("runtime_yield/traced_latency/{flavor}"), ran, summary);
+            report(
+                &format!("runtime_yield/traced_latency/{flavor}"),
+                ran,
+                summary,
+            );
         }
     }
     group.finish();

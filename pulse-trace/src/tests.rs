@@ -691,8 +691,20 @@ mod v6_golden {
                 latency_nanos: 300,
             }
         );
-        assert!(matches!(decoded[0], TraceEvent::PollStart { timestamp_nanos: 1_000, .. }));
-        assert!(matches!(decoded[2], TraceEvent::PollEnd { timestamp_nanos: 1_500, .. }));
+        assert!(matches!(
+            decoded[0],
+            TraceEvent::PollStart {
+                timestamp_nanos: 1_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decoded[2],
+            TraceEvent::PollEnd {
+                timestamp_nanos: 1_500,
+                ..
+            }
+        ));
         let mut old = bytes.clone();
         old[at] = 0xC7;
         let without: Vec<_> = decoded

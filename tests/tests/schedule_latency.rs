@@ -343,7 +343,10 @@ fn a_task_behind_a_blocking_poll_waits_as_long_as_it_blocks() {
         .find(|f| f.worker == blocked_worker && f.duration_ns >= 150 * MS)
         .expect("the blocking poll is found");
     let impact = blocked.delayed.expect("the finding says whom it delayed");
-    assert!(impact.tasks >= 1 && impact.on_this_worker >= 1, "{impact:?}");
+    assert!(
+        impact.tasks >= 1 && impact.on_this_worker >= 1,
+        "{impact:?}"
+    );
     // The woken task's wait lies inside the blocked poll: the finding's
     // worst delay is that wait, less what fell outside the poll.
     assert!(
@@ -438,7 +441,10 @@ fn tasks_woken_into_a_saturated_runtime() {
             .iter()
             .all(|f| f.delayed.is_some_and(|i| i.tasks >= 1)));
         let report = render_text(&t.analysis, 10);
-        assert!(report.contains("saturation (every worker busy) delayed"), "{report}");
+        assert!(
+            report.contains("saturation (every worker busy) delayed"),
+            "{report}"
+        );
     }
 }
 

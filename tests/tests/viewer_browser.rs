@@ -672,10 +672,7 @@ fn a_polls_schedule_latency_is_in_its_tooltip() {
     let report = run_browser(&page, dir.path(), &["--hover-longest", "0"]);
     let text = report["tooltip"]["text"].as_str().expect("tooltip");
     assert!(text.contains("Poll of task 2"), "{text}");
-    assert!(
-        text.contains("waited 37.4 ms to be polled"),
-        "{text}"
-    );
+    assert!(text.contains("waited 37.4 ms to be polled"), "{text}");
 }
 
 #[test]

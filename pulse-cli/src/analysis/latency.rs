@@ -182,12 +182,11 @@ impl Latencies {
         histogram.record(latency);
         *total = total.saturating_add(latency);
         let site = self.last_site.get(&worker).copied().flatten();
-        let (histogram, total) =
-            if self.sites.len() < MAX_SITES || self.sites.contains_key(&site) {
-                self.sites.entry(site).or_default()
-            } else {
-                self.pooled.get_or_insert_with(Default::default)
-            };
+        let (histogram, total) = if self.sites.len() < MAX_SITES || self.sites.contains_key(&site) {
+            self.sites.entry(site).or_default()
+        } else {
+            self.pooled.get_or_insert_with(Default::default)
+        };
         histogram.record(latency);
         *total = total.saturating_add(latency);
         if latency >= delay_min.max(1) {

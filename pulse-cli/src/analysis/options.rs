@@ -97,13 +97,21 @@ pub struct AnalysisOptions {
     /// finding to count it as delayed.
     #[cfg_attr(
         feature = "serde",
-        serde(with = "duration_ns", rename = "delay_min_ns", default = "default_delay_min")
+        serde(
+            with = "duration_ns",
+            rename = "delay_min_ns",
+            default = "default_delay_min"
+        )
     )]
     pub delay_min: Duration,
     /// Waits at least this long that no finding explains are reported.
     #[cfg_attr(
         feature = "serde",
-        serde(with = "duration_ns", rename = "long_wait_ns", default = "default_long_wait")
+        serde(
+            with = "duration_ns",
+            rename = "long_wait_ns",
+            default = "default_long_wait"
+        )
     )]
     pub long_wait: Duration,
     /// Findings kept in full; further ones are only counted.

@@ -810,7 +810,11 @@ fn waits_no_finding_explains_while_every_worker_is_busy_are_saturated() {
         events.extend(samples(worker, 0, 300, |ms| ms * MS, |_| 0));
         for i in 0..60u64 {
             let start = i * 5 * MS;
-            let waited = if (20..40).contains(&i) { 20 * MS + i * MS / 4 } else { MS / 10 };
+            let waited = if (20..40).contains(&i) {
+                20 * MS + i * MS / 4
+            } else {
+                MS / 10
+            };
             events.extend(waited_poll(worker, 100 + i, start, start + 5 * MS, waited));
         }
     }
@@ -822,7 +826,10 @@ fn waits_no_finding_explains_while_every_worker_is_busy_are_saturated() {
     assert_eq!(f.delayed.unwrap().tasks, 40);
     let text = render_text(&analysis, 10);
     assert!(text.contains("SATURATED"), "{text}");
-    assert!(text.contains("saturation (every worker busy) delayed 40 tasks"), "{text}");
+    assert!(
+        text.contains("saturation (every worker busy) delayed 40 tasks"),
+        "{text}"
+    );
     // The same waits while worker 1 sleeps are not saturation.
     let mut events: Vec<TraceEvent> = sorted(events_without_worker_1_polls(&analysis));
     events.extend([park(60 * MS, 1, 0, 0), unpark(250 * MS, 1, 0, 0)]);
@@ -836,7 +843,11 @@ fn events_without_worker_1_polls(_: &Analysis) -> Vec<TraceEvent> {
     let mut events = samples(0, 0, 300, |ms| ms * MS, |_| 0);
     for i in 0..60u64 {
         let start = i * 5 * MS;
-        let waited = if (20..40).contains(&i) { 20 * MS } else { MS / 10 };
+        let waited = if (20..40).contains(&i) {
+            20 * MS
+        } else {
+            MS / 10
+        };
         events.extend(waited_poll(0, 100 + i, start, start + 5 * MS, waited));
     }
     events
@@ -885,6 +896,9 @@ fn traces_without_latencies_say_so() {
     assert!(analysis.schedule_latency.is_none());
     assert!(analysis.findings[0].delayed.is_none());
     let text = render_text(&analysis, 10);
-    assert!(text.contains("note: schedule latencies not recorded"), "{text}");
+    assert!(
+        text.contains("note: schedule latencies not recorded"),
+        "{text}"
+    );
     assert!(!text.contains("Delays:"));
 }

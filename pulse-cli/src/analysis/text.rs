@@ -125,7 +125,11 @@ fn delay_ranking(a: &Analysis) -> Option<String> {
         .iter()
         .map(|&(verdict, tasks, worst, total)| {
             if tasks == 0 {
-                format!("{} delayed no task by {} or more", cause(verdict), d(a.options.delay_min))
+                format!(
+                    "{} delayed no task by {} or more",
+                    cause(verdict),
+                    d(a.options.delay_min)
+                )
             } else {
                 format!(
                     "{} delayed {tasks} task{} by up to {}, {} in all",

@@ -818,9 +818,13 @@ mod tests {
                 &[("PULSE_SCHEDULE_LATENCY", value)],
             )
             .unwrap();
-            assert_eq!(config.schedule_latency, on, "PULSE_SCHEDULE_LATENCY={value}");
+            assert_eq!(
+                config.schedule_latency, on,
+                "PULSE_SCHEDULE_LATENCY={value}"
+            );
         }
-        let err = apply_vars(Config::new(), &[("PULSE_SCHEDULE_LATENCY", "sometimes")]).unwrap_err();
+        let err =
+            apply_vars(Config::new(), &[("PULSE_SCHEDULE_LATENCY", "sometimes")]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "PULSE_SCHEDULE_LATENCY=\"sometimes\": expected on or off"

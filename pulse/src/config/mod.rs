@@ -775,7 +775,10 @@ impl Config {
             ("run_queue_wait".to_owned(), self.run_queue_wait.to_string()),
             (
                 "schedule_latency".to_owned(),
-                match (self.schedule_latency, crate::record::SCHEDULE_LATENCY_AVAILABLE) {
+                match (
+                    self.schedule_latency,
+                    crate::record::SCHEDULE_LATENCY_AVAILABLE,
+                ) {
                     (true, true) => "true",
                     (true, false) => "unavailable",
                     (false, _) => "false",

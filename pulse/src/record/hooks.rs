@@ -39,9 +39,8 @@
 #![cfg_attr(not(any(tokio_unstable, feature = "bench")), allow(dead_code))]
 
 use crate::record::buffer::{
-    self, ThreadSlot, HAS_CPU, HAS_LATENCY, HAS_RUN_DELAY, MAX_DELTA, NEW_LOCATION, NO_WORKER, PARK,
-    POLL_END,
-    POLL_START, RESERVE_WORDS, SET_TIME, SET_WORKER, UNPARK, WORKER_THREAD,
+    self, ThreadSlot, HAS_CPU, HAS_LATENCY, HAS_RUN_DELAY, MAX_DELTA, NEW_LOCATION, NO_WORKER,
+    PARK, POLL_END, POLL_START, RESERVE_WORDS, SET_TIME, SET_WORKER, UNPARK, WORKER_THREAD,
 };
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::metrics::MetricsBatch;

@@ -212,13 +212,12 @@ impl<'a> Records<'a> {
                 if flags & HAS_LATENCY != 0 {
                     let latency_nanos = self.word(len);
                     len += 1;
-                    self.pending = (self.at >= self.from).then_some(
-                        RecordedEvent::ScheduleLatency {
+                    self.pending =
+                        (self.at >= self.from).then_some(RecordedEvent::ScheduleLatency {
                             timestamp_nanos,
                             worker,
                             latency_nanos,
-                        },
-                    );
+                        });
                 }
                 if state.location == 0 {
                     // Not written by the owner: stop rather than guess.
