@@ -426,11 +426,10 @@ pub(crate) fn record_poll_start(
         let tag = POLL_START | (new_location * NEW_LOCATION);
         let used = 2 + new_location as usize;
         // Never a hand-over here: that would fall inside the poll.
-        // SAFETY (both pushes): `Local` belongs to this thread (see
-        // `with_local`).
         let pushed = match schedule_latency {
             None => {
                 let head = local.head(tag, timestamp_nanos, worker, local_queue);
+                // SAFETY: `Local` belongs to this thread (see `with_local`).
                 unsafe { local.slot.push_first([head, task_id, location], used) }
             }
             // The latency is the last word: the third without a new
@@ -438,6 +437,7 @@ pub(crate) fn record_poll_start(
             Some(latency) => {
                 let head = local.head(tag | HAS_LATENCY, timestamp_nanos, worker, local_queue);
                 let third = if new_location == 1 { location } else { latency };
+                // SAFETY: as above.
                 unsafe {
                     local
                         .slot
