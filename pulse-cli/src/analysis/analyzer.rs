@@ -1405,6 +1405,7 @@ fn counts(counts: &[u64; EventType::ALL.len()]) -> EventCounts {
         queue_sample: get(EventType::QueueSample),
         worker_sample: get(EventType::WorkerSample),
         events_dropped: get(EventType::EventsDropped),
+        schedule_latency: get(EventType::ScheduleLatency),
     }
 }
 

@@ -17,11 +17,14 @@
 //! become [`Verdict::Saturated`] findings: too
 //! much work for the workers. The others stay counted as unexplained.
 //!
-//! Memory: one fixed-size histogram per worker and per spawn site (at most
-//! [`MAX_SITES`] sites, the rest pooled), and the waits of at least
-//! `delay_min` plus the parks of at least 1 ms, each up to [`MAX_KEPT`]
-//! (beyond that they count in the distributions but not in impacts, and
-//! [`ScheduleLatencyStats::waits_not_kept`] says how many).
+//! Memory: one fixed-size histogram (about 15 KiB) per worker and per
+//! spawn site (at most [`MAX_SITES`] sites, the rest pooled in one row
+//! without a site), and the waits of at least `delay_min` (24 bytes each)
+//! plus the parks of at least 1 ms (16 bytes), each up to [`MAX_KEPT`]:
+//! under 15 MiB in all, whatever the trace's length. Waits beyond that
+//! count in the distributions but not in impacts, and
+//! [`ScheduleLatencyStats::waits_not_kept`] says how many; later parks are
+//! not kept (a stretch is then judged on the parks kept).
 
 use super::findings::{Finding, Verdict};
 use super::histogram::Histogram;
@@ -29,9 +32,17 @@ use pulse_trace::{LocationId, TraceEvent};
 use std::collections::{BTreeMap, HashMap};
 
 /// Spawn sites with their own distribution; later ones are pooled.
-pub const MAX_SITES: usize = 4096;
+///
+/// ```
+/// assert!(pulse_cli::analysis::latency::MAX_SITES >= 256);
+/// ```
+pub const MAX_SITES: usize = 256;
 /// Waits (and, separately, parks) kept for the impact computation.
-pub const MAX_KEPT: usize = 1 << 20;
+///
+/// ```
+/// assert!(pulse_cli::analysis::latency::MAX_KEPT >= 1 << 18);
+/// ```
+pub const MAX_KEPT: usize = 1 << 18;
 /// Parks at least this long are kept, to tell a saturated runtime (every
 /// worker busy) from one with idle workers.
 const PARK_KEPT_MIN_NS: u64 = 1_000_000;
@@ -42,6 +53,29 @@ const STRETCH_GAP_NS: u64 = 50_000_000;
 const SATURATED_MAX_PARKED_SHARE: f64 = 0.1;
 
 /// How many tasks a finding delayed, and by how much.
+///
+/// ```
+/// use pulse_cli::analysis::{AnalysisOptions, Analyzer, Verdict};
+/// use pulse_trace::TraceEvent;
+///
+/// let ms = 1_000_000;
+/// let mut analyzer = Analyzer::new(AnalysisOptions::default());
+/// // Worker 0 polls for 50 ms; a task woken 10 ms into that poll is
+/// // polled right after it: it waited 40 ms.
+/// for event in [
+///     TraceEvent::PollStart { timestamp_nanos: 100 * ms, worker: 0, local_queue: 0, task_id: Some(1), spawned_at: None },
+///     TraceEvent::PollEnd { timestamp_nanos: 150 * ms, worker: 0, local_queue: 1 },
+///     TraceEvent::PollStart { timestamp_nanos: 150 * ms, worker: 0, local_queue: 0, task_id: Some(2), spawned_at: None },
+///     TraceEvent::ScheduleLatency { timestamp_nanos: 150 * ms, worker: 0, latency_nanos: 40 * ms },
+///     TraceEvent::PollEnd { timestamp_nanos: 151 * ms, worker: 0, local_queue: 0 },
+/// ] {
+///     analyzer.push(&event);
+/// }
+/// let analysis = analyzer.finish(|_| None);
+/// let long_poll = analysis.findings_with(Verdict::LongPoll).next().unwrap();
+/// let delayed = long_poll.delayed.unwrap();
+/// assert_eq!((delayed.tasks, delayed.worst_ns, delayed.on_this_worker), (1, 40 * ms, 1));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DelayImpact {
@@ -60,6 +94,28 @@ pub struct DelayImpact {
 }
 
 /// The schedule-latency distribution of one worker or one spawn site.
+///
+/// ```
+/// use pulse_cli::analysis::{AnalysisOptions, Analyzer, Verdict};
+/// use pulse_trace::TraceEvent;
+///
+/// let ms = 1_000_000;
+/// let mut analyzer = Analyzer::new(AnalysisOptions::default());
+/// // Worker 0 polls for 50 ms; a task woken 10 ms into that poll is
+/// // polled right after it: it waited 40 ms.
+/// for event in [
+///     TraceEvent::PollStart { timestamp_nanos: 100 * ms, worker: 0, local_queue: 0, task_id: Some(1), spawned_at: None },
+///     TraceEvent::PollEnd { timestamp_nanos: 150 * ms, worker: 0, local_queue: 1 },
+///     TraceEvent::PollStart { timestamp_nanos: 150 * ms, worker: 0, local_queue: 0, task_id: Some(2), spawned_at: None },
+///     TraceEvent::ScheduleLatency { timestamp_nanos: 150 * ms, worker: 0, latency_nanos: 40 * ms },
+///     TraceEvent::PollEnd { timestamp_nanos: 151 * ms, worker: 0, local_queue: 0 },
+/// ] {
+///     analyzer.push(&event);
+/// }
+/// let analysis = analyzer.finish(|_| None);
+/// let worker = &analysis.schedule_latency.unwrap().workers[0];
+/// assert_eq!((worker.worker, worker.count, worker.max_ns), (Some(0), 1, 40 * ms));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -84,6 +140,29 @@ pub struct LatencyDistribution {
 /// What the trace says about schedule latencies (`None` in
 /// [`Analysis::schedule_latency`](super::Analysis::schedule_latency) when
 /// it recorded none).
+///
+/// ```
+/// use pulse_cli::analysis::{AnalysisOptions, Analyzer, Verdict};
+/// use pulse_trace::TraceEvent;
+///
+/// let ms = 1_000_000;
+/// let mut analyzer = Analyzer::new(AnalysisOptions::default());
+/// // Worker 0 polls for 50 ms; a task woken 10 ms into that poll is
+/// // polled right after it: it waited 40 ms.
+/// for event in [
+///     TraceEvent::PollStart { timestamp_nanos: 100 * ms, worker: 0, local_queue: 0, task_id: Some(1), spawned_at: None },
+///     TraceEvent::PollEnd { timestamp_nanos: 150 * ms, worker: 0, local_queue: 1 },
+///     TraceEvent::PollStart { timestamp_nanos: 150 * ms, worker: 0, local_queue: 0, task_id: Some(2), spawned_at: None },
+///     TraceEvent::ScheduleLatency { timestamp_nanos: 150 * ms, worker: 0, latency_nanos: 40 * ms },
+///     TraceEvent::PollEnd { timestamp_nanos: 151 * ms, worker: 0, local_queue: 0 },
+/// ] {
+///     analyzer.push(&event);
+/// }
+/// let analysis = analyzer.finish(|_| None);
+/// let stats = analysis.schedule_latency.unwrap();
+/// assert_eq!((stats.all.count, stats.all.p99_ns), (1, 40 * ms));
+/// assert_eq!(stats.unexplained, 0, "the long poll explains the wait");
+/// ```
 #[derive(Clone, Debug, PartialEq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]

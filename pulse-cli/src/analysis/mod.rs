@@ -165,7 +165,8 @@
 //!     "tokio_unstable": bool|null, "task_detail": str|null,
 //!     "first_ns": int, "last_ns": int, "duration_ns": int, "events": int,
 //!     "event_counts": {"poll_start", "poll_end", "worker_park", "worker_unpark",
-//!                      "queue_sample", "worker_sample", "events_dropped": int}
+//!                      "queue_sample", "worker_sample", "events_dropped",
+//!                      "schedule_latency": int}
 //!   },
 //!   "completeness": {
 //!     "complete": bool, "dropped_events": int, "gaps": [{"at_ns": int, "count": int}],

@@ -135,6 +135,9 @@ pub struct EventCounts {
     pub queue_sample: u64,
     pub worker_sample: u64,
     pub events_dropped: u64,
+    /// Polls that carry their task's schedule latency.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub schedule_latency: u64,
 }
 
 /// Whether the trace holds everything that happened while it was recorded.

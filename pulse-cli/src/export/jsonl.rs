@@ -23,6 +23,7 @@ use std::io::{self, Write};
 /// | `EventsDropped` | `count` |
 /// | `WorkerThread` | `worker`, `tid`, `kind` (`"runs"`, `"sampled"` or `"poll_detached"`) |
 /// | `StackSample` | `worker`, `kind` (`"off-cpu"` or `"on-cpu"`), `stack` (the trace's stack id; `pulse analyze` shows the frames) |
+/// | `ScheduleLatency` | `worker`, `latency_ns`: how long the task of the worker's PollStart just before it waited to be polled |
 ///
 /// # Examples
 ///
@@ -159,6 +160,13 @@ impl<W: Write> JsonlWriter<W> {
                     kind.name(),
                     stack.0
                 );
+            }
+            TraceEvent::ScheduleLatency {
+                worker,
+                latency_nanos,
+                ..
+            } => {
+                let _ = write!(line, ",\"worker\":{worker},\"latency_ns\":{latency_nanos}");
             }
             // A kind added to the format after this exporter: its type and
             // time are already written.
