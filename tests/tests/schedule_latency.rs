@@ -28,6 +28,7 @@ use pulse::{Config, Recorder, WriterConfig};
 use pulse_cli::analysis::{analyze_trace, render_text, Analysis, AnalysisOptions, Verdict};
 use pulse_trace::{TraceEvent, TraceReader};
 use std::collections::HashMap;
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,8 +38,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const MS: u64 = 1_000_000;
 /// Recorded may exceed measured by this much (two clocks read µs apart).
 const CLOCK_SLACK_NS: u64 = 100_000;
-/// Slack for matching a measurement's wall-clock time to a trace time.
-const MATCH_SLACK_NS: u64 = 5 * MS;
+/// Slack between a measurement's wall-clock time and its poll's trace
+/// time (the worker can be preempted between its clock reads).
+const MATCH_SLACK_NS: u64 = 50 * MS;
 
 fn tolerance(measured: u64) -> u64 {
     MS + measured * 3 / 100
@@ -81,9 +83,10 @@ impl Measured {
     /// Call right after the `.await` the wake-up ended.
     fn now(woken: Instant) -> Measured {
         let wait_ns = woken.elapsed().as_nanos() as u64;
+        let resumed_unix = unix_ns();
         Measured {
             task: task_id(),
-            resumed_unix: unix_ns(),
+            resumed_unix,
             wait_ns,
         }
     }
@@ -169,20 +172,21 @@ fn traced<T>(
     )
 }
 
-/// The recorded latency of the poll `m` ran in: that task's poll whose
-/// start is nearest to when `m` resumed (µs before it; the next poll of
-/// the task can start a few ms after, so "last before" would need a
-/// slack the trace's wall-clock anchor cannot promise).
+/// The recorded latency of the poll `m` ran in. Every measured task is
+/// woken once, so that is the task's last poll; matching by time instead
+/// would need the program's clock reads and the trace's wall-clock anchor
+/// to agree within a few ms, which a preemption between two reads breaks.
 fn recorded_for(t: &Traced, m: &Measured) -> Recorded {
     let r = *t
         .recorded
         .iter()
         .filter(|r| r.task == m.task)
-        .min_by_key(|r| r.poll_unix.abs_diff(m.resumed_unix))
+        .max_by_key(|r| r.poll_unix)
         .unwrap_or_else(|| panic!("no recorded latency for {m:?}"));
+    // A sanity check of the anchor only: the poll is the one that resumed.
     assert!(
         r.poll_unix.abs_diff(m.resumed_unix) <= MATCH_SLACK_NS,
-        "the nearest poll of task {} is {} ns from {m:?}",
+        "the last poll of task {} is {} ns from {m:?}",
         m.task,
         r.poll_unix.abs_diff(m.resumed_unix)
     );
@@ -289,9 +293,20 @@ fn wake_one_by_one(
         let waiting = waiting.clone();
         senders.push(tx);
         tasks.push(rt.spawn(async move {
+            let mut rx = rx;
+            // The first poll registers for the send. If the value is
+            // already there (the worker was preempted for longer than the
+            // sender's head start), this task was never woken: nothing to
+            // measure.
+            let early = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::pin::Pin::new(&mut rx).poll(cx))
+            })
+            .await;
             waiting.fetch_add(1, Ordering::Relaxed);
-            let sent = rx.await.unwrap();
-            Measured::now(sent)
+            match early {
+                std::task::Poll::Ready(_) => None,
+                std::task::Poll::Pending => Some(Measured::now(rx.await.unwrap())),
+            }
         }));
     }
     while waiting.load(Ordering::Relaxed) < count {
@@ -305,7 +320,10 @@ fn wake_one_by_one(
         std::thread::sleep(interval);
     }
     let phase = start.elapsed();
-    let measured = tasks.into_iter().map(|t| rt.block_on(t).unwrap()).collect();
+    let measured: Vec<Measured> = tasks
+        .into_iter()
+        .filter_map(|t| rt.block_on(t).unwrap())
+        .collect();
     (measured, phase)
 }
 
@@ -429,8 +447,10 @@ fn tasks_woken_into_a_saturated_runtime() {
             "a {} ms wait attributed to {causes:?}",
             m.wait_ns / MS
         );
+        // On a quiet machine no poll is long (4 ms each); on a loaded one a
+        // descheduled poll can stretch past 10 ms and hold part of a wait.
         assert!(
-            !causes.iter().any(|v| v.is_poll()),
+            starved >= 0.1 || !causes.iter().any(|v| v.is_poll()),
             "no poll finding can explain it: {causes:?}"
         );
     }
