@@ -178,6 +178,14 @@ pub struct ScheduleLatencyStats {
     pub unexplained: u64,
     /// The longest of them.
     pub unexplained_max_ns: u64,
+    /// Of those, the waits outside saturated stretches: a worker was
+    /// parked for more than 10 % of their stretch, yet no verdict says why
+    /// the tasks waited (they are in no finding).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub unexplained_with_a_parked_worker: u64,
+    /// The longest of those.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub unexplained_with_a_parked_worker_max_ns: u64,
     /// Waits of at least `delay_min` beyond [`MAX_KEPT`]: in the
     /// distributions, not in the findings' impacts.
     pub waits_not_kept: u64,
@@ -345,6 +353,10 @@ impl Latencies {
                 (parked as f64) <= SATURATED_MAX_PARKED_SHARE * length as f64
             });
             if !busy {
+                stats.unexplained_with_a_parked_worker += stretch.waits;
+                stats.unexplained_with_a_parked_worker_max_ns = stats
+                    .unexplained_with_a_parked_worker_max_ns
+                    .max(stretch.worst);
                 continue;
             }
             let mut finding = Finding::new(
@@ -451,6 +463,8 @@ struct Stretch {
     end: u64,
     worst: u64,
     worst_worker: u32,
+    /// Waits in it.
+    waits: u64,
 }
 
 /// Groups waits whose intervals lie less than [`STRETCH_GAP_NS`] apart.
@@ -462,6 +476,7 @@ fn stretches(mut waits: Vec<Wait>) -> Vec<Stretch> {
         match out.last_mut() {
             Some(last) if wait.from <= last.end.saturating_add(STRETCH_GAP_NS) => {
                 last.end = last.end.max(wait.to);
+                last.waits += 1;
                 if length > last.worst {
                     last.worst = length;
                     last.worst_worker = wait.worker;
@@ -472,6 +487,7 @@ fn stretches(mut waits: Vec<Wait>) -> Vec<Stretch> {
                 end: wait.to,
                 worst: length,
                 worst_worker: wait.worker,
+                waits: 1,
             }),
         }
     }

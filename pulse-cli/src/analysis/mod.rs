@@ -206,7 +206,9 @@
 //!   "code_groups": [{"frame": CODE_FRAME, "findings": int, "duration_ns": int, "verdicts": [VERDICT]}],
 //!   "schedule_latency": {
 //!     "all": LATENCY, "workers": [LATENCY], "spawn_sites": [LATENCY],
-//!     "unexplained": int, "unexplained_max_ns": int, "waits_not_kept": int
+//!     "unexplained": int, "unexplained_max_ns": int,
+//!     "unexplained_with_a_parked_worker": int,
+//!     "unexplained_with_a_parked_worker_max_ns": int, "waits_not_kept": int
 //!   }|null
 //! }
 //! ```

@@ -835,7 +835,18 @@ fn waits_no_finding_explains_while_every_worker_is_busy_are_saturated() {
     events.extend([park(60 * MS, 1, 0, 0), unpark(250 * MS, 1, 0, 0)]);
     let analysis = analyze(&sorted(events));
     assert_eq!(analysis.findings_with(Verdict::Saturated).count(), 0);
-    assert!(analysis.schedule_latency.unwrap().unexplained >= 20);
+    let stats = analysis.schedule_latency.as_ref().unwrap();
+    assert_eq!(stats.unexplained, 20);
+    assert_eq!(stats.unexplained_with_a_parked_worker, 20);
+    assert_eq!(stats.unexplained_with_a_parked_worker_max_ns, 20 * MS);
+    let text = render_text(&analysis, 10);
+    assert!(
+        text.contains(
+            "Delays: 20 waits of 10.00 ms or more (up to 20.00 ms) that no verdict explains, \
+             while a worker was parked."
+        ),
+        "{text}"
+    );
 }
 
 /// Worker 0's polls and waits of the test above, alone.

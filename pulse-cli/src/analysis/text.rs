@@ -141,18 +141,14 @@ fn delay_ranking(a: &Analysis) -> Option<String> {
             }
         })
         .collect();
-    let unexplained = stats.unexplained
-        - a.findings_with(Verdict::Saturated)
-            .filter_map(|f| f.delayed)
-            .map(|i| i.tasks)
-            .sum::<u64>()
-            .min(stats.unexplained);
+    let unexplained = stats.unexplained_with_a_parked_worker;
     if unexplained > 0 {
         parts.push(format!(
-            "{unexplained} wait{} of {} or more (up to {}) no verdict explains, while a worker              was parked",
+            "{unexplained} wait{} of {} or more (up to {}) that no verdict explains, while a \
+             worker was parked",
             if unexplained == 1 { "" } else { "s" },
             d(a.options.long_wait),
-            format_duration(stats.unexplained_max_ns)
+            format_duration(stats.unexplained_with_a_parked_worker_max_ns)
         ));
     }
     if parts.is_empty() {
