@@ -1058,6 +1058,7 @@ impl Analyzer {
             &mut findings,
             self.options.delay_min_ns(),
             self.options.long_wait_ns(),
+            self.options.parked_queued_min_ns(),
             &locate,
         );
 

@@ -173,6 +173,7 @@ pub struct CpuBreakdown {
 /// | `global_queue_max` | yes | yes | yes (largest global queue depth sampled in the window) |
 /// | `queued_on`, `queue_depth_max` | where the work waited, and how much | – | – |
 /// | `parked_ns`, `wake_wait_ns` | the whole park, and how long the worker then waited for a CPU after being woken (not counted in the window) | – | – |
+/// | `confirmed_by_delays` | with schedule latencies: whether a task waited at least `parked_queued_min` in the window | – | – |
 /// | `delayed` | every verdict, when the trace has schedule latencies: the tasks whose wait to be polled lay in the window (for *parked while work queued*, tasks that actually waited while the worker slept) | | |
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -224,6 +225,11 @@ pub struct Finding {
     /// The tasks this finding delayed (traces with schedule latencies;
     /// see [`super::latency`]).
     pub delayed: Option<super::latency::DelayImpact>,
+    /// *Parked while work queued* in a trace with schedule latencies:
+    /// whether a task really waited at least `parked_queued_min` to be
+    /// polled while this worker slept (the queue depths alone say only
+    /// that work was queued).
+    pub confirmed_by_delays: Option<bool>,
 }
 
 impl Finding {
@@ -251,6 +257,7 @@ impl Finding {
             ongoing: false,
             stack: None,
             delayed: None,
+            confirmed_by_delays: None,
         }
     }
 

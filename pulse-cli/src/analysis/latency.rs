@@ -5,7 +5,9 @@
 //!
 //! A poll's wait is the interval `[poll start - latency, poll start]`. A
 //! finding *delayed* a task when at least `delay_min` of that task's wait
-//! falls inside the finding's window; the finding's [`DelayImpact`] counts
+//! falls inside the finding's window (a *parked while work queued* finding
+//! is [confirmed](Finding::confirmed_by_delays) when one task waited at
+//! least `parked_queued_min` inside it); the finding's [`DelayImpact`] counts
 //! those tasks, adds up the parts of their waits inside the window and
 //! keeps the longest, and says whether the finding's own worker polled
 //! them once free (they waited in its LIFO slot or local queue) or another
@@ -298,12 +300,14 @@ impl Latencies {
     /// returns the statistics (`None` when the trace has no latencies).
     /// `workers`: every worker of the runtime (those without latencies can
     /// still be parked).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish(
         mut self,
         workers: &[u32],
         findings: &mut Vec<Finding>,
         delay_min: u64,
         long_wait: u64,
+        parked_queued_min: u64,
         locate: impl Fn(LocationId) -> Option<String>,
     ) -> Option<ScheduleLatencyStats> {
         if !self.recorded() {
@@ -321,6 +325,13 @@ impl Latencies {
                 finding.end_ns,
                 delay_min,
             ));
+            if finding.verdict == Verdict::ParkedWhileQueued {
+                // Queue depths said work waited; a task that really waited
+                // `parked_queued_min` while the worker slept confirms it.
+                finding.confirmed_by_delays = finding
+                    .delayed
+                    .map(|impact| impact.worst_ns >= parked_queued_min.max(1));
+            }
         }
         // Long waits no finding explains.
         let explained = |wait: &Wait| {

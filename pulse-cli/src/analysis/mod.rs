@@ -190,7 +190,8 @@
 //!     "stack": {"kind": "off-cpu"|"on-cpu", "samples": int, "total_samples": int,
 //!               "frames": [CODE_FRAME], "user_frame": int|null, "truncated": bool}|null,
 //!     "delayed": {"tasks": int, "total_ns": int, "worst_ns": int,
-//!                 "on_this_worker": int, "on_other_workers": int}|null
+//!                 "on_this_worker": int, "on_other_workers": int}|null,
+//!     "confirmed_by_delays": bool|null
 //!   }],
 //!   "findings_omitted": int,
 //!   "workers": [{

@@ -881,7 +881,8 @@ fn a_park_while_work_queued_is_confirmed_by_tasks_that_waited() {
     let impact = f.delayed.unwrap();
     assert_eq!((impact.tasks, impact.on_other_workers), (1, 1));
     assert_eq!(impact.worst_ns, 45 * MS);
-    assert!(render_text(&analysis, 10).contains("confirmed: delayed 1 task"));
+    assert_eq!(f.confirmed_by_delays, Some(true));
+    assert!(render_text(&analysis, 10).contains("confirmed by delays: delayed 1 task"));
     // Without a real wait, the queue depths alone are not confirmed.
     let quick: Vec<TraceEvent> = events
         .into_iter()
@@ -896,7 +897,8 @@ fn a_park_while_work_queued_is_confirmed_by_tasks_that_waited() {
         .next()
         .unwrap();
     assert_eq!(f.delayed.unwrap().tasks, 0);
-    assert!(render_text(&analysis, 10).contains("not confirmed by delays"));
+    assert_eq!(f.confirmed_by_delays, Some(false));
+    assert!(render_text(&analysis, 10).contains("not confirmed by delays: no task waited"));
 }
 
 #[test]

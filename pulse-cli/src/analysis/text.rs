@@ -794,15 +794,15 @@ fn write_delayed(out: &mut String, f: &Finding, delay_min: u64) -> fmt::Result {
     let Some(impact) = f.delayed else {
         return Ok(());
     };
+    let verdict = match f.confirmed_by_delays {
+        Some(true) => "confirmed by delays: ",
+        Some(false) => "not confirmed by delays: ",
+        None => "",
+    };
     if impact.tasks == 0 {
-        let what = if f.verdict == Verdict::ParkedWhileQueued {
-            "not confirmed by delays: "
-        } else {
-            ""
-        };
         return writeln!(
             out,
-            "    {what}no task waited {} or more to be polled in this window",
+            "    {verdict}no task waited {} or more to be polled in this window",
             format_duration(delay_min)
         );
     }
@@ -821,12 +821,7 @@ fn write_delayed(out: &mut String, f: &Finding, delay_min: u64) -> fmt::Result {
     }
     writeln!(
         out,
-        "    {}delayed {} task{} by up to {}, {} in all: {}",
-        if f.verdict == Verdict::ParkedWhileQueued {
-            "confirmed: "
-        } else {
-            ""
-        },
+        "    {verdict}delayed {} task{} by up to {}, {} in all: {}",
         impact.tasks,
         if impact.tasks == 1 { "" } else { "s" },
         format_duration(impact.worst_ns),

@@ -610,6 +610,9 @@ impl<W: Write> ChromeWriter<W> {
                 delayed.total_ns as f64 / 1e6
             );
         }
+        if let Some(confirmed) = f.confirmed_by_delays {
+            let _ = write!(line, ",\"confirmed_by_delays\":{confirmed}");
+        }
         if let Some(queued_on) = f.queued_on {
             let name = match queued_on {
                 QueuedOn::Global => "global".to_owned(),

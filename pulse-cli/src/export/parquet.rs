@@ -114,6 +114,7 @@
 //! | `stack_kind` | string | that stack's kind: `off-cpu` (where it slept) or `on-cpu` |
 //! | `stack` | list of string | its frames, innermost first, as `function (file:line)` |
 //! | `delayed_tasks`, `delayed_total_ns`, `delayed_worst_ns` | int64 | traces with schedule latencies: tasks whose wait to be polled lay in the window, the parts of their waits inside it added up, and the longest (`NULL` without latencies) |
+//! | `confirmed_by_delays` | boolean | `parked_while_queued` with schedule latencies: whether a task waited at least `--parked-queued` while the worker slept (`NULL` otherwise) |
 //!
 //! **`runs`**: one row per exported trace.
 //!
@@ -1043,6 +1044,7 @@ columns!(FindingColumns {
     delayed_tasks: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     delayed_total_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     delayed_worst_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
+    confirmed_by_delays: BooleanBuilder = BooleanBuilder::new(), DataType::Boolean, true;
 });
 
 /// A list of strings, as [`ListBuilder::new`] builds it.
@@ -1244,6 +1246,7 @@ impl Table<FindingColumns> {
             .append_option(f.delayed.map(|d| i64_of(d.total_ns)));
         c.delayed_worst_ns
             .append_option(f.delayed.map(|d| i64_of(d.worst_ns)));
+        c.confirmed_by_delays.append_option(f.confirmed_by_delays);
         let full = self.file.added();
         self.flush_if_full(full, FindingColumns::finish)
     }
