@@ -221,6 +221,23 @@ fn poll_event(c: &mut Criterion) {
         finish(&format!("poll_event/{name}"), ran, hot);
     }
 
+    // With `schedule_latency` on, the PollStart carries the latency Tokio
+    // measured (issue 18): pulse's own share of that setting's cost.
+    let hot = poll_recording(Config::new().schedule_latency(true));
+    let ran = bench(
+        &mut group,
+        BenchmarkId::from_parameter("pair_with_latency"),
+        |b| {
+            b.iter_custom(|iters| {
+                batched(iters, |task| {
+                    hot.poll_start_with_latency(black_box(0), black_box(task), here, task & 0xFFFF);
+                    hot.poll_end(black_box(0));
+                })
+            })
+        },
+    );
+    finish("poll_event/pair_with_latency", ran, hot);
+
     // What the poll hooks run, on a worker thread: the worker index from
     // Tokio, then the recording (with that runtime's local queue depth).
     let one_worker = benches::multi_thread(1).build().expect("runtime");
@@ -352,6 +369,37 @@ fn runtime_yield(c: &mut Criterion) {
         drop(traced);
         let summary = guard.finish().expect("a NullWriter cannot fail");
         report(&format!("runtime_yield/traced/{flavor}"), ran, summary);
+
+        // Issue 18: Tokio's schedule-latency tracking alone (its clock
+        // reads at every schedule and poll), then pulse recording it.
+        #[cfg(tokio_unstable)]
+        {
+            let mut tracking = builder();
+            tracking.track_task_schedule_latency();
+            let plain = tracking.build().expect("runtime");
+            bench(
+                &mut group,
+                BenchmarkId::new("plain_tracking", flavor),
+                |b| b.iter_custom(|iters| whole_process(iters, || plain.block_on(yield_storm()))),
+            );
+            drop(plain);
+            let config = poll_config(Config::new().schedule_latency(true));
+            let (traced, guard) =
+                Recorder::build_with_config(builder(), Box::new(NullWriter::new()), &config)
+                    .expect("traced runtime");
+            let ran = bench(
+                &mut group,
+                BenchmarkId::new("traced_latency", flavor),
+                |b| b.iter_custom(|iters| whole_process(iters, || traced.block_on(yield_storm()))),
+            );
+            drop(traced);
+            let summary = guard.finish().expect("a NullWriter cannot fail");
+            report(
+                &format!("runtime_yield/traced_latency/{flavor}"),
+                ran,
+                summary,
+            );
+        }
     }
     group.finish();
 }

@@ -176,6 +176,14 @@ struct Thresholds {
     /// Queue depth that counts as work queued.
     #[arg(long, value_name = "TASKS", default_value = "1", value_parser = clap::value_parser!(u64).range(1..))]
     min_queue_depth: u64,
+    /// Traces with schedule latencies: a finding delayed a task when at
+    /// least this much of the task's wait to be polled lies in its window.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1ms")]
+    delay_min: Duration,
+    /// Traces with schedule latencies: waits at least this long that no
+    /// finding explains are reported (saturated when every worker was busy).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10ms")]
+    long_wait: Duration,
 }
 
 impl Thresholds {
@@ -187,6 +195,8 @@ impl Thresholds {
             descheduled_min_wait: self.descheduled_wait,
             parked_queued_min: self.parked_queued,
             min_queue_depth: self.min_queue_depth,
+            delay_min: self.delay_min,
+            long_wait: self.long_wait,
             ..AnalysisOptions::default()
         }
     }

@@ -53,6 +53,12 @@ fn write_trace(path: &Path, config: Vec<(String, String)>) {
         task_id: Some(42),
         spawned_at: blocking,
     });
+    // Its task waited 3 ms to be polled (issue 18's schedule latency).
+    events.push(RecordedEvent::ScheduleLatency {
+        timestamp_nanos: 50 * MS,
+        worker: 0,
+        latency_nanos: 3 * MS,
+    });
     events.push(RecordedEvent::PollEnd {
         timestamp_nanos: 250 * MS,
         worker: 0,
@@ -230,6 +236,12 @@ fn export_writes_partitioned_tables_that_read_back() {
         .unwrap();
     assert_eq!(strings(&polls, "verdict")[short], None);
     assert_eq!(i64s(&polls, "cpu_ns")[short], None);
+    // Schedule latency: where the trace has one, and NULL elsewhere.
+    assert_eq!(
+        i64s(&polls, "schedule_latency_ns")[long],
+        Some(3 * MS as i64)
+    );
+    assert_eq!(i64s(&polls, "schedule_latency_ns")[short], None);
     let start_time = polls
         .column_by_name("start_time")
         .unwrap()
@@ -270,6 +282,9 @@ fn export_writes_partitioned_tables_that_read_back() {
     );
     assert_eq!(i64s(&findings, "cpu_ns"), [Some(cpu)]);
     assert_eq!(strings(&findings, "spawned_at"), [Some(site)]);
+    // The trace has a latency, so the finding says whom it delayed: the
+    // one wait (47-50 ms) ended as the blocked poll began.
+    assert_eq!(i64s(&findings, "delayed_tasks"), [Some(0)]);
 
     let (runs, _) = read(&table(&out, "runs", "r1"));
     assert_eq!(i64s(&runs, "polls"), [Some(21)]);

@@ -120,6 +120,7 @@ use proc_macro::TokenStream;
 /// | `max_pending_events` | ≥ `buffer_events`: events waiting for the writer before new ones are dropped (and counted) | `65536` |
 /// | `format` | `"v6"`, `"v5"` | `"v6"` |
 /// | `enabled` | `true`, `false`: `false` runs without pulse unless `PULSE=on` | `true` |
+/// | `schedule_latency` | `true`, `false`: every poll carries how long its task waited between being woken and being polled (Tokio's schedule latency; needs `--cfg tokio_unstable`); costs up to 2× CPU on a yield storm, see `Config::schedule_latency` | `false` |
 /// | `run_queue_wait` | `true`, `false`: read each worker's OS run-queue wait (Linux schedstat); `false` saves those reads, and the analysis can no longer tell waiting for a CPU from sleeping | `true` |
 /// | `service` | a string: the service this program is, recorded in the trace's metadata and used by `pulse export parquet` (`PULSE_SERVICE` overrides it) | none (the export then uses the executable's name) |
 /// | `stacks` | `true`, `false`: capture the user stack of a worker whose poll lasts longer than `stack_threshold_ms`, at most once per `sample_ms` and 5 ms (Linux x86_64; no frame pointers needed; file:line needs line tables, e.g. `debug = "line-tables-only"`); nothing is done for shorter polls | `true` |

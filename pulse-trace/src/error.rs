@@ -385,6 +385,8 @@ pub enum RecordKind {
     Unknown(u8),
     /// The end-of-trace record (v6, tag 0x85).
     TraceEnd,
+    /// A poll's schedule latency (v6, tag 0x8C).
+    ScheduleLatency,
 }
 
 impl fmt::Display for RecordKind {
@@ -407,6 +409,7 @@ impl fmt::Display for RecordKind {
             RecordKind::LocationDefinition => "location definition record",
             RecordKind::Record => "record",
             RecordKind::TraceEnd => "end-of-trace record",
+            RecordKind::ScheduleLatency => "schedule latency record",
             RecordKind::Unknown(tag) => return write!(f, "record with unknown tag 0x{tag:02x}"),
         };
         f.write_str(name)

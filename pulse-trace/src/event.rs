@@ -50,11 +50,16 @@ pub enum EventType {
     /// The sampler captured a worker thread's user stack during a long poll
     /// (v6 only; see [`crate::stack`]).
     StackSample = 8,
+    /// How long the task of the PollStart just before it (same worker,
+    /// same timestamp) waited between being scheduled and being polled:
+    /// Tokio's `TaskMeta::schedule_latency` (v6 only; recorded with the
+    /// `schedule_latency` setting).
+    ScheduleLatency = 9,
 }
 
 impl EventType {
     /// Every event type, in code order.
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::PollStart,
         EventType::PollEnd,
         EventType::WorkerPark,
@@ -64,6 +69,7 @@ impl EventType {
         EventType::EventsDropped,
         EventType::WorkerThread,
         EventType::StackSample,
+        EventType::ScheduleLatency,
     ];
 
     /// The event type for a `repr(u8)` value, if there is one.
@@ -83,6 +89,7 @@ impl EventType {
             EventType::EventsDropped => "EventsDropped",
             EventType::WorkerThread => "WorkerThread",
             EventType::StackSample => "StackSample",
+            EventType::ScheduleLatency => "ScheduleLatency",
         }
     }
 }
@@ -389,6 +396,19 @@ pub enum Event<L> {
         /// The interned stack (see [`crate::stack`]).
         stack: StackId,
     },
+    /// See [`EventType::ScheduleLatency`]. It follows its PollStart
+    /// directly in that worker's stream and has its timestamp, so the poll
+    /// it belongs to is the worker's latest PollStart.
+    ScheduleLatency {
+        /// Nanoseconds since the trace started: its PollStart's time.
+        timestamp_nanos: u64,
+        /// The worker's index.
+        worker: u32,
+        /// Nanoseconds from the task's latest transition to "scheduled"
+        /// (woken, spawned, or yielded) until its poll started, as Tokio
+        /// measured them (`TaskMeta::schedule_latency`).
+        latency_nanos: u64,
+    },
 }
 
 impl<L> Event<L> {
@@ -405,6 +425,7 @@ impl<L> Event<L> {
             Event::EventsDropped { .. } => EventType::EventsDropped,
             Event::WorkerThread { .. } => EventType::WorkerThread,
             Event::StackSample { .. } => EventType::StackSample,
+            Event::ScheduleLatency { .. } => EventType::ScheduleLatency,
         }
     }
 
@@ -438,6 +459,9 @@ impl<L> Event<L> {
             }
             | Event::StackSample {
                 timestamp_nanos, ..
+            }
+            | Event::ScheduleLatency {
+                timestamp_nanos, ..
             } => timestamp_nanos,
         }
     }
@@ -452,7 +476,8 @@ impl<L> Event<L> {
             | Event::WorkerUnpark { worker, .. }
             | Event::WorkerSample { worker, .. }
             | Event::WorkerThread { worker, .. }
-            | Event::StackSample { worker, .. } => Some(worker),
+            | Event::StackSample { worker, .. }
+            | Event::ScheduleLatency { worker, .. } => Some(worker),
             Event::QueueSample { .. } | Event::EventsDropped { .. } => None,
         }
     }
@@ -507,7 +532,7 @@ mod tests {
             assert_eq!(*ty as u8 as usize, code);
             assert_eq!(EventType::from_u8(code as u8), Some(*ty));
         }
-        assert_eq!(EventType::from_u8(9), None);
+        assert_eq!(EventType::from_u8(10), None);
     }
 
     #[test]

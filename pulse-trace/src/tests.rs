@@ -650,6 +650,75 @@ mod v6_golden {
         ));
     }
 
+    /// Issue 18: a PollStart's schedule latency is a `0x8C` record after
+    /// it, with the PollStart's time; a reader that does not know the tag
+    /// (simulated by renaming it to an unassigned one) reads the same polls.
+    #[test]
+    fn schedule_latency_follows_its_poll_start_and_old_readers_skip_it() {
+        let spawn = location();
+        let events = [
+            RecordedEvent::PollStart {
+                timestamp_nanos: 1_009,
+                worker: 1,
+                local_queue: 0,
+                task_id: Some(5),
+                spawned_at: spawn,
+            },
+            RecordedEvent::ScheduleLatency {
+                timestamp_nanos: 1_009,
+                worker: 1,
+                latency_nanos: 300,
+            },
+            RecordedEvent::PollEnd {
+                timestamp_nanos: 1_500,
+                worker: 1,
+                local_queue: 0,
+            },
+        ];
+        let bytes = encode_all(FormatVersion::V6, metadata(), &events);
+        // tag, length, worker 1, 300 nanoseconds as a varint.
+        let record = [0x8C, 3, 1, 0xAC, 0x02];
+        let at = bytes
+            .windows(record.len())
+            .position(|w| w == record)
+            .expect("the 0x8C record");
+        let decoded = read_ok(&bytes);
+        assert_eq!(
+            decoded[1],
+            TraceEvent::ScheduleLatency {
+                timestamp_nanos: 1_000,
+                worker: 1,
+                latency_nanos: 300,
+            }
+        );
+        assert!(matches!(
+            decoded[0],
+            TraceEvent::PollStart {
+                timestamp_nanos: 1_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decoded[2],
+            TraceEvent::PollEnd {
+                timestamp_nanos: 1_500,
+                ..
+            }
+        ));
+        let mut old = bytes.clone();
+        old[at] = 0xC7;
+        let without: Vec<_> = decoded
+            .iter()
+            .filter(|e| !matches!(e, TraceEvent::ScheduleLatency { .. }))
+            .copied()
+            .collect();
+        assert_eq!(read_ok(&old), without);
+        // A latency for a worker with no record in the file has no poll.
+        let mut orphan = encode_all(FormatVersion::V6, metadata(), &[]);
+        orphan.extend([0x8C, 2, 7, 9]);
+        assert_eq!(read_ok(&orphan), []);
+    }
+
     #[test]
     fn unknown_length_prefixed_records_and_trailing_fields_are_skipped() {
         let mut bytes = encode_all(FormatVersion::V6, metadata(), &[]);

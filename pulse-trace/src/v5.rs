@@ -112,7 +112,8 @@ pub(crate) fn encode(event: &RecordedEvent, out: &mut Vec<u8>) {
         RecordedEvent::WorkerSample { .. }
         | RecordedEvent::EventsDropped { .. }
         | RecordedEvent::WorkerThread { .. }
-        | RecordedEvent::StackSample { .. } => {}
+        | RecordedEvent::StackSample { .. }
+        | RecordedEvent::ScheduleLatency { .. } => {}
     }
 }
 

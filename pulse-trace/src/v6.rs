@@ -62,6 +62,9 @@ pub(crate) const TAG_TRACE_END: u8 = 0x85;
 pub(crate) const TAG_STACK_DEFINITION: u8 = 0x87;
 /// Length-prefixed: a stack sample of a worker during a long poll.
 pub(crate) const TAG_STACK_SAMPLE: u8 = 0x88;
+/// Length-prefixed: the schedule latency of the worker's latest PollStart
+/// (issue 18).
+pub(crate) const TAG_SCHEDULE_LATENCY: u8 = 0x8C;
 /// Stack definition kinds (first field of a `0x87` record).
 const STACK_DEF_MODULE: u64 = 0;
 const STACK_DEF_FRAME: u64 = 1;
@@ -116,6 +119,7 @@ pub(crate) fn length_prefixed_kind(tag: u8) -> RecordKind {
         TAG_TRACE_END => RecordKind::TraceEnd,
         TAG_STACK_DEFINITION => RecordKind::StackDefinition,
         TAG_STACK_SAMPLE => RecordKind::StackSample,
+        TAG_SCHEDULE_LATENCY => RecordKind::ScheduleLatency,
         tag => RecordKind::Unknown(tag),
     }
 }
@@ -387,6 +391,19 @@ impl V6Encoder {
                 put_varint(&mut self.scratch, u64::from(kind == StackKind::OnCpu));
                 put_varint(&mut self.scratch, stack.0.into());
                 finish_record(out, TAG_STACK_SAMPLE, &self.scratch);
+            }
+            RecordedEvent::ScheduleLatency {
+                worker,
+                latency_nanos,
+                ..
+            } => {
+                // No time of its own: it is its PollStart's, the worker's
+                // latest (a record old readers skip must not move the
+                // worker's clock).
+                self.scratch.clear();
+                put_varint(&mut self.scratch, worker.into());
+                put_varint(&mut self.scratch, latency_nanos);
+                finish_record(out, TAG_SCHEDULE_LATENCY, &self.scratch);
             }
         }
     }
@@ -1346,6 +1363,24 @@ impl V6Decoder {
                     kind,
                     stack,
                 })
+            }
+            TAG_SCHEDULE_LATENCY => {
+                let worker = fields.u32("worker", 1)?;
+                let latency_nanos = fields.varint("latency_nanos", 0)?;
+                // Its time is the worker's latest record's (its PollStart);
+                // a worker without records in this file has no poll for it.
+                match self
+                    .slots
+                    .get(&worker)
+                    .and_then(|&slot| self.workers.get(slot))
+                {
+                    Some(state) => Some(TraceEvent::ScheduleLatency {
+                        timestamp_nanos: self.timestamp(record, state.prev_ticks)?,
+                        worker,
+                        latency_nanos,
+                    }),
+                    None => None,
+                }
             }
             _ => None,
         };

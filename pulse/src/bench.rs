@@ -126,7 +126,47 @@ impl HotPath {
     /// Records what `on_before_task_poll` records.
     #[inline]
     pub fn poll_start(&self, worker: u32, task_id: u64, spawned_at: &'static Location<'static>) {
-        hooks::record_poll_start(&self.shared, worker, task_id, SpawnLocation(spawned_at));
+        hooks::record_poll_start(
+            &self.shared,
+            worker,
+            task_id,
+            SpawnLocation(spawned_at),
+            None,
+        );
+    }
+
+    /// Records what `on_before_task_poll` records with
+    /// [`Config::schedule_latency`] on: the PollStart and the task's
+    /// schedule latency, `latency_nanos`.
+    ///
+    /// ```
+    /// use pulse::bench::HotPath;
+    /// use pulse::Config;
+    ///
+    /// let hot = HotPath::new(&Config::new().schedule_latency(true))?;
+    /// let here = std::panic::Location::caller();
+    /// hot.poll_start_with_latency(0, 1, here, 12_000);
+    /// hot.poll_end(0);
+    /// let summary = hot.finish()?;
+    /// // PollStart, ScheduleLatency, PollEnd and the worker's thread record.
+    /// assert_eq!(summary.events_written + summary.dropped_events, 4);
+    /// # Ok::<(), pulse::Error>(())
+    /// ```
+    #[inline]
+    pub fn poll_start_with_latency(
+        &self,
+        worker: u32,
+        task_id: u64,
+        spawned_at: &'static Location<'static>,
+        latency_nanos: u64,
+    ) {
+        hooks::record_poll_start(
+            &self.shared,
+            worker,
+            task_id,
+            SpawnLocation(spawned_at),
+            Some(latency_nanos),
+        );
     }
 
     /// Records what `on_after_task_poll` records.

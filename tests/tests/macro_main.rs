@@ -205,6 +205,38 @@ fn environment_overrides_writer_and_settings() {
     assert!(trace.polls() >= APP_TASKS);
 }
 
+/// Issue 18: `PULSE_SCHEDULE_LATENCY=on` makes every poll carry its
+/// task's schedule latency; by default none does.
+#[test]
+fn schedule_latency_is_one_variable_away() {
+    let latencies = |trace: &Trace| {
+        trace
+            .events
+            .iter()
+            .filter(|e| e.event_type() == EventType::ScheduleLatency)
+            .count()
+    };
+    let run_on = run(APP, "ok", &[("PULSE_SCHEDULE_LATENCY", "on")]);
+    assert_eq!(run_on.code, Some(0), "stderr: {}", run_on.stderr);
+    let trace = read(&run_on.path("app-trace.bin"));
+    assert_eq!(setting(&trace, "schedule_latency"), "true");
+    assert!(trace.polls() >= APP_TASKS);
+    assert_eq!(latencies(&trace), trace.polls(), "one per PollStart");
+    let run_off = run(APP, "ok", &[]);
+    let trace = read(&run_off.path("app-trace.bin"));
+    assert_eq!(setting(&trace, "schedule_latency"), "false");
+    assert_eq!(latencies(&trace), 0);
+    let bad = run(APP, "ok", &[("PULSE_SCHEDULE_LATENCY", "sometimes")]);
+    assert_eq!(bad.code, Some(0), "the program still runs");
+    assert!(
+        bad.pulse_lines()
+            .iter()
+            .any(|l| l.contains("PULSE_SCHEDULE_LATENCY=\"sometimes\": expected on or off")),
+        "{}",
+        bad.stderr
+    );
+}
+
 #[test]
 fn pulse_format_selects_the_version() {
     let run = run(APP, "ok", &[("PULSE_FORMAT", "v5")]);

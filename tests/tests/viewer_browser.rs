@@ -618,6 +618,63 @@ fn a_poll_duration_on_a_rounding_half_is_shown_right() {
     assert_duration_shown(text, duration);
 }
 
+/// Issue 18: a poll whose task waited (its schedule latency, a 0x8C
+/// record) says so in its tooltip, with the wait the trace holds.
+#[test]
+fn a_polls_schedule_latency_is_in_its_tooltip() {
+    if !have_browser() {
+        return;
+    }
+    use pulse_trace::{Encoder, RecordedEvent, SpawnLocation, TraceMetadata};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trace = dir.path().join("waited.bin");
+    let site = SpawnLocation(std::panic::Location::caller());
+    let ms = 1_000_000u64;
+    let metadata = TraceMetadata {
+        worker_count: 1,
+        ..TraceMetadata::default()
+    };
+    let mut encoder = Encoder::new(FormatVersion::V6, metadata);
+    let mut bytes = Vec::new();
+    for (start, length, task, waited) in [
+        (ms, 2 * ms, 1, 10_000),
+        (10 * ms, 80 * ms, 2, 37 * ms + 400_000),
+        (200 * ms, 5 * ms, 3, 0),
+    ] {
+        for event in [
+            RecordedEvent::PollStart {
+                timestamp_nanos: start,
+                worker: 0,
+                local_queue: 0,
+                task_id: Some(task),
+                spawned_at: site,
+            },
+            RecordedEvent::ScheduleLatency {
+                timestamp_nanos: start,
+                worker: 0,
+                latency_nanos: waited,
+            },
+            RecordedEvent::PollEnd {
+                timestamp_nanos: start + length,
+                worker: 0,
+                local_queue: 0,
+            },
+        ] {
+            encoder.encode(&event, &mut bytes);
+        }
+    }
+    std::fs::write(&trace, bytes).expect("write trace");
+    let set = TraceSet::open(&trace).expect("set");
+    let page = dir.path().join("waited.html");
+    let out = BufWriter::new(File::create(&page).expect("create page"));
+    pulse_cli::export::html::write_html(&set, None, out, "waited.html", |_, _| {})
+        .expect("write the page");
+    let report = run_browser(&page, dir.path(), &["--hover-longest", "0"]);
+    let text = report["tooltip"]["text"].as_str().expect("tooltip");
+    assert!(text.contains("Poll of task 2"), "{text}");
+    assert!(text.contains("waited 37.4 ms to be polled"), "{text}");
+}
+
 #[test]
 fn page_of_a_busy_trace_marks_drops_and_survives_a_cut() {
     if !have_browser() {

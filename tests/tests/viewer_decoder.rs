@@ -327,6 +327,11 @@ fn event_line(event: &TraceEvent, reader: &TraceReader) -> String {
             kind.name(),
             stack.0
         ),
+        TraceEvent::ScheduleLatency {
+            timestamp_nanos,
+            worker,
+            latency_nanos,
+        } => format!("ScheduleLatency t={timestamp_nanos} w={worker} latency={latency_nanos}"),
         _ => format!("{event:?}"),
     }
 }
@@ -427,11 +432,22 @@ fn rich_events() -> Vec<RecordedEvent> {
         poll_start(3_600, 0, 8, 5, a),
         poll_end(4_000, 0, 1),
         poll_start(4_100, 0, 16, 3, b),
+        // Its schedule latency (issue 18's 0x8C record).
+        RecordedEvent::ScheduleLatency {
+            timestamp_nanos: 4_100,
+            worker: 0,
+            latency_nanos: 1 << 33,
+        },
         poll_end(90_000, 0, 300),
         park(true, 5_000, 1, 2, 7_000_000, 0),
         poll_start(5_100, 1, 299, 1 << 40, c),
         poll_end(5_300, 1, 284),
         poll_start(5_400, 1, 285, 2, c),
+        RecordedEvent::ScheduleLatency {
+            timestamp_nanos: 5_400,
+            worker: 1,
+            latency_nanos: 0,
+        },
         poll_end(5_500, 1, 0),
         RecordedEvent::QueueSample {
             timestamp_nanos: 10_000_000,

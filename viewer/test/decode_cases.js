@@ -62,6 +62,8 @@ function eventLine(dec, locations) {
       return name + " t=" + t + " w=" + dec.worker + " tid=" + dec.tid + " kind=" + dec.threadKind;
     case K.StackSample:
       return name + " t=" + t + " w=" + dec.worker + " kind=" + dec.stackKind + " stack=" + dec.stack;
+    case K.ScheduleLatency:
+      return name + " t=" + t + " w=" + dec.worker + " latency=" + num(dec.latency);
     default:
       return name + " t=" + t + " count=" + num(dec.count);
   }

@@ -322,6 +322,7 @@ pub struct Analyzer {
     last_mergeable: HashMap<(u32, Verdict), usize>,
     omitted: BTreeMap<Verdict, Tally>,
     omitted_count: u64,
+    latencies: super::latency::Latencies,
 }
 
 impl Analyzer {
@@ -349,6 +350,7 @@ impl Analyzer {
             last_mergeable: HashMap::new(),
             omitted: BTreeMap::new(),
             omitted_count: 0,
+            latencies: super::latency::Latencies::default(),
         }
     }
 
@@ -406,6 +408,8 @@ impl Analyzer {
         }
         self.first_ns = Some(self.first_ns.map_or(t, |first| first.min(t)));
         self.info.last_ns = self.info.last_ns.max(t);
+        let delay_min = self.options.delay_min_ns();
+        self.latencies.push(event, delay_min);
         match *event {
             TraceEvent::QueueSample {
                 timestamp_nanos,
@@ -1048,6 +1052,15 @@ impl Analyzer {
         let mut findings = self.consistent(findings);
         findings.sort_by_key(|f| (f.start_ns, f.worker, f.verdict));
         annotate_descheduled(&mut findings);
+        let all_workers: Vec<u32> = self.workers.keys().copied().collect();
+        let schedule_latency = std::mem::take(&mut self.latencies).finish(
+            &all_workers,
+            &mut findings,
+            self.options.delay_min_ns(),
+            self.options.long_wait_ns(),
+            self.options.parked_queued_min_ns(),
+            &locate,
+        );
 
         let verdicts = summarize(&findings, &self.omitted);
         let workers = self.worker_stats(end);
@@ -1071,6 +1084,7 @@ impl Analyzer {
             workers,
             global_queue,
             code_groups: Vec::new(),
+            schedule_latency,
         };
         analysis.refresh_completeness();
         analysis
@@ -1392,6 +1406,7 @@ fn counts(counts: &[u64; EventType::ALL.len()]) -> EventCounts {
         queue_sample: get(EventType::QueueSample),
         worker_sample: get(EventType::WorkerSample),
         events_dropped: get(EventType::EventsDropped),
+        schedule_latency: get(EventType::ScheduleLatency),
     }
 }
 

@@ -50,11 +50,16 @@ pub enum Verdict {
     /// `long_poll` and was mostly on a CPU. With the cfg this is a long
     /// CPU-bound poll, or many polls in a row.
     BusyWithoutParking,
+    /// Tasks waited at least `long_wait` to be polled, no other finding
+    /// explains it, and every worker was busy meanwhile (parked for at most
+    /// 10 % of the stretch): more work than the workers could run (traces
+    /// with schedule latencies; see [`super::latency`]).
+    Saturated,
 }
 
 impl Verdict {
     /// Every verdict, in report order.
-    pub const ALL: [Verdict; 8] = [
+    pub const ALL: [Verdict; 9] = [
         Verdict::ParkedWhileQueued,
         Verdict::Descheduled,
         Verdict::BlockedInPoll,
@@ -63,6 +68,7 @@ impl Verdict {
         Verdict::BlockInPlace,
         Verdict::UnparkedOffCpu,
         Verdict::BusyWithoutParking,
+        Verdict::Saturated,
     ];
 
     /// How reports name it.
@@ -76,6 +82,7 @@ impl Verdict {
             Verdict::BlockInPlace => "block_in_place section",
             Verdict::UnparkedOffCpu => "unparked but off-CPU",
             Verdict::BusyWithoutParking => "busy without parking",
+            Verdict::Saturated => "saturated",
         }
     }
 
@@ -90,6 +97,7 @@ impl Verdict {
             Verdict::BlockInPlace => "block_in_place",
             Verdict::UnparkedOffCpu => "unparked_off_cpu",
             Verdict::BusyWithoutParking => "busy_without_parking",
+            Verdict::Saturated => "saturated",
         }
     }
 
@@ -165,6 +173,8 @@ pub struct CpuBreakdown {
 /// | `global_queue_max` | yes | yes | yes (largest global queue depth sampled in the window) |
 /// | `queued_on`, `queue_depth_max` | where the work waited, and how much | – | – |
 /// | `parked_ns`, `wake_wait_ns` | the whole park, and how long the worker then waited for a CPU after being woken (not counted in the window) | – | – |
+/// | `confirmed_by_delays` | with schedule latencies: whether a task waited at least `parked_queued_min` in the window | – | – |
+/// | `delayed` | every verdict, when the trace has schedule latencies: the tasks whose wait to be polled lay in the window (for *parked while work queued*, tasks that actually waited while the worker slept) | | |
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -212,6 +222,14 @@ pub struct Finding {
     /// The most frequent stack sampled inside a poll finding (traces
     /// recorded with stacks; see [`super::stacks`]).
     pub stack: Option<super::stacks::FindingStack>,
+    /// The tasks this finding delayed (traces with schedule latencies;
+    /// see [`super::latency`]).
+    pub delayed: Option<super::latency::DelayImpact>,
+    /// *Parked while work queued* in a trace with schedule latencies:
+    /// whether a task really waited at least `parked_queued_min` to be
+    /// polled while this worker slept (the queue depths alone say only
+    /// that work was queued).
+    pub confirmed_by_delays: Option<bool>,
 }
 
 impl Finding {
@@ -238,6 +256,8 @@ impl Finding {
             wake_wait_ns: None,
             ongoing: false,
             stack: None,
+            delayed: None,
+            confirmed_by_delays: None,
         }
     }
 

@@ -59,6 +59,11 @@ impl Histogram {
         self.total
     }
 
+    /// Values recorded.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
     pub(crate) fn max(&self) -> u64 {
         self.max
     }

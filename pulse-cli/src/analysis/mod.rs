@@ -95,6 +95,13 @@
 //! - **block_in_place section** ([`Verdict::BlockInPlace`]): a poll of at
 //!   least `long_poll` that ended on a thread Tokio had moved its worker
 //!   away from (`tokio::task::block_in_place`). Legitimate, but notable.
+//! - **saturated** ([`Verdict::Saturated`], traces recorded with
+//!   `schedule_latency`): tasks waited at least `long_wait` to be polled,
+//!   no other finding holds their waits, and every worker was busy (parked
+//!   at most 10 % of the stretch). With schedule latencies every finding
+//!   also says which tasks it delayed ([`Finding::delayed`], see
+//!   [`latency`]), and a parked-while-queued finding is *confirmed* when a
+//!   task really waited while the worker slept.
 //!
 //! Traces without poll events (the traced program was built without
 //! `--cfg tokio_unstable`: parks, unparks, CPU readings and the global
@@ -158,7 +165,8 @@
 //!     "tokio_unstable": bool|null, "task_detail": str|null,
 //!     "first_ns": int, "last_ns": int, "duration_ns": int, "events": int,
 //!     "event_counts": {"poll_start", "poll_end", "worker_park", "worker_unpark",
-//!                      "queue_sample", "worker_sample", "events_dropped": int}
+//!                      "queue_sample", "worker_sample", "events_dropped",
+//!                      "schedule_latency": int}
 //!   },
 //!   "completeness": {
 //!     "complete": bool, "dropped_events": int, "gaps": [{"at_ns": int, "count": int}],
@@ -166,7 +174,8 @@
 //!     "out_of_order_events": int
 //!   },
 //!   "options": {"long_poll_ns", "descheduled_min_wait_ns", "parked_queued_min_ns",
-//!               "idle_min_wall_ns", "min_queue_depth", "max_findings": int,
+//!               "idle_min_wall_ns", "min_queue_depth", "delay_min_ns", "long_wait_ns",
+//!               "max_findings": int,
 //!               "cpu_bound_min_share", "descheduled_min_share", "idle_max_ratio": num},
 //!   "verdicts": [{"verdict": VERDICT, "count": int, "total_ns": int, "longest_ns": int, "workers": [int]}],
 //!   "findings": [{
@@ -179,7 +188,10 @@
 //!     "queued_on": "global"|{"worker": int}|null, "queue_depth_max": int|null,
 //!     "parked_ns": int|null, "wake_wait_ns": int|null, "ongoing": bool,
 //!     "stack": {"kind": "off-cpu"|"on-cpu", "samples": int, "total_samples": int,
-//!               "frames": [CODE_FRAME], "user_frame": int|null, "truncated": bool}|null
+//!               "frames": [CODE_FRAME], "user_frame": int|null, "truncated": bool}|null,
+//!     "delayed": {"tasks": int, "total_ns": int, "worst_ns": int,
+//!                 "on_this_worker": int, "on_other_workers": int}|null,
+//!     "confirmed_by_delays": bool|null
 //!   }],
 //!   "findings_omitted": int,
 //!   "workers": [{
@@ -192,7 +204,13 @@
 //!     "samples": int, "max": int, "mean": num, "nonempty_share": num, "bucket_ns": int,
 //!     "timeline": [{"start_ns": int, "samples": int, "max": int, "mean": num}]
 //!   },
-//!   "code_groups": [{"frame": CODE_FRAME, "findings": int, "duration_ns": int, "verdicts": [VERDICT]}]
+//!   "code_groups": [{"frame": CODE_FRAME, "findings": int, "duration_ns": int, "verdicts": [VERDICT]}],
+//!   "schedule_latency": {
+//!     "all": LATENCY, "workers": [LATENCY], "spawn_sites": [LATENCY],
+//!     "unexplained": int, "unexplained_max_ns": int,
+//!     "unexplained_with_a_parked_worker": int,
+//!     "unexplained_with_a_parked_worker_max_ns": int, "waits_not_kept": int
+//!   }|null
 //! }
 //! ```
 //!
@@ -200,9 +218,15 @@
 //! "inlined": bool, "user": bool}` (see [`stacks`]; frames innermost first,
 //! `user_frame` indexes the innermost frame of the user's own code).
 //!
+//! `LATENCY` is `{"worker": int|null, "spawned_at": str|null, "count": int,
+//! "p50_ns": int, "p99_ns": int, "max_ns": int, "total_ns": int}` (see
+//! [`latency`]; `schedule_latency` is `null` and every `delayed` too when
+//! the trace has no schedule latencies).
+//!
 //! `VERDICT` is one of `"parked_while_queued"`, `"descheduled"`,
 //! `"blocked_in_poll"`, `"cpu_bound_poll"`, `"long_poll"`,
-//! `"block_in_place"`, `"unparked_off_cpu"`, `"busy_without_parking"`.
+//! `"block_in_place"`, `"unparked_off_cpu"`, `"busy_without_parking"`,
+//! `"saturated"`.
 //! [`Finding`]
 //! says which finding fields each verdict sets.
 
@@ -212,6 +236,7 @@ mod cpu;
 mod error;
 mod findings;
 mod histogram;
+pub mod latency;
 mod options;
 mod queue;
 mod report;
@@ -225,6 +250,7 @@ pub(crate) mod worker_timeline;
 pub use analyzer::Analyzer;
 pub use error::AnalysisError;
 pub use findings::{CpuBreakdown, Finding, QueuedOn, Verdict};
+pub use latency::{DelayImpact, LatencyDistribution, ScheduleLatencyStats};
 pub use options::*;
 pub use report::{
     Analysis, Completeness, EventCounts, Gap, GlobalQueueStats, QueueBucket, TraceInfo,
@@ -315,7 +341,7 @@ pub(crate) fn run(
         stacks.push(&event, &scan);
         each(&event, &scan)?;
         events += 1;
-        if events % (64 * 1024) == 0 {
+        if events.is_multiple_of(64 * 1024) {
             progress(scan.bytes_read(), scan.total_bytes());
         }
     }

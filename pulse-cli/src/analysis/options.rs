@@ -19,6 +19,10 @@ pub const DEFAULT_MIN_QUEUE_DEPTH: u64 = 1;
 pub const DEFAULT_IDLE_MAX_RATIO: f64 = 0.5;
 /// Default for [`AnalysisOptions::idle_min_wall`].
 pub const DEFAULT_IDLE_MIN_WALL: Duration = Duration::from_millis(10);
+/// Default for [`AnalysisOptions::delay_min`].
+pub const DEFAULT_DELAY_MIN: Duration = Duration::from_millis(1);
+/// Default for [`AnalysisOptions::long_wait`].
+pub const DEFAULT_LONG_WAIT: Duration = Duration::from_millis(10);
 /// Default for [`AnalysisOptions::max_findings`].
 pub const DEFAULT_MAX_FINDINGS: usize = 10_000;
 
@@ -35,6 +39,8 @@ pub const DEFAULT_MAX_FINDINGS: usize = 10_000;
 /// | `min_queue_depth` | 1 | how many queued tasks count as "work queued" |
 /// | `idle_max_ratio` | 0.5 | [`detect_idle_workers`](super::detect_idle_workers): an active period with a lower CPU / wall ratio is idle |
 /// | `idle_min_wall` | 10 ms | ... if it lasted at least this long |
+/// | `delay_min` | 1 ms | traces with schedule latencies: a finding delayed a task when at least this much of the task's wait to be polled lies in its window |
+/// | `long_wait` | 10 ms | ... and a wait this long that no finding explains is reported (*saturated* when every worker was busy) |
 /// | `max_findings` | 10 000 | findings kept in full (the rest are counted) |
 ///
 /// # Examples
@@ -87,8 +93,39 @@ pub struct AnalysisOptions {
         serde(with = "duration_ns", rename = "idle_min_wall_ns")
     )]
     pub idle_min_wall: Duration,
+    /// Least part of a task's wait inside a finding's window for the
+    /// finding to count it as delayed.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            with = "duration_ns",
+            rename = "delay_min_ns",
+            default = "default_delay_min"
+        )
+    )]
+    pub delay_min: Duration,
+    /// Waits at least this long that no finding explains are reported.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            with = "duration_ns",
+            rename = "long_wait_ns",
+            default = "default_long_wait"
+        )
+    )]
+    pub long_wait: Duration,
     /// Findings kept in full; further ones are only counted.
     pub max_findings: usize,
+}
+
+#[cfg(feature = "serde")]
+fn default_delay_min() -> Duration {
+    DEFAULT_DELAY_MIN
+}
+
+#[cfg(feature = "serde")]
+fn default_long_wait() -> Duration {
+    DEFAULT_LONG_WAIT
 }
 
 impl Default for AnalysisOptions {
@@ -102,6 +139,8 @@ impl Default for AnalysisOptions {
             min_queue_depth: DEFAULT_MIN_QUEUE_DEPTH,
             idle_max_ratio: DEFAULT_IDLE_MAX_RATIO,
             idle_min_wall: DEFAULT_IDLE_MIN_WALL,
+            delay_min: DEFAULT_DELAY_MIN,
+            long_wait: DEFAULT_LONG_WAIT,
             max_findings: DEFAULT_MAX_FINDINGS,
         }
     }
@@ -119,6 +158,12 @@ impl AnalysisOptions {
     }
     pub(crate) fn idle_min_wall_ns(&self) -> u64 {
         nanos(self.idle_min_wall)
+    }
+    pub(crate) fn delay_min_ns(&self) -> u64 {
+        nanos(self.delay_min)
+    }
+    pub(crate) fn long_wait_ns(&self) -> u64 {
+        nanos(self.long_wait)
     }
     /// `min_queue_depth`, at least 1: an empty queue is never "work queued".
     pub(crate) fn queue_threshold(&self) -> u64 {

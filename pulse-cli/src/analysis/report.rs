@@ -42,6 +42,10 @@ pub struct Analysis {
     /// Listed poll findings grouped by the function of the user's code their
     /// stacks point at (empty without stacks).
     pub code_groups: Vec<super::stacks::CodeGroup>,
+    /// How long tasks waited to be polled, per worker and per spawn site
+    /// (`None` when the trace has no schedule latencies: recorded without
+    /// `schedule_latency`, or before it existed).
+    pub schedule_latency: Option<super::latency::ScheduleLatencyStats>,
 }
 
 impl Analysis {
@@ -131,6 +135,9 @@ pub struct EventCounts {
     pub queue_sample: u64,
     pub worker_sample: u64,
     pub events_dropped: u64,
+    /// Polls that carry their task's schedule latency.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub schedule_latency: u64,
 }
 
 /// Whether the trace holds everything that happened while it was recorded.

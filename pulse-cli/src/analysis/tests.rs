@@ -735,3 +735,183 @@ fn stretch_events() -> Vec<TraceEvent> {
     events.extend((0..=800).step_by(10).map(|ms| queue(ms * MS, 0)));
     events
 }
+
+// ---- schedule latencies (issue 18) ----------------------------------------
+
+fn latency(t: u64, worker: u32, latency_nanos: u64) -> TraceEvent {
+    TraceEvent::ScheduleLatency {
+        timestamp_nanos: t,
+        worker,
+        latency_nanos,
+    }
+}
+
+/// A poll of `task` on `worker` from `start` to `end` whose task waited
+/// `waited` before it.
+fn waited_poll(worker: u32, task: u64, start: u64, end: u64, waited: u64) -> [TraceEvent; 3] {
+    [
+        poll_start(start, worker, task),
+        latency(start, worker, waited),
+        poll_end(end, worker),
+    ]
+}
+
+#[test]
+fn a_blocked_poll_states_the_tasks_it_delayed_and_where_they_waited() {
+    let mut events = samples(0, 0, 300, |_| 5 * MS, |_| 0);
+    events.extend(samples(1, 0, 300, |ms| ms * MS / 2, |_| 0));
+    // Worker 0 blocks 50..150 ms; task 8, woken at 60 ms into its LIFO
+    // slot, runs at 150 ms; task 9 waited 40 ms and was stolen by worker
+    // 1; task 10 waited 0.5 ms (below `delay_min`), task 11 5 ms (below
+    // `long_wait`) before it.
+    events.extend([poll_start(50 * MS, 0, 7), poll_end(150 * MS, 0)]);
+    events.extend(waited_poll(0, 8, 150 * MS, 151 * MS, 90 * MS));
+    events.extend(waited_poll(1, 9, 100 * MS, 101 * MS, 40 * MS));
+    events.extend(waited_poll(1, 10, 120 * MS, 121 * MS, MS / 2));
+    events.extend(waited_poll(1, 11, 40 * MS, 41 * MS, 5 * MS));
+    let analysis = analyze(&sorted(events));
+    assert_eq!(verdicts(&analysis), [(Verdict::BlockedInPoll, 0)]);
+    let impact = analysis.findings[0].delayed.expect("latencies recorded");
+    assert_eq!(
+        impact,
+        latency::DelayImpact {
+            tasks: 2,
+            total_ns: 130 * MS,
+            worst_ns: 90 * MS,
+            on_this_worker: 1,
+            on_other_workers: 1,
+        }
+    );
+    let stats = analysis.schedule_latency.as_ref().unwrap();
+    assert_eq!(stats.all.count, 4);
+    assert_eq!(stats.all.max_ns, 90 * MS);
+    assert_eq!(stats.all.total_ns, 90 * MS + 40 * MS + MS / 2 + 5 * MS);
+    let workers: Vec<(Option<u32>, u64)> =
+        stats.workers.iter().map(|w| (w.worker, w.count)).collect();
+    assert_eq!(workers, [(Some(0), 1), (Some(1), 3)]);
+    assert_eq!(stats.unexplained, 0, "task 11's 5 ms wait is short");
+    let text = render_text(&analysis, 10);
+    assert!(
+        text.contains("Delays: blocked polls delayed 2 tasks by up to 90.00 ms, 130.00 ms in all"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 polled by this worker once free (its LIFO slot or local queue)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn waits_no_finding_explains_while_every_worker_is_busy_are_saturated() {
+    // Both workers run 5 ms polls back to back (never parked); tasks wait
+    // 20-30 ms between 100 and 200 ms.
+    let mut events = Vec::new();
+    for worker in 0..2 {
+        events.extend(samples(worker, 0, 300, |ms| ms * MS, |_| 0));
+        for i in 0..60u64 {
+            let start = i * 5 * MS;
+            let waited = if (20..40).contains(&i) {
+                20 * MS + i * MS / 4
+            } else {
+                MS / 10
+            };
+            events.extend(waited_poll(worker, 100 + i, start, start + 5 * MS, waited));
+        }
+    }
+    let analysis = analyze(&sorted(events));
+    let saturated: Vec<&Finding> = analysis.findings_with(Verdict::Saturated).collect();
+    assert_eq!(saturated.len(), 1, "{:?}", verdicts(&analysis));
+    let f = saturated[0];
+    assert!(f.start_ns >= 75 * MS && f.end_ns <= 200 * MS, "{f:?}");
+    assert_eq!(f.delayed.unwrap().tasks, 40);
+    let text = render_text(&analysis, 10);
+    assert!(text.contains("SATURATED"), "{text}");
+    assert!(
+        text.contains("saturation (every worker busy) delayed 40 tasks"),
+        "{text}"
+    );
+    // The same waits while worker 1 sleeps are not saturation.
+    let mut events: Vec<TraceEvent> = sorted(events_without_worker_1_polls(&analysis));
+    events.extend([park(60 * MS, 1, 0, 0), unpark(250 * MS, 1, 0, 0)]);
+    let analysis = analyze(&sorted(events));
+    assert_eq!(analysis.findings_with(Verdict::Saturated).count(), 0);
+    let stats = analysis.schedule_latency.as_ref().unwrap();
+    assert_eq!(stats.unexplained, 20);
+    assert_eq!(stats.unexplained_with_a_parked_worker, 20);
+    assert_eq!(stats.unexplained_with_a_parked_worker_max_ns, 20 * MS);
+    let text = render_text(&analysis, 10);
+    assert!(
+        text.contains(
+            "Delays: 20 waits of 10.00 ms or more (up to 20.00 ms) that no verdict explains, \
+             while a worker was parked."
+        ),
+        "{text}"
+    );
+}
+
+/// Worker 0's polls and waits of the test above, alone.
+fn events_without_worker_1_polls(_: &Analysis) -> Vec<TraceEvent> {
+    let mut events = samples(0, 0, 300, |ms| ms * MS, |_| 0);
+    for i in 0..60u64 {
+        let start = i * 5 * MS;
+        let waited = if (20..40).contains(&i) {
+            20 * MS
+        } else {
+            MS / 10
+        };
+        events.extend(waited_poll(0, 100 + i, start, start + 5 * MS, waited));
+    }
+    events
+}
+
+#[test]
+fn a_park_while_work_queued_is_confirmed_by_tasks_that_waited() {
+    let mut events = vec![park(0, 1, 0, 0), unpark(100 * MS, 1, 0, 0)];
+    events.extend((0..=100).step_by(10).map(|ms| {
+        let depth = if (30..=80).contains(&ms) { 5 } else { 0 };
+        queue(ms * MS, depth)
+    }));
+    // Worker 0 polls a task that waited 45 ms, from 35 ms.
+    events.extend(waited_poll(0, 5, 80 * MS, 81 * MS, 45 * MS));
+    let analysis = analyze(&sorted(events.clone()));
+    let f = analysis
+        .findings_with(Verdict::ParkedWhileQueued)
+        .next()
+        .unwrap();
+    let impact = f.delayed.unwrap();
+    assert_eq!((impact.tasks, impact.on_other_workers), (1, 1));
+    assert_eq!(impact.worst_ns, 45 * MS);
+    assert_eq!(f.confirmed_by_delays, Some(true));
+    assert!(render_text(&analysis, 10).contains("confirmed by delays: delayed 1 task"));
+    // Without a real wait, the queue depths alone are not confirmed.
+    let quick: Vec<TraceEvent> = events
+        .into_iter()
+        .map(|e| match e {
+            TraceEvent::ScheduleLatency { .. } => latency(80 * MS, 0, MS / 10),
+            e => e,
+        })
+        .collect();
+    let analysis = analyze(&sorted(quick));
+    let f = analysis
+        .findings_with(Verdict::ParkedWhileQueued)
+        .next()
+        .unwrap();
+    assert_eq!(f.delayed.unwrap().tasks, 0);
+    assert_eq!(f.confirmed_by_delays, Some(false));
+    assert!(render_text(&analysis, 10).contains("not confirmed by delays: no task waited"));
+}
+
+#[test]
+fn traces_without_latencies_say_so() {
+    let mut events = samples(0, 0, 200, |_| 5 * MS, |_| 0);
+    events.extend([poll_start(50 * MS, 0, 7), poll_end(150 * MS, 0)]);
+    let analysis = analyze(&sorted(events));
+    assert!(analysis.schedule_latency.is_none());
+    assert!(analysis.findings[0].delayed.is_none());
+    let text = render_text(&analysis, 10);
+    assert!(
+        text.contains("note: schedule latencies not recorded"),
+        "{text}"
+    );
+    assert!(!text.contains("Delays:"));
+}

@@ -77,12 +77,150 @@ fn write_report(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result {
     write_header(out, a)?;
     writeln!(out)?;
     writeln!(out, "Answer: {}", answer(a))?;
+    if let Some(delays) = delay_ranking(a) {
+        writeln!(out, "Delays: {delays}")?;
+    }
     write_findings(out, a, listed)?;
     super::stacks::write_code_groups(out, a)?;
     writeln!(out)?;
     write_workers(out, &a.workers)?;
     writeln!(out)?;
     write_global_queue(out, a)?;
+    write_schedule_latency(out, a)?;
+    Ok(())
+}
+
+/// The causes ranked by the delay they caused (traces with schedule
+/// latencies): "blocked polls delayed 31 tasks by up to 598 ms, 4.1 s in
+/// all; ...".
+fn delay_ranking(a: &Analysis) -> Option<String> {
+    let stats = a.schedule_latency.as_ref()?;
+    let cause = |verdict: Verdict| match verdict {
+        Verdict::ParkedWhileQueued => "parked workers",
+        Verdict::Descheduled => "OS descheduling",
+        Verdict::BlockedInPoll => "blocked polls",
+        Verdict::CpuBoundPoll => "long CPU-bound polls",
+        Verdict::LongPoll => "long polls of unknown cause",
+        Verdict::BlockInPlace => "block_in_place sections",
+        Verdict::UnparkedOffCpu => "off-CPU workers",
+        Verdict::BusyWithoutParking => "workers busy without parking",
+        Verdict::Saturated => "saturation (every worker busy)",
+    };
+    let mut by_verdict: Vec<(Verdict, u64, u64, u64)> = Vec::new();
+    for verdict in Verdict::ALL {
+        let (mut tasks, mut worst, mut total) = (0u64, 0u64, 0u64);
+        for impact in a.findings_with(verdict).filter_map(|f| f.delayed) {
+            tasks += impact.tasks;
+            worst = worst.max(impact.worst_ns);
+            total = total.saturating_add(impact.total_ns);
+        }
+        if a.findings_with(verdict).next().is_some() {
+            by_verdict.push((verdict, tasks, worst, total));
+        }
+    }
+    by_verdict.sort_by_key(|&(verdict, tasks, _, total)| {
+        (std::cmp::Reverse(total), std::cmp::Reverse(tasks), verdict)
+    });
+    let mut parts: Vec<String> = by_verdict
+        .iter()
+        .map(|&(verdict, tasks, worst, total)| {
+            if tasks == 0 {
+                format!(
+                    "{} delayed no task by {} or more",
+                    cause(verdict),
+                    d(a.options.delay_min)
+                )
+            } else {
+                format!(
+                    "{} delayed {tasks} task{} by up to {}, {} in all",
+                    cause(verdict),
+                    if tasks == 1 { "" } else { "s" },
+                    format_duration(worst),
+                    format_duration(total)
+                )
+            }
+        })
+        .collect();
+    let unexplained = stats.unexplained_with_a_parked_worker;
+    if unexplained > 0 {
+        parts.push(format!(
+            "{unexplained} wait{} of {} or more (up to {}) that no verdict explains, while a \
+             worker was parked",
+            if unexplained == 1 { "" } else { "s" },
+            d(a.options.long_wait),
+            format_duration(stats.unexplained_with_a_parked_worker_max_ns)
+        ));
+    }
+    if parts.is_empty() {
+        parts.push(format!(
+            "no finding; tasks waited up to {} to be polled (p99 {})",
+            format_duration(stats.all.max_ns),
+            format_duration(stats.all.p99_ns)
+        ));
+    }
+    Some(format!("{}.", parts.join("; ")))
+}
+
+fn d(duration: std::time::Duration) -> String {
+    format_duration(super::options::nanos(duration))
+}
+
+fn write_schedule_latency(out: &mut String, a: &Analysis) -> fmt::Result {
+    let Some(stats) = &a.schedule_latency else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    let all = &stats.all;
+    writeln!(
+        out,
+        "Schedule latency (woken to polled): {} polls, p50 {}, p99 {}, max {}, {} in all",
+        all.count,
+        format_duration(all.p50_ns),
+        format_duration(all.p99_ns),
+        format_duration(all.max_ns),
+        format_duration(all.total_ns)
+    )?;
+    let row = |out: &mut String, name: &str, l: &super::LatencyDistribution| {
+        writeln!(
+            out,
+            "  {:>9} {:>9} {:>9} {:>9}  {name}",
+            l.count,
+            format_duration(l.p50_ns),
+            format_duration(l.p99_ns),
+            format_duration(l.max_ns),
+        )
+    };
+    writeln!(
+        out,
+        "  {:>9} {:>9} {:>9} {:>9}  worker",
+        "polls", "p50", "p99", "max"
+    )?;
+    for w in &stats.workers {
+        row(out, &w.worker.map_or("?".to_owned(), |w| w.to_string()), w)?;
+    }
+    writeln!(
+        out,
+        "  {:>9} {:>9} {:>9} {:>9}  spawn site (longest tail first)",
+        "polls", "p50", "p99", "max"
+    )?;
+    for site in stats.spawn_sites.iter().take(10) {
+        row(out, site.spawned_at.as_deref().unwrap_or("(unknown)"), site)?;
+    }
+    if stats.spawn_sites.len() > 10 {
+        writeln!(
+            out,
+            "  ... and {} more spawn sites (pulse analyze --json lists them)",
+            stats.spawn_sites.len() - 10
+        )?;
+    }
+    if stats.waits_not_kept > 0 {
+        writeln!(
+            out,
+            "  note: {} waits beyond the first {} are in these figures but not in the findings'              delays",
+            stats.waits_not_kept,
+            super::latency::MAX_KEPT
+        )?;
+    }
     Ok(())
 }
 
@@ -174,6 +312,25 @@ fn write_header(out: &mut String, a: &Analysis) -> fmt::Result {
             }
         )?;
     }
+    if a.schedule_latency.is_none() && t.format_version.is_some() {
+        let setting = t
+            .config
+            .iter()
+            .find(|(k, _)| k == "schedule_latency")
+            .map(|(_, v)| v.as_str());
+        let why = match setting {
+            Some("unavailable") => {
+                "the recorder was built without --cfg tokio_unstable on a 64-bit target"
+            }
+            Some("true") => "on, but no poll carried one",
+            _ => "schedule_latency = true or PULSE_SCHEDULE_LATENCY=on records them",
+        };
+        writeln!(
+            out,
+            "  note: schedule latencies not recorded ({why}): findings cannot say which tasks \
+             they delayed"
+        )?;
+    }
     if t.event_counts.worker_sample == 0 && t.event_counts.poll_start > 0 {
         writeln!(
             out,
@@ -202,6 +359,7 @@ fn answer(a: &Analysis) -> String {
         Verdict::BlockInPlace => "in block_in_place sections",
         Verdict::UnparkedOffCpu => "unparked but off-CPU (blocked, task unknown)",
         Verdict::BusyWithoutParking => "busy without parking (task unknown)",
+        Verdict::Saturated => "saturated (every worker busy while tasks waited)",
     };
     // The dominant cause first: by total time, then by count.
     let mut verdicts: Vec<&super::report::VerdictSummary> = a.verdicts.iter().collect();
@@ -324,7 +482,7 @@ fn write_findings(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result 
                 format_duration(incident.end - incident.start)
             )?;
         }
-        write_finding(out, finding)?;
+        write_finding(out, finding, super::options::nanos(a.options.delay_min))?;
     }
     let more = hidden + a.findings_omitted;
     if more > 0 {
@@ -448,7 +606,7 @@ fn task(id: Option<u64>, at: Option<&str>) -> String {
     }
 }
 
-fn write_finding(out: &mut String, f: &Finding) -> fmt::Result {
+fn write_finding(out: &mut String, f: &Finding, delay_min: u64) -> fmt::Result {
     writeln!(out)?;
     writeln!(
         out,
@@ -459,6 +617,7 @@ fn write_finding(out: &mut String, f: &Finding) -> fmt::Result {
         format_duration(f.end_ns),
         format_duration(f.duration_ns)
     )?;
+    write_delayed(out, f, delay_min)?;
     let cpu_line = |out: &mut String| -> fmt::Result {
         if let Some(cpu) = &f.cpu {
             let waited = cpu
@@ -591,6 +750,16 @@ fn write_finding(out: &mut String, f: &Finding) -> fmt::Result {
                 writeln!(out, "    global queue max {max}")?;
             }
         }
+        Verdict::Saturated => {
+            writeln!(
+                out,
+                "    tasks waited to be polled while every worker was busy: more work than the \
+                 workers could run (no blocked, CPU-bound or descheduled worker explains it)"
+            )?;
+            if let Some(max) = f.global_queue_max {
+                writeln!(out, "    global queue max {max}")?;
+            }
+        }
         Verdict::ParkedWhileQueued => {
             writeln!(
                 out,
@@ -618,6 +787,47 @@ fn write_finding(out: &mut String, f: &Finding) -> fmt::Result {
         }
     }
     Ok(())
+}
+
+/// The tasks a finding delayed, when the trace has schedule latencies.
+fn write_delayed(out: &mut String, f: &Finding, delay_min: u64) -> fmt::Result {
+    let Some(impact) = f.delayed else {
+        return Ok(());
+    };
+    let verdict = match f.confirmed_by_delays {
+        Some(true) => "confirmed by delays: ",
+        Some(false) => "not confirmed by delays: ",
+        None => "",
+    };
+    if impact.tasks == 0 {
+        return writeln!(
+            out,
+            "    {verdict}no task waited {} or more to be polled in this window",
+            format_duration(delay_min)
+        );
+    }
+    let mut wher = Vec::new();
+    if impact.on_this_worker > 0 {
+        wher.push(format!(
+            "{} polled by this worker once free (its LIFO slot or local queue)",
+            impact.on_this_worker
+        ));
+    }
+    if impact.on_other_workers > 0 {
+        wher.push(format!(
+            "{} by other workers (stolen or from the global queue)",
+            impact.on_other_workers
+        ));
+    }
+    writeln!(
+        out,
+        "    {verdict}delayed {} task{} by up to {}, {} in all: {}",
+        impact.tasks,
+        if impact.tasks == 1 { "" } else { "s" },
+        format_duration(impact.worst_ns),
+        format_duration(impact.total_ns),
+        wher.join(", ")
+    )
 }
 
 fn write_workers(out: &mut String, workers: &[WorkerStats]) -> fmt::Result {

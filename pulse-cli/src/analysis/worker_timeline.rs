@@ -13,6 +13,8 @@
 //!   lost, so it ends at the worker's previous instant (counted as
 //!   unpaired). A park still open ends at the `PollStart` (unpaired).
 //! - `PollEnd` closes the open poll; without one it is unpaired.
+//! - `ScheduleLatency` (it follows its PollStart) sets the open poll's
+//!   latency; it changes nothing else.
 //! - `WorkerPark` cuts an open poll, cuts a park already open at the
 //!   previous instant (both unpaired), closes the active period and opens
 //!   a park.
@@ -43,6 +45,8 @@ pub(crate) struct OpenPoll {
     pub(crate) task_id: Option<u64>,
     pub(crate) location: Option<LocationId>,
     pub(crate) local_queue: u32,
+    /// How long its task waited to be polled (its `ScheduleLatency`).
+    pub(crate) latency: Option<u64>,
 }
 
 /// How a poll span ended.
@@ -180,6 +184,13 @@ impl WorkerTimeline {
             self.on_thread(kind, raw, &mut closed);
             return closed;
         }
+        if let TraceEvent::ScheduleLatency { latency_nanos, .. } = *event {
+            // It follows its PollStart: the open poll's.
+            if let Some(poll) = &mut self.poll {
+                poll.latency = Some(latency_nanos);
+            }
+            return closed;
+        }
         if !matches!(
             event,
             TraceEvent::PollStart { .. }
@@ -230,6 +241,7 @@ impl WorkerTimeline {
                     task_id,
                     location: spawned_at,
                     local_queue,
+                    latency: None,
                 });
             }
             TraceEvent::PollEnd { local_queue, .. } => {
@@ -383,6 +395,7 @@ impl WorkerTimeline {
                     task_id,
                     location: spawned_at,
                     local_queue,
+                    latency: None,
                 });
             }
             TraceEvent::PollEnd { local_queue, .. } => {

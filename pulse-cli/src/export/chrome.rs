@@ -42,6 +42,8 @@ struct PollSlice {
     local_queue: u32,
     /// The local queue depth when it ended.
     end_depth: u32,
+    /// How long its task waited to be polled, where recorded.
+    latency: Option<u64>,
 }
 
 /// Short polls close together, not written yet: one slice when it ends.
@@ -52,6 +54,8 @@ struct Merged {
     end_depth: u32,
     polls: u64,
     busy: u64,
+    /// The longest schedule latency among them, where recorded.
+    max_latency: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -237,6 +241,7 @@ impl<W: Write> ChromeWriter<W> {
             spawned_at: site.map(ToString::to_string),
             local_queue: span.poll.local_queue,
             end_depth: span.local_queue_end.unwrap_or(depth),
+            latency: span.poll.latency,
         };
         if matches!(span.ending, PollEnding::Detached | PollEnding::Retired) {
             let tid = self.old_thread(worker)?;
@@ -259,6 +264,7 @@ impl<W: Write> ChromeWriter<W> {
             {
                 merged.polls += 1;
                 merged.busy += length;
+                merged.max_latency = merged.max_latency.max(slice.latency);
                 merged.end = slice.end;
                 merged.end_depth = slice.end_depth;
                 return Ok(());
@@ -270,6 +276,7 @@ impl<W: Write> ChromeWriter<W> {
             end_depth: slice.end_depth,
             polls: 1,
             busy: length,
+            max_latency: slice.latency,
             first: slice,
         });
         Ok(())
@@ -285,7 +292,11 @@ impl<W: Write> ChromeWriter<W> {
             Some(site) => json::string(&mut self.line, site),
             None => self.line.push_str("null"),
         }
-        let _ = write!(self.line, ",\"local_queue\":{}}}}}", poll.local_queue);
+        let _ = write!(self.line, ",\"local_queue\":{}", poll.local_queue);
+        if let Some(latency) = poll.latency {
+            let _ = write!(self.line, ",\"schedule_latency_us\":{}", Micros(latency));
+        }
+        self.line.push_str("}}");
         self.emit()?;
         self.end(tid, poll.end)
     }
@@ -312,6 +323,13 @@ impl<W: Write> ChromeWriter<W> {
             match &merged.first.spawned_at {
                 Some(site) => json::string(&mut self.line, site),
                 None => self.line.push_str("null"),
+            }
+            if let Some(latency) = merged.max_latency {
+                let _ = write!(
+                    self.line,
+                    ",\"max_schedule_latency_us\":{}",
+                    Micros(latency)
+                );
             }
             self.line.push_str("}}");
             self.emit()?;
@@ -582,6 +600,18 @@ impl<W: Write> ChromeWriter<W> {
         }
         if let Some(task) = f.next_task_id {
             let _ = write!(line, ",\"next_task_id\":{task}");
+        }
+        if let Some(delayed) = f.delayed {
+            let _ = write!(
+                line,
+                ",\"delayed_tasks\":{},\"delayed_worst_ms\":{},\"delayed_total_ms\":{}",
+                delayed.tasks,
+                delayed.worst_ns as f64 / 1e6,
+                delayed.total_ns as f64 / 1e6
+            );
+        }
+        if let Some(confirmed) = f.confirmed_by_delays {
+            let _ = write!(line, ",\"confirmed_by_delays\":{confirmed}");
         }
         if let Some(queued_on) = f.queued_on {
             let name = match queued_on {

@@ -23,6 +23,7 @@ use std::io::{self, Write};
 /// | `EventsDropped` | `count` |
 /// | `WorkerThread` | `worker`, `tid`, `kind` (`"runs"`, `"sampled"` or `"poll_detached"`) |
 /// | `StackSample` | `worker`, `kind` (`"off-cpu"` or `"on-cpu"`), `stack` (the trace's stack id; `pulse analyze` shows the frames) |
+/// | `ScheduleLatency` | `worker`, `latency_ns`: how long the task of the worker's PollStart just before it waited to be polled |
 ///
 /// # Examples
 ///
@@ -160,6 +161,13 @@ impl<W: Write> JsonlWriter<W> {
                     stack.0
                 );
             }
+            TraceEvent::ScheduleLatency {
+                worker,
+                latency_nanos,
+                ..
+            } => {
+                let _ = write!(line, ",\"worker\":{worker},\"latency_ns\":{latency_nanos}");
+            }
             // A kind added to the format after this exporter: its type and
             // time are already written.
             _ => {}
@@ -227,7 +235,7 @@ pub fn trace_to_jsonl(
             .write(&event, |id| scan.location(id))
             .map_err(output)?;
         events += 1;
-        if events % (64 * 1024) == 0 {
+        if events.is_multiple_of(64 * 1024) {
             progress(scan.bytes_read(), scan.total_bytes());
         }
     }

@@ -51,6 +51,7 @@
 //! | `verdict` | string | the analysis' verdict when this poll is a finding of its own (`blocked_in_poll`, `cpu_bound_poll`, `long_poll`, or `descheduled` when the finding is exactly this poll) |
 //! | `cpu_ns`, `run_delay_ns`, `off_cpu_ns` | int64 | that finding's split of the poll's time: on a CPU, waiting for one, neither |
 //! | `cpu_samples` | int32 | CPU readings inside the poll behind the split |
+//! | `schedule_latency_ns` | int64 | how long the task waited between being scheduled (spawned, woken, yielded) and this poll; `NULL` unless recorded with `schedule_latency` |
 //!
 //! `verdict` and the split are set for the long polls (at least
 //! `--long-poll`) the analysis reports as findings; they are `NULL` for
@@ -95,7 +96,7 @@
 //!
 //! | column | type | meaning |
 //! |---|---|---|
-//! | `verdict` | string | `parked_while_queued`, `descheduled`, `blocked_in_poll`, `cpu_bound_poll`, `long_poll` |
+//! | `verdict` | string | `parked_while_queued`, `descheduled`, `blocked_in_poll`, `cpu_bound_poll`, `long_poll`, `saturated` (and the other verdicts' keys) |
 //! | `worker` | int32 | the worker |
 //! | `start_ns`, `end_ns`, `duration_ns` | int64 | the window |
 //! | `start_time` | timestamp | its start, wall clock |
@@ -112,6 +113,8 @@
 //! | `code_function`, `code_file`, `code_line` | string, string, int32 | the innermost frame of the user's own code in the finding's most frequent stack (poll findings of traces recorded with stacks; `NULL` otherwise) |
 //! | `stack_kind` | string | that stack's kind: `off-cpu` (where it slept) or `on-cpu` |
 //! | `stack` | list of string | its frames, innermost first, as `function (file:line)` |
+//! | `delayed_tasks`, `delayed_total_ns`, `delayed_worst_ns` | int64 | traces with schedule latencies: tasks whose wait to be polled lay in the window, the parts of their waits inside it added up, and the longest (`NULL` without latencies) |
+//! | `confirmed_by_delays` | boolean | `parked_while_queued` with schedule latencies: whether a task waited at least `--parked-queued` while the worker slept (`NULL` otherwise) |
 //!
 //! **`runs`**: one row per exported trace.
 //!
@@ -529,7 +532,7 @@ pub fn export_parquet(
         while let Some(event) = scan.next_event().map_err(AnalysisError::from)? {
             rows.push(&event, &scan, &mut tables)?;
             events += 1;
-            if events % (64 * 1024) == 0 {
+            if events.is_multiple_of(64 * 1024) {
                 progress(total / 2 + scan.bytes_read() / 2, total);
             }
         }
@@ -589,6 +592,8 @@ struct WorkerRows {
     poll: Option<(u64, Option<u64>, Option<LocationId>, u32)>,
     park: Option<(u64, u32, Option<u64>, Option<u64>)>,
     sample: Option<(u64, u64, Option<u64>)>,
+    /// The open poll's schedule latency.
+    latency: Option<u64>,
 }
 
 impl<'a> RowMaker<'a> {
@@ -629,6 +634,18 @@ impl<'a> RowMaker<'a> {
                 let state = self.workers.entry(worker).or_default();
                 state.park = None;
                 state.poll = Some((t, task_id, spawned_at, local_queue));
+                state.latency = None;
+            }
+            TraceEvent::ScheduleLatency {
+                worker,
+                latency_nanos,
+                ..
+            } => {
+                // It follows its PollStart: the open poll's.
+                let state = self.workers.entry(worker).or_default();
+                if state.poll.is_some() {
+                    state.latency = Some(latency_nanos);
+                }
             }
             TraceEvent::PollEnd {
                 worker,
@@ -666,6 +683,7 @@ impl<'a> RowMaker<'a> {
                         queue_start,
                         queue_end: local_queue,
                         finding: finding.copied(),
+                        latency: state.latency.take(),
                     })?;
                 }
             }
@@ -753,6 +771,7 @@ struct PollRow<'a> {
     queue_start: u32,
     queue_end: u32,
     finding: Option<&'a Finding>,
+    latency: Option<u64>,
 }
 
 struct ParkRow {
@@ -965,6 +984,7 @@ columns!(PollColumns {
     run_delay_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     off_cpu_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     cpu_samples: Int32Builder = Int32Builder::new(), DataType::Int32, true;
+    schedule_latency_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
 });
 
 columns!(ParkColumns {
@@ -1021,6 +1041,10 @@ columns!(FindingColumns {
     code_line: Int32Builder = Int32Builder::new(), DataType::Int32, true;
     stack_kind: StringBuilder = StringBuilder::new(), DataType::Utf8, true;
     stack: ListBuilder<StringBuilder> = ListBuilder::new(StringBuilder::new()), string_list(), true;
+    delayed_tasks: Int64Builder = Int64Builder::new(), DataType::Int64, true;
+    delayed_total_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
+    delayed_worst_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
+    confirmed_by_delays: BooleanBuilder = BooleanBuilder::new(), DataType::Boolean, true;
 });
 
 /// A list of strings, as [`ListBuilder::new`] builds it.
@@ -1086,6 +1110,7 @@ impl Table<PollColumns> {
         c.off_cpu_ns
             .append_option(cpu.map(|b| i64_of(b.off_cpu_ns)));
         c.cpu_samples.append_option(cpu.map(|b| i32_of(b.samples)));
+        c.schedule_latency_ns.append_option(row.latency.map(i64_of));
         let full = self.file.added();
         self.flush_if_full(full, PollColumns::finish)
     }
@@ -1215,6 +1240,13 @@ impl Table<FindingColumns> {
             }
             None => c.stack.append(false),
         }
+        c.delayed_tasks
+            .append_option(f.delayed.map(|d| i64_of(d.tasks)));
+        c.delayed_total_ns
+            .append_option(f.delayed.map(|d| i64_of(d.total_ns)));
+        c.delayed_worst_ns
+            .append_option(f.delayed.map(|d| i64_of(d.worst_ns)));
+        c.confirmed_by_delays.append_option(f.confirmed_by_delays);
         let full = self.file.added();
         self.flush_if_full(full, FindingColumns::finish)
     }

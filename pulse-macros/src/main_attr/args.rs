@@ -120,6 +120,12 @@ pub(crate) const KEYS: &[Key] = &[
         "Config::run_queue_wait",
     ),
     key(
+        "schedule_latency",
+        Group::Pulse,
+        "schedule_latency = true",
+        "Config::schedule_latency",
+    ),
+    key(
         "service",
         Group::Pulse,
         "service = \"checkout\"",
@@ -264,6 +270,7 @@ pub(crate) struct Configuration {
     pub(crate) format: Option<Arg<Format>>,
     pub(crate) enabled: Option<Arg<bool>>,
     pub(crate) run_queue_wait: Option<Arg<bool>>,
+    pub(crate) schedule_latency: Option<Arg<bool>>,
     pub(crate) service: Option<Arg<LitStr>>,
     pub(crate) signals: Option<Arg<bool>>,
     pub(crate) quiet: Option<Arg<bool>>,
@@ -349,6 +356,9 @@ impl Arguments for Configuration {
             "enabled" => self.enabled = boolean(key, value, errors).map(|v| Arg::new(v, nv)),
             "run_queue_wait" => {
                 self.run_queue_wait = boolean(key, value, errors).map(|v| Arg::new(v, nv))
+            }
+            "schedule_latency" => {
+                self.schedule_latency = boolean(key, value, errors).map(|v| Arg::new(v, nv))
             }
             "service" => self.service = string(key, value, errors).map(|v| Arg::new(v, nv)),
             "signals" => self.signals = boolean(key, value, errors).map(|v| Arg::new(v, nv)),

@@ -168,6 +168,10 @@ fn inline(settings: &Settings, pulse: &TokenStream) -> TokenStream {
         let value = arg.value;
         config.extend(quote_spanned!(arg.span=> .run_queue_wait(#value)));
     }
+    if let Some(arg) = &settings.schedule_latency {
+        let value = arg.value;
+        config.extend(quote_spanned!(arg.span=> .schedule_latency(#value)));
+    }
     if let Some(arg) = &settings.service {
         let value = &arg.value;
         config.extend(quote_spanned!(arg.span=> .service(#value)));

@@ -57,6 +57,7 @@ pub(crate) struct Settings {
     pub(crate) format: Option<Arg<Format>>,
     pub(crate) enabled: Option<Arg<bool>>,
     pub(crate) run_queue_wait: Option<Arg<bool>>,
+    pub(crate) schedule_latency: Option<Arg<bool>>,
     pub(crate) service: Option<Arg<LitStr>>,
     pub(crate) signals: Option<Arg<bool>>,
     pub(crate) quiet: Option<Arg<bool>>,
@@ -142,6 +143,7 @@ impl Configuration {
             format: self.format,
             enabled: self.enabled,
             run_queue_wait: self.run_queue_wait,
+            schedule_latency: self.schedule_latency,
             service: self.service,
             signals: self.signals,
             quiet: self.quiet,
@@ -229,6 +231,10 @@ fn reject_beside_config(
         (
             "run_queue_wait",
             settings.run_queue_wait.as_ref().map(|a| &a.pair),
+        ),
+        (
+            "schedule_latency",
+            settings.schedule_latency.as_ref().map(|a| &a.pair),
         ),
         ("service", settings.service.as_ref().map(|a| &a.pair)),
         ("signals", settings.signals.as_ref().map(|a| &a.pair)),

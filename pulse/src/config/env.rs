@@ -15,6 +15,7 @@
 //! | `PULSE_MAX_PENDING_EVENTS` | an integer ≥ 1 | `max_pending_events` |
 //! | `PULSE_FORMAT` | `v5` or `v6` | `format` |
 //! | `PULSE_RUN_QUEUE_WAIT` | `on` or `off` (also `1`/`0`, `true`/`false`) | `run_queue_wait` |
+//! | `PULSE_SCHEDULE_LATENCY` | `on` or `off` (also `1`/`0`, `true`/`false`) | `schedule_latency` |
 //! | `PULSE_SERVICE` | a name, e.g. `checkout` | `service` |
 //! | `PULSE_SIGNALS` | `on` or `off` | `signals` (final flush on SIGTERM, SIGINT, SIGHUP and panics) |
 //! | `PULSE_QUIET` | `on` or `off` | `quiet` (no line on stderr at start) |
@@ -78,7 +79,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Every variable pulse reads, in the order they are applied.
-pub const VARIABLES: [&str; 23] = [
+pub const VARIABLES: [&str; 24] = [
     "PULSE",
     "PULSE_WRITER",
     "PULSE_PATH",
@@ -90,6 +91,7 @@ pub const VARIABLES: [&str; 23] = [
     "PULSE_MAX_PENDING_EVENTS",
     "PULSE_FORMAT",
     "PULSE_RUN_QUEUE_WAIT",
+    "PULSE_SCHEDULE_LATENCY",
     "PULSE_SERVICE",
     "PULSE_SIGNALS",
     "PULSE_QUIET",
@@ -305,6 +307,9 @@ pub fn apply_with(
     }
     if let Some(on) = vars.parse("PULSE_RUN_QUEUE_WAIT", "on or off", parse_switch) {
         config = config.run_queue_wait(on);
+    }
+    if let Some(on) = vars.parse("PULSE_SCHEDULE_LATENCY", "on or off", parse_switch) {
+        config = config.schedule_latency(on);
     }
     if let Some((text, raw)) = vars.raw("PULSE_SERVICE") {
         match raw.into_string() {
@@ -803,6 +808,27 @@ mod tests {
         }
         let err = apply_vars(Config::new(), &[("PULSE", "maybe")]).unwrap_err();
         assert_eq!(err.to_string(), "PULSE=\"maybe\": expected on or off");
+    }
+
+    #[test]
+    fn schedule_latency_switch() {
+        for (value, on) in [("on", true), ("1", true), ("off", false), ("false", false)] {
+            let config = apply_vars(
+                Config::new().schedule_latency(!on),
+                &[("PULSE_SCHEDULE_LATENCY", value)],
+            )
+            .unwrap();
+            assert_eq!(
+                config.schedule_latency, on,
+                "PULSE_SCHEDULE_LATENCY={value}"
+            );
+        }
+        let err =
+            apply_vars(Config::new(), &[("PULSE_SCHEDULE_LATENCY", "sometimes")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "PULSE_SCHEDULE_LATENCY=\"sometimes\": expected on or off"
+        );
     }
 
     #[test]

@@ -196,7 +196,7 @@ impl Default for WriterConfig {
 /// `512 MiB`, `4 KiB`, `1000 B`.
 fn human_size(bytes: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{} {unit}", bytes / size);
         }
     }
@@ -337,6 +337,11 @@ pub struct Config {
     /// Whether park/unpark read the thread's run-queue wait from schedstat
     /// (`run_queue_wait`, `PULSE_RUN_QUEUE_WAIT`).
     pub run_queue_wait: bool,
+    /// Whether every PollStart carries its task's schedule latency, Tokio's
+    /// measure of how long the task waited between being scheduled and
+    /// being polled (`schedule_latency`, `PULSE_SCHEDULE_LATENCY`). Off by
+    /// default: see [`Config::schedule_latency`] for its cost.
+    pub schedule_latency: bool,
     /// The buckets of the live poll-duration histogram.
     pub poll_histogram: HistogramLayout,
     /// Polls a thread counts locally before submitting its live metrics.
@@ -404,6 +409,7 @@ impl Config {
             time_unit_nanos: DEFAULT_TIME_UNIT_NANOS,
             enabled: true,
             run_queue_wait: true,
+            schedule_latency: false,
             poll_histogram: HistogramLayout::default(),
             metrics_submit_every: DEFAULT_METRICS_SUBMIT_EVERY,
             service: None,
@@ -584,6 +590,37 @@ impl Config {
         self
     }
 
+    /// Whether every PollStart carries its task's schedule latency: how
+    /// long the task waited between its latest transition to "scheduled"
+    /// (spawned, woken, yielded) and the start of the poll, as Tokio
+    /// measures it (`TaskMeta::schedule_latency`). `pulse analyze` then
+    /// says which tasks each finding delayed, by how much, the
+    /// distribution per spawn site and per worker, and reports waits no
+    /// other finding explains ("saturated").
+    ///
+    /// It turns on Tokio's `track_task_schedule_latency`, which reads
+    /// `Instant::now()` whenever a task is scheduled and before every
+    /// poll: measured (BENCHMARKS.md, "Schedule latency") it costs little
+    /// on I/O servers but far more than the always-on budget on a yield
+    /// storm, so it is off by default. Pulse adds one word per PollStart
+    /// in memory and about 5 bytes per poll on disk.
+    ///
+    /// Needs `--cfg tokio_unstable` on a 64-bit target (Tokio's
+    /// `schedule-latency` feature, which this crate turns on there);
+    /// elsewhere the setting is accepted, nothing is recorded, and the
+    /// trace's metadata says `schedule_latency = unavailable`.
+    ///
+    /// ```
+    /// use pulse::Config;
+    ///
+    /// let config = Config::new().schedule_latency(true);
+    /// assert!(config.schedule_latency);
+    /// ```
+    pub fn schedule_latency(mut self, enabled: bool) -> Self {
+        self.schedule_latency = enabled;
+        self
+    }
+
     /// The buckets of the live poll-duration histogram (see
     /// [`RecordingHandle::metrics`](crate::RecordingHandle::metrics)).
     pub fn poll_histogram(mut self, layout: HistogramLayout) -> Self {
@@ -736,6 +773,18 @@ impl Config {
                 self.max_pending_events.to_string(),
             ),
             ("run_queue_wait".to_owned(), self.run_queue_wait.to_string()),
+            (
+                "schedule_latency".to_owned(),
+                match (
+                    self.schedule_latency,
+                    crate::record::SCHEDULE_LATENCY_AVAILABLE,
+                ) {
+                    (true, true) => "true",
+                    (true, false) => "unavailable",
+                    (false, _) => "false",
+                }
+                .to_owned(),
+            ),
             (
                 "stack_threshold_ms".to_owned(),
                 self.stack_threshold_ms.to_string(),

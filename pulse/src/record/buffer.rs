@@ -47,7 +47,7 @@ fn open_poll_after(open: Option<u64>, event: RecordedEvent) -> Option<u64> {
         } => Some(timestamp_nanos),
         // Not every record ends a poll: a worker-thread record can fall
         // inside one.
-        RecordedEvent::WorkerThread { .. } => open,
+        RecordedEvent::WorkerThread { .. } | RecordedEvent::ScheduleLatency { .. } => open,
         _ => None,
     }
 }

@@ -7,7 +7,8 @@
 //! counts the live metrics in thread-local fields, and writes one compact
 //! record into this thread's buffer (`buffer.rs`: a PollEnd is one 8-byte
 //! word, a PollStart two, three when its task's spawn location differs
-//! from the previous PollStart's; the time is a delta from the buffer's
+//! from the previous PollStart's, one more with `schedule_latency` on (the
+//! task's schedule latency, which Tokio measured); the time is a delta from the buffer's
 //! previous record and the worker is implicit; plain stores and a release
 //! store of the length). No lock, allocation, system call, hash or `dyn`.
 //!
@@ -38,8 +39,8 @@
 #![cfg_attr(not(any(tokio_unstable, feature = "bench")), allow(dead_code))]
 
 use crate::record::buffer::{
-    self, ThreadSlot, HAS_CPU, HAS_RUN_DELAY, MAX_DELTA, NEW_LOCATION, NO_WORKER, PARK, POLL_END,
-    POLL_START, RESERVE_WORDS, SET_TIME, SET_WORKER, UNPARK, WORKER_THREAD,
+    self, ThreadSlot, HAS_CPU, HAS_LATENCY, HAS_RUN_DELAY, MAX_DELTA, NEW_LOCATION, NO_WORKER,
+    PARK, POLL_END, POLL_START, RESERVE_WORDS, SET_TIME, SET_WORKER, UNPARK, WORKER_THREAD,
 };
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::metrics::MetricsBatch;
@@ -394,12 +395,15 @@ fn current_worker() -> Option<u32> {
 // The four recording functions take the worker index as an argument so that
 // `bench::HotPath` drives exactly the code the hooks run.
 
+/// `schedule_latency`: Tokio's schedule latency of the task in
+/// nanoseconds, when it measures it (`Config::schedule_latency`).
 #[inline]
 pub(crate) fn record_poll_start(
     shared: &Arc<Shared>,
     worker: u32,
     task_id: u64,
     spawned_at: SpawnLocation,
+    schedule_latency: Option<u64>,
 ) {
     if !shared.is_enabled() {
         return;
@@ -421,12 +425,28 @@ pub(crate) fn record_poll_start(
         local.stream_location = location;
         let tag = POLL_START | (new_location * NEW_LOCATION);
         let used = 2 + new_location as usize;
-        let head = local.head(tag, timestamp_nanos, worker, local_queue);
         // Never a hand-over here: that would fall inside the poll.
-        // SAFETY: `Local` belongs to this thread (see `with_local`).
-        let pushed = unsafe { local.slot.push_first([head, task_id, location], used) };
+        let pushed = match schedule_latency {
+            None => {
+                let head = local.head(tag, timestamp_nanos, worker, local_queue);
+                // SAFETY: `Local` belongs to this thread (see `with_local`).
+                unsafe { local.slot.push_first([head, task_id, location], used) }
+            }
+            // The latency is the last word: the third without a new
+            // location (chosen without a branch), the fourth with one.
+            Some(latency) => {
+                let head = local.head(tag | HAS_LATENCY, timestamp_nanos, worker, local_queue);
+                let third = if new_location == 1 { location } else { latency };
+                // SAFETY: as above.
+                unsafe {
+                    local
+                        .slot
+                        .push_first([head, task_id, third, latency], used + 1)
+                }
+            }
+        };
         if pushed.is_none() {
-            local.no_room(3);
+            local.no_room(4);
         }
     });
 }
@@ -540,6 +560,40 @@ fn push_park(
     }
 }
 
+/// Whether this build can record schedule latencies: Tokio measures them
+/// only with `--cfg tokio_unstable` and its `schedule-latency` feature,
+/// which exists on 64-bit targets (this crate turns it on there).
+pub(crate) const SCHEDULE_LATENCY_AVAILABLE: bool = cfg!(all(
+    tokio_unstable,
+    target_pointer_width = "64",
+    target_has_atomic = "64"
+));
+
+/// Has Tokio measure every task's schedule latency.
+#[cfg(tokio_unstable)]
+fn track_schedule_latency(builder: &mut Builder) {
+    #[cfg(all(target_pointer_width = "64", target_has_atomic = "64"))]
+    builder.track_task_schedule_latency();
+    #[cfg(not(all(target_pointer_width = "64", target_has_atomic = "64")))]
+    let _ = builder;
+}
+
+/// The task's schedule latency in nanoseconds, if Tokio measured it.
+#[cfg(tokio_unstable)]
+#[inline]
+fn schedule_latency_nanos(meta: &TaskMeta<'_>) -> Option<u64> {
+    #[cfg(all(target_pointer_width = "64", target_has_atomic = "64"))]
+    {
+        meta.schedule_latency()
+            .map(|latency| u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX))
+    }
+    #[cfg(not(all(target_pointer_width = "64", target_has_atomic = "64")))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
 pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
     // Threads that are not workers (blocking-pool threads, a `block_on`
     // caller on the multi-thread runtime) have no worker index: skip them.
@@ -548,10 +602,21 @@ pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
     #[cfg(tokio_unstable)]
     {
         let s = shared.clone();
+        // Only what pulse asked Tokio for: a builder that tracks latencies
+        // for its own reasons does not make the trace carry them.
+        let latencies = shared.schedule_latency;
+        if latencies {
+            track_schedule_latency(builder);
+        }
         builder.on_before_task_poll(move |meta: &TaskMeta<'_>| {
             if let Some(worker) = current_worker() {
                 let spawned_at = SpawnLocation(meta.spawned_at());
-                record_poll_start(&s, worker, task_id_u64(meta.id()), spawned_at);
+                let latency = if latencies {
+                    schedule_latency_nanos(meta)
+                } else {
+                    None
+                };
+                record_poll_start(&s, worker, task_id_u64(meta.id()), spawned_at, latency);
             }
         });
         let s = shared.clone();
@@ -591,7 +656,7 @@ mod tests {
         let shared = Arc::new(Shared::new(&Config::new().buffer_events(2)));
         let here = std::panic::Location::caller();
         for task in 0..100 {
-            record_poll_start(&shared, 0, task, SpawnLocation(here));
+            record_poll_start(&shared, 0, task, SpawnLocation(here), None);
             let slot = shared.slots()[0].clone();
             assert!(
                 slot.pending() >= 1,
@@ -682,7 +747,7 @@ mod tests {
         for task in 0..300u64 {
             let worker = u32::from(task >= 150);
             let location = if task % 3 == 0 { there } else { here };
-            record_poll_start(&shared, worker, task, location);
+            record_poll_start(&shared, worker, task, location, None);
             record_poll_end(&shared, worker);
             expected.push((0, worker, Some((task, location))));
             expected.push((1, worker, None));
@@ -729,6 +794,63 @@ mod tests {
                     RecordedEvent::WorkerThread { .. } => None,
                     ref other => panic!("unexpected {other:?}"),
                 }
+            })
+            .collect();
+        assert_eq!(got, expected);
+        assert_eq!(shared.collector.dropped(), 0);
+    }
+
+    /// Schedule latencies ride on their PollStart (one more word, with and
+    /// without a new location) and decode to a ScheduleLatency event right
+    /// after it, across hand-overs and copies.
+    #[test]
+    fn schedule_latencies_decode_after_their_poll_start() {
+        let shared = Arc::new(Shared::new(&Config::new().buffer_events(3)));
+        let here = SpawnLocation(std::panic::Location::caller());
+        let there = SpawnLocation(std::panic::Location::caller());
+        let mut expected = Vec::new();
+        for task in 0..200u64 {
+            let location = if task % 3 == 0 { there } else { here };
+            let latency = (task % 4 != 0).then_some(task * 1_000 + 7);
+            record_poll_start(&shared, 0, task, location, latency);
+            record_poll_end(&shared, 0);
+            expected.push((0, task, location.addr() as u64));
+            if let Some(latency) = latency {
+                expected.push((1, task, latency));
+            }
+            expected.push((2, 0, 0));
+            if task % 11 == 0 {
+                shared.slots()[0].copy_out(&shared.collector, false);
+            }
+        }
+        flush_current_thread(&shared);
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        let events: Vec<RecordedEvent> = batches.iter().flat_map(Batch::records).collect();
+        let mut last_start = None;
+        let got: Vec<_> = events
+            .iter()
+            .filter_map(|e| match *e {
+                RecordedEvent::PollStart {
+                    timestamp_nanos,
+                    task_id,
+                    spawned_at,
+                    ..
+                } => {
+                    last_start = Some((timestamp_nanos, task_id.unwrap()));
+                    Some((0, task_id.unwrap(), spawned_at.addr() as u64))
+                }
+                RecordedEvent::ScheduleLatency {
+                    timestamp_nanos,
+                    worker: 0,
+                    latency_nanos,
+                } => {
+                    let (start, task) = last_start.expect("a PollStart before");
+                    assert_eq!(timestamp_nanos, start, "its PollStart's time");
+                    Some((1, task, latency_nanos))
+                }
+                RecordedEvent::PollEnd { .. } => Some((2, 0, 0)),
+                _ => None,
             })
             .collect();
         assert_eq!(got, expected);

@@ -23,6 +23,7 @@ pub(crate) mod stacks;
 pub(crate) mod triggers;
 
 pub use guard::{RecordingGuard, RecordingHandle, RecordingSummary};
+pub(crate) use hooks::SCHEDULE_LATENCY_AVAILABLE;
 
 use crate::config::Config;
 use crate::error::Error;

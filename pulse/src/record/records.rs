@@ -16,7 +16,7 @@
 //!
 //! | tag | words after the head | event |
 //! |---|---|---|
-//! | [`POLL_START`] | task id, and the spawn location's address if [`NEW_LOCATION`] (else the buffer's previous PollStart's) | PollStart |
+//! | [`POLL_START`] | task id, the spawn location's address if [`NEW_LOCATION`] (else the buffer's previous PollStart's), the schedule latency in nanoseconds if [`HAS_LATENCY`] | PollStart (and ScheduleLatency after it) |
 //! | [`POLL_END`] | — | PollEnd |
 //! | [`PARK`], [`UNPARK`] | CPU time if [`HAS_CPU`], run-queue wait if [`HAS_RUN_DELAY`] | WorkerPark, WorkerUnpark |
 //! | [`WORKER_THREAD`] | worker, timestamp (head bits 8–15: kind, 32–63: tid) | WorkerThread (not timed: it leaves the delta base alone) |
@@ -61,6 +61,9 @@ pub(crate) const SET_WORKER: u64 = 7;
 pub(crate) const SET_LOCATION: u64 = 8;
 /// PollStart flag: the location's address follows the task id.
 pub(crate) const NEW_LOCATION: u64 = 0x10;
+/// PollStart flag: the task's schedule latency (nanoseconds) is the
+/// record's last word.
+pub(crate) const HAS_LATENCY: u64 = 0x20;
 /// Park/unpark flag: a CPU time word follows the head.
 pub(crate) const HAS_CPU: u64 = 0x10;
 /// Park/unpark flag: a run-queue wait word follows (after the CPU time).
@@ -76,7 +79,7 @@ pub(crate) const WORDS_PER_EVENT: usize = std::mem::size_of::<RecordedEvent>().d
 
 /// The owner hands a buffer over once a record leaves fewer than this many
 /// words free: more than is ever written between two such checks (a
-/// PollStart with the `SET_WORKER` and `SET_TIME` records before it, 6
+/// PollStart with the `SET_WORKER` and `SET_TIME` records before it, 7
 /// words, then at its PollEnd a 3-word WorkerThread record), so a
 /// PollStart never needs to hand over.
 pub(crate) const RESERVE_WORDS: usize = 16;
@@ -132,6 +135,9 @@ pub(crate) struct Records<'a> {
     at: usize,
     from: usize,
     state: Stream,
+    /// The ScheduleLatency event of the PollStart just decoded, which
+    /// comes next.
+    pending: Option<RecordedEvent>,
 }
 
 impl<'a> Records<'a> {
@@ -141,6 +147,7 @@ impl<'a> Records<'a> {
             at: 0,
             from,
             state,
+            pending: None,
         }
     }
 
@@ -172,6 +179,9 @@ impl<'a> Records<'a> {
     /// Decodes the record at `at` and moves past it.
     #[inline(always)]
     fn step(&mut self) -> Option<Option<RecordedEvent>> {
+        if let Some(event) = self.pending.take() {
+            return Some(Some(event));
+        }
         let head = *self.words.get(self.at)?;
         let tag = head & 0x0F;
         let flags = head & 0xF0;
@@ -193,12 +203,22 @@ impl<'a> Records<'a> {
                 }),
             ),
             POLL_START => {
-                let len = if flags & NEW_LOCATION != 0 {
+                let mut len = if flags & NEW_LOCATION != 0 {
                     state.location = self.word(2);
                     3
                 } else {
                     2
                 };
+                if flags & HAS_LATENCY != 0 {
+                    let latency_nanos = self.word(len);
+                    len += 1;
+                    self.pending =
+                        (self.at >= self.from).then_some(RecordedEvent::ScheduleLatency {
+                            timestamp_nanos,
+                            worker,
+                            latency_nanos,
+                        });
+                }
                 if state.location == 0 {
                     // Not written by the owner: stop rather than guess.
                     debug_assert!(false, "a PollStart without a location");

@@ -26,6 +26,10 @@ pub(crate) struct Shared {
     pub(crate) slots: Mutex<Vec<Arc<ThreadSlot>>>,
     pub(crate) buffer_events: usize,
     pub(crate) run_queue_wait: bool,
+    /// Tokio measures schedule latencies for the poll hooks to record
+    /// (read only where there are poll hooks: `--cfg tokio_unstable`).
+    #[cfg_attr(not(tokio_unstable), allow(dead_code))]
+    pub(crate) schedule_latency: bool,
     /// The writer failed; recording has stopped.
     pub(crate) writer_failed: AtomicBool,
     pub(crate) write_error: Mutex<Option<String>>,
@@ -42,6 +46,7 @@ impl Shared {
             slots: Mutex::new(Vec::new()),
             buffer_events: config.buffer_events,
             run_queue_wait: config.run_queue_wait,
+            schedule_latency: config.schedule_latency,
             writer_failed: AtomicBool::new(false),
             write_error: Mutex::new(None),
         }

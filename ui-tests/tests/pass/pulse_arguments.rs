@@ -10,7 +10,8 @@
     buffer_events = 512,
     max_pending_events = 4096,
     format = "v5",
-    enabled = true
+    enabled = true,
+    schedule_latency = true
 )]
 async fn everything() -> u32 {
     tokio::spawn(async { 7 }).await.unwrap()

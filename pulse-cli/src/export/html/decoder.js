@@ -53,6 +53,7 @@
     EventsDropped: 6,
     WorkerThread: 7,
     StackSample: 8,
+    ScheduleLatency: 9,
   });
   const KIND_NAMES = [
     "PollStart",
@@ -64,6 +65,7 @@
     "EventsDropped",
     "WorkerThread",
     "StackSample",
+    "ScheduleLatency",
   ];
   /** `WorkerThread` kinds, numbered like pulse's `WorkerThreadKind`. */
   const THREAD_KINDS = ["runs", "sampled", "poll_detached"];
@@ -81,6 +83,7 @@
     WorkerThread: "WorkerThread record",
     StackDefinition: "stack definition record",
     StackSample: "StackSample record",
+    ScheduleLatency: "schedule latency record",
     WorkerSwitch: "worker switch record",
     SetTime: "set-time record",
     Metadata: "Metadata record",
@@ -113,6 +116,8 @@
         return REC.StackDefinition;
       case 0x88:
         return REC.StackSample;
+      case 0x8c:
+        return REC.ScheduleLatency;
       default:
         return "record with unknown tag 0x" + hex2(tag);
     }
@@ -658,6 +663,19 @@
           this.stack = stack;
           return true;
         }
+        case 0x8c: {
+          const worker = this.u32("worker", 1);
+          const latency = this.varint("latency_nanos", 0);
+          // Its time is the worker's latest record's (its PollStart); a
+          // worker without records in this file has no poll for it.
+          const slot = this.slots.get(worker);
+          if (slot === undefined) return false;
+          this.kind = Kind.ScheduleLatency;
+          this.t = this.timestamp(this.wTicks[slot]);
+          this.worker = worker;
+          this.latency = latency;
+          return true;
+        }
         case 0x86: {
           const ticks = this.varint("ticks", 0);
           const worker = this.u32("worker", 0);
@@ -1025,7 +1043,7 @@
             this.readLengthPrefixed(start);
             const payloadEnd = this.lim;
             // Tags this version does not know are skipped whole.
-            const event = tag <= 0x88 ? this.decodePayload(tag) : false;
+            const event = tag <= 0x88 || tag === 0x8c ? this.decodePayload(tag) : false;
             this.p = payloadEnd;
             if (event) {
               this.traceEnd = null;
@@ -1076,6 +1094,10 @@
           e.worker = this.worker;
           e.kind = this.stackKind;
           e.stack = this.stack;
+          break;
+        case Kind.ScheduleLatency:
+          e.worker = this.worker;
+          e.latency_nanos = this.latency;
           break;
         default:
           e.count = this.count;

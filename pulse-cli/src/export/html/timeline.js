@@ -283,7 +283,8 @@
    * outOfOrder } (the object is reused: read it before the next call).
    *
    * poll: { start, end, taskId, location, localQueueStart, localQueueEnd (or
-   * null), ending: "ended" | "cut" | "detached" | "retired" };
+   * null), latency (its task's schedule latency, or null), ending: "ended" |
+   * "cut" | "detached" | "retired" };
    * park: { start, end, before, after (readings or null), retired };
    * period: { worker, startNs, endNs, cpuNs, runDelayNs (or null), polls,
    * busyNs, measured (both readings known; viewer only) }.
@@ -317,6 +318,11 @@
         this.onThread(dec.threadKind, raw, closed);
         return closed;
       }
+      if (kind === K.ScheduleLatency) {
+        // It follows its PollStart: the open poll's.
+        if (this.poll !== null) this.poll.latency = dec.latency;
+        return closed;
+      }
       if (kind !== K.PollStart && kind !== K.PollEnd && kind !== K.WorkerPark && kind !== K.WorkerUnpark) return closed;
       if (this.sinceRuns !== null && raw < this.sinceRuns) {
         closed.retired = true;
@@ -339,7 +345,7 @@
           closed.poll = cut(this.poll, previous);
         }
         if (this.period !== null) this.period.polls++;
-        this.poll = { start: t, taskId: dec.taskId, location: dec.location, localQueue: dec.localQueue };
+        this.poll = { start: t, taskId: dec.taskId, location: dec.location, localQueue: dec.localQueue, latency: null };
       } else if (kind === K.PollEnd) {
         if (this.detachedEnd === raw) {
           this.detachedEnd = null;
@@ -428,7 +434,7 @@
           }
           break;
         case K.PollStart:
-          this.detached = { start: t, taskId: dec.taskId, location: dec.location, localQueue: dec.localQueue };
+          this.detached = { start: t, taskId: dec.taskId, location: dec.location, localQueue: dec.localQueue, latency: null };
           break;
         case K.PollEnd:
           if (this.detached !== null) {
@@ -456,7 +462,16 @@
   }
 
   function span(poll, end, localQueueEnd, ending) {
-    return { start: poll.start, end, taskId: poll.taskId, location: poll.location, localQueueStart: poll.localQueue, localQueueEnd, ending };
+    return {
+      start: poll.start,
+      end,
+      taskId: poll.taskId,
+      location: poll.location,
+      localQueueStart: poll.localQueue,
+      localQueueEnd,
+      latency: poll.latency === undefined ? null : poll.latency,
+      ending,
+    };
   }
 
   function cut(poll, at) {

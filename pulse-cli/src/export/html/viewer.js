@@ -149,6 +149,19 @@
     [Infinity, "#a3001b", "≥ 100 ms"],
   ];
 
+  // Schedule latency classes (lower bounds in ns) for the wait strip.
+  const WAIT_CLASSES = [
+    [1e6, "#f2b134", "waited 1–10 ms"],
+    [1e7, "#e8601c", "waited 10–100 ms"],
+    [1e8, "#a3001b", "waited ≥ 100 ms"],
+  ];
+
+  /** The wait class of a schedule latency, or -1 below 1 ms (or none). */
+  function waitClass(ns) {
+    for (let i = WAIT_CLASSES.length - 1; i >= 0; i--) if (ns >= WAIT_CLASSES[i][0]) return i;
+    return -1;
+  }
+
   function pollColor(dur) {
     for (let i = 0; i < POLL_CLASSES.length; i++) if (dur < POLL_CLASSES[i][0]) return i;
     return POLL_CLASSES.length - 1;
@@ -209,6 +222,8 @@
       this.pLoc = new Uint32Array(cap);
       this.pQ0 = new Uint32Array(cap);
       this.pQ1 = new Uint32Array(cap);
+      // Each poll's schedule latency (NaN where not recorded).
+      this.pLat = new Float64Array(cap);
       this.firstPoll = NaN; // the first poll's start
       // Pairs polls, parks and active periods as the analysis does.
       this.timeline = new T.WorkerTimeline(id);
@@ -300,7 +315,7 @@
       this.nActive = n + 1;
     }
 
-    pushPoll(start, end, task, loc, q0, q1) {
+    pushPoll(start, end, task, loc, q0, q1, lat) {
       const n = this.nPolls;
       if (n === this.pStart.length) {
         this.pStart = grow(this.pStart, n + 1);
@@ -309,6 +324,7 @@
         this.pLoc = grow(this.pLoc, n + 1);
         this.pQ0 = grow(this.pQ0, n + 1);
         this.pQ1 = grow(this.pQ1, n + 1);
+        this.pLat = grow(this.pLat, n + 1);
       }
       if (start < this.lastT) this.unordered = true;
       this.lastT = start;
@@ -319,13 +335,14 @@
       this.pLoc[n] = loc;
       this.pQ0[n] = q0;
       this.pQ1[n] = q1;
+      this.pLat[n] = lat === null || lat === undefined ? NaN : lat;
       this.nPolls = n + 1;
     }
 
     /** A decoded poll, park, unpark or WorkerThread event of this worker. */
     onEvent(dec) {
       const kind = dec.kind;
-      if (kind !== K.WorkerThread && dec.localQueue > this.maxQ) this.maxQ = dec.localQueue;
+      if (kind !== K.WorkerThread && kind !== K.ScheduleLatency && dec.localQueue > this.maxQ) this.maxQ = dec.localQueue;
       // dec.cpu < 0: a park or unpark without a reading (tags 0x44/0x45).
       if ((kind === K.WorkerPark || kind === K.WorkerUnpark) && dec.cpu >= 0) this.reading(dec.t, dec.cpu, dec.runDelay);
       const periodWasOpen = this.timeline.openPeriod() !== null;
@@ -337,7 +354,7 @@
       }
       this.unpaired += c.unpaired;
       const p = c.poll;
-      if (p !== null) this.pushPoll(p.start, p.end, p.taskId, p.location, p.localQueueStart, p.localQueueEnd === null ? p.localQueueStart : p.localQueueEnd);
+      if (p !== null) this.pushPoll(p.start, p.end, p.taskId, p.location, p.localQueueStart, p.localQueueEnd === null ? p.localQueueStart : p.localQueueEnd, p.latency);
       if (c.park !== null && !c.park.retired) this.pushPark(c.park.start, c.park.end);
       const a = c.period;
       if (a !== null) {
@@ -370,7 +387,7 @@
       sortPairs(this.rT, [this.rCpu, this.rRd]);
       const tl = this.timeline;
       const open = tl.openPoll();
-      if (open !== null) this.pushPoll(open.start, Math.max(end, open.start), open.taskId, open.location, open.localQueue, open.localQueue);
+      if (open !== null) this.pushPoll(open.start, Math.max(end, open.start), open.taskId, open.location, open.localQueue, open.localQueue, open.latency);
       if (tl.openPark() !== null) this.pushPark(tl.openPark(), Math.max(end, tl.openPark()));
       // Active when the trace ended: CPU from the readings inside.
       if (tl.openPeriod() !== null) this.pushActive(tl.openPeriod(), Math.max(end, tl.openPeriod()), NaN, NaN);
@@ -383,6 +400,7 @@
       this.pLoc = trim(this.pLoc, n);
       this.pQ0 = trim(this.pQ0, n);
       this.pQ1 = trim(this.pQ1, n);
+      this.pLat = trim(this.pLat, n);
       if (this.unordered) this.sortPolls();
       this.kStart = trim(this.kStart, this.nParks);
       this.kEnd = trim(this.kEnd, this.nParks);
@@ -428,7 +446,7 @@
     }
 
     sortPolls() {
-      sortPairs(this.pStart, [this.pEnd, this.pTask, this.pLoc, this.pQ0, this.pQ1]);
+      sortPairs(this.pStart, [this.pEnd, this.pTask, this.pLoc, this.pQ0, this.pQ1, this.pLat]);
     }
   }
 
@@ -461,7 +479,8 @@
   const F_KNOWN = 5; // ns in active periods with a CPU reading
   const F_CPU = 6; // CPU ns (active ns x ratio)
   const F_QMAX = 7; // deepest local queue
-  const STRIDE = 8;
+  const F_WAIT = 8; // longest schedule latency of the polls starting in the bucket
+  const STRIDE = 9;
   const SUMMED = [F_BUSY, F_PARKED, F_ACTIVE, F_KNOWN, F_CPU];
 
   /**
@@ -511,6 +530,8 @@
       const b1 = bucketOf(e);
       const o0 = b0 * STRIDE;
       level0[o0 + F_POLLS] += 1;
+      const lat = w.pLat[i];
+      if (lat > level0[o0 + F_WAIT]) level0[o0 + F_WAIT] = lat;
       if (b0 === b1) {
         level0[o0 + F_BUSY] += d;
         if (level0[o0 + F_LONGEST] < d) level0[o0 + F_LONGEST] = d;
@@ -567,6 +588,7 @@
         next[o + F_CPU] += prev[p + F_CPU];
         if (next[o + F_LONGEST] < prev[p + F_LONGEST]) next[o + F_LONGEST] = prev[p + F_LONGEST];
         if (next[o + F_QMAX] < prev[p + F_QMAX]) next[o + F_QMAX] = prev[p + F_QMAX];
+        if (next[o + F_WAIT] < prev[p + F_WAIT]) next[o + F_WAIT] = prev[p + F_WAIT];
       }
       levels.push(next);
       prev = next;
@@ -759,6 +781,11 @@
               case K.StackSample:
                 // Stacks of long polls: `pulse analyze` shows them; the
                 // viewer counts them only.
+                break;
+              case K.ScheduleLatency:
+                // The latency of the worker's open poll (it follows its
+                // PollStart).
+                this.worker(dec.worker).onEvent(dec);
                 break;
               default:
                 this.dropped.push(t, dec.count);
@@ -1711,7 +1738,11 @@
         this.spread(acc, cols, s, e, F_BUSY, 1);
         this.raise(acc, cols, s, e, F_LONGEST, d);
         const c = Math.floor(this.col(s));
-        if (c >= 0 && c < cols) acc[c * STRIDE + F_POLLS] += 1;
+        if (c >= 0 && c < cols) {
+          acc[c * STRIDE + F_POLLS] += 1;
+          const lat = w.pLat[i];
+          if (lat > acc[c * STRIDE + F_WAIT]) acc[c * STRIDE + F_WAIT] = lat;
+        }
         if (prevEnd > -Infinity) this.raise(acc, cols, prevEnd, s, F_QMAX, prevDepth);
         this.raise(acc, cols, s, e, F_QMAX, w.pQ0[i]);
         this.raise(acc, cols, e, e, F_QMAX, w.pQ1[i]);
@@ -1749,6 +1780,7 @@
         if (data[o + F_POLLS] > 0) {
           const c = clamp(Math.floor(this.col(s)), 0, cols - 1);
           acc[c * STRIDE + F_POLLS] += data[o + F_POLLS];
+          if (data[o + F_WAIT] > acc[c * STRIDE + F_WAIT]) acc[c * STRIDE + F_WAIT] = data[o + F_WAIT];
         }
         if (data[o + F_LONGEST] > 0) this.raise(acc, cols, s, e - 1e-9, F_LONGEST, data[o + F_LONGEST]);
         if (data[o + F_QMAX] > 0) this.raise(acc, cols, s, e - 1e-9, F_QMAX, data[o + F_QMAX]);
@@ -1810,6 +1842,15 @@
         }
       );
       ctx.globalAlpha = 1;
+      // Polls whose task waited 1 ms or more to be polled: a strip on top
+      // of the poll row, coloured by the longest wait (schedule latency).
+      band(
+        (o) => waitClass(acc[o + F_WAIT]),
+        (key, x, width) => {
+          ctx.fillStyle = WAIT_CLASSES[key][1];
+          ctx.fillRect(x, y + POLL_Y, Math.max(width, 2), 3);
+        }
+      );
       // Local queue: the deepest depth per column, as bars.
       let qmax = 0;
       for (let i = 0; i < cols; i++) if (acc[i * STRIDE + F_QMAX] > qmax) qmax = acc[i * STRIDE + F_QMAX];
@@ -2049,6 +2090,8 @@
       const loc = w.pLoc[i] ? m.locations.get(w.pLoc[i]) : null;
       row("spawned at " + (loc || (m.files[0] && m.files[0].version === 5 ? "– (v5 traces have none)" : "unknown")));
       row("local queue " + w.pQ0[i] + " → " + w.pQ1[i]);
+      const lat = w.pLat[i];
+      if (lat >= 0) row("waited " + fmtDur(lat) + " to be polled (scheduled → polled; schedule latency)");
       // CPU, run-queue wait and off-CPU time in the poll: the analysis's
       // own figures (timeline.js mirrors them).
       const figures = e > s ? w.pollFigures(i) : null;
