@@ -422,4 +422,53 @@ impl Encoder {
             FormatVersion::V6 => self.v6.encode_all(events, out),
         }
     }
+
+    /// Appends the events `events` yields, in order, exactly as
+    /// [`encode`](Self::encode) called for each would; returns how many.
+    ///
+    /// Being generic, the iterator is compiled into the encoding loop: an
+    /// iterator that produces events from another in-memory form (pulse's
+    /// compact thread records) has them encoded straight from registers,
+    /// without a slice of events in between.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse_trace::{Encoder, FormatVersion, RecordedEvent, TraceMetadata};
+    ///
+    /// let events = (1..=3).map(|i| RecordedEvent::QueueSample {
+    ///     timestamp_nanos: i * 1_000,
+    ///     global_queue: i,
+    /// });
+    /// let mut one_pass = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut out = Vec::new();
+    /// assert_eq!(one_pass.encode_iter(events.clone(), &mut out), 3);
+    ///
+    /// // The same bytes as encoding a slice.
+    /// let mut sliced = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut expected = Vec::new();
+    /// sliced.encode_all(&events.collect::<Vec<_>>(), &mut expected);
+    /// assert_eq!(out, expected);
+    /// ```
+    #[inline]
+    pub fn encode_iter(
+        &mut self,
+        events: impl Iterator<Item = RecordedEvent>,
+        out: &mut Vec<u8>,
+    ) -> u64 {
+        if !self.started {
+            self.begin_file(0, out);
+        }
+        match self.version {
+            FormatVersion::V5 => {
+                let mut count = 0;
+                for event in events {
+                    v5::encode(&event, out);
+                    count += 1;
+                }
+                count
+            }
+            FormatVersion::V6 => self.v6.encode_iter(events, out),
+        }
+    }
 }

@@ -247,6 +247,25 @@ impl V6Encoder {
         }
     }
 
+    /// Encodes what `events` yields, exactly as [`encode`](Self::encode)
+    /// called for each would; returns how many. Generic, so a caller's
+    /// iterator (pulse's compact records) is compiled into this loop and
+    /// its events go from registers to bytes without being stored.
+    #[inline]
+    pub(crate) fn encode_iter(
+        &mut self,
+        events: impl Iterator<Item = RecordedEvent>,
+        out: &mut Vec<u8>,
+    ) -> u64 {
+        let mut count = 0;
+        for event in events {
+            out.reserve(MAX_EVENT_LEN);
+            self.encode_reserved(&event, out);
+            count += 1;
+        }
+        count
+    }
+
     #[inline(always)]
     fn encode_reserved(&mut self, event: &RecordedEvent, out: &mut Vec<u8>) {
         match *event {

@@ -126,7 +126,7 @@ impl Stream {
 
 /// Decodes whole records from a word slice into [`RecordedEvent`]s, in
 /// order, yielding those that start at or after `from`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Records<'a> {
     words: &'a [u64],
     at: usize,
