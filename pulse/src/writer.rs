@@ -223,6 +223,36 @@ impl<'a> CompactEvents<'a> {
         Some(self.chunk)
     }
 
+    /// Encodes every event not taken yet with `encoder` into `out`: the
+    /// bytes `encoder.encode_iter(self, out)` gives, without building the
+    /// events of polls (they go from pulse's compact records to bytes).
+    /// Returns how many events were encoded.
+    pub fn encode_into(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>) -> u64 {
+        let count = self.records.encode_into(encoder, out);
+        self.taken += count;
+        count
+    }
+
+    /// Encodes the next event as [`encode_into`](Self::encode_into) does,
+    /// returning the position before it (for [`rewind`](Self::rewind)),
+    /// or `None` once every event was taken.
+    #[inline]
+    fn encode_next(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>) -> Option<Records<'a>> {
+        let before = self.records.clone();
+        if !self.records.encode_next(encoder, out) {
+            return None;
+        }
+        self.taken += 1;
+        Some(before)
+    }
+
+    /// Goes back to `before` (from [`encode_next`](Self::encode_next)):
+    /// the event will be taken again.
+    fn rewind(&mut self, before: Records<'a>) {
+        self.records = before;
+        self.taken -= 1;
+    }
+
     /// How many events were taken so far.
     pub(crate) fn taken(&self) -> u64 {
         self.taken
@@ -417,7 +447,7 @@ impl TraceWriter for SimpleBinaryWriter {
     fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
         self.encoder(None)?;
         let encoder = self.encoder.as_mut().expect("initialised above");
-        encoder.encode_iter(events, &mut self.scratch);
+        events.encode_into(encoder, &mut self.scratch);
         self.write_scratch()
     }
 
@@ -681,7 +711,38 @@ impl TraceWriter for RotatingWriter {
     }
 
     fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
-        self.write_events(events)
+        // As `write_events`, with the polls encoded straight from pulse's
+        // compact records.
+        loop {
+            self.start_file_if_needed();
+            let before = self.scratch.len();
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let encoded = events.encode_next(self.encoder(), &mut scratch);
+            self.scratch = scratch;
+            let Some(position) = encoded else {
+                return Ok(());
+            };
+            if self.pending_len() > self.max_file_size {
+                // The event does not fit: close this file without it and
+                // encode it again at the start of the next.
+                self.scratch.truncate(before);
+                events.rewind(position);
+                let written = self.scratch.len() as u64;
+                self.write_scratch()?;
+                self.current_len += written;
+                self.open_next()?;
+                self.start_file_if_needed();
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let encoded = events.encode_next(self.encoder(), &mut scratch);
+                self.scratch = scratch;
+                debug_assert!(encoded.is_some(), "the rewound event is there");
+            }
+            if self.scratch.len() >= CHUNK_BYTES {
+                let written = self.scratch.len() as u64;
+                self.write_scratch()?;
+                self.current_len += written;
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -1155,8 +1216,10 @@ mod compact_tests {
     #[derive(Debug)]
     struct Both {
         sliced: Encoder,
+        iterated: Encoder,
         direct: Encoder,
         sliced_bytes: Vec<u8>,
+        iterated_bytes: Vec<u8>,
         direct_bytes: Vec<u8>,
         compact_batches: u64,
     }
@@ -1166,8 +1229,10 @@ mod compact_tests {
             let metadata = TraceMetadata::default();
             Both {
                 sliced: Encoder::new(FormatVersion::V6, metadata.clone()),
+                iterated: Encoder::new(FormatVersion::V6, metadata.clone()),
                 direct: Encoder::new(FormatVersion::V6, metadata),
                 sliced_bytes: Vec::new(),
+                iterated_bytes: Vec::new(),
                 direct_bytes: Vec::new(),
                 compact_batches: 0,
             }
@@ -1177,14 +1242,21 @@ mod compact_tests {
         fn compact(&mut self, events: &mut CompactEvents<'_>) -> u64 {
             let decoded: Vec<RecordedEvent> = events.records.clone().collect();
             self.sliced.encode_all(&decoded, &mut self.sliced_bytes);
-            let encoded = self.direct.encode_iter(events.by_ref(), &mut self.direct_bytes);
+            // The iterator encoded by `encode_iter`, and the compact
+            // records' own transcoding.
+            let mut iterated = events.records.clone();
+            self.iterated
+                .encode_iter(&mut iterated, &mut self.iterated_bytes);
+            let encoded = events.encode_into(&mut self.direct, &mut self.direct_bytes);
             assert_eq!(encoded, decoded.len() as u64);
             assert_eq!(events.taken(), encoded);
+            assert_eq!(events.next(), None);
             self.compact_batches += 1;
             encoded
         }
 
         fn check(&self) -> usize {
+            assert_eq!(self.sliced_bytes, self.iterated_bytes);
             assert_eq!(self.sliced_bytes, self.direct_bytes);
             TraceReader::from_reader(&self.direct_bytes[..], "direct.bin")
                 .expect("a trace")
@@ -1201,6 +1273,7 @@ mod compact_tests {
             let mut both = self.0.lock().unwrap();
             let both = &mut *both;
             both.sliced.encode_all(events, &mut both.sliced_bytes);
+            both.iterated.encode_all(events, &mut both.iterated_bytes);
             both.direct.encode_all(events, &mut both.direct_bytes);
             Ok(())
         }
@@ -1327,6 +1400,56 @@ mod compact_tests {
             prop_assert_eq!(both.check(), expected);
             prop_assert_eq!(shared.collector.dropped(), 0);
         }
+    }
+
+    /// The rotating writer (the default) cuts files where the next event
+    /// would not fit; taking compact records it writes the same files, byte
+    /// for byte, as taking their events.
+    #[test]
+    fn rotating_files_are_the_same_from_compact_records() {
+        let shared = Arc::new(Shared::new(&Config::new().buffer_events(512)));
+        let sites = [Location::caller(), Location::caller()];
+        for task in 0..40_000u64 {
+            let worker = u32::from(task % 3000 < 1000);
+            let site = SpawnLocation(sites[(task % 7 == 0) as usize]);
+            record_poll_start(&shared, worker, task, site);
+            record_poll_end(&shared, worker);
+            if task % 100 == 0 {
+                record_park(&shared, worker);
+                record_unpark(&shared, worker);
+            }
+        }
+        flush_current_thread(&shared);
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = TraceMetadata::default();
+        let write = |name: &str, compact: bool| {
+            let path = dir.path().join(name).join("trace.bin");
+            let mut writer = RotatingWriter::new(&path, MIN_ROTATING_FILE_SIZE, 1 << 30).unwrap();
+            writer.begin(&metadata).unwrap();
+            let mut chunk = Vec::new();
+            for batch in &batches {
+                if compact {
+                    let mut events = CompactEvents::new(batch.records(), &mut chunk);
+                    writer.write_compact(&mut events).unwrap();
+                    assert_eq!(events.taken(), batch.records().count() as u64);
+                } else {
+                    let events: Vec<_> = batch.records().collect();
+                    writer.write_batch(&events).unwrap();
+                }
+            }
+            writer.finish().unwrap();
+            writer
+                .files()
+                .iter()
+                .map(|file| std::fs::read(file).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let sliced = write("sliced", false);
+        let compact = write("compact", true);
+        assert!(sliced.len() >= 3, "{} files: rotation not exercised", sliced.len());
+        assert_eq!(sliced, compact);
     }
 
     /// `next_chunk` gives every event once, in order, in slices of at most
