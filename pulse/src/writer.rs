@@ -447,7 +447,15 @@ impl TraceWriter for SimpleBinaryWriter {
     fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
         self.encoder(None)?;
         let encoder = self.encoder.as_mut().expect("initialised above");
-        events.encode_into(encoder, &mut self.scratch);
+        // Written every CHUNK_BYTES, so the encoded bytes held stay within
+        // that whatever the batch.
+        while events.encode_next(encoder, &mut self.scratch).is_some() {
+            if self.scratch.len() >= CHUNK_BYTES {
+                let result = self.file.write_all(&self.scratch);
+                self.scratch.clear();
+                result.map_err(|e| with_path(&self.path, e))?;
+            }
+        }
         self.write_scratch()
     }
 
