@@ -17,7 +17,7 @@ pub(crate) fn describe(
     let mut events = 0u64;
     while let Some(event) = scan.next_event()? {
         events += 1;
-        if events % (64 * 1024) == 0 {
+        if events.is_multiple_of(64 * 1024) {
             progress(scan.bytes_read(), scan.total_bytes());
         }
         if let Some(count) = counts.get_mut(event.event_type() as usize) {

@@ -95,7 +95,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, SizeError> {
 /// messages.
 pub(crate) fn display_size(bytes: u64) -> String {
     for (name, multiplier) in UNITS.iter().rev().filter(|(n, _)| n.contains('i')) {
-        if bytes >= *multiplier && bytes % multiplier == 0 {
+        if bytes >= *multiplier && bytes.is_multiple_of(*multiplier) {
             return format!("{}{name}", bytes / multiplier);
         }
     }

@@ -1268,8 +1268,9 @@ mod compact_tests {
             assert_eq!(self.sliced_bytes, self.direct_bytes);
             TraceReader::from_reader(&self.direct_bytes[..], "direct.bin")
                 .expect("a trace")
-                .map(|event| event.expect("decodes"))
-                .count()
+                .collect::<Result<Vec<_>, _>>()
+                .expect("decodes")
+                .len()
         }
     }
 
@@ -1303,12 +1304,9 @@ mod compact_tests {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(2).enable_all();
         let config = Config::new().buffer_events(64).flush_ms(2);
-        let (runtime, guard) = crate::Recorder::build_with_config(
-            builder,
-            Box::new(Shared2(both.clone())),
-            &config,
-        )
-        .expect("recorder");
+        let (runtime, guard) =
+            crate::Recorder::build_with_config(builder, Box::new(Shared2(both.clone())), &config)
+                .expect("recorder");
         runtime.block_on(async {
             let mut tasks = Vec::new();
             for i in 0..16u64 {
@@ -1335,7 +1333,11 @@ mod compact_tests {
         let summary = guard.finish().expect("finish");
         assert_eq!(summary.dropped_events, 0);
         let both = both.lock().unwrap();
-        assert!(both.compact_batches > 10, "{} batches", both.compact_batches);
+        assert!(
+            both.compact_batches > 10,
+            "{} batches",
+            both.compact_batches
+        );
         let events = both.check();
         assert!(
             events as u64 >= summary.events_written,
@@ -1456,7 +1458,11 @@ mod compact_tests {
         };
         let sliced = write("sliced", false);
         let compact = write("compact", true);
-        assert!(sliced.len() >= 3, "{} files: rotation not exercised", sliced.len());
+        assert!(
+            sliced.len() >= 3,
+            "{} files: rotation not exercised",
+            sliced.len()
+        );
         assert_eq!(sliced, compact);
     }
 

@@ -315,7 +315,7 @@ pub(crate) fn run(
         stacks.push(&event, &scan);
         each(&event, &scan)?;
         events += 1;
-        if events % (64 * 1024) == 0 {
+        if events.is_multiple_of(64 * 1024) {
             progress(scan.bytes_read(), scan.total_bytes());
         }
     }

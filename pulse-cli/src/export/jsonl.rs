@@ -227,7 +227,7 @@ pub fn trace_to_jsonl(
             .write(&event, |id| scan.location(id))
             .map_err(output)?;
         events += 1;
-        if events % (64 * 1024) == 0 {
+        if events.is_multiple_of(64 * 1024) {
             progress(scan.bytes_read(), scan.total_bytes());
         }
     }

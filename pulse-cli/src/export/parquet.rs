@@ -529,7 +529,7 @@ pub fn export_parquet(
         while let Some(event) = scan.next_event().map_err(AnalysisError::from)? {
             rows.push(&event, &scan, &mut tables)?;
             events += 1;
-            if events % (64 * 1024) == 0 {
+            if events.is_multiple_of(64 * 1024) {
                 progress(total / 2 + scan.bytes_read() / 2, total);
             }
         }

@@ -196,7 +196,7 @@ impl Default for WriterConfig {
 /// `512 MiB`, `4 KiB`, `1000 B`.
 fn human_size(bytes: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{} {unit}", bytes / size);
         }
     }

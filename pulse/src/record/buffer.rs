@@ -143,7 +143,11 @@ impl ThreadSlot {
     ///
     /// Only the thread that owns this slot may call it.
     #[inline]
-    pub(crate) unsafe fn push_leaving<const N: usize>(&self, words: [u64; N], leave: usize) -> bool {
+    pub(crate) unsafe fn push_leaving<const N: usize>(
+        &self,
+        words: [u64; N],
+        leave: usize,
+    ) -> bool {
         let len = self.len.load(Ordering::Relaxed);
         if self.capacity - len < N + leave {
             return false;
