@@ -1299,6 +1299,10 @@ mod compact_tests {
     /// places, a gap longer than a compact delta, small buffers so they
     /// are handed over and copied): the same bytes both ways.
     #[test]
+    #[cfg_attr(
+        not(tokio_unstable),
+        ignore = "polls are recorded with --cfg tokio_unstable only"
+    )]
     fn a_real_recording_encodes_the_same_both_ways() {
         let both = Arc::new(Mutex::new(Both::new()));
         let mut builder = tokio::runtime::Builder::new_multi_thread();
