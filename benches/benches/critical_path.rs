@@ -453,6 +453,32 @@ fn encode(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    // What the flusher does with a yield storm's compact records (issue
+    // 11): decode into slices then encode, or encode directly.
+    let batches = pulse::bench::RecordedBatches::yield_storm(8192);
+    group.throughput(Throughput::Elements(batches.events()));
+    bench(
+        &mut group,
+        BenchmarkId::from_parameter("compact_decoded"),
+        |b| {
+            b.iter(|| {
+                out.clear();
+                batches.encode_decoded(&mut encoder, &mut out);
+                black_box(out.len())
+            })
+        },
+    );
+    bench(
+        &mut group,
+        BenchmarkId::from_parameter("compact_direct"),
+        |b| {
+            b.iter(|| {
+                out.clear();
+                batches.encode_direct(&mut encoder, &mut out);
+                black_box(out.len())
+            })
+        },
+    );
     group.finish();
 }
 

@@ -20,6 +20,9 @@
 //! while a second process spins on a CPU (`PULSE_BENCH_HOG`, default on),
 //! printing how many events were written and dropped.
 //!
+//! Last, with `rss` named (`-- rss`): the yield storm's peak RSS in fresh
+//! processes, untraced and traced in turn, with the CPU hog running.
+//!
 //! Run: `cargo bench -p benches --bench integration` (7 rounds; set
 //! `PULSE_BENCH_ROUNDS`; `PULSE_BENCH_QUICK=1` for 3 short rounds; name
 //! workloads to run only those, e.g. `-- resp drop`). `PULSE_*` variables
@@ -399,6 +402,29 @@ fn load_client(args: &[String]) {
     println!("{rate}");
 }
 
+/// This process's peak resident set size (`VmHWM`), in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Peak RSS of a yield storm in a fresh process, traced or not, and the
+/// events it dropped.
+fn rss_child(traced: bool) -> (u64, u64) {
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .args(["--rss", if traced { "pulse" } else { "plain" }])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("child runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0));
+    (fields.next().unwrap_or(0), fields.next().unwrap_or(0))
+}
+
 /// A second CPU-heavy process, for the drop check.
 fn hog() -> Child {
     Command::new(std::env::current_exe().expect("own path"))
@@ -446,6 +472,14 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--load-client") {
         return load_client(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("--rss") {
+        // One yield storm, traced or not, then this process's peak RSS.
+        let traced = args.get(1).map(String::as_str) == Some("pulse");
+        let run = measure(traced, "rss", |rt| yield_storm(rt, sizes_for(false)));
+        let (_, lost, _) = run.recorded.unwrap_or_default();
+        println!("{} {lost}", peak_rss_kib());
+        return;
     }
     if args.first().map(String::as_str) == Some("--spin") {
         loop {
@@ -521,6 +555,31 @@ fn main() {
             "{name}: median of {rounds}: CPU {:.3}x, wall {:.3}x{throughput}, {dropped} events dropped",
             median(&mut cpu),
             median(&mut wall)
+        );
+    }
+    if filter.iter().any(|f| f.contains("rss")) {
+        // Memory: peak RSS of the yield storm in fresh processes, plain and
+        // traced in turn, while a CPU hog runs (the backlog fills most then).
+        let mut child = hog();
+        let (mut plain, mut traced) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (p, _) = rss_child(false);
+            let (t, lost) = rss_child(true);
+            println!(
+                "  rss round {round}: plain {p} KiB, pulse {t} KiB (+{} KiB), {lost} dropped; load {}",
+                t as i64 - p as i64,
+                load_average()
+            );
+            plain.push(p as f64);
+            traced.push(t as f64);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let (p, t) = (median(&mut plain), median(&mut traced));
+        println!(
+            "rss (yield storm, {WORKERS} workers, with a CPU hog): median peak plain {p:.0} KiB, \
+             pulse {t:.0} KiB: +{:.0} KiB",
+            t - p
         );
     }
     if filter.is_empty() || filter.iter().any(|f| f.contains("drop")) {

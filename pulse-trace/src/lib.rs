@@ -422,4 +422,142 @@ impl Encoder {
             FormatVersion::V6 => self.v6.encode_all(events, out),
         }
     }
+
+    /// Appends a PollStart given by its fields: the bytes
+    /// [`encode`](Self::encode) gives for [`RecordedEvent::PollStart`].
+    /// For encoders of events held in another form (pulse's compact thread
+    /// records), which need not build an event first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse_trace::{Encoder, FormatVersion, RecordedEvent, SpawnLocation, TraceMetadata};
+    ///
+    /// let here = SpawnLocation(std::panic::Location::caller());
+    /// let mut by_fields = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut out = Vec::new();
+    /// by_fields.encode_poll_start(1_000, 0, 2, Some(7), here, &mut out);
+    /// by_fields.encode_poll_end(2_000, 0, 1, &mut out);
+    ///
+    /// let mut by_event = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut expected = Vec::new();
+    /// by_event.encode(
+    ///     &RecordedEvent::PollStart {
+    ///         timestamp_nanos: 1_000,
+    ///         worker: 0,
+    ///         local_queue: 2,
+    ///         task_id: Some(7),
+    ///         spawned_at: here,
+    ///     },
+    ///     &mut expected,
+    /// );
+    /// by_event.encode(
+    ///     &RecordedEvent::PollEnd { timestamp_nanos: 2_000, worker: 0, local_queue: 1 },
+    ///     &mut expected,
+    /// );
+    /// assert_eq!(out, expected);
+    /// ```
+    #[inline(always)]
+    pub fn encode_poll_start(
+        &mut self,
+        timestamp_nanos: u64,
+        worker: u32,
+        local_queue: u32,
+        task_id: Option<u64>,
+        spawned_at: SpawnLocation,
+        out: &mut Vec<u8>,
+    ) {
+        if !self.started || self.version != FormatVersion::V6 {
+            let event = RecordedEvent::PollStart {
+                timestamp_nanos,
+                worker,
+                local_queue,
+                task_id,
+                spawned_at,
+            };
+            return self.encode(&event, out);
+        }
+        V6Encoder::reserve_event(out);
+        self.v6.poll_start(
+            timestamp_nanos,
+            worker,
+            local_queue,
+            // Tokio's task ids start at 1, so 0 stands for "unknown".
+            task_id.unwrap_or(0),
+            spawned_at,
+            out,
+        );
+    }
+
+    /// Appends a PollEnd given by its fields: the bytes
+    /// [`encode`](Self::encode) gives for [`RecordedEvent::PollEnd`] (see
+    /// [`encode_poll_start`](Self::encode_poll_start)).
+    #[inline(always)]
+    pub fn encode_poll_end(
+        &mut self,
+        timestamp_nanos: u64,
+        worker: u32,
+        local_queue: u32,
+        out: &mut Vec<u8>,
+    ) {
+        if !self.started || self.version != FormatVersion::V6 {
+            let event = RecordedEvent::PollEnd {
+                timestamp_nanos,
+                worker,
+                local_queue,
+            };
+            return self.encode(&event, out);
+        }
+        V6Encoder::reserve_event(out);
+        self.v6.poll_end(timestamp_nanos, worker, local_queue, out);
+    }
+
+    /// Appends the events `events` yields, in order, exactly as
+    /// [`encode`](Self::encode) called for each would; returns how many.
+    ///
+    /// Being generic, the iterator is compiled into the encoding loop: an
+    /// iterator that produces events from another in-memory form (pulse's
+    /// compact thread records) has them encoded straight from registers,
+    /// without a slice of events in between.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse_trace::{Encoder, FormatVersion, RecordedEvent, TraceMetadata};
+    ///
+    /// let events = (1..=3).map(|i| RecordedEvent::QueueSample {
+    ///     timestamp_nanos: i * 1_000,
+    ///     global_queue: i,
+    /// });
+    /// let mut one_pass = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut out = Vec::new();
+    /// assert_eq!(one_pass.encode_iter(events.clone(), &mut out), 3);
+    ///
+    /// // The same bytes as encoding a slice.
+    /// let mut sliced = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut expected = Vec::new();
+    /// sliced.encode_all(&events.collect::<Vec<_>>(), &mut expected);
+    /// assert_eq!(out, expected);
+    /// ```
+    #[inline]
+    pub fn encode_iter(
+        &mut self,
+        events: impl Iterator<Item = RecordedEvent>,
+        out: &mut Vec<u8>,
+    ) -> u64 {
+        if !self.started {
+            self.begin_file(0, out);
+        }
+        match self.version {
+            FormatVersion::V5 => {
+                let mut count = 0;
+                for event in events {
+                    v5::encode(&event, out);
+                    count += 1;
+                }
+                count
+            }
+            FormatVersion::V6 => self.v6.encode_iter(events, out),
+        }
+    }
 }

@@ -251,6 +251,25 @@ impl V6Encoder {
         }
     }
 
+    /// Encodes what `events` yields, exactly as [`encode`](Self::encode)
+    /// called for each would; returns how many. Generic, so a caller's
+    /// iterator (pulse's compact records) is compiled into this loop and
+    /// its events go from registers to bytes without being stored.
+    #[inline]
+    pub(crate) fn encode_iter(
+        &mut self,
+        events: impl Iterator<Item = RecordedEvent>,
+        out: &mut Vec<u8>,
+    ) -> u64 {
+        let mut count = 0;
+        for event in events {
+            out.reserve(MAX_EVENT_LEN);
+            self.encode_reserved(&event, out);
+            count += 1;
+        }
+        count
+    }
+
     #[inline(always)]
     fn encode_reserved(&mut self, event: &RecordedEvent, out: &mut Vec<u8>) {
         match *event {
@@ -260,46 +279,20 @@ impl V6Encoder {
                 local_queue,
                 task_id,
                 spawned_at,
-            } => {
-                let slot = self.select_worker(worker, out);
-                let dt = self.advance(slot, timestamp_nanos, out);
-                let new_location = self.new_location(slot, spawned_at, out);
-                let state = &mut self.workers[slot];
+            } => self.poll_start(
+                timestamp_nanos,
+                worker,
+                local_queue,
                 // Tokio's task ids start at 1, so 0 stands for "unknown".
-                let task_id = task_id.unwrap_or(0);
-                let task_delta = task_id.wrapping_sub(state.prev_task) as i64;
-                state.prev_task = task_id;
-                let queue_code = queue_change(state, local_queue, POLL_START_QUEUE_BITS);
-                let location_bit = if new_location.is_some() {
-                    NEW_LOCATION
-                } else {
-                    0
-                };
-                out.push(TAG_POLL_START | location_bit | queue_code);
-                if queue_code == POLL_START_QUEUE_BITS {
-                    put_varint(out, local_queue.into());
-                }
-                put_varint(out, dt);
-                put_zigzag(out, task_delta);
-                if let Some(id) = new_location {
-                    put_varint(out, id.into());
-                }
-            }
+                task_id.unwrap_or(0),
+                spawned_at,
+                out,
+            ),
             RecordedEvent::PollEnd {
                 timestamp_nanos,
                 worker,
                 local_queue,
-            } => {
-                let slot = self.select_worker(worker, out);
-                let dt = self.advance(slot, timestamp_nanos, out);
-                let state = &mut self.workers[slot];
-                let queue_code = queue_change(state, local_queue, POLL_END_QUEUE_BITS);
-                out.push(TAG_POLL_END | queue_code);
-                if queue_code == POLL_END_QUEUE_BITS {
-                    put_varint(out, local_queue.into());
-                }
-                put_varint(out, dt);
-            }
+            } => self.poll_end(timestamp_nanos, worker, local_queue, out),
             RecordedEvent::WorkerPark {
                 timestamp_nanos,
                 worker,
@@ -406,6 +399,68 @@ impl V6Encoder {
                 finish_record(out, TAG_SCHEDULE_LATENCY, &self.scratch);
             }
         }
+    }
+
+    /// A PollStart record (room reserved by the caller); `task_id` 0 is
+    /// unknown.
+    #[inline(always)]
+    pub(crate) fn poll_start(
+        &mut self,
+        timestamp_nanos: u64,
+        worker: u32,
+        local_queue: u32,
+        task_id: u64,
+        spawned_at: SpawnLocation,
+        out: &mut Vec<u8>,
+    ) {
+        let slot = self.select_worker(worker, out);
+        let dt = self.advance(slot, timestamp_nanos, out);
+        let new_location = self.new_location(slot, spawned_at, out);
+        let state = &mut self.workers[slot];
+        let task_delta = task_id.wrapping_sub(state.prev_task) as i64;
+        state.prev_task = task_id;
+        let queue_code = queue_change(state, local_queue, POLL_START_QUEUE_BITS);
+        let location_bit = if new_location.is_some() {
+            NEW_LOCATION
+        } else {
+            0
+        };
+        out.push(TAG_POLL_START | location_bit | queue_code);
+        if queue_code == POLL_START_QUEUE_BITS {
+            put_varint(out, local_queue.into());
+        }
+        put_varint(out, dt);
+        put_zigzag(out, task_delta);
+        if let Some(id) = new_location {
+            put_varint(out, id.into());
+        }
+    }
+
+    /// A PollEnd record (room reserved by the caller).
+    #[inline(always)]
+    pub(crate) fn poll_end(
+        &mut self,
+        timestamp_nanos: u64,
+        worker: u32,
+        local_queue: u32,
+        out: &mut Vec<u8>,
+    ) {
+        let slot = self.select_worker(worker, out);
+        let dt = self.advance(slot, timestamp_nanos, out);
+        let state = &mut self.workers[slot];
+        let queue_code = queue_change(state, local_queue, POLL_END_QUEUE_BITS);
+        out.push(TAG_POLL_END | queue_code);
+        if queue_code == POLL_END_QUEUE_BITS {
+            put_varint(out, local_queue.into());
+        }
+        put_varint(out, dt);
+    }
+
+    /// Reserves room for one poll or park record (with a worker switch and
+    /// a set-time record before it).
+    #[inline(always)]
+    pub(crate) fn reserve_event(out: &mut Vec<u8>) {
+        out.reserve(MAX_EVENT_LEN);
     }
 
     /// Appends the end-of-trace record.
@@ -540,7 +595,7 @@ impl V6Encoder {
 
     /// The slot of `worker`'s state, appending a worker switch if the
     /// current worker is another one.
-    #[inline]
+    #[inline(always)]
     fn select_worker(&mut self, worker: u32, out: &mut Vec<u8>) -> usize {
         match self.current {
             Some((current, slot)) if current == worker => slot,
@@ -562,7 +617,7 @@ impl V6Encoder {
 
     /// Moves the worker's clock to `timestamp_nanos` and returns the delta
     /// in ticks, appending a set-time record first if time went backwards.
-    #[inline]
+    #[inline(always)]
     fn advance(&mut self, slot: usize, timestamp_nanos: u64, out: &mut Vec<u8>) -> u64 {
         let ticks = self.ticks(timestamp_nanos);
         let state = &mut self.workers[slot];

@@ -68,8 +68,8 @@ use crate::record::hooks;
 use crate::record::metrics::{HistogramLayout, MetricsBatch, MetricsSnapshot, SharedMetrics};
 use crate::record::shared::Shared;
 use crate::record::{RecordingGuard, RecordingSummary};
-use crate::writer::NullWriter;
-use pulse_trace::SpawnLocation;
+use crate::writer::{CompactEvents, NullWriter};
+use pulse_trace::{Encoder, SpawnLocation};
 use std::panic::Location;
 use std::sync::Arc;
 use tokio::runtime::RuntimeMetrics;
@@ -190,6 +190,88 @@ impl HotPath {
     /// Stops the flusher and reports what was written and dropped.
     pub fn finish(self) -> Result<RecordingSummary, Error> {
         self.guard.finish()
+    }
+}
+
+/// A yield storm's records as the flusher finds them (compact thread
+/// buffers of two workers), to time what the flusher does with them per
+/// event: decode them into a slice of events and encode that
+/// ([`encode_decoded`](Self::encode_decoded), before issue 11's transcoding)
+/// or encode them directly ([`encode_direct`](Self::encode_direct), what
+/// pulse's file writers do). Both give the same bytes.
+///
+/// # Examples
+///
+/// ```
+/// use pulse::bench::RecordedBatches;
+/// use pulse::trace::{Encoder, FormatVersion, TraceMetadata};
+///
+/// let batches = RecordedBatches::yield_storm(10_000);
+/// // The polls, and each worker's WorkerThread record.
+/// assert_eq!(batches.events(), 20_002);
+/// let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+/// let (mut decoded, mut direct) = (Vec::new(), Vec::new());
+/// encoder.begin_file(0, &mut decoded);
+/// batches.encode_decoded(&mut encoder, &mut decoded);
+/// let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+/// encoder.begin_file(0, &mut direct);
+/// batches.encode_direct(&mut encoder, &mut direct);
+/// assert_eq!(decoded, direct);
+/// ```
+#[derive(Debug)]
+pub struct RecordedBatches {
+    batches: Vec<crate::record::collector::Batch>,
+    events: u64,
+}
+
+impl RecordedBatches {
+    /// `polls` PollStart/PollEnd pairs of 64 tasks spawned at one place,
+    /// half on worker 0 then half on worker 1, recorded by the hooks'
+    /// functions on this thread into default-sized buffers (with the real
+    /// clock), then handed over. Nothing is written meanwhile, so past the
+    /// default backlog (~600 Ki polls) events are dropped.
+    pub fn yield_storm(polls: u64) -> RecordedBatches {
+        let shared = Arc::new(Shared::new(&Config::new()));
+        let here = SpawnLocation(Location::caller());
+        for i in 0..polls {
+            let worker = u32::from(i >= polls / 2);
+            hooks::record_poll_start(&shared, worker, 1 + i % 64, here, None);
+            hooks::record_poll_end(&shared, worker);
+        }
+        hooks::flush_current_thread(&shared);
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        let events = batches.iter().map(|b| b.records().count() as u64).sum();
+        RecordedBatches { batches, events }
+    }
+
+    /// Events held (the poll events and the WorkerThread records).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Decodes each batch 1024 events at a time into a slice and encodes
+    /// it (the flusher's path for writers that take slices).
+    pub fn encode_decoded(&self, encoder: &mut Encoder, out: &mut Vec<u8>) {
+        let mut chunk = Vec::with_capacity(crate::COMPACT_CHUNK);
+        for batch in &self.batches {
+            let mut records = batch.records();
+            let mut more = true;
+            while more {
+                chunk.clear();
+                more = records.decode_into(&mut chunk, crate::COMPACT_CHUNK);
+                encoder.encode_all(&chunk, out);
+            }
+        }
+    }
+
+    /// Encodes each batch straight from its compact records (the
+    /// flusher's path for pulse's file writers).
+    pub fn encode_direct(&self, encoder: &mut Encoder, out: &mut Vec<u8>) {
+        let mut chunk = Vec::new();
+        for batch in &self.batches {
+            CompactEvents::new(batch.records(), &mut chunk).encode_into(encoder, out);
+        }
     }
 }
 

@@ -154,7 +154,8 @@ pub use record::metrics;
 pub use record::metrics_facade;
 pub use record::{Recorder, RecordingGuard, RecordingHandle, RecordingSummary};
 pub use writer::{
-    DumpJob, MemoryWriter, NullWriter, RotatingWriter, SimpleBinaryWriter, TraceWriter,
+    CompactEvents, DumpJob, MemoryWriter, NullWriter, RotatingWriter, SimpleBinaryWriter,
+    TraceWriter, COMPACT_CHUNK,
 };
 // Always exported, so that without the `bench` feature its expansion
 // can say which feature is missing (see `__bench_items!`).

@@ -6,6 +6,7 @@
 //! pulse's own overhead). Byte layouts live in [`crate::format`] only.
 
 use crate::error::Error;
+use crate::record::records::Records;
 use pulse_trace::RecordedEvent;
 use pulse_trace::{Encoder, FormatVersion, TraceEnd, TraceMetadata};
 use std::fs::{File, OpenOptions};
@@ -63,6 +64,21 @@ pub trait TraceWriter: Send {
     /// hand-overs one after the other, each thread's events in order).
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()>;
 
+    /// Writes a batch of events recorded by one thread, as pulse holds
+    /// them in memory (compact records, decoded as they are read: see
+    /// [`CompactEvents`]). Every event must be taken from `events`.
+    ///
+    /// The default decodes them [`COMPACT_CHUNK`] at a time into a reused
+    /// slice and passes each to [`write_batch`](Self::write_batch). pulse's
+    /// file writers encode them straight into the trace instead
+    /// ([`Encoder::encode_iter`]), which saves the flusher the slice.
+    fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
+        while let Some(chunk) = events.next_chunk() {
+            self.write_batch(chunk)?;
+        }
+        Ok(())
+    }
+
     /// Pushes buffered bytes to the operating system.
     fn flush(&mut self) -> io::Result<()>;
 
@@ -106,6 +122,9 @@ impl<W: TraceWriter + ?Sized> TraceWriter for Box<W> {
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         (**self).write_batch(events)
     }
+    fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
+        (**self).write_compact(events)
+    }
     fn flush(&mut self) -> io::Result<()> {
         (**self).flush()
     }
@@ -117,6 +136,137 @@ impl<W: TraceWriter + ?Sized> TraceWriter for Box<W> {
     }
     fn dump(&mut self, path: &Path, end: &TraceEnd) -> io::Result<DumpJob> {
         (**self).dump(path, end)
+    }
+}
+
+/// Events [`CompactEvents::next_chunk`] decodes at a time (56 KiB of
+/// [`RecordedEvent`]s).
+pub const COMPACT_CHUNK: usize = 1024;
+
+/// One thread's events as pulse holds them in memory, handed to
+/// [`TraceWriter::write_compact`] by the flusher: an iterator that decodes
+/// pulse's compact records (8–24 bytes per event) into [`RecordedEvent`]s
+/// as it goes, in the order the thread recorded them.
+///
+/// Iterate it to encode events one by one (an encoding loop generic over
+/// the iterator, like [`Encoder::encode_iter`], never stores them), or
+/// take [`next_chunk`](Self::next_chunk) slices.
+///
+/// # Examples
+///
+/// A writer that counts events without storing them:
+///
+/// ```
+/// use pulse::{CompactEvents, NullWriter, RecordedEvent, Recorder, TraceWriter};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// struct Counting(Arc<AtomicU64>);
+///
+/// impl TraceWriter for Counting {
+///     fn write_batch(&mut self, events: &[RecordedEvent]) -> std::io::Result<()> {
+///         self.0.fetch_add(events.len() as u64, Ordering::Relaxed);
+///         Ok(())
+///     }
+///     fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> std::io::Result<()> {
+///         self.0.fetch_add(events.by_ref().count() as u64, Ordering::Relaxed);
+///         Ok(())
+///     }
+///     fn flush(&mut self) -> std::io::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// let counted = Arc::new(AtomicU64::new(0));
+/// let mut builder = tokio::runtime::Builder::new_multi_thread();
+/// builder.worker_threads(1).enable_all();
+/// let (runtime, guard) = Recorder::build(builder, Box::new(Counting(counted.clone())))?;
+/// runtime.block_on(async {
+///     tokio::spawn(async { tokio::time::sleep(std::time::Duration::from_millis(5)).await })
+///         .await
+///         .unwrap();
+/// });
+/// drop(runtime);
+/// let summary = guard.finish()?;
+/// assert_eq!(counted.load(Ordering::Relaxed), summary.events_written);
+/// assert!(summary.events_written > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct CompactEvents<'a> {
+    records: Records<'a>,
+    chunk: &'a mut Vec<RecordedEvent>,
+    taken: u64,
+}
+
+impl<'a> CompactEvents<'a> {
+    /// `records`, chunked through `chunk` (cleared and reused).
+    pub(crate) fn new(records: Records<'a>, chunk: &'a mut Vec<RecordedEvent>) -> Self {
+        CompactEvents {
+            records,
+            chunk,
+            taken: 0,
+        }
+    }
+
+    /// The next (up to) [`COMPACT_CHUNK`] events as a slice, or `None`
+    /// once every event was taken.
+    pub fn next_chunk(&mut self) -> Option<&[RecordedEvent]> {
+        self.chunk.clear();
+        while self.chunk.is_empty() {
+            let more = self.records.decode_into(self.chunk, COMPACT_CHUNK);
+            if !more && self.chunk.is_empty() {
+                return None;
+            }
+        }
+        self.taken += self.chunk.len() as u64;
+        Some(self.chunk)
+    }
+
+    /// Encodes every event not taken yet with `encoder` into `out`: the
+    /// bytes `encoder.encode_iter(self, out)` gives, without building the
+    /// events of polls (they go from pulse's compact records to bytes).
+    /// Returns how many events were encoded.
+    pub fn encode_into(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>) -> u64 {
+        let count = self.records.encode_into(encoder, out);
+        self.taken += count;
+        count
+    }
+
+    /// Encodes the next event as [`encode_into`](Self::encode_into) does,
+    /// returning the position before it (for [`rewind`](Self::rewind)),
+    /// or `None` once every event was taken.
+    #[inline]
+    fn encode_next(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>) -> Option<Records<'a>> {
+        let before = self.records.clone();
+        if !self.records.encode_next(encoder, out) {
+            return None;
+        }
+        self.taken += 1;
+        Some(before)
+    }
+
+    /// Goes back to `before` (from [`encode_next`](Self::encode_next)):
+    /// the event will be taken again.
+    fn rewind(&mut self, before: Records<'a>) {
+        self.records = before;
+        self.taken -= 1;
+    }
+
+    /// How many events were taken so far.
+    pub(crate) fn taken(&self) -> u64 {
+        self.taken
+    }
+}
+
+impl Iterator for CompactEvents<'_> {
+    type Item = RecordedEvent;
+
+    #[inline]
+    fn next(&mut self) -> Option<RecordedEvent> {
+        let event = self.records.next()?;
+        self.taken += 1;
+        Some(event)
     }
 }
 
@@ -291,6 +441,21 @@ impl TraceWriter for SimpleBinaryWriter {
         self.encoder(None)?;
         let encoder = self.encoder.as_mut().expect("initialised above");
         encoder.encode_all(events, &mut self.scratch);
+        self.write_scratch()
+    }
+
+    fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
+        self.encoder(None)?;
+        let encoder = self.encoder.as_mut().expect("initialised above");
+        // Written every CHUNK_BYTES, so the encoded bytes held stay within
+        // that whatever the batch.
+        while events.encode_next(encoder, &mut self.scratch).is_some() {
+            if self.scratch.len() >= CHUNK_BYTES {
+                let result = self.file.write_all(&self.scratch);
+                self.scratch.clear();
+                result.map_err(|e| with_path(&self.path, e))?;
+            }
+        }
         self.write_scratch()
     }
 
@@ -498,6 +663,22 @@ impl RotatingWriter {
         }
     }
 
+    /// Encodes `events` one by one (each file ends where the next event
+    /// would not fit), writing every [`CHUNK_BYTES`].
+    #[inline]
+    fn write_events(&mut self, events: impl Iterator<Item = RecordedEvent>) -> io::Result<()> {
+        for event in events {
+            self.encode_one(&event)?;
+            if self.scratch.len() >= CHUNK_BYTES {
+                let written = self.scratch.len() as u64;
+                self.write_scratch()?;
+                self.current_len += written;
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
     fn encode_one(&mut self, event: &RecordedEvent) -> io::Result<()> {
         self.start_file_if_needed();
         let before = self.scratch.len();
@@ -534,15 +715,42 @@ impl TraceWriter for RotatingWriter {
     }
 
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
-        for event in events {
-            self.encode_one(event)?;
+        self.write_events(events.iter().copied())
+    }
+
+    fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
+        // As `write_events`, with the polls encoded straight from pulse's
+        // compact records.
+        loop {
+            self.start_file_if_needed();
+            let before = self.scratch.len();
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let encoded = events.encode_next(self.encoder(), &mut scratch);
+            self.scratch = scratch;
+            let Some(position) = encoded else {
+                return Ok(());
+            };
+            if self.pending_len() > self.max_file_size {
+                // The event does not fit: close this file without it and
+                // encode it again at the start of the next.
+                self.scratch.truncate(before);
+                events.rewind(position);
+                let written = self.scratch.len() as u64;
+                self.write_scratch()?;
+                self.current_len += written;
+                self.open_next()?;
+                self.start_file_if_needed();
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let encoded = events.encode_next(self.encoder(), &mut scratch);
+                self.scratch = scratch;
+                debug_assert!(encoded.is_some(), "the rewound event is there");
+            }
             if self.scratch.len() >= CHUNK_BYTES {
                 let written = self.scratch.len() as u64;
                 self.write_scratch()?;
                 self.current_len += written;
             }
         }
-        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -993,4 +1201,311 @@ fn write_dump(
         }
     }
     result
+}
+
+/// Issue 11: pulse's file writers encode compact records straight into v6
+/// (`write_compact`); the bytes must be the ones decoding them into events
+/// and encoding those gives (`write_batch`).
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::record::collector::Batch;
+    use crate::record::hooks::{
+        flush_current_thread, record_park, record_poll_end, record_poll_start, record_unpark,
+    };
+    use crate::record::shared::Shared;
+    use proptest::prelude::*;
+    use pulse_trace::{SpawnLocation, TraceReader};
+    use std::panic::Location;
+    use std::sync::Mutex;
+
+    /// Both encodings of everything a writer is given, side by side.
+    #[derive(Debug)]
+    struct Both {
+        sliced: Encoder,
+        iterated: Encoder,
+        direct: Encoder,
+        sliced_bytes: Vec<u8>,
+        iterated_bytes: Vec<u8>,
+        direct_bytes: Vec<u8>,
+        compact_batches: u64,
+    }
+
+    impl Both {
+        fn new() -> Both {
+            let metadata = TraceMetadata::default();
+            Both {
+                sliced: Encoder::new(FormatVersion::V6, metadata.clone()),
+                iterated: Encoder::new(FormatVersion::V6, metadata.clone()),
+                direct: Encoder::new(FormatVersion::V6, metadata),
+                sliced_bytes: Vec::new(),
+                iterated_bytes: Vec::new(),
+                direct_bytes: Vec::new(),
+                compact_batches: 0,
+            }
+        }
+
+        /// Encodes one batch both ways; returns its events.
+        fn compact(&mut self, events: &mut CompactEvents<'_>) -> u64 {
+            let decoded: Vec<RecordedEvent> = events.records.clone().collect();
+            self.sliced.encode_all(&decoded, &mut self.sliced_bytes);
+            // The iterator encoded by `encode_iter`, and the compact
+            // records' own transcoding.
+            let mut iterated = events.records.clone();
+            self.iterated
+                .encode_iter(&mut iterated, &mut self.iterated_bytes);
+            let encoded = events.encode_into(&mut self.direct, &mut self.direct_bytes);
+            assert_eq!(encoded, decoded.len() as u64);
+            assert_eq!(events.taken(), encoded);
+            assert_eq!(events.next(), None);
+            self.compact_batches += 1;
+            encoded
+        }
+
+        fn check(&self) -> usize {
+            assert_eq!(self.sliced_bytes, self.iterated_bytes);
+            assert_eq!(self.sliced_bytes, self.direct_bytes);
+            TraceReader::from_reader(&self.direct_bytes[..], "direct.bin")
+                .expect("a trace")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("decodes")
+                .len()
+        }
+    }
+
+    /// Hands `Both` every batch of a real recording.
+    struct Shared2(Arc<Mutex<Both>>);
+
+    impl TraceWriter for Shared2 {
+        fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
+            let mut both = self.0.lock().unwrap();
+            let both = &mut *both;
+            both.sliced.encode_all(events, &mut both.sliced_bytes);
+            both.iterated.encode_all(events, &mut both.iterated_bytes);
+            both.direct.encode_all(events, &mut both.direct_bytes);
+            Ok(())
+        }
+        fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
+            self.0.lock().unwrap().compact(events);
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A real recording (two workers; yields, sleeps, spawns from three
+    /// places, a gap longer than a compact delta, small buffers so they
+    /// are handed over and copied): the same bytes both ways.
+    #[test]
+    #[cfg_attr(
+        not(tokio_unstable),
+        ignore = "polls are recorded with --cfg tokio_unstable only"
+    )]
+    fn a_real_recording_encodes_the_same_both_ways() {
+        let both = Arc::new(Mutex::new(Both::new()));
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2).enable_all();
+        let config = Config::new().buffer_events(64).flush_ms(2);
+        let (runtime, guard) =
+            crate::Recorder::build_with_config(builder, Box::new(Shared2(both.clone())), &config)
+                .expect("recorder");
+        runtime.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..16u64 {
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..200 {
+                        tokio::task::yield_now().await;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_micros(300 * i)).await;
+                }));
+                tasks.push(tokio::spawn(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            // Longer than a compact record's delta (16.8 ms): a SET_TIME.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::spawn(async { tokio::task::yield_now().await })
+                .await
+                .unwrap();
+        });
+        drop(runtime);
+        let summary = guard.finish().expect("finish");
+        assert_eq!(summary.dropped_events, 0);
+        let both = both.lock().unwrap();
+        assert!(
+            both.compact_batches > 10,
+            "{} batches",
+            both.compact_batches
+        );
+        let events = both.check();
+        assert!(
+            events as u64 >= summary.events_written,
+            "{events} events read, {} written",
+            summary.events_written
+        );
+        assert!(summary.events_written > 16 * 200 * 2);
+    }
+
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        Poll {
+            worker: u32,
+            task: u64,
+            site: usize,
+            latency: Option<u64>,
+        },
+        Park {
+            worker: u32,
+        },
+        Copy,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u32..3, any::<u64>(), 0usize..3, proptest::option::of(0u64..1 << 40))
+                .prop_map(|(worker, task, site, latency)| Op::Poll { worker, task, site, latency }),
+            2 => (0u32..3).prop_map(|worker| Op::Park { worker }),
+            1 => Just(Op::Copy),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the hooks record (workers changing, locations
+        /// changing, schedule latencies, parks with and without readings, hand-overs and
+        /// copies at any point), encoding the compact records directly
+        /// gives the bytes decoding and encoding gives.
+        #[test]
+        fn compact_records_encode_like_their_events(
+            ops in proptest::collection::vec(op(), 1..400),
+            buffer_events in 2usize..40,
+        ) {
+            let sites = [Location::caller(), Location::caller(), Location::caller()];
+            let shared = Arc::new(Shared::new(&Config::new().buffer_events(buffer_events)));
+            for op in &ops {
+                match *op {
+                    Op::Poll { worker, task, site, latency } => {
+                        record_poll_start(&shared, worker, task, SpawnLocation(sites[site]), latency);
+                        record_poll_end(&shared, worker);
+                    }
+                    Op::Park { worker } => {
+                        record_park(&shared, worker);
+                        record_unpark(&shared, worker);
+                    }
+                    Op::Copy => {
+                        // The flusher copying out of the live buffer.
+                        let slot = shared.slots().first().cloned();
+                        if let Some(slot) = slot {
+                            slot.copy_out(&shared.collector, false);
+                        }
+                    }
+                }
+            }
+            flush_current_thread(&shared);
+            let mut batches = Vec::new();
+            shared.collector.drain(&mut batches);
+            let mut both = Both::new();
+            let mut chunk = Vec::new();
+            let mut events = 0;
+            for batch in &batches {
+                events += both.compact(&mut CompactEvents::new(batch.records(), &mut chunk));
+            }
+            let expected: usize = batches.iter().map(|b: &Batch| b.records().count()).sum();
+            prop_assert_eq!(events, expected as u64);
+            prop_assert_eq!(both.check(), expected);
+            prop_assert_eq!(shared.collector.dropped(), 0);
+        }
+    }
+
+    /// The rotating writer (the default) cuts files where the next event
+    /// would not fit; taking compact records it writes the same files, byte
+    /// for byte, as taking their events.
+    #[test]
+    fn rotating_files_are_the_same_from_compact_records() {
+        let shared = Arc::new(Shared::new(&Config::new().buffer_events(512)));
+        let sites = [Location::caller(), Location::caller()];
+        for task in 0..40_000u64 {
+            let worker = u32::from(task % 3000 < 1000);
+            let site = SpawnLocation(sites[(task % 7 == 0) as usize]);
+            // Some polls carry their task's schedule latency (0x8C).
+            record_poll_start(&shared, worker, task, site, (task % 5 == 0).then_some(task));
+            record_poll_end(&shared, worker);
+            if task % 100 == 0 {
+                record_park(&shared, worker);
+                record_unpark(&shared, worker);
+            }
+        }
+        flush_current_thread(&shared);
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = TraceMetadata::default();
+        let write = |name: &str, compact: bool| {
+            let path = dir.path().join(name).join("trace.bin");
+            let mut writer = RotatingWriter::new(&path, MIN_ROTATING_FILE_SIZE, 1 << 30).unwrap();
+            writer.begin(&metadata).unwrap();
+            let mut chunk = Vec::new();
+            for batch in &batches {
+                if compact {
+                    let mut events = CompactEvents::new(batch.records(), &mut chunk);
+                    writer.write_compact(&mut events).unwrap();
+                    assert_eq!(events.taken(), batch.records().count() as u64);
+                } else {
+                    let events: Vec<_> = batch.records().collect();
+                    writer.write_batch(&events).unwrap();
+                }
+            }
+            writer.finish().unwrap();
+            writer
+                .files()
+                .iter()
+                .map(|file| std::fs::read(file).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let sliced = write("sliced", false);
+        let compact = write("compact", true);
+        assert!(
+            sliced.len() >= 3,
+            "{} files: rotation not exercised",
+            sliced.len()
+        );
+        assert_eq!(sliced, compact);
+    }
+
+    /// `next_chunk` gives every event once, in order, in slices of at most
+    /// `COMPACT_CHUNK`.
+    #[test]
+    fn chunks_hold_every_event_in_order() {
+        let shared = Arc::new(Shared::new(&Config::new().buffer_events(4096)));
+        let here = SpawnLocation(Location::caller());
+        for task in 0..3000 {
+            record_poll_start(&shared, 0, task, here, None);
+            record_poll_end(&shared, 0);
+        }
+        flush_current_thread(&shared);
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        let mut chunk = Vec::new();
+        let mut chunked = Vec::new();
+        let mut sizes = Vec::new();
+        for batch in &batches {
+            let mut events = CompactEvents::new(batch.records(), &mut chunk);
+            while let Some(slice) = events.next_chunk() {
+                sizes.push(slice.len());
+                chunked.extend_from_slice(slice);
+            }
+            assert_eq!(events.taken(), batch.records().count() as u64);
+        }
+        let all: Vec<RecordedEvent> = batches.iter().flat_map(Batch::records).collect();
+        assert_eq!(chunked, all);
+        assert!(all.len() > 6000);
+        assert!(sizes.iter().all(|&n| n > 0 && n <= COMPACT_CHUNK));
+        assert!(sizes.contains(&COMPACT_CHUNK));
+    }
 }

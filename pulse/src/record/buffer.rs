@@ -136,6 +136,32 @@ impl ThreadSlot {
         Some(room - N)
     }
 
+    /// Appends one record and publishes it if at least `leave` words stay
+    /// free after it; `false` (nothing written) otherwise.
+    ///
+    /// # Safety
+    ///
+    /// Only the thread that owns this slot may call it.
+    #[inline]
+    pub(crate) unsafe fn push_leaving<const N: usize>(
+        &self,
+        words: [u64; N],
+        leave: usize,
+    ) -> bool {
+        let len = self.len.load(Ordering::Relaxed);
+        if self.capacity - len < N + leave {
+            return false;
+        }
+        // SAFETY: as in `push` (`len + N <= capacity`).
+        unsafe {
+            let buffer = &*self.buffer.get();
+            let end = buffer.as_ptr().cast_mut().add(len);
+            end.cast::<[u64; N]>().write(words);
+        }
+        self.len.store(len + N, Ordering::Release);
+        true
+    }
+
     /// Like [`push`](Self::push), but publishes only the first `used`
     /// (≤ `N`) of the words written: a record whose length is decided
     /// without a branch.

@@ -136,7 +136,9 @@ fn tsc_is_invariant() -> bool {
     if !cfg!(target_arch = "x86_64") {
         return false;
     }
-    if std::env::var_os("PULSE_NO_TSC").is_some() {
+    // Set to anything but the empty string (which counts as unset, as for
+    // every `PULSE_*` variable).
+    if std::env::var_os("PULSE_NO_TSC").is_some_and(|value| !value.is_empty()) {
         return false;
     }
     let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {

@@ -9,7 +9,7 @@ use crate::record::control::{Control, Outcome, Request};
 use crate::record::sampler::Sampler;
 use crate::record::shared::Shared;
 use crate::record::triggers::{Fired, Watch};
-use crate::writer::TraceWriter;
+use crate::writer::{CompactEvents, TraceWriter, COMPACT_CHUNK};
 use pulse_trace::{EndReason, RecordedEvent, TraceEnd};
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,9 +18,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Compact records are decoded and written this many events at a time, so
-/// decoding needs only this much memory (56 KiB) whatever the backlog.
-const DECODE_CHUNK: usize = 1024;
+/// Compact records are decoded (for writers that take slices, and for
+/// `dump_on` triggers) this many events at a time, so decoding needs only
+/// this much memory (56 KiB) whatever the backlog.
+const DECODE_CHUNK: usize = COMPACT_CHUNK;
 
 /// What the flusher did, returned when it exits.
 #[derive(Debug, Default, Clone, Copy)]
@@ -472,6 +473,28 @@ impl Flusher {
             unflushed += samples.len() as u64;
         }
         while let Some(batch) = batches.next() {
+            if self.watch.is_empty() {
+                // Nothing watches the events: the writer takes the compact
+                // records (pulse's file writers encode them straight into
+                // the trace).
+                let mut events = CompactEvents::new(batch.records(), decoded);
+                let writer = &mut self.writer;
+                let written = guarded(|| writer.write_compact(&mut events));
+                let taken = events.taken();
+                if let Err(err) = written {
+                    // What was taken may sit in a buffer that never
+                    // reaches the disk: the whole batch counts as lost.
+                    let rest = batch.records().count() as u64;
+                    self.shared.collector.recycle_one(batch);
+                    return Err((err, unflushed + rest + discard(batches)));
+                }
+                // A writer that left events untaken lost them: counted.
+                let untaken = events.count() as u64;
+                self.shared.collector.add_dropped(untaken);
+                unflushed += taken;
+                self.shared.collector.recycle_one(batch);
+                continue;
+            }
             let mut records = batch.records();
             let mut more = true;
             while more {

@@ -129,8 +129,22 @@ impl Local {
     /// reserve holds them.
     #[inline]
     fn head(&mut self, tag: u64, timestamp: u64, worker: u32, local_queue: u32) -> u64 {
+        let delta = timestamp.wrapping_sub(self.stream_time);
+        // One branch for both rare cases.
+        if worker != self.stream_worker || delta > MAX_DELTA {
+            return self.head_after_set(tag, timestamp, worker, local_queue);
+        }
+        self.stream_time = timestamp;
+        buffer::head(tag, delta, local_queue)
+    }
+
+    /// [`head`](Self::head) after the `SET_*` records it needs.
+    #[cold]
+    #[inline(never)]
+    fn head_after_set(&mut self, tag: u64, timestamp: u64, worker: u32, local_queue: u32) -> u64 {
         if worker != self.stream_worker {
-            self.set_worker(worker);
+            self.write([SET_WORKER | (u64::from(worker) << 32)]);
+            self.stream_worker = worker;
         }
         let mut delta = timestamp.wrapping_sub(self.stream_time);
         if delta > MAX_DELTA {
@@ -139,12 +153,6 @@ impl Local {
         }
         self.stream_time = timestamp;
         buffer::head(tag, delta, local_queue)
-    }
-
-    #[cold]
-    fn set_worker(&mut self, worker: u32) {
-        self.write([SET_WORKER | (u64::from(worker) << 32)]);
-        self.stream_worker = worker;
     }
 
     /// Appends a record without handing over (a PollStart, or `SET_*`
@@ -163,6 +171,18 @@ impl Local {
     /// writes fits without a hand-over inside its poll.
     #[inline]
     fn push<const N: usize>(&mut self, words: [u64; N]) {
+        // One check in the common case: room for the record and the
+        // reserve after it.
+        // SAFETY: as in `write`.
+        if unsafe { !self.slot.push_leaving(words, RESERVE_WORDS) } {
+            self.push_and_hand_over(words);
+        }
+    }
+
+    /// [`push`](Self::push) where the record leaves less than the reserve.
+    #[cold]
+    #[inline(never)]
+    fn push_and_hand_over<const N: usize>(&mut self, words: [u64; N]) {
         // SAFETY: as in `write`.
         match unsafe { self.slot.push(words) } {
             Some(room) if room >= RESERVE_WORDS => {}
@@ -469,15 +489,12 @@ fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
     }
     let local_queue = local.shared.local_queue(worker as usize);
     let timestamp_nanos = local.now();
-    if off_worker
-        || (timestamp_nanos.saturating_sub(local.metrics.poll_started_at()) >= DETACH_CHECK_NS
-            && local.lost_worker(worker))
-    {
-        local.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
-    }
-    local
+    let took = local
         .metrics
         .poll_end(timestamp_nanos, local_queue, &local.shared.metrics_totals);
+    if off_worker || (took >= DETACH_CHECK_NS && local.lost_worker(worker)) {
+        local.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
+    }
     // A full buffer is handed over here, after the poll's end.
     let head = local.head(POLL_END, timestamp_nanos, worker, local_queue);
     local.push([head]);

@@ -446,14 +446,9 @@ impl MetricsBatch {
         self.local_queue_max = self.local_queue_max.max(local_queue);
     }
 
-    /// When the current poll started (ns since the trace started).
+    /// Counts a poll that ended at `now`; returns how long it took.
     #[inline]
-    pub(crate) fn poll_started_at(&self) -> u64 {
-        self.poll_started_at
-    }
-
-    #[inline]
-    pub(crate) fn poll_end(&mut self, now: u64, local_queue: u32, shared: &SharedMetrics) {
+    pub(crate) fn poll_end(&mut self, now: u64, local_queue: u32, shared: &SharedMetrics) -> u64 {
         let took = now.saturating_sub(self.poll_started_at);
         self.polls += 1;
         self.busy_nanos += took;
@@ -464,6 +459,7 @@ impl MetricsBatch {
         if self.events >= shared.submit_every {
             shared.submit(self);
         }
+        took
     }
 
     #[inline]

@@ -35,7 +35,7 @@
 //! the point copying resumes, which the copier keeps ([`Stream`]) and writes
 //! in front of each copy as `SET_*` records.
 
-use pulse_trace::{RecordedEvent, SpawnLocation, WorkerThreadKind};
+use pulse_trace::{Encoder, RecordedEvent, SpawnLocation, WorkerThreadKind};
 use std::panic::Location;
 
 /// Worker index stored in [`ThreadSlot::worker`] before the thread has
@@ -129,7 +129,7 @@ impl Stream {
 
 /// Decodes whole records from a word slice into [`RecordedEvent`]s, in
 /// order, yielding those that start at or after `from`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Records<'a> {
     words: &'a [u64],
     at: usize,
@@ -225,12 +225,6 @@ impl<'a> Records<'a> {
                     self.at = self.words.len();
                     return None;
                 }
-                let address = state.location as usize;
-                // SAFETY: the owner wrote the address of a
-                // `&'static Location<'static>` (`location_word`), which
-                // is never freed; the cast back gives the same reference.
-                let location: &'static Location<'static> =
-                    unsafe { &*(address as *const Location<'static>) };
                 (
                     len,
                     Some(RecordedEvent::PollStart {
@@ -238,7 +232,7 @@ impl<'a> Records<'a> {
                         worker,
                         local_queue: queue,
                         task_id: Some(self.word(1)),
-                        spawned_at: SpawnLocation(location),
+                        spawned_at: spawn_location(state.location),
                     }),
                 )
             }
@@ -304,6 +298,90 @@ impl<'a> Records<'a> {
         self.at += len;
         Some(event.filter(|_| start >= self.from))
     }
+}
+
+impl Records<'_> {
+    /// Encodes the records (those from `from` on) with `encoder`: the
+    /// bytes encoding the events this iterator yields would give. PollStart
+    /// and PollEnd records, nearly all of a busy trace, go from their words
+    /// to bytes ([`Encoder::encode_poll_start`]); any other record (and a
+    /// PollStart with flags this fast path does not know) is decoded into
+    /// its event by [`step`](Self::step), the one place that knows every
+    /// kind. Returns how many events were encoded.
+    pub(crate) fn encode_into(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>) -> u64 {
+        let mut count = 0;
+        while self.encode_next(encoder, out) {
+            count += 1;
+        }
+        count
+    }
+
+    /// Encodes the next event as [`encode_into`](Self::encode_into) does;
+    /// `false` once the records are exhausted.
+    #[inline(always)]
+    pub(crate) fn encode_next(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>) -> bool {
+        loop {
+            // A ScheduleLatency follows its PollStart (decoded by `step`).
+            if let Some(event) = self.pending.take() {
+                encoder.encode(&event, out);
+                return true;
+            }
+            let Some(&head) = self.words.get(self.at) else {
+                return false;
+            };
+            if self.at >= self.from {
+                let queue = (head >> 8) as u32;
+                let time = self.state.time.wrapping_add(head >> 40);
+                let (worker, location) = (self.state.worker, self.state.location);
+                match head & 0xFF {
+                    POLL_END => {
+                        self.state.time = time;
+                        encoder.encode_poll_end(time, worker, queue, out);
+                        self.at += 1;
+                        return true;
+                    }
+                    POLL_START if location != 0 => {
+                        self.state.time = time;
+                        let task = Some(self.word(1));
+                        let spawned_at = spawn_location(location);
+                        encoder.encode_poll_start(time, worker, queue, task, spawned_at, out);
+                        self.at += 2;
+                        return true;
+                    }
+                    tag if tag == POLL_START | NEW_LOCATION && self.word(2) != 0 => {
+                        let location = self.word(2);
+                        self.state.time = time;
+                        self.state.location = location;
+                        let task = Some(self.word(1));
+                        let spawned_at = spawn_location(location);
+                        encoder.encode_poll_start(time, worker, queue, task, spawned_at, out);
+                        self.at += 3;
+                        return true;
+                    }
+                    _ => {}
+                }
+            }
+            match self.step() {
+                Some(Some(event)) => {
+                    encoder.encode(&event, out);
+                    return true;
+                }
+                Some(None) => {}
+                None => return false,
+            }
+        }
+    }
+}
+
+/// The spawn location whose address a record holds (not 0).
+#[inline(always)]
+fn spawn_location(address: u64) -> SpawnLocation {
+    // SAFETY: the owner wrote the address of a `&'static Location<'static>`
+    // (`location_word`), which is never freed; the cast back gives the
+    // same reference.
+    let location: &'static Location<'static> =
+        unsafe { &*(address as usize as *const Location<'static>) };
+    SpawnLocation(location)
 }
 
 impl Iterator for Records<'_> {
