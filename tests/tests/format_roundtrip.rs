@@ -483,8 +483,9 @@ proptest! {
             (
                 any::<proptest::sample::Index>(),
                 // Tags this version does not define (0x85 is the end of
-                // the trace, 0x86 WorkerThread, 0x87/0x88 stacks).
-                0x89u8..=0xFF,
+                // the trace, 0x86 WorkerThread, 0x87/0x88 stacks, 0x89-0x8B
+                // spans and marks, 0x8C schedule latency).
+                0x8Du8..=0xFF,
                 proptest::collection::vec(any::<u8>(), 0..300),
             ),
             0..8,
