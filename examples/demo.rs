@@ -40,7 +40,12 @@ use std::time::{Duration, Instant, SystemTime};
 const TRACE: &str = "target/pulse-demo/trace.bin";
 
 fn recording() -> Config {
-    Config::new().writer(WriterConfig::rotating(TRACE, 64 << 20, 256 << 20))
+    Config::new()
+        .writer(WriterConfig::rotating(TRACE, 64 << 20, 256 << 20))
+        // Each poll's scheduling delay, so the findings say which tasks
+        // they delayed (off by default: it costs up to 2x CPU on
+        // yield-heavy loads, BENCHMARKS.md).
+        .schedule_latency(true)
 }
 
 /// One phase's name and wall-clock bounds.
