@@ -330,6 +330,12 @@ pub enum Corruption {
         /// The id.
         id: u64,
     },
+    /// A span or mark record naming a text its file has not defined.
+    #[error("text id {id} used before its definition (tag 0x89) in this file")]
+    UndefinedText {
+        /// The text id.
+        id: u64,
+    },
     /// A timestamp too large for `u64` nanoseconds.
     #[error("{record}: timestamp overflows u64 nanoseconds")]
     TimestampOverflow {
@@ -370,6 +376,12 @@ pub enum RecordKind {
     StackDefinition,
     /// A stack sample (v6, tag 0x88).
     StackSample,
+    /// A text definition: a span name, field text or mark name (v6, tag 0x89).
+    TextDefinition,
+    /// A span enter, exit or close record (v6, tag 0x8A).
+    Span,
+    /// A mark record (v6, tag 0x8B).
+    Mark,
     /// A worker switch record (v6, tag 0x42).
     WorkerSwitch,
     /// A set-time record (v6, tag 0x43).
@@ -403,6 +415,9 @@ impl fmt::Display for RecordKind {
             RecordKind::WorkerThread => "WorkerThread record",
             RecordKind::StackDefinition => "stack definition record",
             RecordKind::StackSample => "StackSample record",
+            RecordKind::TextDefinition => "text definition record",
+            RecordKind::Span => "span record",
+            RecordKind::Mark => "Mark record",
             RecordKind::WorkerSwitch => "worker switch record",
             RecordKind::SetTime => "set-time record",
             RecordKind::Metadata => "Metadata record",

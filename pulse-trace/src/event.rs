@@ -8,6 +8,7 @@
 //! [`FORMAT.md`](https://github.com/pulse-rs/pulse/blob/main/FORMAT.md) says
 //! how.
 
+use crate::span::{SpanId, TextId};
 use crate::stack::{StackId, StackKind};
 use std::fmt;
 use std::panic::Location;
@@ -55,11 +56,19 @@ pub enum EventType {
     /// Tokio's `TaskMeta::schedule_latency` (v6 only; recorded with the
     /// `schedule_latency` setting).
     ScheduleLatency = 9,
+    /// A thread entered a `tracing` span (v6 only; see [`crate::span`]).
+    SpanEnter = 10,
+    /// A thread exited a `tracing` span (v6 only).
+    SpanExit = 11,
+    /// A `tracing` span closed: it will not be entered again (v6 only).
+    SpanClose = 12,
+    /// The application marked a moment (`pulse::mark!`, v6 only).
+    Mark = 13,
 }
 
 impl EventType {
     /// Every event type, in code order.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 14] = [
         EventType::PollStart,
         EventType::PollEnd,
         EventType::WorkerPark,
@@ -70,6 +79,10 @@ impl EventType {
         EventType::WorkerThread,
         EventType::StackSample,
         EventType::ScheduleLatency,
+        EventType::SpanEnter,
+        EventType::SpanExit,
+        EventType::SpanClose,
+        EventType::Mark,
     ];
 
     /// The event type for a `repr(u8)` value, if there is one.
@@ -90,6 +103,10 @@ impl EventType {
             EventType::WorkerThread => "WorkerThread",
             EventType::StackSample => "StackSample",
             EventType::ScheduleLatency => "ScheduleLatency",
+            EventType::SpanEnter => "SpanEnter",
+            EventType::SpanExit => "SpanExit",
+            EventType::SpanClose => "SpanClose",
+            EventType::Mark => "Mark",
         }
     }
 }
@@ -409,6 +426,52 @@ pub enum Event<L> {
         /// measured them (`TaskMeta::schedule_latency`).
         latency_nanos: u64,
     },
+    /// See [`EventType::SpanEnter`]: from now until the matching
+    /// [`Event::SpanExit`], what this thread runs is inside the span.
+    SpanEnter {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker whose thread entered the span.
+        worker: u32,
+        /// The span (see [`SpanId`]).
+        span: SpanId,
+        /// The span's name (interned, see [`crate::span`]).
+        name: TextId,
+        /// The span's recorded fields as `key=value` text, space-separated
+        /// ([`TextId::EMPTY`] if none).
+        fields: TextId,
+    },
+    /// See [`EventType::SpanExit`].
+    SpanExit {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker whose thread exited the span (not necessarily the one
+        /// that entered it: a span guard held across an `.await` exits on
+        /// whichever worker polls the task next).
+        worker: u32,
+        /// The span.
+        span: SpanId,
+    },
+    /// See [`EventType::SpanClose`].
+    SpanClose {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker whose thread closed the span.
+        worker: u32,
+        /// The span; `tracing` may reuse its id from now on.
+        span: SpanId,
+    },
+    /// See [`EventType::Mark`].
+    Mark {
+        /// Nanoseconds since the trace started.
+        timestamp_nanos: u64,
+        /// The worker whose thread recorded the mark.
+        worker: u32,
+        /// The mark's name (interned).
+        name: TextId,
+        /// The value given to `pulse::mark!("name", value)`, if any.
+        value: Option<u64>,
+    },
 }
 
 impl<L> Event<L> {
@@ -426,6 +489,10 @@ impl<L> Event<L> {
             Event::WorkerThread { .. } => EventType::WorkerThread,
             Event::StackSample { .. } => EventType::StackSample,
             Event::ScheduleLatency { .. } => EventType::ScheduleLatency,
+            Event::SpanEnter { .. } => EventType::SpanEnter,
+            Event::SpanExit { .. } => EventType::SpanExit,
+            Event::SpanClose { .. } => EventType::SpanClose,
+            Event::Mark { .. } => EventType::Mark,
         }
     }
 
@@ -462,6 +529,18 @@ impl<L> Event<L> {
             }
             | Event::ScheduleLatency {
                 timestamp_nanos, ..
+            }
+            | Event::SpanEnter {
+                timestamp_nanos, ..
+            }
+            | Event::SpanExit {
+                timestamp_nanos, ..
+            }
+            | Event::SpanClose {
+                timestamp_nanos, ..
+            }
+            | Event::Mark {
+                timestamp_nanos, ..
             } => timestamp_nanos,
         }
     }
@@ -477,7 +556,11 @@ impl<L> Event<L> {
             | Event::WorkerSample { worker, .. }
             | Event::WorkerThread { worker, .. }
             | Event::StackSample { worker, .. }
-            | Event::ScheduleLatency { worker, .. } => Some(worker),
+            | Event::ScheduleLatency { worker, .. }
+            | Event::SpanEnter { worker, .. }
+            | Event::SpanExit { worker, .. }
+            | Event::SpanClose { worker, .. }
+            | Event::Mark { worker, .. } => Some(worker),
             Event::QueueSample { .. } | Event::EventsDropped { .. } => None,
         }
     }
@@ -532,7 +615,7 @@ mod tests {
             assert_eq!(*ty as u8 as usize, code);
             assert_eq!(EventType::from_u8(code as u8), Some(*ty));
         }
-        assert_eq!(EventType::from_u8(10), None);
+        assert_eq!(EventType::from_u8(14), None);
     }
 
     #[test]

@@ -52,6 +52,7 @@ mod reader;
 mod rotation;
 mod scan;
 mod set;
+pub mod span;
 pub mod stack;
 mod v5;
 mod v6;
@@ -70,6 +71,7 @@ pub use reader::TraceReader;
 pub use rotation::{rotated_files, rotated_path};
 pub use scan::{FileInfo, TraceScan};
 pub use set::{SetError, TraceSet};
+pub use span::{SpanId, TextId, TextRegistry};
 pub use stack::{Stack, StackFrame, StackId, StackKind, StackModule, StackRegistry};
 use v6::V6Encoder;
 

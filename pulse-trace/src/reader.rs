@@ -370,6 +370,14 @@ impl<R: Read> TraceReader<R> {
         self.v6.stack_module(id)
     }
 
+    /// The text (span name, span fields, mark name) a
+    /// [`TraceEvent::SpanEnter`] or [`TraceEvent::Mark`] names, defined by
+    /// this file or an earlier one of the set. The empty text
+    /// ([`TextId::EMPTY`](crate::TextId::EMPTY)) is `""`.
+    pub fn text(&self, id: crate::TextId) -> Option<&str> {
+        self.v6.text(id)
+    }
+
     /// The file being read.
     pub fn path(&self) -> &Path {
         &self.path

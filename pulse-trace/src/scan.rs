@@ -190,6 +190,11 @@ impl TraceScan {
         self.reader.location(id)
     }
 
+    /// The text a span or mark names (see [`TraceReader::text`]).
+    pub fn text(&self, id: crate::TextId) -> Option<&str> {
+        self.reader.text(id)
+    }
+
     /// The stack a StackSample names (see [`TraceReader::stack`]).
     pub fn stack(&self, id: crate::StackId) -> Option<&crate::Stack> {
         self.reader.stack(id)

@@ -45,7 +45,8 @@ fn micros(nanos: u64) -> [u8; 4] {
 }
 
 /// Appends `event` as a v5 record. Events v5 cannot carry (WorkerSample,
-/// EventsDropped, WorkerThread, StackSample) append nothing.
+/// EventsDropped, WorkerThread, StackSample, spans and marks) append
+/// nothing.
 pub(crate) fn encode(event: &RecordedEvent, out: &mut Vec<u8>) {
     match *event {
         RecordedEvent::PollStart {
@@ -113,7 +114,11 @@ pub(crate) fn encode(event: &RecordedEvent, out: &mut Vec<u8>) {
         | RecordedEvent::EventsDropped { .. }
         | RecordedEvent::WorkerThread { .. }
         | RecordedEvent::StackSample { .. }
-        | RecordedEvent::ScheduleLatency { .. } => {}
+        | RecordedEvent::ScheduleLatency { .. }
+        | RecordedEvent::SpanEnter { .. }
+        | RecordedEvent::SpanExit { .. }
+        | RecordedEvent::SpanClose { .. }
+        | RecordedEvent::Mark { .. } => {}
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::error::{Corruption, RecordKind, TraceErrorKind};
 use crate::event::{LocationId, SpawnSite, TraceEvent, WorkerThreadKind};
 use crate::event::{RecordedEvent, SpawnLocation};
+use crate::span::{SpanId, TextId, TextRegistry, OVERFLOW_TEXT};
 use crate::stack::{Stack, StackFrame, StackId, StackKind, StackModule, StackRegistry};
 use crate::varint::{
     put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
@@ -65,6 +66,19 @@ pub(crate) const TAG_STACK_SAMPLE: u8 = 0x88;
 /// Length-prefixed: the schedule latency of the worker's latest PollStart
 /// (issue 18).
 pub(crate) const TAG_SCHEDULE_LATENCY: u8 = 0x8C;
+/// Length-prefixed: a text definition (span name, field text, mark name;
+/// issue 19).
+pub(crate) const TAG_TEXT: u8 = 0x89;
+/// Length-prefixed: a span enter, exit or close.
+pub(crate) const TAG_SPAN: u8 = 0x8A;
+/// Length-prefixed: a mark (`pulse::mark!`).
+pub(crate) const TAG_MARK: u8 = 0x8B;
+/// Span record kinds (third field of a `0x8A` record).
+const SPAN_ENTER: u64 = 0;
+const SPAN_EXIT: u64 = 1;
+const SPAN_CLOSE: u64 = 2;
+/// Mark flag: a value follows the name.
+const MARK_HAS_VALUE: u64 = 1;
 /// Stack definition kinds (first field of a `0x87` record).
 const STACK_DEF_MODULE: u64 = 0;
 const STACK_DEF_FRAME: u64 = 1;
@@ -120,6 +134,9 @@ pub(crate) fn length_prefixed_kind(tag: u8) -> RecordKind {
         TAG_STACK_DEFINITION => RecordKind::StackDefinition,
         TAG_STACK_SAMPLE => RecordKind::StackSample,
         TAG_SCHEDULE_LATENCY => RecordKind::ScheduleLatency,
+        TAG_TEXT => RecordKind::TextDefinition,
+        TAG_SPAN => RecordKind::Span,
+        TAG_MARK => RecordKind::Mark,
         tag => RecordKind::Unknown(tag),
     }
 }
@@ -163,6 +180,14 @@ pub(crate) struct V6Encoder {
     /// The file (generation) that last defined each stack module, frame
     /// and stack id of the [`StackRegistry`].
     stack_defined: HashMap<(u64, u32), u64>,
+    /// The file (generation) that last defined each text id of the
+    /// [`TextRegistry`].
+    text_defined: HashMap<u32, u64>,
+    /// Per worker, the span of its previous span record in this file: a
+    /// span record holds the change from it (`tracing`'s ids carry a
+    /// generation in their high bits, 8-byte varints; an exit is mostly
+    /// of the span just entered, a 1-byte change).
+    prev_span: HashMap<u32, u64>,
 }
 
 impl V6Encoder {
@@ -180,6 +205,8 @@ impl V6Encoder {
             current: None,
             scratch: Vec::new(),
             stack_defined: HashMap::new(),
+            text_defined: HashMap::new(),
+            prev_span: HashMap::new(),
         }
     }
 
@@ -190,6 +217,7 @@ impl V6Encoder {
         self.slots.clear();
         self.workers.clear();
         self.current = None;
+        self.prev_span.clear();
         self.write_metadata(metadata, out);
     }
 
@@ -398,6 +426,57 @@ impl V6Encoder {
                 put_varint(&mut self.scratch, latency_nanos);
                 finish_record(out, TAG_SCHEDULE_LATENCY, &self.scratch);
             }
+            RecordedEvent::SpanEnter {
+                timestamp_nanos,
+                worker,
+                span,
+                name,
+                fields,
+            } => {
+                let name = self.define_text(name, out);
+                let fields = self.define_text(fields, out);
+                self.span_head(timestamp_nanos, worker, SPAN_ENTER, span);
+                put_varint(&mut self.scratch, name.0.into());
+                put_varint(&mut self.scratch, fields.0.into());
+                finish_record(out, TAG_SPAN, &self.scratch);
+            }
+            RecordedEvent::SpanExit {
+                timestamp_nanos,
+                worker,
+                span,
+            } => {
+                self.span_head(timestamp_nanos, worker, SPAN_EXIT, span);
+                finish_record(out, TAG_SPAN, &self.scratch);
+            }
+            RecordedEvent::SpanClose {
+                timestamp_nanos,
+                worker,
+                span,
+            } => {
+                self.span_head(timestamp_nanos, worker, SPAN_CLOSE, span);
+                finish_record(out, TAG_SPAN, &self.scratch);
+            }
+            RecordedEvent::Mark {
+                timestamp_nanos,
+                worker,
+                name,
+                value,
+            } => {
+                let name = self.define_text(name, out);
+                let dt = self.worker_relative(worker, timestamp_nanos);
+                self.scratch.clear();
+                put_varint(&mut self.scratch, worker.into());
+                put_zigzag(&mut self.scratch, dt);
+                put_varint(&mut self.scratch, name.0.into());
+                match value {
+                    Some(value) => {
+                        put_varint(&mut self.scratch, MARK_HAS_VALUE);
+                        put_varint(&mut self.scratch, value);
+                    }
+                    None => put_varint(&mut self.scratch, 0),
+                }
+                finish_record(out, TAG_MARK, &self.scratch);
+            }
         }
     }
 
@@ -461,6 +540,55 @@ impl V6Encoder {
     #[inline(always)]
     pub(crate) fn reserve_event(out: &mut Vec<u8>) {
         out.reserve(MAX_EVENT_LEN);
+    }
+
+    /// `timestamp_nanos` in ticks relative to `worker`'s previous compact
+    /// record in this file (0 if it has none), which a reader knows without
+    /// this record: old readers that skip it keep the same clock.
+    fn worker_relative(&self, worker: u32, timestamp_nanos: u64) -> i64 {
+        let prev = self
+            .slots
+            .get(&worker)
+            .and_then(|&slot| self.workers.get(slot))
+            .map_or(0, |state| state.prev_ticks);
+        self.ticks(timestamp_nanos).wrapping_sub(prev) as i64
+    }
+
+    /// Starts a span record's payload in `scratch`: worker, time, kind, span.
+    fn span_head(&mut self, timestamp_nanos: u64, worker: u32, kind: u64, span: SpanId) {
+        let dt = self.worker_relative(worker, timestamp_nanos);
+        let prev = self.prev_span.insert(worker, span.0).unwrap_or(0);
+        let change = span.0.wrapping_sub(prev) as i64;
+        self.scratch.clear();
+        put_varint(&mut self.scratch, worker.into());
+        put_zigzag(&mut self.scratch, dt);
+        put_varint(&mut self.scratch, kind);
+        put_zigzag(&mut self.scratch, change);
+    }
+
+    /// The id to write for `text`, appending its definition if this file
+    /// lacks it. Text the registry does not know (another process's id)
+    /// is written as the overflow text.
+    fn define_text(&mut self, text: TextId, out: &mut Vec<u8>) -> TextId {
+        if text == TextId::EMPTY || text == TextId::OVERFLOW {
+            return text;
+        }
+        if self.text_defined.get(&text.0) == Some(&self.file) {
+            return text;
+        }
+        let Some(value) = TextRegistry::global()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .text(text)
+        else {
+            return TextId::OVERFLOW;
+        };
+        self.text_defined.insert(text.0, self.file);
+        self.scratch.clear();
+        put_varint(&mut self.scratch, text.0.into());
+        put_str(&mut self.scratch, &value);
+        finish_record(out, TAG_TEXT, &self.scratch);
+        text
     }
 
     /// Appends the end-of-trace record.
@@ -865,6 +993,11 @@ pub(crate) struct V6Decoder {
     /// defined it: a file must define what it uses.
     stack_frames: HashMap<u32, (StackFrame, u64)>,
     stacks: HashMap<u32, (Stack, u64)>,
+    /// Texts (span names, field text, mark names), each with the file
+    /// (generation) that last defined it.
+    texts: HashMap<u32, (std::sync::Arc<str>, u64)>,
+    /// Per worker, the span of its previous span record in this file.
+    prev_span: HashMap<u32, u64>,
 }
 
 impl V6Decoder {
@@ -877,6 +1010,7 @@ impl V6Decoder {
         self.workers.clear();
         self.current = None;
         self.end = None;
+        self.prev_span.clear();
     }
 
     /// The location defined under `id`, by this file or an earlier one.
@@ -892,6 +1026,52 @@ impl V6Decoder {
     /// The stack module defined under `id` (see [`StackFrame::module`]).
     pub(crate) fn stack_module(&self, id: u32) -> Option<&StackModule> {
         self.stack_modules.get(&id)
+    }
+
+    /// The text defined under `id`, by this file or an earlier one (the
+    /// empty and overflow texts always).
+    pub(crate) fn text(&self, id: TextId) -> Option<&str> {
+        match id {
+            TextId::EMPTY => Some(""),
+            TextId::OVERFLOW => Some(OVERFLOW_TEXT),
+            TextId(id) => self.texts.get(&id).map(|(text, _)| &**text),
+        }
+    }
+
+    /// A text id read from a span or mark record, checked to be defined in
+    /// this file.
+    fn text_id(
+        &self,
+        fields: &mut Fields<'_>,
+        field: &'static str,
+    ) -> Result<TextId, TraceErrorKind> {
+        let id = TextId(fields.u32(field, 0)?);
+        if id == TextId::EMPTY || id == TextId::OVERFLOW {
+            return Ok(id);
+        }
+        match self.texts.get(&id.0) {
+            Some((_, file)) if *file == self.file => Ok(id),
+            _ => Err(Corruption::UndefinedText { id: id.0.into() }.into()),
+        }
+    }
+
+    /// The time of a span or mark record: `dt` ticks after `worker`'s
+    /// previous compact record in this file (or after 0).
+    fn worker_relative(
+        &self,
+        record: RecordKind,
+        worker: u32,
+        dt: i64,
+    ) -> Result<u64, TraceErrorKind> {
+        let prev = self
+            .slots
+            .get(&worker)
+            .and_then(|&slot| self.workers.get(slot))
+            .map_or(0, |state| state.prev_ticks);
+        let ticks = prev
+            .checked_add_signed(dt)
+            .ok_or(Corruption::TimestampOverflow { record })?;
+        self.timestamp(record, ticks)
     }
 
     /// Decodes a `0x87` stack definition payload into the tables.
@@ -1396,6 +1576,76 @@ impl V6Decoder {
             TAG_STACK_DEFINITION => {
                 self.decode_stack_definition(&mut fields)?;
                 None
+            }
+            TAG_TEXT => {
+                let id = fields.u32("id", 0)?;
+                if id == TextId::EMPTY.0 || id == TextId::OVERFLOW.0 {
+                    return Err(Corruption::OutOfRange {
+                        record,
+                        field: "id",
+                        value: id.into(),
+                        max: (TextId::OVERFLOW.0 - 1).into(),
+                    }
+                    .into());
+                }
+                let text = fields.string("text")?;
+                self.texts
+                    .insert(id, (std::sync::Arc::from(text), self.file));
+                None
+            }
+            TAG_SPAN => {
+                let worker = fields.u32("worker", 0)?;
+                let dt = fields.zigzag("dt", 0)?;
+                let timestamp_nanos = self.worker_relative(record, worker, dt)?;
+                let kind = fields.varint("kind", 0)?;
+                let change = fields.zigzag("span", 0)?;
+                let prev = self.prev_span.get(&worker).copied().unwrap_or(0);
+                let span = SpanId(prev.wrapping_add(change as u64));
+                self.prev_span.insert(worker, span.0);
+                match kind {
+                    SPAN_ENTER => {
+                        let name = self.text_id(&mut fields, "name")?;
+                        let span_fields = self.text_id(&mut fields, "fields")?;
+                        Some(TraceEvent::SpanEnter {
+                            timestamp_nanos,
+                            worker,
+                            span,
+                            name,
+                            fields: span_fields,
+                        })
+                    }
+                    SPAN_EXIT => Some(TraceEvent::SpanExit {
+                        timestamp_nanos,
+                        worker,
+                        span,
+                    }),
+                    SPAN_CLOSE => Some(TraceEvent::SpanClose {
+                        timestamp_nanos,
+                        worker,
+                        span,
+                    }),
+                    // A kind a later revision added: nothing this reader
+                    // can use.
+                    _ => None,
+                }
+            }
+            TAG_MARK => {
+                let worker = fields.u32("worker", 0)?;
+                let dt = fields.zigzag("dt", 0)?;
+                let timestamp_nanos = self.worker_relative(record, worker, dt)?;
+                let name = self.text_id(&mut fields, "name")?;
+                let flags = fields.varint("flags", 0)?;
+                let value = if flags & MARK_HAS_VALUE != 0 {
+                    Some(fields.varint("value", 0)?)
+                } else {
+                    None
+                };
+                Some(TraceEvent::Mark {
+                    timestamp_nanos,
+                    worker,
+                    name,
+                    value,
+                })
             }
             TAG_STACK_SAMPLE => {
                 let ticks = fields.varint("ticks", 0)?;

@@ -78,6 +78,16 @@
 //! # }
 //! ```
 //!
+//! ## Spans and marks
+//!
+//! [`mark!`] puts a timestamped application event (a request id, a cache
+//! miss, a deploy) on the current worker's timeline. With the `tracing`
+//! feature, `tracing_layer()` returns a `tracing_subscriber::Layer` that
+//! records `tracing` spans entered on worker threads, so that `pulse
+//! analyze` names the span (`cmd::get{key="user:42"}`) each finding
+//! happened in. Both cost a few bytes per record: names and fields are
+//! interned in the trace.
+//!
 //! ## How it works
 //!
 //! ```text
@@ -135,8 +145,15 @@ pub mod bench;
 pub mod config;
 mod error;
 mod macro_support;
+mod mark;
 mod record;
+#[cfg(feature = "tracing")]
+mod tracing_layer;
 mod writer;
+
+pub use mark::{MarkSite, MarkValue};
+#[cfg(feature = "tracing")]
+pub use tracing_layer::{tracing_layer, PulseLayer};
 
 pub use config::{Config, WriterConfig};
 pub use error::Error;

@@ -1008,3 +1008,129 @@ fn measure_ten_million_events() {
         }
     }
 }
+
+/// Issue 19: `tracing` spans and marks in the viewer: nested span bars on
+/// the worker's lane and a mark tick, with names, fields and the mark's
+/// value in the tooltip of the poll they fall in.
+#[test]
+fn spans_and_marks_show_in_the_tooltip() {
+    if !have_browser() {
+        return;
+    }
+    use pulse_trace::{Encoder, RecordedEvent, SpanId, SpawnLocation, TextId, TraceMetadata};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trace = dir.path().join("spans.bin");
+    let site = SpawnLocation(std::panic::Location::caller());
+    let ms = 1_000_000u64;
+    let text = pulse_trace::span::intern;
+    let (conn, get, key, miss) = (
+        text("connection"),
+        text("cmd::get"),
+        text("key=\"user:42\""),
+        text("cache miss"),
+    );
+    let metadata = TraceMetadata {
+        worker_count: 1,
+        ..TraceMetadata::default()
+    };
+    let mut encoder = Encoder::new(FormatVersion::V6, metadata);
+    let mut bytes = Vec::new();
+    let (start, end) = (10 * ms, 160 * ms);
+    let events = [
+        RecordedEvent::PollStart {
+            timestamp_nanos: ms,
+            worker: 0,
+            local_queue: 0,
+            task_id: Some(1),
+            spawned_at: site,
+        },
+        RecordedEvent::PollEnd {
+            timestamp_nanos: 3 * ms,
+            worker: 0,
+            local_queue: 0,
+        },
+        RecordedEvent::PollStart {
+            timestamp_nanos: start,
+            worker: 0,
+            local_queue: 0,
+            task_id: Some(2),
+            spawned_at: site,
+        },
+        RecordedEvent::SpanEnter {
+            timestamp_nanos: start + 100_000,
+            worker: 0,
+            span: SpanId(1),
+            name: conn,
+            fields: TextId::EMPTY,
+        },
+        RecordedEvent::SpanEnter {
+            timestamp_nanos: start + 200_000,
+            worker: 0,
+            span: SpanId(2),
+            name: get,
+            fields: key,
+        },
+        RecordedEvent::Mark {
+            timestamp_nanos: (start + end) / 2,
+            worker: 0,
+            name: miss,
+            value: Some(7),
+        },
+        RecordedEvent::SpanExit {
+            timestamp_nanos: end - 200_000,
+            worker: 0,
+            span: SpanId(2),
+        },
+        RecordedEvent::SpanExit {
+            timestamp_nanos: end - 100_000,
+            worker: 0,
+            span: SpanId(1),
+        },
+        RecordedEvent::PollEnd {
+            timestamp_nanos: end,
+            worker: 0,
+            local_queue: 0,
+        },
+        RecordedEvent::PollStart {
+            timestamp_nanos: 200 * ms,
+            worker: 0,
+            local_queue: 0,
+            task_id: Some(3),
+            spawned_at: site,
+        },
+        RecordedEvent::PollEnd {
+            timestamp_nanos: 205 * ms,
+            worker: 0,
+            local_queue: 0,
+        },
+    ];
+    for event in &events {
+        encoder.encode(event, &mut bytes);
+    }
+    std::fs::write(&trace, bytes).expect("write trace");
+    let set = TraceSet::open(&trace).expect("set");
+    let page = dir.path().join("spans.html");
+    let out = BufWriter::new(File::create(&page).expect("create page"));
+    pulse_cli::export::html::write_html(&set, None, out, "spans.html", |_, _| {})
+        .expect("write the page");
+    let shot = std::env::var_os("PULSE_SPANS_SCREENSHOT");
+    let mut args = vec!["--hover-longest".to_owned(), "0".to_owned()];
+    if let Some(shot) = &shot {
+        args.extend([
+            "--screenshot".to_owned(),
+            shot.to_string_lossy().into_owned(),
+        ]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report = run_browser(&page, dir.path(), &args);
+    check_page(&report, &truth(&trace));
+    let text = report["tooltip"]["text"].as_str().expect("tooltip");
+    assert!(text.contains("Poll of task 2"), "{text}");
+    assert!(text.contains("inside spans (innermost first)"), "{text}");
+    let inner = text
+        .find("cmd::get{key=\"user:42\"}")
+        .expect("the inner span");
+    let outer = text.find("connection —").expect("the outer span");
+    assert!(inner < outer, "innermost first: {text}");
+    assert!(text.contains("mark cache miss=7"), "{text}");
+}

@@ -332,6 +332,38 @@ fn event_line(event: &TraceEvent, reader: &TraceReader) -> String {
             worker,
             latency_nanos,
         } => format!("ScheduleLatency t={timestamp_nanos} w={worker} latency={latency_nanos}"),
+        TraceEvent::SpanEnter {
+            timestamp_nanos,
+            worker,
+            span,
+            name,
+            fields,
+        } => format!(
+            "SpanEnter t={timestamp_nanos} w={worker} span={} name={} fields={}",
+            span.0,
+            json_string(reader.text(name).unwrap_or("?")),
+            json_string(reader.text(fields).unwrap_or("?"))
+        ),
+        TraceEvent::SpanExit {
+            timestamp_nanos,
+            worker,
+            span,
+        } => format!("SpanExit t={timestamp_nanos} w={worker} span={}", span.0),
+        TraceEvent::SpanClose {
+            timestamp_nanos,
+            worker,
+            span,
+        } => format!("SpanClose t={timestamp_nanos} w={worker} span={}", span.0),
+        TraceEvent::Mark {
+            timestamp_nanos,
+            worker,
+            name,
+            value,
+        } => format!(
+            "Mark t={timestamp_nanos} w={worker} name={} value={}",
+            json_string(reader.text(name).unwrap_or("?")),
+            opt(value)
+        ),
         _ => format!("{event:?}"),
     }
 }
@@ -513,6 +545,61 @@ fn rich_events() -> Vec<RecordedEvent> {
         poll_start(5_000_000_000_000, 1, 1_000_000, 3, b),
         poll_end(5_000_000_000_500, 1, 999_999),
     ];
+    // Spans and marks (issue 19), with a span id as `tracing` gives them
+    // after slot reuse (a generation in the high bits), a nested span, an
+    // exit on another worker, a close, and text with quotes and non-ASCII.
+    let get = pulse_trace::span::intern("cmd::get");
+    let key = pulse_trace::span::intern("key=\"user:42\" note=é");
+    let conn = pulse_trace::span::intern("connection");
+    let miss = pulse_trace::span::intern("cache miss");
+    let big = (3u64 << 50) + 17;
+    events.extend([
+        poll_start(20_000_000, 0, 0, 9, a),
+        RecordedEvent::SpanEnter {
+            timestamp_nanos: 20_000_100,
+            worker: 0,
+            span: pulse_trace::SpanId(5),
+            name: conn,
+            fields: pulse_trace::TextId::EMPTY,
+        },
+        RecordedEvent::SpanEnter {
+            timestamp_nanos: 20_000_200,
+            worker: 0,
+            span: pulse_trace::SpanId(big),
+            name: get,
+            fields: key,
+        },
+        RecordedEvent::Mark {
+            timestamp_nanos: 20_000_300,
+            worker: 0,
+            name: miss,
+            value: Some(42),
+        },
+        RecordedEvent::Mark {
+            timestamp_nanos: 20_000_310,
+            worker: 0,
+            name: miss,
+            value: None,
+        },
+        RecordedEvent::SpanExit {
+            timestamp_nanos: 20_000_400,
+            worker: 0,
+            span: pulse_trace::SpanId(big),
+        },
+        poll_end(20_000_500, 0, 0),
+        poll_start(20_000_600, 1, 0, 9, a),
+        RecordedEvent::SpanExit {
+            timestamp_nanos: 20_000_700,
+            worker: 1,
+            span: pulse_trace::SpanId(5),
+        },
+        RecordedEvent::SpanClose {
+            timestamp_nanos: 20_000_800,
+            worker: 1,
+            span: pulse_trace::SpanId(5),
+        },
+        poll_end(20_000_900, 1, 0),
+    ]);
     // A run of ordinary polls on two workers, alternating in small batches.
     let mut t = 6_000_000_000_000u64;
     for i in 0..60u64 {

@@ -64,6 +64,19 @@ function eventLine(dec, locations) {
       return name + " t=" + t + " w=" + dec.worker + " kind=" + dec.stackKind + " stack=" + dec.stack;
     case K.ScheduleLatency:
       return name + " t=" + t + " w=" + dec.worker + " latency=" + num(dec.latency);
+    case K.SpanEnter:
+      return (
+        name + " t=" + t + " w=" + dec.worker + " span=" + num(dec.span) +
+        " name=" + JSON.stringify(locations.text(dec.spanName)) + " fields=" + JSON.stringify(locations.text(dec.spanFields))
+      );
+    case K.SpanExit:
+    case K.SpanClose:
+      return name + " t=" + t + " w=" + dec.worker + " span=" + num(dec.span);
+    case K.Mark:
+      return (
+        name + " t=" + t + " w=" + dec.worker + " name=" + JSON.stringify(locations.text(dec.markName)) +
+        " value=" + (dec.markValue < 0 ? "-" : num(dec.markValue))
+      );
     default:
       return name + " t=" + t + " count=" + num(dec.count);
   }

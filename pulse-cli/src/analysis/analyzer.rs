@@ -1085,6 +1085,8 @@ impl Analyzer {
             global_queue,
             code_groups: Vec::new(),
             schedule_latency,
+            span_groups: Vec::new(),
+            spans: Vec::new(),
         };
         analysis.refresh_completeness();
         analysis

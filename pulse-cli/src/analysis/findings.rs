@@ -230,6 +230,14 @@ pub struct Finding {
     /// polled while this worker slept (the queue depths alone say only
     /// that work was queued).
     pub confirmed_by_delays: Option<bool>,
+    /// The `tracing` spans active in the finding's window on its worker
+    /// (for a poll finding, the poll's), innermost first, each name and
+    /// fields once (empty without the tracing layer).
+    pub spans: Vec<super::spans::FindingSpan>,
+    /// Marks (`pulse::mark!`, and events the tracing layer records) in the
+    /// finding's window, on any worker, at most
+    /// [`MAX_MARKS_PER_FINDING`](super::spans::MAX_MARKS_PER_FINDING).
+    pub marks: Vec<super::spans::FindingMark>,
 }
 
 impl Finding {
@@ -258,6 +266,8 @@ impl Finding {
             stack: None,
             delayed: None,
             confirmed_by_delays: None,
+            spans: Vec::new(),
+            marks: Vec::new(),
         }
     }
 

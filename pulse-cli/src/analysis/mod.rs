@@ -191,7 +191,9 @@
 //!               "frames": [CODE_FRAME], "user_frame": int|null, "truncated": bool}|null,
 //!     "delayed": {"tasks": int, "total_ns": int, "worst_ns": int,
 //!                 "on_this_worker": int, "on_other_workers": int}|null,
-//!     "confirmed_by_delays": bool|null
+//!     "confirmed_by_delays": bool|null,
+//!     "spans": [{"name": str, "fields": str}],
+//!     "marks": [{"at_ns": int, "worker": int, "name": str, "value": int|null}]
 //!   }],
 //!   "findings_omitted": int,
 //!   "workers": [{
@@ -210,9 +212,14 @@
 //!     "unexplained": int, "unexplained_max_ns": int,
 //!     "unexplained_with_a_parked_worker": int,
 //!     "unexplained_with_a_parked_worker_max_ns": int, "waits_not_kept": int
-//!   }|null
+//!   }|null,
+//!   "span_groups": [{"name": str, "findings": int, "duration_ns": int, "verdicts": [VERDICT]}],
+//!   "spans": [{"name": str, "enters": int, "polls": int, "busy_ns": int, "longest_poll_ns": int}]
 //! }
 //! ```
+//!
+//! `spans` of a finding are the `tracing` spans active in its window,
+//! innermost first; `span_groups` and `spans` are described in [`spans`].
 //!
 //! `CODE_FRAME` is `{"function": str, "file": str|null, "line": int|null,
 //! "inlined": bool, "user": bool}` (see [`stacks`]; frames innermost first,
@@ -240,6 +247,7 @@ pub mod latency;
 mod options;
 mod queue;
 mod report;
+pub mod spans;
 pub mod stacks;
 #[cfg(test)]
 mod tests;
@@ -328,6 +336,7 @@ pub(crate) fn run(
     let mut scan = TraceScan::open(set)?;
     let mut analyzer = Analyzer::new(options.clone());
     let mut stacks = stacks::StackSamples::default();
+    let mut spans = spans::Spans::new(options.long_poll.as_nanos().try_into().unwrap_or(u64::MAX));
     let mut events = 0u64;
     loop {
         let event = scan.next_event()?;
@@ -339,6 +348,7 @@ pub(crate) fn run(
         };
         analyzer.push(&event);
         stacks.push(&event, &scan);
+        spans.push(&event, &scan);
         each(&event, &scan)?;
         events += 1;
         if events.is_multiple_of(64 * 1024) {
@@ -348,6 +358,7 @@ pub(crate) fn run(
     progress(scan.total_bytes(), scan.total_bytes());
     let mut analysis = analyzer.finish(|id| scan.location(id).map(ToString::to_string));
     stacks.attach(&mut analysis);
+    spans.attach(&mut analysis);
     analysis.trace.name = set.name().display().to_string();
     analysis.trace.files = scan.files().to_vec();
     analysis.completeness.truncated = scan.truncated().map(str::to_owned);

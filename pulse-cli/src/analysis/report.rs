@@ -46,6 +46,12 @@ pub struct Analysis {
     /// (`None` when the trace has no schedule latencies: recorded without
     /// `schedule_latency`, or before it existed).
     pub schedule_latency: Option<super::latency::ScheduleLatencyStats>,
+    /// Listed findings grouped by the name of their innermost `tracing`
+    /// span (empty without spans).
+    pub span_groups: Vec<super::spans::SpanGroup>,
+    /// Polls inside each span name: count, busy time, longest (empty
+    /// without spans), most busy first.
+    pub spans: Vec<super::spans::SpanStats>,
 }
 
 impl Analysis {

@@ -82,6 +82,7 @@ fn write_report(out: &mut String, a: &Analysis, listed: usize) -> fmt::Result {
     }
     write_findings(out, a, listed)?;
     super::stacks::write_code_groups(out, a)?;
+    super::spans::write_spans(out, a)?;
     writeln!(out)?;
     write_workers(out, &a.workers)?;
     writeln!(out)?;
@@ -617,6 +618,7 @@ fn write_finding(out: &mut String, f: &Finding, delay_min: u64) -> fmt::Result {
         format_duration(f.end_ns),
         format_duration(f.duration_ns)
     )?;
+    super::spans::write_finding_spans(out, f)?;
     write_delayed(out, f, delay_min)?;
     let cpu_line = |out: &mut String| -> fmt::Result {
         if let Some(cpu) = &f.cpu {
@@ -786,6 +788,7 @@ fn write_finding(out: &mut String, f: &Finding, delay_min: u64) -> fmt::Result {
             }
         }
     }
+    super::spans::write_finding_marks(out, f)?;
     Ok(())
 }
 

@@ -5,8 +5,8 @@ use super::json;
 use crate::analysis::accounting::{reading, split, Reading};
 use crate::analysis::worker_timeline::{PollEnding, PollSpan, WorkerTimeline};
 use crate::analysis::{AnalysisError, AnalysisOptions, Finding, QueuedOn, TraceSet};
-use pulse_trace::{LocationId, SpawnSite, TraceEvent, WorkerThreadKind};
-use std::collections::BTreeMap;
+use pulse_trace::{LocationId, SpawnSite, TextId, TraceEvent, WorkerThreadKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -25,6 +25,20 @@ fn tid(worker: u32) -> u64 {
 /// thread.
 fn old_thread_tid(worker: u32) -> u64 {
     u64::from(worker) + 1 + (1 << 20)
+}
+
+/// The track of a worker's `tracing` spans (issue 19): next to its poll
+/// track, so spans nest among themselves without crossing poll slices.
+fn spans_tid(worker: u32) -> u64 {
+    u64::from(worker) + 1 + (2 << 20)
+}
+
+/// A span entered and not yet exited.
+#[derive(Debug)]
+struct OpenSpan {
+    worker: u32,
+    start: u64,
+    name: String,
 }
 
 /// Polls shorter than this, and the gaps between them, are merged into
@@ -103,7 +117,14 @@ struct Track {
 ///   `off_cpu_ns`, `samples`; for a poll finding of a trace recorded with
 ///   stacks, `in_your_code`, `stack_kind`, `stack_samples`,
 ///   `stack_total_samples` and `stack`, its frames innermost first as
-///   `function (file:line)`), and dropped events as global instant events.
+///   `function (file:line)`; with `tracing` spans, `spans`, the active
+///   spans innermost first, and `marks` in the window), and dropped
+///   events as global instant events;
+/// - `tracing` spans (issue 19) as complete slices on a track per worker
+///   (`worker N spans`), nested as they were entered, named
+///   `name{fields}`; spans shorter than `merge_below` are left out, as
+///   polls that short are merged; marks (`pulse::mark!`) as instant
+///   events (category `mark`, argument `value`) on their worker's track.
 ///
 /// Timestamps (`ts`) are microseconds with nanosecond decimals.
 ///
@@ -134,6 +155,10 @@ pub struct ChromeWriter<W: Write> {
     global_queue: Option<u64>,
     last_ns: u64,
     merge_below: u64,
+    /// Spans entered and not exited, by span id.
+    open_spans: HashMap<u64, OpenSpan>,
+    /// Workers whose span track is named.
+    span_tracks: BTreeSet<u32>,
 }
 
 impl<W: Write> ChromeWriter<W> {
@@ -151,6 +176,8 @@ impl<W: Write> ChromeWriter<W> {
             global_queue: None,
             last_ns: 0,
             merge_below: u64::try_from(DEFAULT_MERGE_BELOW.as_nanos()).unwrap_or(u64::MAX),
+            open_spans: HashMap::new(),
+            span_tracks: BTreeSet::new(),
         };
         writer.line.push_str(&format!(
             "{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{PID},\"args\":{{\"name\":\"tokio runtime\"}}}}"
@@ -393,8 +420,77 @@ impl<W: Write> ChromeWriter<W> {
         event: &TraceEvent,
         locate: impl Fn(LocationId) -> Option<&'a SpawnSite>,
     ) -> io::Result<()> {
+        self.write_with_text(event, locate, |_| None)
+    }
+
+    /// Writes one event; `locate` names PollStart spawn locations, `text`
+    /// span names and fields and mark names
+    /// ([`TraceScan::text`](pulse_trace::TraceScan::text); unknown text is
+    /// written as `span` or `mark`).
+    ///
+    /// # Errors
+    ///
+    /// Writing failed.
+    pub fn write_with_text<'a, 't>(
+        &mut self,
+        event: &TraceEvent,
+        locate: impl Fn(LocationId) -> Option<&'a SpawnSite>,
+        text: impl Fn(TextId) -> Option<&'t str>,
+    ) -> io::Result<()> {
         let event_ns = event.timestamp_nanos();
         self.last_ns = self.last_ns.max(event_ns);
+        match *event {
+            TraceEvent::SpanEnter {
+                worker,
+                span,
+                name,
+                fields,
+                ..
+            } => {
+                let name = match (text(name), text(fields)) {
+                    (Some(name), Some("")) => name.to_owned(),
+                    (Some(name), Some(fields)) => format!("{name}{{{fields}}}"),
+                    (Some(name), None) => name.to_owned(),
+                    (None, _) => "span".to_owned(),
+                };
+                self.open_spans.insert(
+                    span.0,
+                    OpenSpan {
+                        worker,
+                        start: event_ns,
+                        name,
+                    },
+                );
+                return Ok(());
+            }
+            TraceEvent::SpanExit { span, .. } => {
+                if let Some(open) = self.open_spans.remove(&span.0) {
+                    self.span_slice(open, event_ns)?;
+                }
+                return Ok(());
+            }
+            TraceEvent::SpanClose { .. } => return Ok(()),
+            TraceEvent::Mark {
+                worker,
+                name,
+                value,
+                ..
+            } => {
+                self.track(worker)?;
+                let _ = write!(
+                    self.line,
+                    "{{\"ph\":\"i\",\"s\":\"t\",\"ts\":{},\"pid\":{PID},\"tid\":{},\"cat\":\"mark\",\"name\":",
+                    Micros(event_ns),
+                    tid(worker)
+                );
+                json::string(&mut self.line, text(name).unwrap_or("mark"));
+                self.line.push_str(",\"args\":{\"value\":");
+                json::opt_u64(&mut self.line, value);
+                self.line.push_str("}}");
+                return self.emit();
+            }
+            _ => {}
+        }
         if let TraceEvent::WorkerSample { worker, .. } = *event {
             // The sampler's records come in their own batches: they must
             // not move the worker's slice clock.
@@ -469,6 +565,35 @@ impl<W: Write> ChromeWriter<W> {
         Ok(())
     }
 
+    /// A span as a complete slice on its worker's span track; spans shorter
+    /// than `merge_below` are left out, as polls that short are merged.
+    fn span_slice(&mut self, open: OpenSpan, end: u64) -> io::Result<()> {
+        let duration = end.saturating_sub(open.start);
+        if duration < self.merge_below {
+            return Ok(());
+        }
+        let tid = spans_tid(open.worker);
+        if self.span_tracks.insert(open.worker) {
+            let _ = write!(
+                self.line,
+                "{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{PID},\"tid\":{tid},\"args\":{{\"name\":\"worker {} spans\"}}}},\n\
+                 {{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":{PID},\"tid\":{tid},\"args\":{{\"sort_index\":{}}}}}",
+                open.worker,
+                open.worker
+            );
+            self.emit()?;
+        }
+        let _ = write!(
+            self.line,
+            "{{\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":{PID},\"tid\":{tid},\"cat\":\"span\",\"name\":",
+            Micros(open.start),
+            Micros(duration)
+        );
+        json::string(&mut self.line, &open.name);
+        self.line.push('}');
+        self.emit()
+    }
+
     /// The worker's CPU counter for the sample interval ending at `now`:
     /// the [`split`] of the two readings, as the analysis splits them.
     fn cpu_counter(&mut self, worker: u32, now: Reading) -> io::Result<()> {
@@ -506,6 +631,13 @@ impl<W: Write> ChromeWriter<W> {
     ///
     /// Writing failed.
     pub fn finish(mut self, findings: &[Finding]) -> io::Result<W> {
+        // Spans never exited end with the trace.
+        let mut spans: Vec<OpenSpan> = std::mem::take(&mut self.open_spans).into_values().collect();
+        spans.sort_by_key(|s| (s.worker, s.start));
+        let last = self.last_ns;
+        for span in spans {
+            self.span_slice(span, last)?;
+        }
         // What is still open ends at the worker's last instant.
         let open: Vec<(u32, u64, u64, Option<Option<u64>>)> = self
             .tracks
@@ -625,6 +757,31 @@ impl<W: Write> ChromeWriter<W> {
         }
         if let Some(max) = f.global_queue_max {
             let _ = write!(line, ",\"global_queue_max\":{max}");
+        }
+        if !f.spans.is_empty() {
+            // Innermost first, as `pulse analyze` names them.
+            line.push_str(",\"spans\":[");
+            for (i, span) in f.spans.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                json::string(line, &span.to_string());
+            }
+            line.push(']');
+        }
+        if !f.marks.is_empty() {
+            line.push_str(",\"marks\":[");
+            for (i, mark) in f.marks.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                let value = mark.value.map(|v| format!("={v}")).unwrap_or_default();
+                json::string(
+                    line,
+                    &format!("{}{value} at {} µs", mark.name, Micros(mark.at_ns)),
+                );
+            }
+            line.push(']');
         }
         if let Some(stack) = &f.stack {
             // The finding's stack as `pulse analyze` names it: the user's
@@ -757,7 +914,11 @@ pub fn trace_to_chrome_with(
     let analysis = crate::analysis::run(
         set,
         options,
-        |event, scan| writer.write(event, |id| scan.location(id)).map_err(output),
+        |event, scan| {
+            writer
+                .write_with_text(event, |id| scan.location(id), |id| scan.text(id))
+                .map_err(output)
+        },
         &mut progress,
     )?;
     writer.finish(&analysis.findings).map_err(output)?;

@@ -2,7 +2,7 @@
 
 use super::json;
 use crate::analysis::{AnalysisError, TraceScan, TraceSet};
-use pulse_trace::{LocationId, SpawnSite, TraceEvent};
+use pulse_trace::{LocationId, SpawnSite, TextId, TraceEvent};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -24,6 +24,13 @@ use std::io::{self, Write};
 /// | `WorkerThread` | `worker`, `tid`, `kind` (`"runs"`, `"sampled"` or `"poll_detached"`) |
 /// | `StackSample` | `worker`, `kind` (`"off-cpu"` or `"on-cpu"`), `stack` (the trace's stack id; `pulse analyze` shows the frames) |
 /// | `ScheduleLatency` | `worker`, `latency_ns`: how long the task of the worker's PollStart just before it waited to be polled |
+/// | `SpanEnter` | `worker`, `span` (the trace's span id), `name`, `fields` (`tracing` spans) |
+/// | `SpanExit`, `SpanClose` | `worker`, `span` |
+/// | `Mark` | `worker`, `name`, `value` (or `null`) (`pulse::mark!`) |
+///
+/// Names and fields are `null` where the text is unknown (written by
+/// [`write`](Self::write), which has no text table; the trace exports use
+/// [`write_with_text`](Self::write_with_text)).
 ///
 /// # Examples
 ///
@@ -65,7 +72,42 @@ impl<W: Write> JsonlWriter<W> {
         event: &TraceEvent,
         locate: impl Fn(LocationId) -> Option<&'a SpawnSite>,
     ) -> io::Result<()> {
+        self.write_with_text(event, locate, |_| None)
+    }
+
+    /// Writes one event; `locate` names PollStart spawn locations, `text`
+    /// span names and fields and mark names
+    /// ([`TraceScan::text`](pulse_trace::TraceScan::text)).
+    ///
+    /// ```
+    /// use pulse_cli::export::JsonlWriter;
+    /// use pulse_trace::{TextId, TraceEvent};
+    ///
+    /// let mut out = Vec::new();
+    /// let mut writer = JsonlWriter::new(&mut out);
+    /// let mark = TraceEvent::Mark { timestamp_nanos: 5, worker: 1, name: TextId(1), value: Some(7) };
+    /// writer.write_with_text(&mark, |_| None, |_| Some("cache miss"))?;
+    /// assert_eq!(
+    ///     String::from_utf8(out).unwrap(),
+    ///     "{\"type\":\"Mark\",\"t_ns\":5,\"worker\":1,\"name\":\"cache miss\",\"value\":7}\n"
+    /// );
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Writing to the output failed.
+    pub fn write_with_text<'a, 't>(
+        &mut self,
+        event: &TraceEvent,
+        locate: impl Fn(LocationId) -> Option<&'a SpawnSite>,
+        text: impl Fn(TextId) -> Option<&'t str>,
+    ) -> io::Result<()> {
         let line = &mut self.line;
+        let put_text = |line: &mut String, id| match text(id) {
+            Some(text) => json::string(line, text),
+            None => line.push_str("null"),
+        };
         line.clear();
         let _ = write!(
             line,
@@ -168,6 +210,33 @@ impl<W: Write> JsonlWriter<W> {
             } => {
                 let _ = write!(line, ",\"worker\":{worker},\"latency_ns\":{latency_nanos}");
             }
+            TraceEvent::SpanEnter {
+                worker,
+                span,
+                name,
+                fields,
+                ..
+            } => {
+                let _ = write!(line, ",\"worker\":{worker},\"span\":{},\"name\":", span.0);
+                put_text(line, name);
+                line.push_str(",\"fields\":");
+                put_text(line, fields);
+            }
+            TraceEvent::SpanExit { worker, span, .. }
+            | TraceEvent::SpanClose { worker, span, .. } => {
+                let _ = write!(line, ",\"worker\":{worker},\"span\":{}", span.0);
+            }
+            TraceEvent::Mark {
+                worker,
+                name,
+                value,
+                ..
+            } => {
+                let _ = write!(line, ",\"worker\":{worker},\"name\":");
+                put_text(line, name);
+                line.push_str(",\"value\":");
+                json::opt_u64(line, value);
+            }
             // A kind added to the format after this exporter: its type and
             // time are already written.
             _ => {}
@@ -232,7 +301,7 @@ pub fn trace_to_jsonl(
     let mut events = 0u64;
     while let Some(event) = scan.next_event()? {
         writer
-            .write(&event, |id| scan.location(id))
+            .write_with_text(&event, |id| scan.location(id), |id| scan.text(id))
             .map_err(output)?;
         events += 1;
         if events.is_multiple_of(64 * 1024) {

@@ -52,6 +52,7 @@
 //! | `cpu_ns`, `run_delay_ns`, `off_cpu_ns` | int64 | that finding's split of the poll's time: on a CPU, waiting for one, neither |
 //! | `cpu_samples` | int32 | CPU readings inside the poll behind the split |
 //! | `schedule_latency_ns` | int64 | how long the task waited between being scheduled (spawned, woken, yielded) and this poll; `NULL` unless recorded with `schedule_latency` |
+//! | `span`, `span_fields` | string | the innermost `tracing` span the poll ran in (of the spans entered in it or already entered when it started, the deepest; at one depth the one it spent longest in), its name and fields (`NULL` outside spans) |
 //!
 //! `verdict` and the split are set for the long polls (at least
 //! `--long-poll`) the analysis reports as findings; they are `NULL` for
@@ -115,6 +116,8 @@
 //! | `stack` | list of string | its frames, innermost first, as `function (file:line)` |
 //! | `delayed_tasks`, `delayed_total_ns`, `delayed_worst_ns` | int64 | traces with schedule latencies: tasks whose wait to be polled lay in the window, the parts of their waits inside it added up, and the longest (`NULL` without latencies) |
 //! | `confirmed_by_delays` | boolean | `parked_while_queued` with schedule latencies: whether a task waited at least `--parked-queued` while the worker slept (`NULL` otherwise) |
+//! | `span`, `span_fields` | string | the innermost `tracing` span active in the window, as `pulse analyze` names it (`NULL` without spans) |
+//! | `spans` | list of string | the active spans, innermost first, as `name{fields}` |
 //!
 //! **`runs`**: one row per exported trace.
 //!
@@ -152,7 +155,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use pulse_trace::{LocationId, TraceEvent, TraceMetadata};
+use pulse_trace::{LocationId, SpanId, TextId, TraceEvent, TraceMetadata};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -578,6 +581,31 @@ fn tables_temp_paths<'a>(
 
 /// Turns the event stream into rows: pairs each worker's PollStart with
 /// its PollEnd and WorkerPark with WorkerUnpark, as the analysis does.
+/// The span a poll row names, while the poll runs: the deepest, and at
+/// one depth the one the poll spent longest in.
+#[derive(Clone)]
+struct PollSpanPick {
+    depth: usize,
+    inside: u64,
+    since: Option<u64>,
+    span: SpanId,
+    name: Arc<str>,
+    fields: Arc<str>,
+    /// The best finished candidate at the same depth, if any.
+    best: Option<(u64, Arc<str>, Arc<str>)>,
+}
+
+impl PollSpanPick {
+    /// Name and fields of the pick at `end`.
+    fn pick(&self, end: u64) -> (Arc<str>, Arc<str>) {
+        let inside = self.inside + self.since.map_or(0, |s| end.saturating_sub(s));
+        match &self.best {
+            Some((best, name, fields)) if *best > inside => (name.clone(), fields.clone()),
+            _ => (self.name.clone(), self.fields.clone()),
+        }
+    }
+}
+
 struct RowMaker<'a> {
     start_unix_ns: u64,
     long_poll_ns: u64,
@@ -585,10 +613,16 @@ struct RowMaker<'a> {
     poll_findings: HashMap<(u32, u64), &'a Finding>,
     workers: HashMap<u32, WorkerRows>,
     sites: HashMap<LocationId, String>,
+    texts: HashMap<TextId, Arc<str>>,
 }
 
 #[derive(Default)]
 struct WorkerRows {
+    /// Spans entered on this worker and not exited: (span, name, fields).
+    spans: Vec<(SpanId, Arc<str>, Arc<str>)>,
+    /// The current poll's innermost span candidate: (depth, time inside
+    /// it, entered at (if still inside), span, name, fields).
+    poll_span: Option<PollSpanPick>,
     poll: Option<(u64, Option<u64>, Option<LocationId>, u32)>,
     park: Option<(u64, u32, Option<u64>, Option<u64>)>,
     sample: Option<(u64, u64, Option<u64>)>,
@@ -612,6 +646,7 @@ impl<'a> RowMaker<'a> {
             poll_findings,
             workers: HashMap::new(),
             sites: HashMap::new(),
+            texts: HashMap::new(),
         }
     }
 
@@ -635,6 +670,15 @@ impl<'a> RowMaker<'a> {
                 state.park = None;
                 state.poll = Some((t, task_id, spawned_at, local_queue));
                 state.latency = None;
+                state.poll_span = state.spans.last().map(|(span, name, fields)| PollSpanPick {
+                    depth: state.spans.len() - 1,
+                    inside: 0,
+                    since: Some(t),
+                    span: *span,
+                    name: name.clone(),
+                    fields: fields.clone(),
+                    best: None,
+                });
             }
             TraceEvent::ScheduleLatency {
                 worker,
@@ -647,12 +691,73 @@ impl<'a> RowMaker<'a> {
                     state.latency = Some(latency_nanos);
                 }
             }
+            TraceEvent::SpanEnter {
+                worker,
+                span,
+                name,
+                fields,
+                ..
+            } => {
+                let mut text = |id: TextId| {
+                    self.texts
+                        .entry(id)
+                        .or_insert_with(|| Arc::from(scan.text(id).unwrap_or("(undefined text)")))
+                        .clone()
+                };
+                let (name, fields) = (text(name), text(fields));
+                let state = self.workers.entry(worker).or_default();
+                let depth = state.spans.len();
+                state.spans.push((span, name.clone(), fields.clone()));
+                if state.poll.is_some() {
+                    let fresh = PollSpanPick {
+                        depth,
+                        inside: 0,
+                        since: Some(t),
+                        span,
+                        name,
+                        fields,
+                        best: None,
+                    };
+                    state.poll_span = match state.poll_span.take() {
+                        Some(old) if old.depth > depth => Some(old),
+                        Some(old) if old.depth == depth => {
+                            // A sibling: keep the longer of those before.
+                            let inside = old.inside + old.since.map_or(0, |s| t.saturating_sub(s));
+                            let best = match old.best {
+                                Some(best) if best.0 >= inside => best,
+                                _ => (inside, old.name, old.fields),
+                            };
+                            Some(PollSpanPick {
+                                best: Some(best),
+                                ..fresh
+                            })
+                        }
+                        _ => Some(fresh),
+                    };
+                }
+            }
+            TraceEvent::SpanExit { worker, span, .. } => {
+                let state = self.workers.entry(worker).or_default();
+                if let Some(pick) = state.poll_span.as_mut().filter(|p| p.span == span) {
+                    if let Some(since) = pick.since.take() {
+                        pick.inside += t.saturating_sub(since);
+                    }
+                }
+                if let Some(at) = state.spans.iter().rposition(|(s, _, _)| *s == span) {
+                    state.spans.remove(at);
+                } else {
+                    for other in self.workers.values_mut() {
+                        other.spans.retain(|(s, _, _)| *s != span);
+                    }
+                }
+            }
             TraceEvent::PollEnd {
                 worker,
                 local_queue,
                 ..
             } => {
                 let state = self.workers.entry(worker).or_default();
+                let span = state.poll_span.take().map(|pick| pick.pick(t));
                 if let Some((start, task_id, location, queue_start)) = state.poll.take() {
                     let duration = t.saturating_sub(start);
                     let finding = (duration >= self.long_poll_ns)
@@ -684,6 +789,7 @@ impl<'a> RowMaker<'a> {
                         queue_end: local_queue,
                         finding: finding.copied(),
                         latency: state.latency.take(),
+                        span: span.as_ref().map(|(name, fields)| (&**name, &**fields)),
                     })?;
                 }
             }
@@ -772,6 +878,8 @@ struct PollRow<'a> {
     queue_end: u32,
     finding: Option<&'a Finding>,
     latency: Option<u64>,
+    /// The poll's innermost span: name and fields.
+    span: Option<(&'a str, &'a str)>,
 }
 
 struct ParkRow {
@@ -985,6 +1093,8 @@ columns!(PollColumns {
     off_cpu_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     cpu_samples: Int32Builder = Int32Builder::new(), DataType::Int32, true;
     schedule_latency_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
+    span: StringBuilder = StringBuilder::new(), DataType::Utf8, true;
+    span_fields: StringBuilder = StringBuilder::new(), DataType::Utf8, true;
 });
 
 columns!(ParkColumns {
@@ -1045,6 +1155,9 @@ columns!(FindingColumns {
     delayed_total_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     delayed_worst_ns: Int64Builder = Int64Builder::new(), DataType::Int64, true;
     confirmed_by_delays: BooleanBuilder = BooleanBuilder::new(), DataType::Boolean, true;
+    span: StringBuilder = StringBuilder::new(), DataType::Utf8, true;
+    span_fields: StringBuilder = StringBuilder::new(), DataType::Utf8, true;
+    spans: ListBuilder<StringBuilder> = ListBuilder::new(StringBuilder::new()), string_list(), true;
 });
 
 /// A list of strings, as [`ListBuilder::new`] builds it.
@@ -1111,6 +1224,9 @@ impl Table<PollColumns> {
             .append_option(cpu.map(|b| i64_of(b.off_cpu_ns)));
         c.cpu_samples.append_option(cpu.map(|b| i32_of(b.samples)));
         c.schedule_latency_ns.append_option(row.latency.map(i64_of));
+        c.span.append_option(row.span.map(|(name, _)| name));
+        c.span_fields
+            .append_option(row.span.map(|(_, fields)| fields));
         let full = self.file.added();
         self.flush_if_full(full, PollColumns::finish)
     }
@@ -1247,6 +1363,18 @@ impl Table<FindingColumns> {
         c.delayed_worst_ns
             .append_option(f.delayed.map(|d| i64_of(d.worst_ns)));
         c.confirmed_by_delays.append_option(f.confirmed_by_delays);
+        let innermost = f.spans.first();
+        c.span.append_option(innermost.map(|s| s.name.as_str()));
+        c.span_fields
+            .append_option(innermost.map(|s| s.fields.as_str()));
+        if f.spans.is_empty() {
+            c.spans.append(false);
+        } else {
+            for span in &f.spans {
+                c.spans.values().append_value(span.to_string());
+            }
+            c.spans.append(true);
+        }
         let full = self.file.added();
         self.flush_if_full(full, FindingColumns::finish)
     }

@@ -45,9 +45,14 @@ fn open_poll_after(open: Option<u64>, event: RecordedEvent) -> Option<u64> {
         RecordedEvent::PollStart {
             timestamp_nanos, ..
         } => Some(timestamp_nanos),
-        // Not every record ends a poll: a worker-thread record can fall
-        // inside one.
-        RecordedEvent::WorkerThread { .. } | RecordedEvent::ScheduleLatency { .. } => open,
+        // Not every record ends a poll: worker-thread, schedule-latency,
+        // span and mark records can fall inside one.
+        RecordedEvent::WorkerThread { .. }
+        | RecordedEvent::ScheduleLatency { .. }
+        | RecordedEvent::SpanEnter { .. }
+        | RecordedEvent::SpanExit { .. }
+        | RecordedEvent::SpanClose { .. }
+        | RecordedEvent::Mark { .. } => open,
         _ => None,
     }
 }
@@ -217,11 +222,13 @@ impl ThreadSlot {
     /// Hands the buffer to the collector by pointer and continues in an
     /// empty recycled one (a full buffer's normal path). The owner starts
     /// its next record as at the start of a buffer ([`Stream::START`]).
+    /// `open_poll`: the start of the poll the owner is in, if it is in one
+    /// (a span record inside a poll can fill the buffer).
     ///
     /// # Safety
     ///
     /// Only the thread that owns this slot may call it.
-    pub(crate) unsafe fn hand_over(&self, collector: &CentralCollector) {
+    pub(crate) unsafe fn hand_over(&self, collector: &CentralCollector, open_poll: Option<u64>) {
         let mut drained = self.lock();
         let len = self.len.load(Ordering::Relaxed);
         // SAFETY: the owner holds `drain`, so no reader looks at the `Vec`.
@@ -230,11 +237,10 @@ impl ThreadSlot {
         // SAFETY: words `..len` are initialised (published by the owner).
         unsafe { full.set_len(len) };
         *buffer = collector.hand_over(full, drained.consumed, self.capacity);
-        // Hand-overs happen outside polls (and this thread stops).
         *drained = Drained {
             consumed: 0,
             state: Stream::START,
-            open_poll: None,
+            open_poll,
         };
         self.len.store(0, Ordering::Release);
     }
@@ -422,6 +428,71 @@ pub(crate) mod tests {
         assert_eq!(rest, expected[2..]);
     }
 
+    /// Span and mark records decode to their events, are timed like the
+    /// others, and keep a thread inside its poll.
+    #[test]
+    fn span_and_mark_records_decode() {
+        use pulse_trace::{SpanId, TextId};
+        let here = SpawnLocation(Location::caller());
+        let words = [
+            SET_WORKER | (2 << 32),
+            SET_TIME,
+            1_000,
+            head(POLL_START | NEW_LOCATION, 0, 0),
+            7,
+            location_word(here),
+            head(SPAN_ENTER, 5, 0),
+            1 << 50,
+            3 | (4 << 32),
+            head(MARK | HAS_VALUE, 5, 0),
+            9,
+            42,
+            head(MARK, 1, 0),
+            9,
+            head(SPAN_EXIT, 1, 0),
+            1 << 50,
+            head(SPAN_CLOSE, 1, 0),
+            1 << 50,
+        ];
+        let decoded: Vec<_> = Records::new(&words, 0, Stream::START).skip(1).collect();
+        assert_eq!(
+            decoded,
+            [
+                RecordedEvent::SpanEnter {
+                    timestamp_nanos: 1_005,
+                    worker: 2,
+                    span: SpanId(1 << 50),
+                    name: TextId(3),
+                    fields: TextId(4),
+                },
+                RecordedEvent::Mark {
+                    timestamp_nanos: 1_010,
+                    worker: 2,
+                    name: TextId(9),
+                    value: Some(42),
+                },
+                RecordedEvent::Mark {
+                    timestamp_nanos: 1_011,
+                    worker: 2,
+                    name: TextId(9),
+                    value: None,
+                },
+                RecordedEvent::SpanExit {
+                    timestamp_nanos: 1_012,
+                    worker: 2,
+                    span: SpanId(1 << 50),
+                },
+                RecordedEvent::SpanClose {
+                    timestamp_nanos: 1_013,
+                    worker: 2,
+                    span: SpanId(1 << 50),
+                },
+            ]
+        );
+        let open = Records::new(&words, 0, Stream::START).fold(None, open_poll_after);
+        assert_eq!(open, Some(1_000), "still inside the poll");
+    }
+
     #[test]
     fn push_reports_room_and_refuses_what_does_not_fit() {
         let slot = ThreadSlot::new(1, None);
@@ -456,7 +527,7 @@ pub(crate) mod tests {
         slot.copy_out(&c, true);
         push_all(&[head(POLL_END, 1, 0)]);
         // SAFETY: as above.
-        unsafe { slot.hand_over(&c) };
+        unsafe { slot.hand_over(&c, None) };
         push_all(&poll_ends([20, 21]));
         // SAFETY: as above.
         unsafe { slot.flush_owned(&c) };
@@ -486,7 +557,7 @@ pub(crate) mod tests {
                         }
                         let room = slot.push([head(POLL_END, 0, 0), SET_TIME, i + 1]);
                         if room.is_some_and(|room| room < RESERVE_WORDS) {
-                            slot.hand_over(&c);
+                            slot.hand_over(&c, None);
                             fresh = true;
                         }
                     }

@@ -39,9 +39,12 @@
 #![cfg_attr(not(any(tokio_unstable, feature = "bench")), allow(dead_code))]
 
 use crate::record::buffer::{
-    self, ThreadSlot, HAS_CPU, HAS_LATENCY, HAS_RUN_DELAY, MAX_DELTA, NEW_LOCATION, NO_WORKER,
-    PARK, POLL_END, POLL_START, RESERVE_WORDS, SET_TIME, SET_WORKER, UNPARK, WORKER_THREAD,
+    self, ThreadSlot, HAS_CPU, HAS_LATENCY, HAS_RUN_DELAY, HAS_VALUE, MARK, MAX_DELTA,
+    NEW_LOCATION, NO_WORKER, PARK, POLL_END, POLL_START, RESERVE_WORDS, SET_TIME, SET_WORKER,
+    UNPARK, WORKER_THREAD,
 };
+#[cfg(feature = "tracing")]
+use crate::record::buffer::{SPAN_CLOSE, SPAN_ENTER, SPAN_EXIT};
 use crate::record::clock::{self, SchedStatFile};
 use crate::record::metrics::MetricsBatch;
 use crate::record::shared::{saturate_u32, Shared};
@@ -80,6 +83,11 @@ struct Local {
     stream_worker: u32,
     /// The spawn location of this buffer's previous PollStart (0: none).
     stream_location: u64,
+    /// Span enters recorded on this thread minus exits recorded: while
+    /// positive, exits are recorded even with recording disabled, so the
+    /// trace keeps enters and exits paired (as `in_poll` does for polls).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    open_spans: u32,
 }
 
 /// One CPU/run-queue reading of this thread: `(cpu_nanos, run_delay_nanos)`.
@@ -109,6 +117,7 @@ impl Local {
             stream_time: 0,
             stream_worker: NO_WORKER,
             stream_location: 0,
+            open_spans: 0,
         }
     }
 
@@ -213,8 +222,11 @@ impl Local {
     #[cold]
     #[inline(never)]
     fn hand_over(&mut self) {
+        // A span or mark record can fill the buffer inside a poll: the
+        // next buffer then starts inside that poll.
+        let open_poll = self.in_poll.then(|| self.metrics.poll_started_at());
         // SAFETY: see `write`.
-        unsafe { self.slot.hand_over(&self.shared.collector) };
+        unsafe { self.slot.hand_over(&self.shared.collector, open_poll) };
         self.reset_stream();
     }
 
@@ -609,6 +621,102 @@ fn schedule_latency_nanos(meta: &TaskMeta<'_>) -> Option<u64> {
         let _ = meta;
         None
     }
+}
+
+/// Runs `f` with the calling thread's `Local` if it has one, that is if it
+/// is (or was) a worker of a recorded runtime. Threads without one (the
+/// blocking pool, a multi-thread runtime's `block_on` caller, threads
+/// outside any runtime) record no spans or marks: they have no worker to
+/// put them on, and giving every such thread a buffer would cost memory
+/// per thread.
+#[inline]
+fn with_worker_local(f: impl FnOnce(&mut Local)) {
+    // SAFETY: see `with_local`; the span and mark recorders below never
+    // call back into `tracing` or a hook.
+    if let Some(local) = unsafe { LOCAL.get().as_mut() } {
+        f(local);
+    }
+}
+
+#[cfg(feature = "tracing")]
+/// Whether span and mark records made on this thread now are kept: it
+/// runs a recorded worker and recording is enabled. One thread-local load
+/// and one relaxed atomic load.
+#[inline]
+pub(crate) fn thread_records() -> bool {
+    // SAFETY: see `with_local`; only reads.
+    unsafe { LOCAL.get().as_ref() }
+        .is_some_and(|local| local.worker != NO_WORKER && local.shared.is_enabled())
+}
+
+/// A span or mark record: the head (time, worker), then `words`; hands
+/// over after it when the buffer is nearly full (also inside a poll, see
+/// `hand_over`).
+#[inline]
+fn push_timed<const N: usize>(local: &mut Local, tag: u64, words: [u64; N]) {
+    let timestamp = local.now();
+    let worker = local.worker;
+    let head = local.head(tag, timestamp, worker, 0);
+    // SAFETY: `Local` belongs to this thread (see `with_local`).
+    let pushed = unsafe { local.slot.push_first([head, words[0], words[N - 1]], N + 1) };
+    match pushed {
+        Some(room) if room >= RESERVE_WORDS => {}
+        Some(_) => local.hand_over(),
+        None => local.no_room(N + 1),
+    }
+}
+
+#[cfg(feature = "tracing")]
+/// This thread entered `tracing` span `span` (its id), whose name and
+/// fields are the text ids in `text` (low and high 32 bits).
+#[inline]
+pub(crate) fn record_span_enter(span: u64, text: u64) {
+    with_worker_local(|local| {
+        if !local.shared.is_enabled() || local.worker == NO_WORKER {
+            return;
+        }
+        local.open_spans = local.open_spans.saturating_add(1);
+        push_timed(local, SPAN_ENTER, [span, text]);
+    });
+}
+
+#[cfg(feature = "tracing")]
+/// This thread exited span `span`.
+#[inline]
+pub(crate) fn record_span_exit(span: u64) {
+    with_worker_local(|local| {
+        let recorded_enter = local.open_spans > 0;
+        local.open_spans = local.open_spans.saturating_sub(1);
+        if (!recorded_enter && !local.shared.is_enabled()) || local.worker == NO_WORKER {
+            return;
+        }
+        push_timed(local, SPAN_EXIT, [span]);
+    });
+}
+
+#[cfg(feature = "tracing")]
+/// Span `span` closed (on this thread).
+pub(crate) fn record_span_close(span: u64) {
+    with_worker_local(|local| {
+        if !local.shared.is_enabled() || local.worker == NO_WORKER {
+            return;
+        }
+        push_timed(local, SPAN_CLOSE, [span]);
+    });
+}
+
+/// A mark named by text id `name`, with `value` if any.
+#[inline]
+pub(crate) fn record_mark(name: u32, value: Option<u64>) {
+    with_worker_local(|local| {
+        if !local.shared.is_enabled() || local.worker == NO_WORKER {
+            return;
+        }
+        match value {
+            Some(value) => push_timed(local, MARK | HAS_VALUE, [u64::from(name), value]),
+            None => push_timed(local, MARK, [u64::from(name)]),
+        }
+    });
 }
 
 pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {

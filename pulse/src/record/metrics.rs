@@ -446,6 +446,12 @@ impl MetricsBatch {
         self.local_queue_max = self.local_queue_max.max(local_queue);
     }
 
+    /// When the poll in progress started (a span record that fills the
+    /// buffer inside a poll hands it over with this).
+    pub(crate) fn poll_started_at(&self) -> u64 {
+        self.poll_started_at
+    }
+
     /// Counts a poll that ended at `now`; returns how long it took.
     #[inline]
     pub(crate) fn poll_end(&mut self, now: u64, local_queue: u32, shared: &SharedMetrics) -> u64 {

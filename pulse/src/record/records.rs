@@ -23,6 +23,9 @@
 //! | [`SET_TIME`] | timestamp | none: the next record's delta counts from here |
 //! | [`SET_WORKER`] | — (head bits 32–63: worker) | none: the worker of the records that follow |
 //! | [`SET_LOCATION`] | location address | none: the spawn location a PollStart without [`NEW_LOCATION`] has |
+//! | [`SPAN_ENTER`] | span id, name and fields text ids (low and high 32 bits) | SpanEnter |
+//! | [`SPAN_EXIT`], [`SPAN_CLOSE`] | span id | SpanExit, SpanClose |
+//! | [`MARK`] | name text id, and the value if [`HAS_VALUE`] | Mark |
 //!
 //! A poll of a task spawned where the buffer's previous PollStart's task
 //! was (every poll of a yield storm, most of a server's) is therefore 24
@@ -35,7 +38,7 @@
 //! the point copying resumes, which the copier keeps ([`Stream`]) and writes
 //! in front of each copy as `SET_*` records.
 
-use pulse_trace::{Encoder, RecordedEvent, SpawnLocation, WorkerThreadKind};
+use pulse_trace::{Encoder, RecordedEvent, SpanId, SpawnLocation, TextId, WorkerThreadKind};
 use std::panic::Location;
 
 /// Worker index stored in [`ThreadSlot::worker`] before the thread has
@@ -59,6 +62,16 @@ pub(crate) const SET_WORKER: u64 = 7;
 /// Tag of a record setting the spawn location of PollStarts without
 /// [`NEW_LOCATION`] (copies only).
 pub(crate) const SET_LOCATION: u64 = 8;
+/// Tag of a SpanEnter record (issue 19; appended after the tags above).
+pub(crate) const SPAN_ENTER: u64 = 9;
+/// Tag of a SpanExit record.
+pub(crate) const SPAN_EXIT: u64 = 10;
+/// Tag of a SpanClose record.
+pub(crate) const SPAN_CLOSE: u64 = 11;
+/// Tag of a Mark record.
+pub(crate) const MARK: u64 = 12;
+/// Mark flag: a value word follows the name.
+pub(crate) const HAS_VALUE: u64 = 0x10;
 /// PollStart flag: the location's address follows the task id.
 pub(crate) const NEW_LOCATION: u64 = 0x10;
 /// PollStart flag: the task's schedule latency (nanoseconds) is the
@@ -187,7 +200,10 @@ impl<'a> Records<'a> {
         let flags = head & 0xF0;
         let high = head >> 32;
         let mut state = self.state;
-        let timed = matches!(tag, POLL_START | POLL_END | PARK | UNPARK);
+        let timed = matches!(
+            tag,
+            POLL_START | POLL_END | PARK | UNPARK | SPAN_ENTER | SPAN_EXIT | SPAN_CLOSE | MARK
+        );
         let queue = (head >> 8) as u32;
         if timed {
             state.time = state.time.wrapping_add(head >> 40);
@@ -274,6 +290,47 @@ impl<'a> Records<'a> {
                     }
                 }),
             ),
+            SPAN_ENTER => {
+                let text = self.word(2);
+                (
+                    3,
+                    Some(RecordedEvent::SpanEnter {
+                        timestamp_nanos,
+                        worker,
+                        span: SpanId(self.word(1)),
+                        name: TextId(text as u32),
+                        fields: TextId((text >> 32) as u32),
+                    }),
+                )
+            }
+            SPAN_EXIT => (
+                2,
+                Some(RecordedEvent::SpanExit {
+                    timestamp_nanos,
+                    worker,
+                    span: SpanId(self.word(1)),
+                }),
+            ),
+            SPAN_CLOSE => (
+                2,
+                Some(RecordedEvent::SpanClose {
+                    timestamp_nanos,
+                    worker,
+                    span: SpanId(self.word(1)),
+                }),
+            ),
+            MARK => {
+                let has_value = flags & HAS_VALUE != 0;
+                (
+                    2 + usize::from(has_value),
+                    Some(RecordedEvent::Mark {
+                        timestamp_nanos,
+                        worker,
+                        name: TextId(self.word(1) as u32),
+                        value: has_value.then(|| self.word(2)),
+                    }),
+                )
+            }
             SET_TIME => {
                 state.time = self.word(1);
                 (2, None)

@@ -54,6 +54,10 @@
     WorkerThread: 7,
     StackSample: 8,
     ScheduleLatency: 9,
+    SpanEnter: 10,
+    SpanExit: 11,
+    SpanClose: 12,
+    Mark: 13,
   });
   const KIND_NAMES = [
     "PollStart",
@@ -66,7 +70,14 @@
     "WorkerThread",
     "StackSample",
     "ScheduleLatency",
+    "SpanEnter",
+    "SpanExit",
+    "SpanClose",
+    "Mark",
   ];
+  /** The text ids Rust's `TextId::EMPTY` and `TextId::OVERFLOW`. */
+  const TEXT_EMPTY = 0;
+  const TEXT_OVERFLOW = 4294967295;
   /** `WorkerThread` kinds, numbered like pulse's `WorkerThreadKind`. */
   const THREAD_KINDS = ["runs", "sampled", "poll_detached"];
 
@@ -84,6 +95,9 @@
     StackDefinition: "stack definition record",
     StackSample: "StackSample record",
     ScheduleLatency: "schedule latency record",
+    TextDefinition: "text definition record",
+    Span: "span record",
+    Mark: "Mark record",
     WorkerSwitch: "worker switch record",
     SetTime: "set-time record",
     Metadata: "Metadata record",
@@ -118,6 +132,12 @@
         return REC.StackSample;
       case 0x8c:
         return REC.ScheduleLatency;
+      case 0x89:
+        return REC.TextDefinition;
+      case 0x8a:
+        return REC.Span;
+      case 0x8b:
+        return REC.Mark;
       default:
         return "record with unknown tag 0x" + hex2(tag);
     }
@@ -244,6 +264,16 @@
       this.stackModules = new Map(); // id -> { path, buildId }
       this.stackFrames = new Map(); // id -> { function, file, line, inlined, module, gen }
       this.stacks = new Map(); // id -> { frames: [frame], truncated, gen }
+      // Texts (0x89: span names, span fields, mark names), kept across
+      // files; a file must define the texts it uses.
+      this.texts = new Map(); // id -> { text, gen }
+    }
+    /** The text a span or mark names ("" for the empty text). */
+    text(id) {
+      if (id === TEXT_EMPTY) return "";
+      if (id === TEXT_OVERFLOW) return "(text table full)";
+      const t = this.texts.get(id);
+      return t ? t.text : null;
     }
     get(id) {
       const site = this.sites.get(id);
@@ -316,6 +346,14 @@
       // Rust's `TraceReader::end`): {timestamp_nanos, reason, signal,
       // dropped_events, threads_still_recording}.
       this.traceEnd = null;
+      // Spans and marks (0x8A, 0x8B): per worker, the span of its previous
+      // span record in this file.
+      this.prevSpan = new Map();
+      this.span = 0;
+      this.spanName = 0;
+      this.spanFields = 0;
+      this.markName = 0;
+      this.markValue = -1; // -1: none
       this.start();
     }
 
@@ -676,6 +714,53 @@
           this.latency = latency;
           return true;
         }
+        case 0x89: {
+          const id = this.u32("id", 0);
+          if (id === TEXT_EMPTY || id === TEXT_OVERFLOW) {
+            throw corrupt(this.record + ": id " + id + " is out of range (at most " + (TEXT_OVERFLOW - 1) + ")");
+          }
+          const text = this.string("text");
+          this.locations.texts.set(id, { text, gen: this.gen });
+          return false;
+        }
+        case 0x8a: {
+          const worker = this.u32("worker", 0);
+          const dt = this.zigzag("dt", 0);
+          const t = this.workerRelative(worker, dt);
+          const kind = this.varint("kind", 0);
+          const change = this.zigzag("span", 0);
+          // As the Rust reader: a wrapping u64 (kept as its i64 value).
+          const spanI64 = wrappingAddI64(this.prevSpan.get(worker) || 0, change);
+          this.prevSpan.set(worker, spanI64);
+          const span = u64(spanI64);
+          if (kind === 0) {
+            this.spanName = this.textId("name");
+            this.spanFields = this.textId("fields");
+            this.kind = Kind.SpanEnter;
+          } else if (kind === 1) {
+            this.kind = Kind.SpanExit;
+          } else if (kind === 2) {
+            this.kind = Kind.SpanClose;
+          } else {
+            return false;
+          }
+          this.t = t;
+          this.worker = worker;
+          this.span = span;
+          return true;
+        }
+        case 0x8b: {
+          const worker = this.u32("worker", 0);
+          const dt = this.zigzag("dt", 0);
+          const t = this.workerRelative(worker, dt);
+          this.markName = this.textId("name");
+          const flags = this.varint("flags", 0);
+          this.markValue = flags % 2 === 1 ? this.varint("value", 0) : -1;
+          this.kind = Kind.Mark;
+          this.t = t;
+          this.worker = worker;
+          return true;
+        }
         case 0x86: {
           const ticks = this.varint("ticks", 0);
           const worker = this.u32("worker", 0);
@@ -693,6 +778,26 @@
         default:
           return false;
       }
+    }
+
+    /** A text id of a span or mark record, defined in this file. */
+    textId(field) {
+      const id = this.u32(field, 0);
+      if (id === TEXT_EMPTY || id === TEXT_OVERFLOW) return id;
+      const t = this.locations.texts.get(id);
+      if (t === undefined || t.gen !== this.gen) {
+        throw corrupt("text id " + id + " used before its definition (tag 0x89) in this file");
+      }
+      return id;
+    }
+
+    /** A span or mark record's time: `dt` ticks after its worker's compact clock. */
+    workerRelative(worker, dt) {
+      const slot = this.slots.get(worker);
+      const prev = slot === undefined ? 0 : this.wTicks[slot];
+      const ticks = prev + dt;
+      if (ticks < 0 || ticks > U64_MAX) throw corrupt(this.record + ": timestamp overflows u64 nanoseconds");
+      return this.timestamp(ticks);
     }
 
     // ---- compact records --------------------------------------------------
@@ -1043,7 +1148,7 @@
             this.readLengthPrefixed(start);
             const payloadEnd = this.lim;
             // Tags this version does not know are skipped whole.
-            const event = tag <= 0x88 || tag === 0x8c ? this.decodePayload(tag) : false;
+            const event = tag <= 0x8c ? this.decodePayload(tag) : false;
             this.p = payloadEnd;
             if (event) {
               this.traceEnd = null;
@@ -1098,6 +1203,22 @@
         case Kind.ScheduleLatency:
           e.worker = this.worker;
           e.latency_nanos = this.latency;
+          break;
+        case Kind.SpanEnter:
+          e.worker = this.worker;
+          e.span = this.span;
+          e.name = this.locations.text(this.spanName);
+          e.fields = this.locations.text(this.spanFields);
+          break;
+        case Kind.SpanExit:
+        case Kind.SpanClose:
+          e.worker = this.worker;
+          e.span = this.span;
+          break;
+        case Kind.Mark:
+          e.worker = this.worker;
+          e.name = this.locations.text(this.markName);
+          e.value = this.markValue < 0 ? null : this.markValue;
           break;
         default:
           e.count = this.count;

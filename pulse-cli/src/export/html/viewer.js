@@ -255,6 +255,34 @@
       this.longest = 0;
       this.longestAt = -1;
       this.pyramid = null;
+      // `tracing` spans (enter -> exit on this worker's thread, or exit on
+      // another after the task moved) and marks (issue 19).
+      this.spans = []; // { s, e, depth, label }, sorted by s at the end
+      this.open = []; // { id, s, label } entered and not exited, outermost first
+      this.spanMaxDur = 0;
+      this.marks = []; // { t, label }, sorted by t at the end
+    }
+
+    enterSpan(id, t, label) {
+      this.open.push({ id, s: t, label, depth: this.open.length });
+    }
+
+    /** Ends span `id` if this worker entered it; true if it did. */
+    exitSpan(id, t) {
+      for (let i = this.open.length - 1; i >= 0; i--) {
+        const o = this.open[i];
+        if (o.id !== id) continue;
+        this.open.splice(i, 1);
+        this.pushSpan(o, t);
+        return true;
+      }
+      return false;
+    }
+
+    pushSpan(o, e) {
+      const end = Math.max(e, o.s);
+      this.spans.push({ s: o.s, e: end, depth: o.depth, label: o.label });
+      if (end - o.s > this.spanMaxDur) this.spanMaxDur = end - o.s;
     }
 
     /** Makes room for this many polls, parks and readings in all. */
@@ -381,6 +409,11 @@
 
     /** Closes what is open at the end of the trace and sorts what must be. */
     finish(end) {
+      for (const o of this.open) this.pushSpan(o, end);
+      this.open = [];
+      this.spans.sort((x, y) => x.s - y.s || x.depth - y.depth);
+      this.marks.sort((x, y) => x.t - y.t);
+      this.markT = Float64Array.from(this.marks, (m) => m.t);
       this.rT = trim(this.rT, this.nReadings);
       this.rCpu = trim(this.rCpu, this.nReadings);
       this.rRd = trim(this.rRd, this.nReadings);
@@ -787,6 +820,30 @@
                 // PollStart).
                 this.worker(dec.worker).onEvent(dec);
                 break;
+              case K.SpanEnter: {
+                const name = this.locations.text(dec.spanName) ?? "span";
+                const fields = this.locations.text(dec.spanFields) ?? "";
+                this.worker(dec.worker).enterSpan(dec.span, t, fields === "" ? name : name + "{" + fields + "}");
+                wid = -1;
+                break;
+              }
+              case K.SpanExit:
+                // A span exited on another worker than the one that
+                // entered it (its task moved) ends on the entering one.
+                if (!this.worker(dec.worker).exitSpan(dec.span, t)) {
+                  for (const other of this.workers.values()) if (other.exitSpan(dec.span, t)) break;
+                }
+                wid = -1;
+                break;
+              case K.SpanClose:
+                break;
+              case K.Mark: {
+                const name = this.locations.text(dec.markName) ?? "mark";
+                const label = dec.markValue < 0 ? name : name + "=" + dec.markValue;
+                this.worker(dec.worker).marks.push({ t, label });
+                wid = -1;
+                break;
+              }
               default:
                 this.dropped.push(t, dec.count);
                 this.droppedTotal += dec.count;
@@ -971,7 +1028,15 @@
     POLL_H = Math.round((LANE_H - POLL_Y - 6) * 0.55);
     LQ_Y = POLL_Y + POLL_H + 3;
     LQ_H = LANE_H - LQ_Y - 4;
+    SPAN_H = Math.max(4, Math.floor((LQ_H - 2) / SPAN_DEPTHS) - 1);
   }
+  // Span bars (issue 19): nested rows over the local-queue band.
+  const SPAN_DEPTHS = 3;
+  let SPAN_H = 5;
+  const SPAN_COLORS = ["#7b5ea7", "#9d7cc9", "#b99be0"];
+  const MARK_COLOR = "#e07b00";
+  // More spans than this in view are not drawn (a label says to zoom in).
+  const SPAN_DRAW_LIMIT = 20000;
   const RAW_LIMIT = 4000;
   // Findings narrower than this (px) gather into one marker per column this wide.
   const MARKER_BIN = 6;
@@ -1679,6 +1744,82 @@
       if (raw) this.columnsFromItems(w, acc, cols, p0, p1, k0, k1, a0, a1);
       else this.columnsFromPyramid(w, acc, cols);
       this.drawColumns(acc, cols, y);
+      this.drawSpans(w, y, a, b);
+    }
+
+    /** The spans of worker `w` overlapping [a, b] (absolute ns), at most `max`. */
+    spansIn(w, a, b, max) {
+      const spans = w.spans;
+      // Spans are sorted by start; none lasts longer than spanMaxDur.
+      let lo = 0;
+      let hi = spans.length;
+      const from = a - w.spanMaxDur;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (spans[mid].s < from) lo = mid + 1;
+        else hi = mid;
+      }
+      const out = [];
+      for (let i = lo; i < spans.length && spans[i].s <= b && out.length < max; i++) {
+        if (spans[i].e >= a) out.push(spans[i]);
+      }
+      return out;
+    }
+
+    /** `tracing` spans as nested bars over the local-queue band, marks as ticks. */
+    drawSpans(w, y, a, b) {
+      if (w.spans.length === 0 && w.marks.length === 0) return;
+      const ctx = this.ctx;
+      const W = this.width;
+      const origin = this.model.first;
+      const px = (t) => LABEL_W + this.col(t - origin);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(LABEL_W, y, W - LABEL_W, LANE_H);
+      ctx.clip();
+      ctx.font = "9px sans-serif";
+      ctx.textBaseline = "top";
+      const visible = this.spansIn(w, a, b, SPAN_DRAW_LIMIT + 1);
+      if (visible.length > SPAN_DRAW_LIMIT) {
+        // Drawing only the first ones would misrepresent the rest.
+        ctx.fillStyle = SPAN_COLORS[0];
+        ctx.fillText("more than " + fmtInt(SPAN_DRAW_LIMIT) + " spans in view: zoom in to see them", LABEL_W + 6, y + LQ_Y);
+      }
+      for (const sp of visible.length > SPAN_DRAW_LIMIT ? [] : visible) {
+        const x0 = Math.max(LABEL_W, px(sp.s));
+        const x1 = Math.min(W, px(sp.e));
+        if (x1 - x0 < 0.5 && sp.depth > 0) continue;
+        const depth = Math.min(sp.depth, SPAN_DEPTHS - 1);
+        const top = y + LQ_Y + depth * (SPAN_H + 1);
+        ctx.fillStyle = SPAN_COLORS[depth % SPAN_COLORS.length];
+        ctx.fillRect(x0, top, Math.max(1, x1 - x0), SPAN_H);
+        if (x1 - x0 > 40 && SPAN_H >= 8) {
+          ctx.fillStyle = "#fff";
+          ctx.fillText(sp.label, x0 + 2, top, x1 - x0 - 4);
+        }
+      }
+      ctx.fillStyle = MARK_COLOR;
+      ctx.strokeStyle = MARK_COLOR;
+      const m0 = lowerBound(w.markT, w.marks.length, a);
+      const m1 = upperBound(w.markT, w.marks.length, b);
+      if (m1 - m0 > SPAN_DRAW_LIMIT) {
+        ctx.fillText("more than " + fmtInt(SPAN_DRAW_LIMIT) + " marks in view: zoom in to see them", LABEL_W + 6, y + POLL_Y - 10);
+        ctx.restore();
+        return;
+      }
+      for (let i = m0; i < m1; i++) {
+        const x = Math.round(px(w.marks[i].t)) + 0.5;
+        ctx.beginPath();
+        ctx.moveTo(x, y + POLL_Y);
+        ctx.lineTo(x, y + LANE_H - 2);
+        ctx.stroke();
+        ctx.beginPath();
+        ctx.moveTo(x - 3, y + POLL_Y - 4);
+        ctx.lineTo(x + 3, y + POLL_Y - 4);
+        ctx.lineTo(x, y + POLL_Y);
+        ctx.fill();
+      }
+      ctx.restore();
     }
 
     /** Column of relative time t (fractional). */
@@ -2064,6 +2205,7 @@
           else row("no poll at " + fmtTime(origin + h.t), "m");
         }
         if (h.area === "ratio" || h.area === "poll") this.describePeriod(w, origin + h.t, row);
+        this.describeSpans(w, origin + h.t, nsPerPx, row);
       }
       if (h.finding !== undefined) {
         const f = this.findings[h.finding];
@@ -2075,6 +2217,18 @@
         parts.push("</div>");
       }
       this.tooltip(parts.join(""), cx, cy);
+    }
+
+    /** Spans active on worker `w` at absolute time t (innermost first) and marks within 3 px. */
+    describeSpans(w, t, nsPerPx, row) {
+      const marks = w.marks.filter((m) => Math.abs(m.t - t) <= nsPerPx * 3);
+      for (const m of marks.slice(0, 5)) row("mark " + m.label + " at " + fmtTime(m.t), "h");
+      const spans = this.spansIn(w, t, t, 64)
+        .filter((sp) => sp.e - sp.s >= nsPerPx || sp.s <= t)
+        .sort((x, y) => y.depth - x.depth);
+      if (spans.length === 0) return;
+      row("inside span" + (spans.length === 1 ? "" : "s") + " (innermost first)", "h");
+      for (const sp of spans.slice(0, 8)) row(sp.label + " — " + fmtDur(sp.e - sp.s) + " from " + fmtTime(sp.s), "m");
     }
 
     describePoll(w, i, row, pixelNs) {
