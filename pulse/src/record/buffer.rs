@@ -36,6 +36,24 @@ struct Drained {
     /// The timestamp of the PollStart the records before `consumed` end
     /// with, if they end inside a poll (for [`ThreadSlot::open_poll_start`]).
     open_poll: Option<u64>,
+    /// How far [`ThreadSlot::open_poll_start`] has decoded (it resumes
+    /// there when that is past `consumed`), the decoding state there, and
+    /// the open poll's start there.
+    peeked: usize,
+    peek_state: Stream,
+    peek_open: Option<u64>,
+}
+
+impl Drained {
+    /// An empty buffer's: nothing copied out or peeked at.
+    const START: Drained = Drained {
+        consumed: 0,
+        state: Stream::START,
+        open_poll: None,
+        peeked: 0,
+        peek_state: Stream::START,
+        peek_open: None,
+    };
 }
 
 /// Whether a thread is inside a poll after `event`, given whether (and
@@ -102,11 +120,7 @@ impl ThreadSlot {
             buffer: UnsafeCell::new(new_buffer(capacity)),
             capacity,
             len: AtomicUsize::new(0),
-            drain: Mutex::new(Drained {
-                consumed: 0,
-                state: Stream::START,
-                open_poll: None,
-            }),
+            drain: Mutex::new(Drained::START),
             tid,
             worker: AtomicU32::new(NO_WORKER),
         }
@@ -210,13 +224,24 @@ impl ThreadSlot {
     /// The timestamp of the PollStart the owner's published records end
     /// with, if they end inside a poll: the owner is in that poll.
     /// Read-only; any thread may call it (the stack sampler,
-    /// `record/stacks.rs`). It decodes only what was published since the
-    /// last copy.
+    /// `record/stacks.rs`, every `sample_ms`). It decodes only what was
+    /// published since its previous call or the last copy, whichever is
+    /// later: each record at most once, however often it is called.
     pub(crate) fn open_poll_start(&self) -> Option<u64> {
-        let drained = self.lock();
+        let mut drained = self.lock();
         let len = self.len.load(Ordering::Acquire);
-        let words = self.published(drained.consumed.min(len), len);
-        Records::new(words, 0, drained.state).fold(drained.open_poll, open_poll_after)
+        let (from, state, open) = if drained.peeked > drained.consumed {
+            (drained.peeked, drained.peek_state, drained.peek_open)
+        } else {
+            (drained.consumed, drained.state, drained.open_poll)
+        };
+        let from = from.min(len);
+        let mut records = Records::new(self.published(from, len), 0, state);
+        let open = records.by_ref().fold(open, open_poll_after);
+        drained.peeked = len;
+        drained.peek_state = records.state();
+        drained.peek_open = open;
+        open
     }
 
     /// Hands the buffer to the collector by pointer and continues in an
@@ -238,9 +263,8 @@ impl ThreadSlot {
         unsafe { full.set_len(len) };
         *buffer = collector.hand_over(full, drained.consumed, self.capacity);
         *drained = Drained {
-            consumed: 0,
-            state: Stream::START,
             open_poll,
+            ..Drained::START
         };
         self.len.store(0, Ordering::Release);
     }
@@ -259,11 +283,7 @@ impl ThreadSlot {
             collector.accept(drained.state, self.published(drained.consumed, len));
         }
         // Hand-overs happen outside polls (and this thread stops).
-        *drained = Drained {
-            consumed: 0,
-            state: Stream::START,
-            open_poll: None,
-        };
+        *drained = Drained::START;
         self.len.store(0, Ordering::Release);
     }
 
