@@ -555,6 +555,69 @@ pub(crate) mod tests {
         assert_eq!(slot.pending(), 0);
     }
 
+    /// The open poll seen by repeated peeks, with copies and a hand-over in
+    /// between, is the one a decode of everything published gives.
+    #[test]
+    fn open_poll_start_resumes_and_agrees_with_a_full_decode() {
+        let slot = ThreadSlot::new(64, None);
+        let c = CentralCollector::new(1000, slot.capacity);
+        let push_all = |words: &[u64]| {
+            for &word in words {
+                // SAFETY: this test thread is the only user of `slot`.
+                unsafe { slot.push([word]) };
+            }
+        };
+        let here = SpawnLocation(Location::caller());
+        let start = |delta| {
+            [
+                head(POLL_START | NEW_LOCATION, delta, 0),
+                7,
+                location_word(here),
+            ]
+        };
+        push_all(&[SET_WORKER, SET_TIME, 1_000]);
+        assert_eq!(slot.open_poll_start(), None);
+        push_all(&start(5));
+        assert_eq!(slot.open_poll_start(), Some(1_005));
+        assert_eq!(
+            slot.open_poll_start(),
+            Some(1_005),
+            "nothing new: same answer"
+        );
+        push_all(&[head(POLL_END, 10, 0)]);
+        assert_eq!(slot.open_poll_start(), None);
+        push_all(&start(3));
+        // The copy goes past the peek: the peek resumes at the copy's end.
+        slot.copy_out(&c, true);
+        assert_eq!(slot.open_poll_start(), Some(1_018));
+        push_all(&[head(POLL_END, 2, 0)]);
+        push_all(&start(4));
+        assert_eq!(slot.open_poll_start(), Some(1_024));
+        // The peek is past the copy: a copy in between changes nothing.
+        slot.copy_out(&c, true);
+        push_all(&[head(POLL_END, 1, 0), head(PARK, 1, 0)]);
+        assert_eq!(slot.open_poll_start(), None);
+        push_all(&[head(UNPARK, 1, 0)]);
+        push_all(&start(1));
+        assert_eq!(slot.open_poll_start(), Some(1_028));
+        push_all(&[head(POLL_END, 1, 0)]);
+        // SAFETY: as above.
+        unsafe { slot.hand_over(&c) };
+        assert_eq!(
+            slot.open_poll_start(),
+            None,
+            "a handed-over buffer starts afresh"
+        );
+        push_all(&[SET_WORKER, SET_TIME, 2_000]);
+        push_all(&start(1));
+        assert_eq!(slot.open_poll_start(), Some(2_001));
+        let _drained = slot.lock();
+        let len = slot.len.load(Ordering::Acquire);
+        let full =
+            Records::new(slot.published(0, len), 0, Stream::START).fold(None, open_poll_after);
+        assert_eq!(full, Some(2_001));
+    }
+
     /// An owner pushing at full speed while another thread copies out loses
     /// and duplicates nothing, and keeps per-thread order.
     #[test]
