@@ -98,7 +98,11 @@ fn process_cpu() -> Duration {
 /// symbolizer), from their `schedstat`.
 fn pulse_threads_cpu() -> Duration {
     let mut nanos = 0;
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let path = task.path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
         if comm.starts_with("pulse") {
@@ -659,7 +663,10 @@ fn main() {
             // every other round.
             let (traced, variant_run) = if with_variant && round % 2 == 1 {
                 let v = measure(Tracing::Variant, name, |rt| work(rt, sizes));
-                (measure(Tracing::Traced, name, |rt| work(rt, sizes)), Some(v))
+                (
+                    measure(Tracing::Traced, name, |rt| work(rt, sizes)),
+                    Some(v),
+                )
             } else {
                 let t = measure(Tracing::Traced, name, |rt| work(rt, sizes));
                 let v = with_variant.then(|| measure(Tracing::Variant, name, |rt| work(rt, sizes)));
@@ -712,7 +719,9 @@ fn main() {
     if filter.is_empty() || filter.iter().any(|f| f.contains("drop")) {
         let hogging = std::env::var("PULSE_BENCH_HOG").map_or(true, |v| v != "0");
         let mut child = hogging.then(hog);
-        let run = measure(Tracing::Traced, "drops", |rt| yield_storm(rt, sizes_for(test)));
+        let run = measure(Tracing::Traced, "drops", |rt| {
+            yield_storm(rt, sizes_for(test))
+        });
         if let Some(child) = &mut child {
             let _ = child.kill();
             let _ = child.wait();
