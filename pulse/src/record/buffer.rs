@@ -602,7 +602,7 @@ pub(crate) mod tests {
         assert_eq!(slot.open_poll_start(), Some(1_028));
         push_all(&[head(POLL_END, 1, 0)]);
         // SAFETY: as above.
-        unsafe { slot.hand_over(&c) };
+        unsafe { slot.hand_over(&c, None) };
         assert_eq!(
             slot.open_poll_start(),
             None,
