@@ -118,8 +118,9 @@ fn pulse_threads_cpu() -> Duration {
 /// Context switches of this process so far (voluntary + involuntary, all
 /// threads).
 fn context_switches() -> u64 {
-    // SAFETY: `usage` is a valid, writable rusage.
+    // SAFETY: an all-zero `rusage` is a valid value (plain integers).
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     (usage.ru_nvcsw + usage.ru_nivcsw) as u64
 }
