@@ -26,7 +26,9 @@
 //! Run: `cargo bench -p benches --bench integration` (7 rounds; set
 //! `PULSE_BENCH_ROUNDS`; `PULSE_BENCH_QUICK=1` for 3 short rounds; name
 //! workloads to run only those, e.g. `-- resp drop`). `PULSE_*` variables
-//! configure the traced runs (e.g. `PULSE_RUN_QUEUE_WAIT=off`).
+//! configure the traced runs (e.g. `PULSE_RUN_QUEUE_WAIT=off`);
+//! `PULSE_BENCH_VARIANT="PULSE_STACKS=off"` adds a third run to each round,
+//! traced with those settings on top, and its own ratios and medians.
 //! `cargo bench` passes `--bench`; `-- --test` runs one short round.
 
 use pulse::{Config, Recorder, WriterConfig};
@@ -91,6 +93,38 @@ fn process_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// CPU time so far of this process's live threads whose names start with
+/// `pulse` (the flusher, which also runs the sampler, and the stacks'
+/// symbolizer), from their `schedstat`.
+fn pulse_threads_cpu() -> Duration {
+    let mut nanos = 0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.starts_with("pulse") {
+            nanos += std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(nanos)
+}
+
+/// Context switches of this process so far (voluntary + involuntary, all
+/// threads).
+fn context_switches() -> u64 {
+    // SAFETY: an all-zero `rusage` is a valid value (plain integers).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    (usage.ru_nvcsw + usage.ru_nivcsw) as u64
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -111,8 +145,33 @@ struct System {
     trace: Option<std::path::PathBuf>,
 }
 
-fn system(traced: bool, name: &str) -> System {
-    if !traced {
+/// `PULSE_BENCH_VARIANT`'s settings (`PULSE_X=value`, separated by spaces):
+/// each round then also runs a third time, traced with these settings on
+/// top of the environment's, so two configurations compare in one run.
+fn variant() -> Vec<(String, String)> {
+    std::env::var("PULSE_BENCH_VARIANT")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|pair| {
+            let (name, value) = pair
+                .split_once('=')
+                .expect("PULSE_BENCH_VARIANT holds NAME=value pairs, e.g. PULSE_STACKS=off");
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// How a run is traced: not at all, with the environment's `PULSE_*`
+/// settings, or with those and `PULSE_BENCH_VARIANT`'s.
+#[derive(Clone, Copy, PartialEq)]
+enum Tracing {
+    Plain,
+    Traced,
+    Variant,
+}
+
+fn system(tracing: Tracing, name: &str) -> System {
+    if tracing == Tracing::Plain {
         return System {
             runtime: builder().build().expect("runtime"),
             guard: None,
@@ -122,8 +181,19 @@ fn system(traced: bool, name: &str) -> System {
     let path = std::env::temp_dir().join(format!("pulse-bench-{}-{name}.bin", std::process::id()));
     // `PULSE_*` variables apply (e.g. `PULSE_RUN_QUEUE_WAIT=off`), then the
     // trace file.
-    let config = Config::new()
-        .apply_env()
+    let variant = if tracing == Tracing::Variant {
+        variant()
+    } else {
+        Vec::new()
+    };
+    let lookup = |name: &str| {
+        variant
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.into())
+            .or_else(|| std::env::var_os(name))
+    };
+    let config = pulse::config::env::apply_with(Config::new(), lookup)
         .expect("valid PULSE_* variables")
         .writer(WriterConfig::File { path: path.clone() });
     let (runtime, guard) = Recorder::from_config(builder(), &config).expect("traced runtime");
@@ -148,19 +218,29 @@ fn finish(system: System) -> Option<(u64, u64, u64)> {
 /// throughput figure where it has one (operations per second).
 struct Run {
     cpu: Duration,
+    /// Of `cpu`, what pulse's own threads used (the workers' share in the
+    /// hooks is not in it).
+    pulse_cpu: Duration,
+    /// Context switches of the process's threads during the run.
+    switches: u64,
     wall: Duration,
     rate: Option<f64>,
     recorded: Option<(u64, u64, u64)>,
 }
 
-fn measure(traced: bool, name: &str, work: impl FnOnce(&Runtime) -> Option<f64>) -> Run {
-    let system = system(traced, name);
-    let (cpu0, wall0) = (process_cpu(), Instant::now());
+fn measure(tracing: Tracing, name: &str, work: impl FnOnce(&Runtime) -> Option<f64>) -> Run {
+    let system = system(tracing, name);
+    let (cpu0, pulse0, wall0) = (process_cpu(), pulse_threads_cpu(), Instant::now());
+    let switches0 = context_switches();
     let rate = work(&system.runtime);
     let (cpu, wall) = (process_cpu() - cpu0, wall0.elapsed());
+    let switches = context_switches() - switches0;
+    let pulse_cpu = pulse_threads_cpu().saturating_sub(pulse0);
     let recorded = finish(system);
     Run {
         cpu,
+        pulse_cpu,
+        switches,
         wall,
         rate,
         recorded,
@@ -446,6 +526,65 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
+/// The per-round ratios of one traced configuration to the round's plain run.
+#[derive(Default)]
+struct Series {
+    cpu: Vec<f64>,
+    wall: Vec<f64>,
+    rate: Vec<f64>,
+    /// Pulse's threads' CPU as a share of the plain run's CPU.
+    pulse_share: Vec<f64>,
+    dropped: u64,
+}
+
+impl Series {
+    /// Adds a round; returns its part of the round's line.
+    fn add(&mut self, label: &str, plain: &Run, traced: &Run) -> String {
+        let r_cpu = traced.cpu.as_secs_f64() / plain.cpu.as_secs_f64();
+        // Servers: CPU per request, and throughput loss.
+        let (r_cpu, r_wall) = match (plain.rate, traced.rate) {
+            (Some(p), Some(t)) => {
+                let per_request = (traced.cpu.as_secs_f64() / traced.wall.as_secs_f64() / t)
+                    / (plain.cpu.as_secs_f64() / plain.wall.as_secs_f64() / p);
+                self.rate.push(t / p);
+                (per_request, p / t)
+            }
+            _ => (r_cpu, traced.wall.as_secs_f64() / plain.wall.as_secs_f64()),
+        };
+        self.cpu.push(r_cpu);
+        self.wall.push(r_wall);
+        self.pulse_share
+            .push(traced.pulse_cpu.as_secs_f64() / plain.cpu.as_secs_f64());
+        let (written, lost, bytes) = traced.recorded.unwrap_or_default();
+        self.dropped += lost;
+        format!(
+            "; {label} cpu {:.3}s (pulse threads {:.1} ms, {} switches) wall {:.3}s{}; cpu {r_cpu:.3}x wall {r_wall:.3}x; \
+             {written} events, {lost} dropped, {:.2} B/event",
+            traced.cpu.as_secs_f64(),
+            traced.pulse_cpu.as_secs_f64() * 1e3,
+            traced.switches,
+            traced.wall.as_secs_f64(),
+            traced.rate.map(|r| format!(" {r:.0}/s")).unwrap_or_default(),
+            bytes as f64 / written.max(1) as f64,
+        )
+    }
+
+    fn report(&mut self, name: &str, rounds: usize) {
+        let throughput = if self.rate.is_empty() {
+            String::new()
+        } else {
+            format!(", throughput {:.4}x", median(&mut self.rate))
+        };
+        println!(
+            "{name}: median of {rounds}: CPU {:.3}x (pulse's threads {:.2} % of plain), wall {:.3}x{throughput}, {} events dropped",
+            median(&mut self.cpu),
+            median(&mut self.pulse_share) * 100.0,
+            median(&mut self.wall),
+            self.dropped
+        );
+    }
+}
+
 type Workload = (&'static str, fn(&Runtime, Sizes) -> Option<f64>);
 
 fn echo(runtime: &Runtime, sizes: Sizes) -> Option<f64> {
@@ -475,8 +614,12 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("--rss") {
         // One yield storm, traced or not, then this process's peak RSS.
-        let traced = args.get(1).map(String::as_str) == Some("pulse");
-        let run = measure(traced, "rss", |rt| yield_storm(rt, sizes_for(false)));
+        let tracing = if args.get(1).map(String::as_str) == Some("pulse") {
+            Tracing::Traced
+        } else {
+            Tracing::Plain
+        };
+        let run = measure(tracing, "rss", |rt| yield_storm(rt, sizes_for(false)));
         let (_, lost, _) = run.recorded.unwrap_or_default();
         println!("{} {lost}", peak_rss_kib());
         return;
@@ -513,49 +656,41 @@ fn main() {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
-        let (mut cpu, mut wall, mut rate) = (Vec::new(), Vec::new(), Vec::new());
-        let mut dropped = 0;
+        let with_variant = !variant().is_empty();
+        let (mut traced_series, mut variant_series) = (Series::default(), Series::default());
         for round in 0..rounds {
-            let plain = measure(false, name, |rt| work(rt, sizes));
-            let traced = measure(true, name, |rt| work(rt, sizes));
-            let r_cpu = traced.cpu.as_secs_f64() / plain.cpu.as_secs_f64();
-            // Servers: CPU per request, and throughput loss.
-            let (r_cpu, r_wall) = match (plain.rate, traced.rate) {
-                (Some(p), Some(t)) => {
-                    let per_request = (traced.cpu.as_secs_f64() / traced.wall.as_secs_f64() / t)
-                        / (plain.cpu.as_secs_f64() / plain.wall.as_secs_f64() / p);
-                    rate.push(t / p);
-                    (per_request, p / t)
-                }
-                _ => (r_cpu, traced.wall.as_secs_f64() / plain.wall.as_secs_f64()),
+            let plain = measure(Tracing::Plain, name, |rt| work(rt, sizes));
+            // With a variant, its run and the default traced run swap places
+            // every other round.
+            let (traced, variant_run) = if with_variant && round % 2 == 1 {
+                let v = measure(Tracing::Variant, name, |rt| work(rt, sizes));
+                (
+                    measure(Tracing::Traced, name, |rt| work(rt, sizes)),
+                    Some(v),
+                )
+            } else {
+                let t = measure(Tracing::Traced, name, |rt| work(rt, sizes));
+                let v = with_variant.then(|| measure(Tracing::Variant, name, |rt| work(rt, sizes)));
+                (t, v)
             };
-            cpu.push(r_cpu);
-            wall.push(r_wall);
-            let (written, lost, bytes) = traced.recorded.unwrap_or_default();
-            dropped += lost;
-            println!(
-                "  {name} round {round}: plain cpu {:.3}s wall {:.3}s{}; pulse cpu {:.3}s wall {:.3}s{}; \
-                 cpu {r_cpu:.3}x wall {r_wall:.3}x; {written} events, {lost} dropped, {:.2} B/event; load {}",
+            let mut line = format!(
+                "  {name} round {round}: plain cpu {:.3}s ({} switches) wall {:.3}s{}",
                 plain.cpu.as_secs_f64(),
+                plain.switches,
                 plain.wall.as_secs_f64(),
                 plain.rate.map(|r| format!(" {r:.0}/s")).unwrap_or_default(),
-                traced.cpu.as_secs_f64(),
-                traced.wall.as_secs_f64(),
-                traced.rate.map(|r| format!(" {r:.0}/s")).unwrap_or_default(),
-                bytes as f64 / written.max(1) as f64,
-                load_average()
             );
+            line += &traced_series.add("pulse", &plain, &traced);
+            if let Some(run) = &variant_run {
+                line += &variant_series.add("variant", &plain, run);
+            }
+            println!("{line}; load {}", load_average());
         }
-        let throughput = if rate.is_empty() {
-            String::new()
-        } else {
-            format!(", throughput {:.4}x", median(&mut rate))
-        };
-        println!(
-            "{name}: median of {rounds}: CPU {:.3}x, wall {:.3}x{throughput}, {dropped} events dropped",
-            median(&mut cpu),
-            median(&mut wall)
-        );
+        traced_series.report(name, rounds);
+        if with_variant {
+            let variant = std::env::var("PULSE_BENCH_VARIANT").unwrap_or_default();
+            variant_series.report(&format!("{name} with {variant}"), rounds);
+        }
     }
     if filter.iter().any(|f| f.contains("rss")) {
         // Memory: peak RSS of the yield storm in fresh processes, plain and
@@ -585,7 +720,9 @@ fn main() {
     if filter.is_empty() || filter.iter().any(|f| f.contains("drop")) {
         let hogging = std::env::var("PULSE_BENCH_HOG").map_or(true, |v| v != "0");
         let mut child = hogging.then(hog);
-        let run = measure(true, "drops", |rt| yield_storm(rt, sizes_for(test)));
+        let run = measure(Tracing::Traced, "drops", |rt| {
+            yield_storm(rt, sizes_for(test))
+        });
         if let Some(child) = &mut child {
             let _ = child.kill();
             let _ = child.wait();

@@ -492,8 +492,9 @@ impl Config {
     /// Whether the sampler captures the user stack of a worker whose poll
     /// has lasted longer than [`Config::stack_threshold_ms`], at most once
     /// per `sample_ms` and 5 ms (Linux x86_64; see the README's "Stacks of long
-    /// polls"). Shorter polls cost nothing extra: the worker's hot path does
-    /// no additional work.
+    /// polls"). Shorter polls cost the workers nothing: their hot path does
+    /// no additional work; the sampler thread decodes each record once more
+    /// to see which poll is open.
     ///
     /// ```
     /// let config = pulse::Config::new().stacks(false);

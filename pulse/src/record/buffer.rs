@@ -36,6 +36,24 @@ struct Drained {
     /// The timestamp of the PollStart the records before `consumed` end
     /// with, if they end inside a poll (for [`ThreadSlot::open_poll_start`]).
     open_poll: Option<u64>,
+    /// How far [`ThreadSlot::open_poll_start`] has decoded (it resumes
+    /// there when that is past `consumed`), the decoding state there, and
+    /// the open poll's start there.
+    peeked: usize,
+    peek_state: Stream,
+    peek_open: Option<u64>,
+}
+
+impl Drained {
+    /// An empty buffer's: nothing copied out or peeked at.
+    const START: Drained = Drained {
+        consumed: 0,
+        state: Stream::START,
+        open_poll: None,
+        peeked: 0,
+        peek_state: Stream::START,
+        peek_open: None,
+    };
 }
 
 /// Whether a thread is inside a poll after `event`, given whether (and
@@ -102,11 +120,7 @@ impl ThreadSlot {
             buffer: UnsafeCell::new(new_buffer(capacity)),
             capacity,
             len: AtomicUsize::new(0),
-            drain: Mutex::new(Drained {
-                consumed: 0,
-                state: Stream::START,
-                open_poll: None,
-            }),
+            drain: Mutex::new(Drained::START),
             tid,
             worker: AtomicU32::new(NO_WORKER),
         }
@@ -210,13 +224,24 @@ impl ThreadSlot {
     /// The timestamp of the PollStart the owner's published records end
     /// with, if they end inside a poll: the owner is in that poll.
     /// Read-only; any thread may call it (the stack sampler,
-    /// `record/stacks.rs`). It decodes only what was published since the
-    /// last copy.
+    /// `record/stacks.rs`, every `sample_ms`). It decodes only what was
+    /// published since its previous call or the last copy, whichever is
+    /// later: each record at most once, however often it is called.
     pub(crate) fn open_poll_start(&self) -> Option<u64> {
-        let drained = self.lock();
+        let mut drained = self.lock();
         let len = self.len.load(Ordering::Acquire);
-        let words = self.published(drained.consumed.min(len), len);
-        Records::new(words, 0, drained.state).fold(drained.open_poll, open_poll_after)
+        let (from, state, open) = if drained.peeked > drained.consumed {
+            (drained.peeked, drained.peek_state, drained.peek_open)
+        } else {
+            (drained.consumed, drained.state, drained.open_poll)
+        };
+        let from = from.min(len);
+        let mut records = Records::new(self.published(from, len), 0, state);
+        let open = records.by_ref().fold(open, open_poll_after);
+        drained.peeked = len;
+        drained.peek_state = records.state();
+        drained.peek_open = open;
+        open
     }
 
     /// Hands the buffer to the collector by pointer and continues in an
@@ -238,9 +263,8 @@ impl ThreadSlot {
         unsafe { full.set_len(len) };
         *buffer = collector.hand_over(full, drained.consumed, self.capacity);
         *drained = Drained {
-            consumed: 0,
-            state: Stream::START,
             open_poll,
+            ..Drained::START
         };
         self.len.store(0, Ordering::Release);
     }
@@ -259,11 +283,7 @@ impl ThreadSlot {
             collector.accept(drained.state, self.published(drained.consumed, len));
         }
         // Hand-overs happen outside polls (and this thread stops).
-        *drained = Drained {
-            consumed: 0,
-            state: Stream::START,
-            open_poll: None,
-        };
+        *drained = Drained::START;
         self.len.store(0, Ordering::Release);
     }
 
@@ -533,6 +553,69 @@ pub(crate) mod tests {
         unsafe { slot.flush_owned(&c) };
         assert_eq!(times(&c), vec![11, 12, 13, 14, 20, 21]);
         assert_eq!(slot.pending(), 0);
+    }
+
+    /// The open poll seen by repeated peeks, with copies and a hand-over in
+    /// between, is the one a decode of everything published gives.
+    #[test]
+    fn open_poll_start_resumes_and_agrees_with_a_full_decode() {
+        let slot = ThreadSlot::new(64, None);
+        let c = CentralCollector::new(1000, slot.capacity);
+        let push_all = |words: &[u64]| {
+            for &word in words {
+                // SAFETY: this test thread is the only user of `slot`.
+                unsafe { slot.push([word]) };
+            }
+        };
+        let here = SpawnLocation(Location::caller());
+        let start = |delta| {
+            [
+                head(POLL_START | NEW_LOCATION, delta, 0),
+                7,
+                location_word(here),
+            ]
+        };
+        push_all(&[SET_WORKER, SET_TIME, 1_000]);
+        assert_eq!(slot.open_poll_start(), None);
+        push_all(&start(5));
+        assert_eq!(slot.open_poll_start(), Some(1_005));
+        assert_eq!(
+            slot.open_poll_start(),
+            Some(1_005),
+            "nothing new: same answer"
+        );
+        push_all(&[head(POLL_END, 10, 0)]);
+        assert_eq!(slot.open_poll_start(), None);
+        push_all(&start(3));
+        // The copy goes past the peek: the peek resumes at the copy's end.
+        slot.copy_out(&c, true);
+        assert_eq!(slot.open_poll_start(), Some(1_018));
+        push_all(&[head(POLL_END, 2, 0)]);
+        push_all(&start(4));
+        assert_eq!(slot.open_poll_start(), Some(1_024));
+        // The peek is past the copy: a copy in between changes nothing.
+        slot.copy_out(&c, true);
+        push_all(&[head(POLL_END, 1, 0), head(PARK, 1, 0)]);
+        assert_eq!(slot.open_poll_start(), None);
+        push_all(&[head(UNPARK, 1, 0)]);
+        push_all(&start(1));
+        assert_eq!(slot.open_poll_start(), Some(1_028));
+        push_all(&[head(POLL_END, 1, 0)]);
+        // SAFETY: as above.
+        unsafe { slot.hand_over(&c, None) };
+        assert_eq!(
+            slot.open_poll_start(),
+            None,
+            "a handed-over buffer starts afresh"
+        );
+        push_all(&[SET_WORKER, SET_TIME, 2_000]);
+        push_all(&start(1));
+        assert_eq!(slot.open_poll_start(), Some(2_001));
+        let _drained = slot.lock();
+        let len = slot.len.load(Ordering::Acquire);
+        let full =
+            Records::new(slot.published(0, len), 0, Stream::START).fold(None, open_poll_after);
+        assert_eq!(full, Some(2_001));
     }
 
     /// An owner pushing at full speed while another thread copies out loses

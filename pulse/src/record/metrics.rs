@@ -6,7 +6,7 @@
 //! unparks, the local-queue high-water mark and a poll-duration histogram.
 //! Each thread accumulates into a plain batch in its thread-local state and
 //! adds the batch to its worker's cache-padded atomics only at park, when its
-//! event buffer is handed over, and every `submit_every` events, so the
+//! event buffer is handed over, and every `submit_every` polls, so the
 //! per-poll cost is a few non-atomic adds and the atomics are touched once
 //! per batch, by one thread.
 //!
@@ -388,8 +388,6 @@ pub(crate) struct MetricsBatch {
     noop_unparks: u64,
     local_queue_max: u32,
     histogram: [u64; MAX_HISTOGRAM_BUCKETS],
-    /// Events since the last submission.
-    events: u32,
     /// When the poll in progress started.
     poll_started_at: u64,
     /// A task was polled since the last unpark.
@@ -410,7 +408,6 @@ impl MetricsBatch {
             noop_unparks: 0,
             local_queue_max: 0,
             histogram: [0; MAX_HISTOGRAM_BUCKETS],
-            events: 0,
             poll_started_at: 0,
             polled_since_unpark: false,
             unparked: false,
@@ -425,7 +422,6 @@ impl MetricsBatch {
         self.noop_unparks = 0;
         self.local_queue_max = 0;
         self.histogram = [0; MAX_HISTOGRAM_BUCKETS];
-        self.events = 0;
     }
 
     /// Switches to another worker index (submitting what belongs to the
@@ -458,11 +454,15 @@ impl MetricsBatch {
         let took = now.saturating_sub(self.poll_started_at);
         self.polls += 1;
         self.busy_nanos += took;
-        self.histogram[shared.layout.bucket_of(took)] += 1;
+        // `bucket_of` is below the layout's bucket count, at most
+        // MAX_HISTOGRAM_BUCKETS (a power of two): the mask changes nothing
+        // but spares the bounds check.
+        const _: () = assert!(MAX_HISTOGRAM_BUCKETS.is_power_of_two());
+        self.histogram[shared.layout.bucket_of(took) & (MAX_HISTOGRAM_BUCKETS - 1)] += 1;
         self.local_queue_max = self.local_queue_max.max(local_queue);
         self.polled_since_unpark = true;
-        self.events += 1;
-        if self.events >= shared.submit_every {
+        // Polls since the last submission (`clear` zeroes them).
+        if self.polls >= u64::from(shared.submit_every) {
             shared.submit(self);
         }
         took

@@ -887,7 +887,29 @@ impl Symbolizer {
 
 /// Whether this process may read its threads' stacks: `/proc/<tid>/syscall`
 /// readable and a user-space task-clock `perf_event_open` allowed.
+///
+/// Probed once per process, on a short-lived thread of its own: a thread
+/// that opened a perf event on itself keeps a perf context after closing
+/// it, and probing on the flusher thread and the thread that starts the
+/// recording (as before) measurably slowed a server whose workers switch
+/// often (RESP bench: 1.042x against 0.984x CPU per request without the
+/// probe; 1.2-1.5x against 1.02-1.06x under `perf record`; BENCHMARKS.md,
+/// "Fourth pass"). The answer does not change while the process runs.
 pub(crate) fn probe() -> Result<(), String> {
+    static PROBED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBED
+        .get_or_init(|| {
+            std::thread::Builder::new()
+                .name("pulse-probe".to_owned())
+                .spawn(probe_this_thread)
+                .map_err(|err| format!("could not start a thread to probe perf events ({err})"))?
+                .join()
+                .unwrap_or_else(|_| Err("the perf event probe panicked".to_owned()))
+        })
+        .clone()
+}
+
+fn probe_this_thread() -> Result<(), String> {
     let tid = crate::record::clock::current_tid().ok_or("no thread id")?;
     std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
         .map_err(|err| format!("/proc/self/task/<tid>/syscall is not readable ({err})"))?;
