@@ -65,6 +65,8 @@ pub struct PulseLayer {
     fields: Option<Vec<&'static str>>,
     /// Events at or above this level are recorded as marks.
     events: Option<Level>,
+    /// This layer's spans' text words, by id (ids are its subscriber's).
+    cache: TextCache,
 }
 
 /// A [`PulseLayer`] recording every span with all its fields, and no
@@ -210,16 +212,19 @@ fn text_word(name: &str, fields: &str) -> u64 {
 /// [`PulseLayer`]'s `on_enter` needs, without the registry lookup (a
 /// reference count and a read lock: about 20 ns of a 25 ns budget).
 ///
-/// A direct-mapped table of seqlocked `(id, word)` slots. `on_new_span`
-/// (and `on_record`) write the slot of their span's id; `on_enter` reads
-/// it and uses it only if it holds that id, else looks the span up in the
-/// registry. It is never wrong: `tracing` never gives two open spans the
-/// same id, and a span's `on_new_span` (which writes its id's slot, or
-/// finds another writer there and leaves the slot to it, overwriting any
-/// older span's entry under that id either way) happens before anything
-/// can enter it.
+/// A direct-mapped table of seqlocked `(id, word)` slots, one table per
+/// layer (span ids are unique per subscriber, not per process: two
+/// subscribers both have a span 1). `on_new_span` (and `on_record`) write
+/// the slot of their span's id; `on_enter` reads it and uses it only if it
+/// holds that id, else looks the span up in the registry. It is never
+/// wrong: a subscriber never gives two open spans the same id, and a
+/// span's `on_new_span` (which writes its id's slot, or finds another
+/// writer there and leaves the slot to it, overwriting any older span's
+/// entry under that id either way) happens before anything can enter it.
+/// A clone of a layer (which may go into another subscriber) starts with
+/// an empty table of its own.
 struct TextCache {
-    slots: [CacheSlot; CACHE_SLOTS],
+    slots: Box<[CacheSlot]>,
 }
 
 const CACHE_SLOTS: usize = 4096;
@@ -231,30 +236,48 @@ struct CacheSlot {
     word: AtomicU64,
 }
 
-static CACHE: TextCache = TextCache {
-    slots: [const {
-        CacheSlot {
+impl Default for TextCache {
+    fn default() -> Self {
+        let slot = || CacheSlot {
             seq: AtomicU64::new(0),
             id: AtomicU64::new(0),
             word: AtomicU64::new(0),
+        };
+        TextCache {
+            slots: (0..CACHE_SLOTS).map(|_| slot()).collect(),
         }
-    }; CACHE_SLOTS],
-};
+    }
+}
+
+impl Clone for TextCache {
+    /// An empty table: the clone's spans are another subscriber's.
+    fn clone(&self) -> Self {
+        TextCache::default()
+    }
+}
+
+impl fmt::Debug for TextCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TextCache")
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
 
 impl TextCache {
     #[inline]
-    fn slot(id: u64) -> &'static CacheSlot {
+    fn slot(&self, id: u64) -> &CacheSlot {
         // `tracing-subscriber`'s ids carry a slab index in their low bits
         // and a generation in their high bits: mix both.
         let hash = (id ^ (id >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52;
-        &CACHE.slots[hash as usize % CACHE_SLOTS]
+        &self.slots[hash as usize % CACHE_SLOTS]
     }
 
     /// Records `word` for span `id`, unless another thread is writing the
     /// slot (then its entry, for another span, wins: lookups of `id` fall
     /// back to the registry).
-    fn store(id: u64, word: u64) {
-        let slot = Self::slot(id);
+    fn store(&self, id: u64, word: u64) {
+        let slot = self.slot(id);
         let seq = slot.seq.load(Ordering::Relaxed);
         if !seq.is_multiple_of(2)
             || slot
@@ -274,8 +297,8 @@ impl TextCache {
 
     /// The word of span `id`, if its slot holds it.
     #[inline]
-    fn get(id: u64) -> Option<u64> {
-        let slot = Self::slot(id);
+    fn get(&self, id: u64) -> Option<u64> {
+        let slot = self.slot(id);
         let before = slot.seq.load(Ordering::Acquire);
         let found = slot.id.load(Ordering::Relaxed);
         let word = slot.word.load(Ordering::Relaxed);
@@ -300,7 +323,7 @@ where
         });
         let word = text_word(attrs.metadata().name(), &fields);
         span.extensions_mut().insert(SpanText { word, fields });
-        TextCache::store(id.into_u64(), word);
+        self.cache.store(id.into_u64(), word);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -316,7 +339,7 @@ where
             out: &mut text.fields,
         });
         text.word = text_word(span.name(), &text.fields);
-        TextCache::store(id.into_u64(), text.word);
+        self.cache.store(id.into_u64(), text.word);
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
@@ -324,7 +347,7 @@ where
         if !hooks::thread_records() {
             return;
         }
-        if let Some(word) = TextCache::get(id.into_u64()) {
+        if let Some(word) = self.cache.get(id.into_u64()) {
             hooks::record_span_enter(id.into_u64(), word);
         } else if let Some(span) = ctx.span(id) {
             if let Some(text) = span.extensions().get::<SpanText>() {
@@ -370,18 +393,19 @@ mod tests {
     /// colliding slots while readers check every answer.
     #[test]
     fn the_text_cache_is_never_wrong() {
-        // Ids far from other tests' (the cache is process-wide).
+        let cache = Arc::new(TextCache::default());
         let base = 0x7777_0000_0000u64;
         let word = |id: u64| id.wrapping_mul(3) ^ 0x5555;
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..2u64)
             .map(|w| {
                 let stop = stop.clone();
+                let cache = cache.clone();
                 std::thread::spawn(move || {
                     let mut i = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         let id = base + (i * 2 + w) % 20_000;
-                        TextCache::store(id, word(id));
+                        cache.store(id, word(id));
                         i += 1;
                     }
                 })
@@ -390,7 +414,7 @@ mod tests {
         let mut hits = 0u64;
         for round in 0..200_000u64 {
             let id = base + round % 20_000;
-            if let Some(found) = TextCache::get(id) {
+            if let Some(found) = cache.get(id) {
                 assert_eq!(found, word(id), "span {id}");
                 hits += 1;
             }
@@ -401,8 +425,21 @@ mod tests {
         }
         assert!(hits > 0);
         // A reused id: the newer span's word.
-        TextCache::store(base + 1, 1);
-        TextCache::store(base + 1, 2);
-        assert_eq!(TextCache::get(base + 1), Some(2));
+        cache.store(base + 1, 1);
+        cache.store(base + 1, 2);
+        assert_eq!(cache.get(base + 1), Some(2));
+    }
+
+    /// Two subscribers both have a span 1: each layer answers with its
+    /// own, and a cloned layer starts with nothing cached.
+    #[test]
+    fn each_layer_has_its_own_text_cache() {
+        let first = super::tracing_layer();
+        let second = first.clone();
+        first.cache.store(1, 10);
+        assert_eq!(second.cache.get(1), None);
+        second.cache.store(1, 20);
+        assert_eq!(first.cache.get(1), Some(10));
+        assert_eq!(second.cache.get(1), Some(20));
     }
 }
