@@ -23,10 +23,10 @@
 use pulse::{Config, Recorder, WriterConfig};
 use pulse_cli::analysis::{analyze_trace, Analysis, AnalysisOptions, Finding, Verdict};
 use std::collections::HashMap;
-use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use tests::{spin_for, task_id, unix_ns};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -39,25 +39,6 @@ const SLACK_NS: u64 = 30_000_000;
 const CORROBORATING_WAIT_NS: u64 = 2_000_000;
 
 const WORKERS: usize = 4;
-
-fn spin_for(duration: Duration) {
-    let start = Instant::now();
-    let mut x = 0u64;
-    while start.elapsed() < duration {
-        for _ in 0..100 {
-            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-    }
-    black_box(x);
-}
-
-fn unix_ns(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64
-}
-
-fn current_task_id() -> u64 {
-    tokio::task::id().to_string().parse().unwrap()
-}
 
 /// A window of wall-clock time, converted to trace time once the trace's
 /// start is known.
@@ -310,14 +291,14 @@ fn a_blocking_call_in_a_poll_is_blocked_in_a_poll() {
         runtime.block_on(async {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
             let consumer = tokio::spawn(async move {
-                let id = current_task_id();
+                let id = task_id();
                 while rx.recv().await.is_some() {}
                 id
             });
             tokio::time::sleep(Duration::from_millis(20)).await;
             let blocker = tokio::spawn(async move {
                 let worker = tokio::runtime::worker_index().unwrap() as u32;
-                let task = current_task_id();
+                let task = task_id();
                 // Wake the consumer onto this worker, then block it.
                 tx.send(1).unwrap();
                 let window = Window::around(|| std::thread::sleep(Duration::from_millis(300)));
@@ -380,7 +361,7 @@ fn a_long_computation_is_a_long_cpu_bound_poll() {
         runtime.block_on(async {
             tokio::spawn(async {
                 let worker = tokio::runtime::worker_index().unwrap() as u32;
-                let task = current_task_id();
+                let task = task_id();
                 let window = Window::around(|| spin_for(Duration::from_millis(300)));
                 (worker, task, window)
             })

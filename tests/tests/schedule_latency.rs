@@ -29,10 +29,10 @@ use pulse_cli::analysis::{analyze_trace, render_text, Analysis, AnalysisOptions,
 use pulse_trace::{TraceEvent, TraceReader};
 use std::collections::HashMap;
 use std::future::Future;
-use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+use tests::{spin_for, task_id, unix_now_ns as unix_ns};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 const MS: u64 = 1_000_000;
@@ -44,29 +44,6 @@ const MATCH_SLACK_NS: u64 = 50 * MS;
 
 fn tolerance(measured: u64) -> u64 {
     MS + measured * 3 / 100
-}
-
-fn unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
-fn spin_for(duration: Duration) {
-    let start = Instant::now();
-    let mut x = 0u64;
-    while start.elapsed() < duration {
-        for _ in 0..100 {
-            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-    }
-    black_box(x);
-}
-
-/// The task's Tokio id as the trace writes it.
-fn task_id() -> u64 {
-    tokio::task::id().to_string().parse().unwrap()
 }
 
 /// One wake-up as the program saw it.

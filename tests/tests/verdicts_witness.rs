@@ -25,29 +25,12 @@ use std::hint::black_box;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
+use tests::{spin_for, unix_now_ns as unix_ns};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 const WORKERS: usize = 2;
 const MS: u64 = 1_000_000;
-
-fn unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
-
-fn spin_for(duration: Duration) {
-    let start = Instant::now();
-    let mut x = 0u64;
-    while start.elapsed() < duration {
-        for _ in 0..100 {
-            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-    }
-    black_box(x);
-}
 
 /// One witness reading of one thread.
 #[derive(Clone, Copy, Debug)]

@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+pub use tests::spin_for;
 
 /// Set (to anything) by `.ci/run`: a missing Node or Chromium is then a
 /// failure instead of a skipped test.
@@ -54,18 +55,6 @@ pub fn require(program: &str, what: &str) -> bool {
 /// The Chromium binary: `$CHROMIUM`, else `chromium` on the PATH.
 pub fn chromium() -> String {
     std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".to_owned())
-}
-
-/// Keeps the CPU busy for `duration`.
-pub fn spin_for(duration: Duration) {
-    let start = std::time::Instant::now();
-    let mut x = 0u64;
-    while start.elapsed() < duration {
-        for _ in 0..100 {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-    }
-    std::hint::black_box(x);
 }
 
 /// Records a real 2-worker traced runtime into `path` (one file) in
