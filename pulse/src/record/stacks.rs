@@ -68,13 +68,16 @@ mod imp {
 pub(crate) use imp::StackCapture;
 
 /// What the sampler knows about one worker thread at a tick.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ThreadView {
     pub(crate) tid: i32,
     pub(crate) worker: u32,
     /// Start of the poll the thread is in and has been for longer than the
     /// threshold, if any.
     pub(crate) long_poll_since: Option<u64>,
+    /// The thread's buffer, to check after a capture that the poll is
+    /// still open.
+    pub(crate) slot: std::sync::Arc<crate::record::buffer::ThreadSlot>,
 }
 
 /// One sampler tick of stack capture: finds the worker threads inside a
@@ -100,6 +103,7 @@ pub(crate) fn sample(
                 long_poll_since: slot
                     .open_poll_start()
                     .filter(|&start| now.saturating_sub(start) >= threshold_nanos),
+                slot: slot.clone(),
             })
         })
         .collect();

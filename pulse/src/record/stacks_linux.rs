@@ -433,6 +433,16 @@ impl StackCapture {
                 let Ok(timestamp_nanos) = u64::try_from(timestamp) else {
                     continue;
                 };
+                // Only samples inside the poll open now: the counter stays
+                // enabled until the tick after a poll ends, so samples
+                // drained then (or before a newer poll's start) were taken
+                // outside any poll (parking, the scheduler).
+                if view
+                    .long_poll_since
+                    .is_none_or(|since| timestamp_nanos < since)
+                {
+                    continue;
+                }
                 let base = regs.1;
                 let frames = self.unwind(regs.2, regs.1, regs.0, |addr| {
                     let offset = addr.checked_sub(base)? as usize;
@@ -452,6 +462,12 @@ impl StackCapture {
             }
             if long && due {
                 if let Some((sp, pc, in_syscall)) = self.copy_sleeping_stack(view.tid) {
+                    // The poll may have ended since the peek (the sampler
+                    // can be descheduled between the two): then the copy
+                    // is of whatever the thread does next, not of the poll.
+                    if view.slot.open_poll_start() != view.long_poll_since {
+                        continue;
+                    }
                     // Not in a system call: preempted (or faulting) while
                     // computing. perf covers a running thread; take this
                     // one only if perf gave nothing this tick.
