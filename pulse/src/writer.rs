@@ -639,14 +639,19 @@ impl RotatingWriter {
         Ok(())
     }
 
-    /// Writes `scratch` to the current file.
+    /// Writes `scratch` to the current file and counts it in the file's
+    /// length.
     fn write_scratch(&mut self) -> io::Result<()> {
-        let Some((_, path, file)) = self.current.as_mut() else {
-            return Ok(());
-        };
-        let result = file.write_all(&self.scratch);
-        self.scratch.clear();
-        result.map_err(|e| with_path(path, e))
+        let written = self.scratch.len() as u64;
+        if let Some((_, path, file)) = self.current.as_mut() {
+            let result = file.write_all(&self.scratch);
+            self.scratch.clear();
+            result.map_err(|e| with_path(path, e))?;
+        } else {
+            self.scratch.clear();
+        }
+        self.current_len += written;
+        Ok(())
     }
 
     /// Bytes the current file would have after writing `scratch`.
@@ -670,9 +675,7 @@ impl RotatingWriter {
         for event in events {
             self.encode_one(&event)?;
             if self.scratch.len() >= CHUNK_BYTES {
-                let written = self.scratch.len() as u64;
                 self.write_scratch()?;
-                self.current_len += written;
             }
         }
         Ok(())
@@ -680,27 +683,36 @@ impl RotatingWriter {
 
     #[inline]
     fn encode_one(&mut self, event: &RecordedEvent) -> io::Result<()> {
+        self.encode_fitting(|encoder, out| encoder.encode(event, out))
+    }
+
+    /// Encodes one record with `encode` at the end of the current file or,
+    /// when the file would then pass `max_file_size`, closes the file
+    /// without it and encodes it again (`encode` is called a second time,
+    /// for the same record) at the start of the next file. The encoder
+    /// resets its per-file state in `begin_file`, so the discarded bytes
+    /// leave no trace.
+    #[inline]
+    fn encode_fitting<T>(
+        &mut self,
+        mut encode: impl FnMut(&mut Encoder, &mut Vec<u8>) -> T,
+    ) -> io::Result<T> {
         self.start_file_if_needed();
         let before = self.scratch.len();
         let mut scratch = std::mem::take(&mut self.scratch);
-        self.encoder().encode(event, &mut scratch);
+        let encoded = encode(self.encoder(), &mut scratch);
         self.scratch = scratch;
         if self.pending_len() <= self.max_file_size {
-            return Ok(());
+            return Ok(encoded);
         }
-        // The event does not fit: close this file without it and encode it
-        // again at the start of the next file (the encoder resets its
-        // per-file state in begin_file, so the discarded bytes leave no trace).
         self.scratch.truncate(before);
-        let written = self.scratch.len() as u64;
         self.write_scratch()?;
-        self.current_len += written;
         self.open_next()?;
         self.start_file_if_needed();
         let mut scratch = std::mem::take(&mut self.scratch);
-        self.encoder().encode(event, &mut scratch);
+        let encoded = encode(self.encoder(), &mut scratch);
         self.scratch = scratch;
-        Ok(())
+        Ok(encoded)
     }
 }
 
@@ -722,42 +734,27 @@ impl TraceWriter for RotatingWriter {
         // As `write_events`, with the polls encoded straight from pulse's
         // compact records.
         loop {
-            self.start_file_if_needed();
-            let before = self.scratch.len();
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let encoded = events.encode_next(self.encoder(), &mut scratch);
-            self.scratch = scratch;
-            let Some(position) = encoded else {
+            // Encoded again for the next file: from where it started.
+            let mut started = None;
+            let encoded = self.encode_fitting(|encoder, out| {
+                if let Some(position) = started.take() {
+                    events.rewind(position);
+                }
+                started = events.encode_next(encoder, out);
+                started.is_some()
+            })?;
+            if !encoded {
                 return Ok(());
-            };
-            if self.pending_len() > self.max_file_size {
-                // The event does not fit: close this file without it and
-                // encode it again at the start of the next.
-                self.scratch.truncate(before);
-                events.rewind(position);
-                let written = self.scratch.len() as u64;
-                self.write_scratch()?;
-                self.current_len += written;
-                self.open_next()?;
-                self.start_file_if_needed();
-                let mut scratch = std::mem::take(&mut self.scratch);
-                let encoded = events.encode_next(self.encoder(), &mut scratch);
-                self.scratch = scratch;
-                debug_assert!(encoded.is_some(), "the rewound event is there");
             }
             if self.scratch.len() >= CHUNK_BYTES {
-                let written = self.scratch.len() as u64;
                 self.write_scratch()?;
-                self.current_len += written;
             }
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.start_file_if_needed();
-        let written = self.scratch.len() as u64;
         self.write_scratch()?;
-        self.current_len += written;
         if let Some((_, path, file)) = self.current.as_mut() {
             file.flush().map_err(|e| with_path(path, e))?;
         }
@@ -765,26 +762,9 @@ impl TraceWriter for RotatingWriter {
     }
 
     fn end(&mut self, end: &TraceEnd) -> io::Result<()> {
-        self.start_file_if_needed();
-        let before = self.scratch.len();
-        let mut scratch = std::mem::take(&mut self.scratch);
-        self.encoder().encode_end(end, &mut scratch);
-        self.scratch = scratch;
-        if self.pending_len() > self.max_file_size {
-            // Keep every file within max_file_size: end in a new file.
-            self.scratch.truncate(before);
-            let written = self.scratch.len() as u64;
-            self.write_scratch()?;
-            self.current_len += written;
-            self.open_next()?;
-            self.start_file_if_needed();
-            let mut scratch = std::mem::take(&mut self.scratch);
-            self.encoder().encode_end(end, &mut scratch);
-            self.scratch = scratch;
-        }
-        let written = self.scratch.len() as u64;
+        // Every file stays within max_file_size: the end record too.
+        self.encode_fitting(|encoder, out| encoder.encode_end(end, out))?;
         self.write_scratch()?;
-        self.current_len += written;
         Ok(())
     }
 }

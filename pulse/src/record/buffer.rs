@@ -135,24 +135,8 @@ impl ThreadSlot {
     /// Only the thread that owns this slot may call it.
     #[inline]
     pub(crate) unsafe fn push<const N: usize>(&self, words: [u64; N]) -> Option<usize> {
-        let len = self.len.load(Ordering::Relaxed);
-        let room = self.capacity - len;
-        if N > room {
-            return None;
-        }
-        // SAFETY: `len + N <= capacity`; the owner is the only writer of
-        // the buffer and of the `Vec` (which it replaces only under
-        // `drain`, not now), and no reader reads at or beyond the
-        // published length (module documentation). The pointer comes from
-        // the `Vec` through the `UnsafeCell` without creating a mutable
-        // reference to it.
-        unsafe {
-            let buffer = &*self.buffer.get();
-            let end = buffer.as_ptr().cast_mut().add(len);
-            end.cast::<[u64; N]>().write(words);
-        }
-        self.len.store(len + N, Ordering::Release);
-        Some(room - N)
+        // SAFETY: the caller owns this slot.
+        unsafe { self.push_first(words, N) }
     }
 
     /// Appends one record and publishes it if at least `leave` words stay
@@ -171,13 +155,8 @@ impl ThreadSlot {
         if self.capacity - len < N + leave {
             return false;
         }
-        // SAFETY: as in `push` (`len + N <= capacity`).
-        unsafe {
-            let buffer = &*self.buffer.get();
-            let end = buffer.as_ptr().cast_mut().add(len);
-            end.cast::<[u64; N]>().write(words);
-        }
-        self.len.store(len + N, Ordering::Release);
+        // SAFETY: the caller owns this slot; `len + N <= capacity`.
+        unsafe { self.write_at(len, words, N) };
         true
     }
 
@@ -200,15 +179,31 @@ impl ThreadSlot {
         if N > room {
             return None;
         }
-        // SAFETY: as in `push`; the words beyond `used` lie beyond the
-        // published length, which no reader reads.
+        // SAFETY: the caller owns this slot; `len + N <= capacity`.
+        unsafe { self.write_at(len, words, used) };
+        Some(room - used)
+    }
+
+    /// Writes `words` at `len` and publishes the first `used` of them.
+    ///
+    /// # Safety
+    ///
+    /// Only the thread that owns this slot may call it, with `len` the
+    /// published length and `len + N <= capacity`.
+    #[inline(always)]
+    unsafe fn write_at<const N: usize>(&self, len: usize, words: [u64; N], used: usize) {
+        // SAFETY: `len + N <= capacity` (the caller's promise); the owner is
+        // the only writer of the buffer and of the `Vec` (which it replaces
+        // only under `drain`, not now), and no reader reads at or beyond
+        // the published length (module documentation), so not the words
+        // beyond `used` either. The pointer comes from the `Vec` through
+        // the `UnsafeCell` without creating a mutable reference to it.
         unsafe {
             let buffer = &*self.buffer.get();
             let end = buffer.as_ptr().cast_mut().add(len);
             end.cast::<[u64; N]>().write(words);
         }
         self.len.store(len + used, Ordering::Release);
-        Some(room - used)
     }
 
     /// Words published and not yet copied out.
