@@ -364,11 +364,13 @@ impl MetricsWorker {
 
     /// Counts a poll from `started` to `ended` (nanoseconds on any clock)
     /// with `local_queue` tasks queued, as the poll hooks do, submitting
-    /// when the batch is due.
+    /// when the batch is due. An `ended` before `started` counts as a
+    /// poll of 0 ns (the hooks' clock never goes backwards).
     #[inline]
     pub fn poll(&mut self, metrics: &MetricsHotPath, started: u64, ended: u64, local_queue: u32) {
         self.batch.poll_start(started, local_queue);
-        self.batch.poll_end(ended, local_queue, &metrics.shared);
+        self.batch
+            .poll_end(ended.max(started), local_queue, &metrics.shared);
     }
 
     /// Counts a park, as the park hook does (which always submits).

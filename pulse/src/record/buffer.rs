@@ -240,15 +240,21 @@ impl ThreadSlot {
     }
 
     /// Hands the buffer to the collector by pointer and continues in an
-    /// empty recycled one (a full buffer's normal path). The owner starts
-    /// its next record as at the start of a buffer ([`Stream::START`]).
-    /// `open_poll`: the start of the poll the owner is in, if it is in one
-    /// (a span record inside a poll can fill the buffer).
+    /// empty recycled one (a full buffer's normal path). The new buffer
+    /// starts with a `SET_WORKER` record for `worker` (unless it is
+    /// [`NO_WORKER`]): the owner's records never restate their worker
+    /// (`hooks.rs`). `open_poll`: the start of the poll the owner is in, if
+    /// it is in one (a span record inside a poll can fill the buffer).
     ///
     /// # Safety
     ///
     /// Only the thread that owns this slot may call it.
-    pub(crate) unsafe fn hand_over(&self, collector: &CentralCollector, open_poll: Option<u64>) {
+    pub(crate) unsafe fn hand_over(
+        &self,
+        collector: &CentralCollector,
+        open_poll: Option<u64>,
+        worker: u32,
+    ) {
         let mut drained = self.lock();
         let len = self.len.load(Ordering::Relaxed);
         // SAFETY: the owner holds `drain`, so no reader looks at the `Vec`.
@@ -261,25 +267,44 @@ impl ThreadSlot {
             open_poll,
             ..Drained::START
         };
-        self.len.store(0, Ordering::Release);
+        // SAFETY: the owner holds `drain`; the new buffer is empty.
+        unsafe { self.start_buffer(worker) };
+    }
+
+    /// Empties the buffer (the owner holds `drain`) and, unless `worker` is
+    /// [`NO_WORKER`], starts it with a `SET_WORKER` record for `worker`.
+    ///
+    /// # Safety
+    ///
+    /// Only the owner may call it, holding `drain`.
+    unsafe fn start_buffer(&self, worker: u32) {
+        if worker == NO_WORKER || self.capacity == 0 {
+            self.len.store(0, Ordering::Release);
+        } else {
+            // SAFETY: `1 <= capacity`; the owner holds `drain`, so no
+            // reader looks at the buffer's words.
+            unsafe { self.write_at(0, [set_worker(worker)], 1) };
+        }
     }
 
     /// Hands over a copy of everything not yet copied out and empties the
-    /// buffer in place (thread exit). The owner starts its next record as
-    /// at the start of a buffer.
+    /// buffer in place (thread exit, or a flush on request), starting it
+    /// as [`hand_over`](Self::hand_over) does for `worker` ([`NO_WORKER`]
+    /// at thread exit: nothing follows).
     ///
     /// # Safety
     ///
     /// Only the thread that owns this slot may call it.
-    pub(crate) unsafe fn flush_owned(&self, collector: &CentralCollector) {
+    pub(crate) unsafe fn flush_owned(&self, collector: &CentralCollector, worker: u32) {
         let mut drained = self.lock();
         let len = self.len.load(Ordering::Relaxed);
         if len > drained.consumed {
             collector.accept(drained.state, self.published(drained.consumed, len));
         }
-        // Hand-overs happen outside polls (and this thread stops).
+        // Flushes happen outside polls (or this thread stops).
         *drained = Drained::START;
-        self.len.store(0, Ordering::Release);
+        // SAFETY: the owner holds `drain`; the buffer is emptied.
+        unsafe { self.start_buffer(worker) };
     }
 
     /// Copies what the owner has published since the last copy to the
@@ -542,10 +567,10 @@ pub(crate) mod tests {
         slot.copy_out(&c, true);
         push_all(&[head(POLL_END, 1, 0)]);
         // SAFETY: as above.
-        unsafe { slot.hand_over(&c, None) };
+        unsafe { slot.hand_over(&c, None, NO_WORKER) };
         push_all(&poll_ends([20, 21]));
         // SAFETY: as above.
-        unsafe { slot.flush_owned(&c) };
+        unsafe { slot.flush_owned(&c, NO_WORKER) };
         assert_eq!(times(&c), vec![11, 12, 13, 14, 20, 21]);
         assert_eq!(slot.pending(), 0);
     }
@@ -597,7 +622,7 @@ pub(crate) mod tests {
         assert_eq!(slot.open_poll_start(), Some(1_028));
         push_all(&[head(POLL_END, 1, 0)]);
         // SAFETY: as above.
-        unsafe { slot.hand_over(&c, None) };
+        unsafe { slot.hand_over(&c, None, NO_WORKER) };
         assert_eq!(
             slot.open_poll_start(),
             None,
@@ -635,13 +660,13 @@ pub(crate) mod tests {
                         }
                         let room = slot.push([head(POLL_END, 0, 0), SET_TIME, i + 1]);
                         if room.is_some_and(|room| room < RESERVE_WORDS) {
-                            slot.hand_over(&c, None);
+                            slot.hand_over(&c, None, NO_WORKER);
                             fresh = true;
                         }
                     }
                 }
                 // SAFETY: as above.
-                unsafe { slot.flush_owned(&c) };
+                unsafe { slot.flush_owned(&c, NO_WORKER) };
             })
         };
         let reader = {

@@ -95,8 +95,16 @@ impl TraceClock {
     pub(crate) fn now(&self) -> u64 {
         match self.tsc {
             Some((epoch_ticks, mult)) => mul_high(read_tsc().saturating_sub(epoch_ticks), mult),
-            None => monotonic_clock_nanos().saturating_sub(self.epoch_nanos),
+            None => self.fallback_now(),
         }
+    }
+
+    /// [`now`](Self::now) without a TSC: kept out of line, so the TSC
+    /// path is the straight one.
+    #[cold]
+    #[inline(never)]
+    fn fallback_now(&self) -> u64 {
+        monotonic_clock_nanos().saturating_sub(self.epoch_nanos)
     }
 }
 

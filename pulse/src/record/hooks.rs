@@ -40,8 +40,8 @@
 
 use crate::record::buffer::{
     self, ThreadSlot, HAS_CPU, HAS_LATENCY, HAS_RUN_DELAY, HAS_VALUE, MARK, MAX_DELTA,
-    NEW_LOCATION, NO_WORKER, PARK, POLL_END, POLL_START, RESERVE_WORDS, SET_TIME, SET_WORKER,
-    UNPARK, WORKER_THREAD,
+    NEW_LOCATION, NO_WORKER, PARK, POLL_END, POLL_START, RESERVE_WORDS, SET_TIME, UNPARK,
+    WORKER_THREAD,
 };
 #[cfg(feature = "tracing")]
 use crate::record::buffer::{SPAN_CLOSE, SPAN_ENTER, SPAN_EXIT};
@@ -78,9 +78,6 @@ struct Local {
     /// The time of this buffer's previous timed record, which the next
     /// one's delta counts from (0 in a fresh buffer).
     stream_time: u64,
-    /// The worker this buffer's records are for (`NO_WORKER` in a fresh
-    /// buffer).
-    stream_worker: u32,
     /// The spawn location of this buffer's previous PollStart (0: none).
     stream_location: u64,
     /// Span enters recorded on this thread minus exits recorded: while
@@ -115,7 +112,6 @@ impl Local {
             last_timestamp: 0,
             next_reading_at: 0,
             stream_time: 0,
-            stream_worker: NO_WORKER,
             stream_location: 0,
             open_spans: 0,
         }
@@ -132,36 +128,32 @@ impl Local {
 
     /// The head word of a compact record (`buffer.rs`): `tag`, the local
     /// queue depth and the time since this buffer's previous timed record.
-    /// First, in the rare cases that need them, it writes the `SET_*`
-    /// records the head relies on (a fresh buffer, another worker, 16.8 ms
-    /// or more since the previous record), which never hand over: the
-    /// reserve holds them.
+    /// When that is 16.8 ms or more (or the buffer is fresh), it first
+    /// writes the `SET_TIME` record the head relies on, which never hands
+    /// over: the reserve holds it.
+    ///
+    /// The record's worker is this thread's (`self.worker`), which the
+    /// buffer already says: [`change_worker`](Self::change_worker) writes a
+    /// `SET_WORKER` record when it changes, and every buffer after the
+    /// first starts with one (`ThreadSlot::hand_over`), so no record checks
+    /// it.
     #[inline]
-    fn head(&mut self, tag: u64, timestamp: u64, worker: u32, local_queue: u32) -> u64 {
-        let delta = timestamp.wrapping_sub(self.stream_time);
-        // One branch for both rare cases.
-        if worker != self.stream_worker || delta > MAX_DELTA {
-            return self.head_after_set(tag, timestamp, worker, local_queue);
+    fn head(&mut self, tag: u64, timestamp: u64, local_queue: u32) -> u64 {
+        let mut delta = timestamp.wrapping_sub(self.stream_time);
+        if delta > MAX_DELTA {
+            delta = self.set_time(timestamp);
         }
         self.stream_time = timestamp;
         buffer::head(tag, delta, local_queue)
     }
 
-    /// [`head`](Self::head) after the `SET_*` records it needs.
+    /// Writes a `SET_TIME` record for `timestamp`; returns the delta the
+    /// next head has (0).
     #[cold]
     #[inline(never)]
-    fn head_after_set(&mut self, tag: u64, timestamp: u64, worker: u32, local_queue: u32) -> u64 {
-        if worker != self.stream_worker {
-            self.write([SET_WORKER | (u64::from(worker) << 32)]);
-            self.stream_worker = worker;
-        }
-        let mut delta = timestamp.wrapping_sub(self.stream_time);
-        if delta > MAX_DELTA {
-            self.write([SET_TIME, timestamp]);
-            delta = 0;
-        }
-        self.stream_time = timestamp;
-        buffer::head(tag, delta, local_queue)
+    fn set_time(&mut self, timestamp: u64) -> u64 {
+        self.write([SET_TIME, timestamp]);
+        0
     }
 
     /// Appends a record without handing over (a PollStart, or `SET_*`
@@ -202,20 +194,20 @@ impl Local {
 
     /// Unreachable while the reserve rule holds (every record and the
     /// `SET_*` records before it fit in [`RESERVE_WORDS`]): counted as a
-    /// dropped event rather than written out of bounds, and the next
-    /// record restates the decoding state (as in a fresh buffer).
+    /// dropped event rather than written out of bounds, and the full
+    /// buffer is handed over, so the next record starts a fresh one.
     #[cold]
     #[inline(never)]
     fn no_room(&mut self, words: usize) {
         debug_assert!(false, "a {words}-word record did not fit in the reserve");
         self.shared.collector.add_dropped(1);
-        self.reset_stream();
+        self.hand_over();
     }
 
-    /// The next record starts a fresh buffer.
+    /// The next record starts a fresh buffer, whose only record (if any)
+    /// says the worker.
     fn reset_stream(&mut self) {
         self.stream_time = 0;
-        self.stream_worker = NO_WORKER;
         self.stream_location = 0;
     }
 
@@ -226,13 +218,18 @@ impl Local {
         // next buffer then starts inside that poll.
         let open_poll = self.in_poll.then(|| self.metrics.poll_started_at());
         // SAFETY: see `write`.
-        unsafe { self.slot.hand_over(&self.shared.collector, open_poll) };
+        unsafe {
+            self.slot
+                .hand_over(&self.shared.collector, open_poll, self.worker)
+        };
         self.reset_stream();
     }
 
-    fn flush(&mut self) {
+    /// Hands over everything recorded so far; `worker`: the worker the
+    /// thread's next records are for ([`NO_WORKER`] at thread exit).
+    fn flush(&mut self, worker: u32) {
         // SAFETY: see `write`.
-        unsafe { self.slot.flush_owned(&self.shared.collector) }
+        unsafe { self.slot.flush_owned(&self.shared.collector, worker) }
         self.reset_stream();
         self.metrics.submit_pending(&self.shared.metrics_totals);
     }
@@ -250,6 +247,8 @@ impl Local {
     #[cold]
     fn change_worker(&mut self, worker: u32) {
         self.worker = worker;
+        // The worker of every record that follows in this buffer.
+        self.write([buffer::set_worker(worker)]);
         self.slot.worker.store(worker, Ordering::Relaxed);
         self.metrics.set_worker(worker, &self.shared.metrics_totals);
         let now = self.now();
@@ -320,7 +319,7 @@ impl Local {
 impl Drop for Local {
     fn drop(&mut self) {
         // Thread exit: nothing recorded on this thread may be lost.
-        self.flush();
+        self.flush(NO_WORKER);
     }
 }
 
@@ -388,7 +387,7 @@ pub(crate) fn flush_current_thread(shared: &Arc<Shared>) {
     // SAFETY: see `with_local`.
     if let Some(local) = unsafe { LOCAL.get().as_mut() } {
         if Arc::ptr_eq(&local.shared, shared) {
-            local.flush();
+            local.flush(local.worker);
         }
     }
 }
@@ -460,14 +459,14 @@ pub(crate) fn record_poll_start(
         // Never a hand-over here: that would fall inside the poll.
         let pushed = match schedule_latency {
             None => {
-                let head = local.head(tag, timestamp_nanos, worker, local_queue);
+                let head = local.head(tag, timestamp_nanos, local_queue);
                 // SAFETY: `Local` belongs to this thread (see `with_local`).
                 unsafe { local.slot.push_first([head, task_id, location], used) }
             }
             // The latency is the last word: the third without a new
             // location (chosen without a branch), the fourth with one.
             Some(latency) => {
-                let head = local.head(tag | HAS_LATENCY, timestamp_nanos, worker, local_queue);
+                let head = local.head(tag | HAS_LATENCY, timestamp_nanos, local_queue);
                 let third = if new_location == 1 { location } else { latency };
                 // SAFETY: as above.
                 unsafe {
@@ -493,7 +492,10 @@ pub(crate) fn record_poll_end(shared: &Arc<Shared>, worker: u32) {
 const DETACH_CHECK_NS: u64 = 1_000_000;
 
 /// Ends the thread's poll; `off_worker`: Tokio no longer counts this
-/// thread as a worker.
+/// thread as a worker. The PollEnd is recorded for the worker its
+/// PollStart was (the thread's, `local.worker`), so the two stay paired;
+/// `worker` (Tokio's index now, the same while a thread runs a poll) says
+/// whose local queue to read.
 #[inline]
 fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
     if !std::mem::take(&mut local.in_poll) {
@@ -508,7 +510,7 @@ fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
         local.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
     }
     // A full buffer is handed over here, after the poll's end.
-    let head = local.head(POLL_END, timestamp_nanos, worker, local_queue);
+    let head = local.head(POLL_END, timestamp_nanos, local_queue);
     local.push([head]);
 }
 
@@ -541,7 +543,7 @@ pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
         local
             .metrics
             .park(local_queue, &local.shared.metrics_totals);
-        push_park(local, PARK, timestamp_nanos, worker, local_queue, reading);
+        push_park(local, PARK, timestamp_nanos, local_queue, reading);
     });
 }
 
@@ -555,35 +557,28 @@ pub(crate) fn record_unpark(shared: &Arc<Shared>, worker: u32) {
         let local_queue = local.shared.local_queue(worker as usize);
         let (timestamp_nanos, reading) = local.park_timestamp();
         local.metrics.unpark(local_queue);
-        push_park(local, UNPARK, timestamp_nanos, worker, local_queue, reading);
+        push_park(local, UNPARK, timestamp_nanos, local_queue, reading);
     });
 }
 
 /// A park or unpark record: the head, then the reading's values it has.
 #[inline]
-fn push_park(
-    local: &mut Local,
-    tag: u64,
-    timestamp: u64,
-    worker: u32,
-    queue: u32,
-    reading: Reading,
-) {
+fn push_park(local: &mut Local, tag: u64, timestamp: u64, queue: u32, reading: Reading) {
     match reading {
         (None, None) => {
-            let head = local.head(tag, timestamp, worker, queue);
+            let head = local.head(tag, timestamp, queue);
             local.push([head]);
         }
         (Some(cpu), None) => {
-            let head = local.head(tag | HAS_CPU, timestamp, worker, queue);
+            let head = local.head(tag | HAS_CPU, timestamp, queue);
             local.push([head, cpu]);
         }
         (None, Some(run_delay)) => {
-            let head = local.head(tag | HAS_RUN_DELAY, timestamp, worker, queue);
+            let head = local.head(tag | HAS_RUN_DELAY, timestamp, queue);
             local.push([head, run_delay]);
         }
         (Some(cpu), Some(run_delay)) => {
-            let head = local.head(tag | HAS_CPU | HAS_RUN_DELAY, timestamp, worker, queue);
+            let head = local.head(tag | HAS_CPU | HAS_RUN_DELAY, timestamp, queue);
             local.push([head, cpu, run_delay]);
         }
     }
@@ -655,8 +650,7 @@ pub(crate) fn thread_records() -> bool {
 #[inline]
 fn push_timed<const N: usize>(local: &mut Local, tag: u64, words: [u64; N]) {
     let timestamp = local.now();
-    let worker = local.worker;
-    let head = local.head(tag, timestamp, worker, 0);
+    let head = local.head(tag, timestamp, 0);
     // SAFETY: `Local` belongs to this thread (see `with_local`).
     let pushed = unsafe { local.slot.push_first([head, words[0], words[N - 1]], N + 1) };
     match pushed {
@@ -775,22 +769,27 @@ mod tests {
 
     /// Issue 12 item 5: a PollStart is still in the thread's buffer when
     /// its poll runs (it was not handed over between the poll's two
-    /// timestamps), and hand-overs do happen, after PollEnds.
+    /// timestamps), and hand-overs do happen, after PollEnds. Records
+    /// never restate their worker: every buffer says it once, so every
+    /// event decodes with the worker it was recorded for, across
+    /// hand-overs and a worker change.
     #[test]
     fn buffers_are_never_handed_over_inside_a_poll() {
         let shared = Arc::new(Shared::new(&Config::new().buffer_events(2)));
         let here = std::panic::Location::caller();
+        let worker_of = |task: u64| if task < 50 { 3 } else { 5 };
         for task in 0..100 {
-            record_poll_start(&shared, 0, task, SpawnLocation(here), None);
+            let worker = worker_of(task);
+            record_poll_start(&shared, worker, task, SpawnLocation(here), None);
             let slot = shared.slots()[0].clone();
             assert!(
                 slot.pending() >= 1,
                 "poll {task}: its PollStart was handed over"
             );
-            record_poll_end(&shared, 0);
+            record_poll_end(&shared, worker);
             if task % 7 == 0 {
-                record_park(&shared, 0);
-                record_unpark(&shared, 0);
+                record_park(&shared, worker);
+                record_unpark(&shared, worker);
             }
         }
         flush_current_thread(&shared);
@@ -804,6 +803,17 @@ mod tests {
             .filter(|e| !matches!(e, RecordedEvent::WorkerThread { .. }))
             .count();
         assert_eq!(events, 200 + 2 * 15);
+        let mut worker = u32::MAX;
+        for event in batches.iter().flat_map(Batch::records) {
+            match event {
+                RecordedEvent::PollStart { task_id, .. } => {
+                    worker = worker_of(task_id.unwrap());
+                    assert_eq!(event.worker(), Some(worker), "{event:?}");
+                }
+                RecordedEvent::WorkerThread { .. } => {}
+                _ => assert_eq!(event.worker(), Some(worker), "{event:?}"),
+            }
+        }
         // Every batch that ends in a PollStart would be a hand-over inside
         // a poll.
         for batch in &batches {

@@ -100,6 +100,17 @@ impl HistogramLayout {
         bucket.min(usize::from(self.buckets) - 1)
     }
 
+    /// The number of significant bits of `nanos` in first-bucket units:
+    /// [`bucket_of`](Self::bucket_of) before its clamp to the last bucket
+    /// (`bucket_of(n) == significant_bits(n).min(buckets - 1)`), in two
+    /// instructions (`lea`, `bsr`). Exact below 2^63 ns (292 years).
+    #[inline]
+    pub(crate) fn significant_bits(&self, nanos: u64) -> usize {
+        let scaled = nanos >> self.first_bucket_shift;
+        // The highest set bit of `2 * scaled + 1` is `scaled`'s bit count.
+        ((scaled << 1) | 1).ilog2() as usize
+    }
+
     /// The `[low, high)` range of bucket `i` in nanoseconds (`high` is
     /// `None` for the last bucket).
     pub fn bucket_range(&self, i: usize) -> (u64, Option<u64>) {
@@ -328,6 +339,11 @@ impl SharedMetrics {
     /// worker index is out of range.
     #[cold]
     pub(crate) fn submit(&self, batch: &mut MetricsBatch) {
+        // Also when the batch is kept (below): a countdown restarted
+        // without a clear must not make the next park look like a no-op
+        // unpark's.
+        batch.until_submit = self.submit_every.max(1);
+        batch.polls_at_unpark = NOT_UNPARKED;
         let Some(counters) = self
             .workers
             .get()
@@ -361,7 +377,7 @@ impl SharedMetrics {
                 counter.fetch_add(value, Ordering::Relaxed);
             }
         };
-        add(&counters.polls, batch.polls);
+        add(&counters.polls, batch.polls());
         add(&counters.busy_nanos, batch.busy_nanos);
         add(&counters.parks, batch.parks);
         add(&counters.park_unparks, batch.park_unparks);
@@ -369,8 +385,11 @@ impl SharedMetrics {
         counters
             .local_queue_max
             .fetch_max(u64::from(batch.local_queue_max), Ordering::Relaxed);
-        for (counter, &value) in counters.histogram.iter().zip(&batch.histogram) {
-            add(counter, value);
+        // Durations with more bits than the last bucket's lower edge are
+        // all in the last bucket.
+        let last = self.layout.buckets() - 1;
+        for (bits, &value) in batch.by_bits.iter().enumerate() {
+            add(&counters.histogram[bits.min(last)], value);
         }
         counters.seq.store(seq + 2, Ordering::Release);
         batch.clear();
@@ -381,47 +400,68 @@ impl SharedMetrics {
 #[derive(Debug, Clone)]
 pub(crate) struct MetricsBatch {
     pub(crate) worker: u32,
-    polls: u64,
     busy_nanos: u64,
     parks: u64,
     park_unparks: u64,
     noop_unparks: u64,
     local_queue_max: u32,
-    histogram: [u64; MAX_HISTOGRAM_BUCKETS],
+    /// Polls by the number of significant bits of their duration in the
+    /// layout's first-bucket units (0 for the first bucket's, 64 entries:
+    /// every `u64`): the layout's buckets without the clamp to the last
+    /// one, which [`SharedMetrics::submit`] applies. Spares the clamp per
+    /// poll; their sum is the batch's poll count, which therefore costs
+    /// nothing per poll.
+    by_bits: [u64; 64],
     /// When the poll in progress started.
     poll_started_at: u64,
-    /// A task was polled since the last unpark.
-    polled_since_unpark: bool,
-    /// The last recorded transition was an unpark (so the next park ends an
-    /// active period that may have been a no-op).
-    unparked: bool,
+    /// `until_submit` at the last unpark (so equal at a park if no poll
+    /// ended since), or [`NOT_UNPARKED`] when there was no unpark since the
+    /// last park or submission (a submission after an unpark follows a
+    /// poll or a worker change, so it is never a no-op's).
+    polls_at_unpark: u64,
+    /// Polls left before the next submission: counts down at every poll.
+    until_submit: u32,
 }
+
+/// [`MetricsBatch::polls_at_unpark`] when the next park cannot end a no-op
+/// unpark.
+const NOT_UNPARKED: u64 = u64::MAX;
 
 impl MetricsBatch {
     pub(crate) fn new() -> Self {
         MetricsBatch {
             worker: 0,
-            polls: 0,
             busy_nanos: 0,
             parks: 0,
             park_unparks: 0,
             noop_unparks: 0,
             local_queue_max: 0,
-            histogram: [0; MAX_HISTOGRAM_BUCKETS],
+            by_bits: [0; 64],
             poll_started_at: 0,
-            polled_since_unpark: false,
-            unparked: false,
+            polls_at_unpark: NOT_UNPARKED,
+            // The first poll submits, which sets the real count.
+            until_submit: 1,
         }
     }
 
+    /// Polls counted since the last submission.
+    fn polls(&self) -> u64 {
+        self.by_bits.iter().sum()
+    }
+
+    /// Whether anything was counted since the last submission.
+    fn is_empty(&self) -> bool {
+        self.parks + self.park_unparks == 0 && self.by_bits.iter().all(|&n| n == 0)
+    }
+
     fn clear(&mut self) {
-        self.polls = 0;
         self.busy_nanos = 0;
         self.parks = 0;
         self.park_unparks = 0;
         self.noop_unparks = 0;
         self.local_queue_max = 0;
-        self.histogram = [0; MAX_HISTOGRAM_BUCKETS];
+        self.by_bits = [0; 64];
+        self.polls_at_unpark = NOT_UNPARKED;
     }
 
     /// Switches to another worker index (submitting what belongs to the
@@ -429,7 +469,7 @@ impl MetricsBatch {
     #[inline]
     pub(crate) fn set_worker(&mut self, worker: u32, shared: &SharedMetrics) {
         if self.worker != worker {
-            if self.polls + self.parks + self.park_unparks != 0 {
+            if !self.is_empty() {
                 shared.submit(self);
             }
             self.worker = worker;
@@ -451,18 +491,17 @@ impl MetricsBatch {
     /// Counts a poll that ended at `now`; returns how long it took.
     #[inline]
     pub(crate) fn poll_end(&mut self, now: u64, local_queue: u32, shared: &SharedMetrics) -> u64 {
-        let took = now.saturating_sub(self.poll_started_at);
-        self.polls += 1;
+        // The thread's timestamps never go backwards (`hooks.rs`), and the
+        // poll started at one of them.
+        debug_assert!(now >= self.poll_started_at);
+        let took = now.wrapping_sub(self.poll_started_at);
         self.busy_nanos += took;
-        // `bucket_of` is below the layout's bucket count, at most
-        // MAX_HISTOGRAM_BUCKETS (a power of two): the mask changes nothing
-        // but spares the bounds check.
-        const _: () = assert!(MAX_HISTOGRAM_BUCKETS.is_power_of_two());
-        self.histogram[shared.layout.bucket_of(took) & (MAX_HISTOGRAM_BUCKETS - 1)] += 1;
+        // `& 63` changes nothing (`significant_bits` is below 64) but
+        // spares the bounds check.
+        self.by_bits[shared.layout.significant_bits(took) & 63] += 1;
         self.local_queue_max = self.local_queue_max.max(local_queue);
-        self.polled_since_unpark = true;
-        // Polls since the last submission (`clear` zeroes them).
-        if self.polls >= u64::from(shared.submit_every) {
+        self.until_submit -= 1;
+        if self.until_submit == 0 {
             shared.submit(self);
         }
         took
@@ -472,9 +511,10 @@ impl MetricsBatch {
     pub(crate) fn park(&mut self, local_queue: u32, shared: &SharedMetrics) {
         self.parks += 1;
         self.park_unparks += 1;
-        if std::mem::take(&mut self.unparked) && !self.polled_since_unpark {
+        if u64::from(self.until_submit) == self.polls_at_unpark {
             self.noop_unparks += 1;
         }
+        self.polls_at_unpark = NOT_UNPARKED;
         self.local_queue_max = self.local_queue_max.max(local_queue);
         shared.submit(self);
     }
@@ -482,14 +522,13 @@ impl MetricsBatch {
     #[inline]
     pub(crate) fn unpark(&mut self, local_queue: u32) {
         self.park_unparks += 1;
-        self.unparked = true;
-        self.polled_since_unpark = false;
+        self.polls_at_unpark = u64::from(self.until_submit);
         self.local_queue_max = self.local_queue_max.max(local_queue);
     }
 
     /// Submits whatever is pending (thread stop, buffer hand-over).
     pub(crate) fn submit_pending(&mut self, shared: &SharedMetrics) {
-        if self.polls + self.parks + self.park_unparks != 0 {
+        if !self.is_empty() {
             shared.submit(self);
         }
     }
@@ -528,6 +567,66 @@ mod tests {
             "last edge overflows"
         );
         assert!(HistogramLayout::new(0, 4).is_none());
+    }
+
+    #[test]
+    fn significant_bits_clamped_is_the_bucket() {
+        for layout in [
+            HistogramLayout::default(),
+            HistogramLayout::new(1, 2).unwrap(),
+            HistogramLayout::new(1, MAX_HISTOGRAM_BUCKETS).unwrap(),
+            HistogramLayout::new(1 << 20, 8).unwrap(),
+        ] {
+            let mut values = vec![0, 1, 2, 3, (1 << 62) + 5, u64::MAX >> 1];
+            for shift in 0..63 {
+                values.extend([(1u64 << shift) - 1, 1 << shift, (1 << shift) + 1]);
+            }
+            for nanos in values {
+                let bits = layout.significant_bits(nanos);
+                assert!(bits < 64);
+                assert_eq!(
+                    bits.min(layout.buckets() - 1),
+                    layout.bucket_of(nanos),
+                    "{nanos} ns in {layout:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn batches_submit_every_n_polls_and_count_noop_unparks() {
+        let shared = SharedMetrics::new(HistogramLayout::default(), 3);
+        shared.init(1);
+        let mut batch = MetricsBatch::new();
+        batch.set_worker(0, &shared);
+        let mut time = 0;
+        let mut poll = |batch: &mut MetricsBatch, nanos: u64| {
+            batch.poll_start(time, 0);
+            time += nanos;
+            batch.poll_end(time, 0, &shared);
+        };
+        // The first poll submits (the count starts then), then every third.
+        poll(&mut batch, 10);
+        assert_eq!(shared.snapshot().total_polls(), 1);
+        poll(&mut batch, 10);
+        poll(&mut batch, 10);
+        assert_eq!(shared.snapshot().total_polls(), 1);
+        poll(&mut batch, 1 << 40); // beyond the last bucket's edge
+        let snapshot = shared.snapshot();
+        assert_eq!(snapshot.total_polls(), 4);
+        assert_eq!(snapshot.workers[0].poll_histogram[0], 3);
+        assert_eq!(snapshot.workers[0].poll_histogram[19], 1);
+
+        // Unpark, poll, park: not a no-op; unpark, park: a no-op; a park
+        // with no unpark before it: not one either.
+        batch.unpark(0);
+        poll(&mut batch, 10);
+        batch.park(0, &shared);
+        batch.unpark(0);
+        batch.park(0, &shared);
+        batch.park(0, &shared);
+        let worker = &shared.snapshot().workers[0];
+        assert_eq!((worker.parks, worker.noop_unparks), (3, 1));
     }
 
     #[test]

@@ -31,9 +31,11 @@
 //! was (every poll of a yield storm, most of a server's) is therefore 24
 //! bytes instead of 112: the same memory holds 4.7× the polls.
 //!
-//! A buffer starts with no time (0), no worker and no location: the owner writes the
-//! `SET_*` records a record needs just before it (a new buffer, 16.8 ms or
-//! more since the previous timed record, another worker). Decoding
+//! A buffer starts with no time (0), no worker and no location. The owner
+//! writes a `SET_WORKER` record when its thread's worker changes, and every
+//! buffer after a thread's first starts with one (`ThreadSlot::hand_over`);
+//! a `SET_TIME` goes just before a timed record 16.8 ms or more after the
+//! previous one (or the first in a buffer). Decoding
 //! ([`Records`]) therefore needs a buffer from its start, or the state at
 //! the point copying resumes, which the copier keeps ([`Stream`]) and writes
 //! in front of each copy as `SET_*` records.
@@ -92,15 +94,21 @@ pub(crate) const WORDS_PER_EVENT: usize = std::mem::size_of::<RecordedEvent>().d
 
 /// The owner hands a buffer over once a record leaves fewer than this many
 /// words free: more than is ever written between two such checks (a
-/// PollStart with the `SET_WORKER` and `SET_TIME` records before it, 7
-/// words, then at its PollEnd a 3-word WorkerThread record), so a
-/// PollStart never needs to hand over.
+/// worker change's `SET_WORKER` record, a PollStart with the `SET_TIME`
+/// record before it, 6 words, then at its PollEnd a 3-word WorkerThread
+/// record), so a PollStart never needs to hand over.
 pub(crate) const RESERVE_WORDS: usize = 16;
 
 /// A record's head word.
 #[inline]
 pub(crate) fn head(tag: u64, delta: u64, local_queue: u32) -> u64 {
     tag | (u64::from(local_queue) << 8) | (delta << 40)
+}
+
+/// A `SET_WORKER` record for `worker`.
+#[inline]
+pub(crate) fn set_worker(worker: u32) -> u64 {
+    SET_WORKER | (u64::from(worker) << 32)
 }
 
 /// A spawn location as a word. Decoding turns it back into the same
@@ -133,7 +141,7 @@ impl Stream {
         [
             SET_TIME,
             self.time,
-            SET_WORKER | (u64::from(self.worker) << 32),
+            set_worker(self.worker),
             SET_LOCATION,
             self.location,
         ]
