@@ -213,12 +213,20 @@ fn rotation_honours_limits_and_every_file_reads_back_on_its_own() {
         );
         last_index = Some(index);
     }
-    // The set reads in order too: per worker, the worker's own events never
-    // go back in time. (Sampler records are written in their own batch and
-    // interleave with the workers' batches.)
+    // The set reads in order too: per worker, the events its thread
+    // recorded never go back in time. (The sampler's records, samples,
+    // stacks of long polls and worker-thread changes, are written in their
+    // own batches, which interleave with the workers' batches.)
     let mut last_time: BTreeMap<u32, u64> = BTreeMap::new();
     for event in read_all(files) {
-        if event.event_type() == EventType::WorkerSample {
+        let recorded_by_the_worker = matches!(
+            event.event_type(),
+            EventType::PollStart
+                | EventType::PollEnd
+                | EventType::WorkerPark
+                | EventType::WorkerUnpark
+        );
+        if !recorded_by_the_worker {
             continue;
         }
         if let Some(worker) = event.worker() {
