@@ -73,7 +73,7 @@ pub use scan::{FileInfo, TraceScan};
 pub use set::{SetError, TraceSet};
 pub use span::{SpanId, TextId, TextRegistry};
 pub use stack::{Stack, StackFrame, StackId, StackKind, StackModule, StackRegistry};
-use v6::V6Encoder;
+use v6::{V6Encoder, V6PollRun};
 
 /// File magic shared by every version.
 pub const MAGIC: &[u8; 8] = b"TOKIOTRC";
@@ -514,6 +514,57 @@ impl Encoder {
         self.v6.poll_end(timestamp_nanos, worker, local_queue, out);
     }
 
+    /// A run of `worker`'s PollStart and PollEnd records, encoded with the
+    /// worker's state held in local variables: for a loop over events held
+    /// in another form (pulse's compact thread records) that encodes most
+    /// of them this way and falls back to
+    /// [`encode_poll_start`](Self::encode_poll_start) and the others when
+    /// the run refuses one. The bytes are the same as those methods give.
+    ///
+    /// `None` when a run cannot start: not a v6 encoder, no file begun,
+    /// `worker` is not the worker of the previous record, it had no
+    /// PollStart yet in this file, or the time unit is not a power of two.
+    /// The run refuses a record (returns `false`, writes nothing) whose
+    /// spawn location differs from the worker's previous PollStart's or
+    /// whose time is earlier than the worker's previous record's: encode
+    /// that one with the ordinary methods, after dropping the run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse_trace::{Encoder, FormatVersion, SpawnLocation, TraceMetadata};
+    ///
+    /// let here = SpawnLocation(std::panic::Location::caller());
+    /// let elsewhere = SpawnLocation(std::panic::Location::caller());
+    /// let mut by_run = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut out = Vec::new();
+    /// by_run.begin_file(0, &mut out);
+    /// assert!(by_run.poll_run(0).is_none(), "no record of worker 0 yet");
+    /// by_run.encode_poll_start(1_000, 0, 2, Some(7), here, &mut out);
+    /// let mut run = by_run.poll_run(0).expect("worker 0 polled at `here`");
+    /// assert!(run.poll_end(2_000, 1, &mut out));
+    /// assert!(run.poll_start(3_000, 1, 8, here, &mut out));
+    /// assert!(!run.poll_start(4_000, 1, 9, elsewhere, &mut out), "a new location");
+    /// drop(run);
+    /// by_run.encode_poll_start(4_000, 0, 1, Some(9), elsewhere, &mut out);
+    ///
+    /// let mut one_by_one = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut expected = Vec::new();
+    /// one_by_one.begin_file(0, &mut expected);
+    /// one_by_one.encode_poll_start(1_000, 0, 2, Some(7), here, &mut expected);
+    /// one_by_one.encode_poll_end(2_000, 0, 1, &mut expected);
+    /// one_by_one.encode_poll_start(3_000, 0, 1, Some(8), here, &mut expected);
+    /// one_by_one.encode_poll_start(4_000, 0, 1, Some(9), elsewhere, &mut expected);
+    /// assert_eq!(out, expected);
+    /// ```
+    #[inline(always)]
+    pub fn poll_run(&mut self, worker: u32) -> Option<PollRun<'_>> {
+        if !self.started || self.version != FormatVersion::V6 {
+            return None;
+        }
+        self.v6.poll_run(worker).map(|run| PollRun { run })
+    }
+
     /// Appends the events `events` yields, in order, exactly as
     /// [`encode`](Self::encode) called for each would; returns how many.
     ///
@@ -561,5 +612,38 @@ impl Encoder {
             }
             FormatVersion::V6 => self.v6.encode_iter(events, out),
         }
+    }
+}
+
+/// A run of one worker's PollStart and PollEnd records
+/// ([`Encoder::poll_run`]). The worker's state goes back to the encoder
+/// when the run is dropped.
+#[derive(Debug)]
+pub struct PollRun<'a> {
+    run: V6PollRun<'a>,
+}
+
+impl PollRun<'_> {
+    /// Appends the run's worker's PollStart (task id 0: unknown), or
+    /// returns `false` and writes nothing if it needs more than the record
+    /// (another spawn location, an earlier time).
+    #[inline(always)]
+    pub fn poll_start(
+        &mut self,
+        timestamp_nanos: u64,
+        local_queue: u32,
+        task_id: u64,
+        spawned_at: SpawnLocation,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        self.run
+            .poll_start(timestamp_nanos, local_queue, task_id, spawned_at, out)
+    }
+
+    /// Appends the run's worker's PollEnd, or returns `false` and writes
+    /// nothing if its time is earlier than the worker's previous record's.
+    #[inline(always)]
+    pub fn poll_end(&mut self, timestamp_nanos: u64, local_queue: u32, out: &mut Vec<u8>) -> bool {
+        self.run.poll_end(timestamp_nanos, local_queue, out)
     }
 }

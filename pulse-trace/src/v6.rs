@@ -8,7 +8,7 @@ use crate::event::{RecordedEvent, SpawnLocation};
 use crate::span::{SpanId, TextId, TextRegistry, OVERFLOW_TEXT};
 use crate::stack::{Stack, StackFrame, StackId, StackKind, StackModule, StackRegistry};
 use crate::varint::{
-    put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
+    put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, Record, MAX_VARINT_LEN,
 };
 use crate::{
     EndReason, TraceEnd, TraceMetadata, MAX_LOCATIONS, MAX_RECORD_LEN, MAX_WORKERS_PER_FILE,
@@ -494,25 +494,38 @@ impl V6Encoder {
     ) {
         let slot = self.select_worker(worker, out);
         let dt = self.advance(slot, timestamp_nanos, out);
-        let new_location = self.new_location(slot, spawned_at, out);
+        // Mostly the previous PollStart's location: checked here, the
+        // rest (an id, maybe a definition) out of line.
+        let new_location = if self.workers[slot].last_location == spawned_at.addr() {
+            None
+        } else {
+            self.new_location(slot, spawned_at, out)
+        };
         let state = &mut self.workers[slot];
         let task_delta = task_id.wrapping_sub(state.prev_task) as i64;
         state.prev_task = task_id;
-        let queue_code = queue_change(state, local_queue, POLL_START_QUEUE_BITS);
+        let queue_code = queue_change(
+            &mut state.prev_local_queue,
+            local_queue,
+            POLL_START_QUEUE_BITS,
+        );
         let location_bit = if new_location.is_some() {
             NEW_LOCATION
         } else {
             0
         };
-        out.push(TAG_POLL_START | location_bit | queue_code);
+        // Tag, queue (5), time (10), task (10), location (5): 31 bytes.
+        let mut record = Record::new(out, 31);
+        record.byte(TAG_POLL_START | location_bit | queue_code);
         if queue_code == POLL_START_QUEUE_BITS {
-            put_varint(out, local_queue.into());
+            record.varint(local_queue.into());
         }
-        put_varint(out, dt);
-        put_zigzag(out, task_delta);
+        record.varint(dt);
+        record.zigzag(task_delta);
         if let Some(id) = new_location {
-            put_varint(out, id.into());
+            record.varint(id.into());
         }
+        record.finish();
     }
 
     /// A PollEnd record (room reserved by the caller).
@@ -527,12 +540,42 @@ impl V6Encoder {
         let slot = self.select_worker(worker, out);
         let dt = self.advance(slot, timestamp_nanos, out);
         let state = &mut self.workers[slot];
-        let queue_code = queue_change(state, local_queue, POLL_END_QUEUE_BITS);
-        out.push(TAG_POLL_END | queue_code);
+        let queue_code = queue_change(
+            &mut state.prev_local_queue,
+            local_queue,
+            POLL_END_QUEUE_BITS,
+        );
+        // Tag, queue (5), time (10): 16 bytes.
+        let mut record = Record::new(out, 16);
+        record.byte(TAG_POLL_END | queue_code);
         if queue_code == POLL_END_QUEUE_BITS {
-            put_varint(out, local_queue.into());
+            record.varint(local_queue.into());
         }
-        put_varint(out, dt);
+        record.varint(dt);
+        record.finish();
+    }
+
+    /// A run of the current worker's PollStart and PollEnd records
+    /// ([`V6PollRun`]), or `None` if `worker` is not the worker the last
+    /// switch selected, it has no previous PollStart in this file, or the
+    /// time unit is not a power of two.
+    #[inline(always)]
+    pub(crate) fn poll_run(&mut self, worker: u32) -> Option<V6PollRun<'_>> {
+        let shift = self.unit_shift?;
+        let (current, slot) = self.current?;
+        let state = *self.workers.get(slot)?;
+        if current != worker || state.last_location == 0 {
+            return None;
+        }
+        Some(V6PollRun {
+            slot,
+            shift,
+            prev_ticks: state.prev_ticks,
+            prev_task: state.prev_task,
+            prev_local_queue: state.prev_local_queue,
+            location: state.last_location,
+            encoder: self,
+        })
     }
 
     /// Reserves room for one poll or park record (with a worker switch and
@@ -714,11 +757,14 @@ impl V6Encoder {
         let run_delay_delta = run_delay_nanos.wrapping_sub(state.prev_run_delay) as i64;
         state.prev_cpu = cpu_nanos;
         state.prev_run_delay = run_delay_nanos;
-        out.push(tag);
-        put_varint(out, dt);
-        put_varint(out, local_queue.into());
-        put_zigzag(out, cpu_delta);
-        put_zigzag(out, run_delay_delta);
+        // Tag, time (10), queue (5), CPU (10), run-queue wait (10): 36.
+        let mut record = Record::new(out, 36);
+        record.byte(tag);
+        record.varint(dt);
+        record.varint(local_queue.into());
+        record.zigzag(cpu_delta);
+        record.zigzag(run_delay_delta);
+        record.finish();
     }
 
     /// The slot of `worker`'s state, appending a worker switch if the
@@ -762,7 +808,7 @@ impl V6Encoder {
     /// The id of `location` if it differs from the one of this worker's
     /// previous PollStart in this file (`None` if it is the same),
     /// appending its definition if this file has not defined it yet.
-    #[inline]
+    #[inline(never)]
     fn new_location(
         &mut self,
         slot: usize,
@@ -817,14 +863,111 @@ impl V6Encoder {
     }
 }
 
+/// PollStart and PollEnd records of one worker, encoded with the worker's
+/// state in local variables (registers, in a loop the caller inlines)
+/// instead of the encoder's tables: the same bytes as
+/// [`V6Encoder::poll_start`] and [`V6Encoder::poll_end`] give, for the
+/// cases that need nothing but the record itself (same worker, same spawn
+/// location as the worker's previous PollStart, time not going back). A
+/// record of any other case is refused (`false`, nothing written), for
+/// the caller to encode the ordinary way. The state goes back to the
+/// encoder when the run is dropped.
+#[derive(Debug)]
+pub(crate) struct V6PollRun<'a> {
+    encoder: &'a mut V6Encoder,
+    slot: usize,
+    shift: u32,
+    prev_ticks: u64,
+    prev_task: u64,
+    prev_local_queue: u32,
+    /// The address of the worker's previous PollStart's spawn location.
+    location: usize,
+}
+
+impl V6PollRun<'_> {
+    /// Appends a PollStart, or returns `false` (nothing written) if its
+    /// location or time needs more than the record.
+    #[inline(always)]
+    pub(crate) fn poll_start(
+        &mut self,
+        timestamp_nanos: u64,
+        local_queue: u32,
+        task_id: u64,
+        spawned_at: SpawnLocation,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let ticks = timestamp_nanos >> self.shift;
+        if ticks < self.prev_ticks || spawned_at.addr() != self.location {
+            return false;
+        }
+        let dt = ticks - self.prev_ticks;
+        self.prev_ticks = ticks;
+        let task_delta = task_id.wrapping_sub(self.prev_task) as i64;
+        self.prev_task = task_id;
+        let queue_code = queue_change(
+            &mut self.prev_local_queue,
+            local_queue,
+            POLL_START_QUEUE_BITS,
+        );
+        // Tag, queue (5), time (10), task (10): 26 bytes.
+        let mut record = Record::new(out, 26);
+        record.byte(TAG_POLL_START | queue_code);
+        if queue_code == POLL_START_QUEUE_BITS {
+            record.varint(local_queue.into());
+        }
+        record.varint(dt);
+        record.zigzag(task_delta);
+        record.finish();
+        true
+    }
+
+    /// Appends a PollEnd, or returns `false` (nothing written) if its time
+    /// goes back (it needs a set-time record first).
+    #[inline(always)]
+    pub(crate) fn poll_end(
+        &mut self,
+        timestamp_nanos: u64,
+        local_queue: u32,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let ticks = timestamp_nanos >> self.shift;
+        if ticks < self.prev_ticks {
+            return false;
+        }
+        let dt = ticks - self.prev_ticks;
+        self.prev_ticks = ticks;
+        let queue_code = queue_change(&mut self.prev_local_queue, local_queue, POLL_END_QUEUE_BITS);
+        // Tag, queue (5), time (10): 16 bytes.
+        let mut record = Record::new(out, 16);
+        record.byte(TAG_POLL_END | queue_code);
+        if queue_code == POLL_END_QUEUE_BITS {
+            record.varint(local_queue.into());
+        }
+        record.varint(dt);
+        record.finish();
+        true
+    }
+}
+
+impl Drop for V6PollRun<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(state) = self.encoder.workers.get_mut(self.slot) {
+            state.prev_ticks = self.prev_ticks;
+            state.prev_task = self.prev_task;
+            state.prev_local_queue = self.prev_local_queue;
+        }
+    }
+}
+
 /// The tag bits for a poll record's local queue depth: the zigzag change
 /// from the worker's previous depth if it fits below `escape`, otherwise
 /// `escape` (and the caller writes the depth as a varint). Records the
 /// depth as the worker's previous one.
-#[inline]
-fn queue_change(state: &mut EncoderWorker, local_queue: u32, escape: u8) -> u8 {
-    let change = i64::from(local_queue) - i64::from(state.prev_local_queue);
-    state.prev_local_queue = local_queue;
+#[inline(always)]
+fn queue_change(previous: &mut u32, local_queue: u32, escape: u8) -> u8 {
+    let change = i64::from(local_queue) - i64::from(*previous);
+    *previous = local_queue;
     let code = zigzag(change);
     if code < u64::from(escape) {
         code as u8

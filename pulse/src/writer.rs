@@ -233,6 +233,16 @@ impl<'a> CompactEvents<'a> {
         count
     }
 
+    /// Encodes events as [`encode_into`](Self::encode_into) does until
+    /// `out` holds at least `limit` bytes; `false` once every event was
+    /// taken.
+    #[inline]
+    fn encode_until(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>, limit: usize) -> bool {
+        let (count, more) = self.records.encode_until(encoder, out, limit);
+        self.taken += count;
+        more
+    }
+
     /// Encodes the next event as [`encode_into`](Self::encode_into) does,
     /// returning the position before it (for [`rewind`](Self::rewind)),
     /// or `None` once every event was taken.
@@ -449,12 +459,10 @@ impl TraceWriter for SimpleBinaryWriter {
         let encoder = self.encoder.as_mut().expect("initialised above");
         // Written every CHUNK_BYTES, so the encoded bytes held stay within
         // that whatever the batch.
-        while events.encode_next(encoder, &mut self.scratch).is_some() {
-            if self.scratch.len() >= CHUNK_BYTES {
-                let result = self.file.write_all(&self.scratch);
-                self.scratch.clear();
-                result.map_err(|e| with_path(&self.path, e))?;
-            }
+        while events.encode_until(encoder, &mut self.scratch, CHUNK_BYTES) {
+            let result = self.file.write_all(&self.scratch);
+            self.scratch.clear();
+            result.map_err(|e| with_path(&self.path, e))?;
         }
         self.write_scratch()
     }

@@ -374,10 +374,83 @@ impl Records<'_> {
     /// its event by [`step`](Self::step), the one place that knows every
     /// kind. Returns how many events were encoded.
     pub(crate) fn encode_into(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>) -> u64 {
+        self.encode_until(encoder, out, usize::MAX).0
+    }
+
+    /// Encodes events as [`encode_into`](Self::encode_into) does until
+    /// `out` holds at least `limit` bytes or the records are exhausted.
+    /// Runs of PollStart and PollEnd records go through
+    /// [`encode_polls`](Self::encode_polls), the rest one by one. Returns
+    /// how many events were encoded and whether records remain.
+    pub(crate) fn encode_until(
+        &mut self,
+        encoder: &mut Encoder,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> (u64, bool) {
         let mut count = 0;
-        while self.encode_next(encoder, out) {
+        loop {
+            count += self.encode_polls(encoder, out, limit);
+            if out.len() >= limit {
+                return (count, true);
+            }
+            if !self.encode_next(encoder, out) {
+                return (count, false);
+            }
             count += 1;
         }
+    }
+
+    /// Encodes the PollStart and PollEnd records from here on through an
+    /// [`Encoder::poll_run`], with the decoding state in local variables,
+    /// until a record the run does not take (another kind, a new spawn
+    /// location, a schedule latency, time going back), the end, or `out`
+    /// holding `limit` bytes; returns how many. The bytes are those
+    /// [`encode_next`](Self::encode_next) gives: the run refuses what it
+    /// would encode differently.
+    #[inline(always)]
+    fn encode_polls(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>, limit: usize) -> u64 {
+        if self.pending.is_some() || self.at < self.from {
+            return 0;
+        }
+        let Some(mut run) = encoder.poll_run(self.state.worker) else {
+            return 0;
+        };
+        let words = self.words;
+        let (mut at, mut time, mut location) = (self.at, self.state.time, self.state.location);
+        let mut count = 0;
+        while out.len() < limit {
+            let Some(&head) = words.get(at) else {
+                break;
+            };
+            let next = time.wrapping_add(head >> 40);
+            let queue = (head >> 8) as u32;
+            let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
+            let len = match head & 0xFF {
+                POLL_END if run.poll_end(next, queue, out) => 1,
+                POLL_START
+                    if location != 0
+                        && run.poll_start(next, queue, word(1), spawn_location(location), out) =>
+                {
+                    2
+                }
+                tag if tag == POLL_START | NEW_LOCATION
+                    && word(2) != 0
+                    && run.poll_start(next, queue, word(1), spawn_location(word(2)), out) =>
+                {
+                    location = word(2);
+                    3
+                }
+                _ => break,
+            };
+            at += len;
+            time = next;
+            count += 1;
+        }
+        drop(run);
+        self.at = at;
+        self.state.time = time;
+        self.state.location = location;
         count
     }
 
