@@ -173,6 +173,7 @@ impl<'a> Records<'a> {
     }
 
     /// The state after the records read so far.
+    #[cfg(test)]
     pub(crate) fn state(&self) -> Stream {
         self.state
     }
@@ -509,6 +510,78 @@ impl Records<'_> {
             }
         }
     }
+}
+
+/// The decoding state after `words` (which decode from `state`) and the
+/// start of the poll they end inside, if they do, given `open`, the poll
+/// open before them: what decoding them with [`Records`] and following
+/// each event's effect on the open poll gives, from the heads, the `SET_*`
+/// records and the location words alone, without building an event.
+/// PollStart opens a poll; PollEnd, park and unpark close it; the other
+/// records (worker thread, span, mark, `SET_*`) leave it as it was.
+pub(crate) fn scan(
+    words: &[u64],
+    mut state: Stream,
+    mut open: Option<u64>,
+) -> (Stream, Option<u64>) {
+    let mut at = 0;
+    while let Some(&head) = words.get(at) {
+        let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
+        let tag = head & 0x0F;
+        let flags = head & 0xF0;
+        let time = state.time.wrapping_add(head >> 40);
+        let len = match tag {
+            POLL_END | PARK | UNPARK => {
+                state.time = time;
+                open = None;
+                if tag == POLL_END {
+                    1
+                } else {
+                    1 + usize::from(flags & HAS_CPU != 0) + usize::from(flags & HAS_RUN_DELAY != 0)
+                }
+            }
+            POLL_START => {
+                let location = if flags & NEW_LOCATION != 0 {
+                    word(2)
+                } else {
+                    state.location
+                };
+                if location == 0 {
+                    // Where `Records` stops (a PollStart without a location).
+                    break;
+                }
+                state.time = time;
+                state.location = location;
+                open = Some(time);
+                2 + usize::from(flags & NEW_LOCATION != 0) + usize::from(flags & HAS_LATENCY != 0)
+            }
+            SPAN_ENTER | SPAN_EXIT | SPAN_CLOSE | MARK => {
+                state.time = time;
+                match tag {
+                    SPAN_ENTER => 3,
+                    MARK => 2 + usize::from(flags & HAS_VALUE != 0),
+                    _ => 2,
+                }
+            }
+            WORKER_THREAD => 3,
+            SET_TIME => {
+                state.time = word(1);
+                2
+            }
+            SET_WORKER => {
+                state.worker = (head >> 32) as u32;
+                1
+            }
+            SET_LOCATION => {
+                state.location = word(1);
+                2
+            }
+            // Where `Records` stops (not written by the owner).
+            _ => break,
+        };
+        at += len;
+    }
+    (state, open)
 }
 
 /// The spawn location whose address a record holds (not 0).
