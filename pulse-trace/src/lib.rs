@@ -514,8 +514,8 @@ impl Encoder {
         self.v6.poll_end(timestamp_nanos, worker, local_queue, out);
     }
 
-    /// A run of `worker`'s PollStart and PollEnd records, encoded with the
-    /// worker's state held in local variables: for a loop over events held
+    /// A run of `worker`'s PollStart and PollEnd records appended to `out`,
+    /// encoded with the worker's state held in local variables: for a loop over events held
     /// in another form (pulse's compact thread records) that encodes most
     /// of them this way and falls back to
     /// [`encode_poll_start`](Self::encode_poll_start) and the others when
@@ -539,12 +539,12 @@ impl Encoder {
     /// let mut by_run = Encoder::new(FormatVersion::V6, TraceMetadata::default());
     /// let mut out = Vec::new();
     /// by_run.begin_file(0, &mut out);
-    /// assert!(by_run.poll_run(0).is_none(), "no record of worker 0 yet");
+    /// assert!(by_run.poll_run(0, &mut out).is_none(), "no record of worker 0 yet");
     /// by_run.encode_poll_start(1_000, 0, 2, Some(7), here, &mut out);
-    /// let mut run = by_run.poll_run(0).expect("worker 0 polled at `here`");
-    /// assert!(run.poll_end(2_000, 1, &mut out));
-    /// assert!(run.poll_start(3_000, 1, 8, here, &mut out));
-    /// assert!(!run.poll_start(4_000, 1, 9, elsewhere, &mut out), "a new location");
+    /// let mut run = by_run.poll_run(0, &mut out).expect("worker 0 polled at `here`");
+    /// assert!(run.poll_end(2_000, 1));
+    /// assert!(run.poll_start(3_000, 1, 8, here));
+    /// assert!(!run.poll_start(4_000, 1, 9, elsewhere), "a new location");
     /// drop(run);
     /// by_run.encode_poll_start(4_000, 0, 1, Some(9), elsewhere, &mut out);
     ///
@@ -558,11 +558,11 @@ impl Encoder {
     /// assert_eq!(out, expected);
     /// ```
     #[inline(always)]
-    pub fn poll_run(&mut self, worker: u32) -> Option<PollRun<'_>> {
+    pub fn poll_run<'a>(&'a mut self, worker: u32, out: &'a mut Vec<u8>) -> Option<PollRun<'a>> {
         if !self.started || self.version != FormatVersion::V6 {
             return None;
         }
-        self.v6.poll_run(worker).map(|run| PollRun { run })
+        self.v6.poll_run(worker, out).map(|run| PollRun { run })
     }
 
     /// Appends the events `events` yields, in order, exactly as
@@ -634,16 +634,24 @@ impl PollRun<'_> {
         local_queue: u32,
         task_id: u64,
         spawned_at: SpawnLocation,
-        out: &mut Vec<u8>,
     ) -> bool {
         self.run
-            .poll_start(timestamp_nanos, local_queue, task_id, spawned_at, out)
+            .poll_start(timestamp_nanos, local_queue, task_id, spawned_at)
     }
 
     /// Appends the run's worker's PollEnd, or returns `false` and writes
     /// nothing if its time is earlier than the worker's previous record's.
     #[inline(always)]
-    pub fn poll_end(&mut self, timestamp_nanos: u64, local_queue: u32, out: &mut Vec<u8>) -> bool {
-        self.run.poll_end(timestamp_nanos, local_queue, out)
+    pub fn poll_end(&mut self, timestamp_nanos: u64, local_queue: u32) -> bool {
+        self.run.poll_end(timestamp_nanos, local_queue)
+    }
+
+    /// The output's length, counting what the run holds: the run collects
+    /// records in a small array and appends them to the output when it is
+    /// full and when the run is dropped.
+    #[inline(always)]
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.run.len()
     }
 }

@@ -556,26 +556,16 @@ impl V6Encoder {
     }
 
     /// A run of the current worker's PollStart and PollEnd records
-    /// ([`V6PollRun`]), or `None` if `worker` is not the worker the last
-    /// switch selected, it has no previous PollStart in this file, or the
-    /// time unit is not a power of two.
+    /// ([`V6PollRun`]) appending to `out`, or `None` if `worker` is not the
+    /// worker the last switch selected, it has no previous PollStart in
+    /// this file, or the time unit is not a power of two.
     #[inline(always)]
-    pub(crate) fn poll_run(&mut self, worker: u32) -> Option<V6PollRun<'_>> {
-        let shift = self.unit_shift?;
-        let (current, slot) = self.current?;
-        let state = *self.workers.get(slot)?;
-        if current != worker || state.last_location == 0 {
-            return None;
-        }
-        Some(V6PollRun {
-            slot,
-            shift,
-            prev_ticks: state.prev_ticks,
-            prev_task: state.prev_task,
-            prev_local_queue: state.prev_local_queue,
-            location: state.last_location,
-            encoder: self,
-        })
+    pub(crate) fn poll_run<'a>(
+        &'a mut self,
+        worker: u32,
+        out: &'a mut Vec<u8>,
+    ) -> Option<V6PollRun<'a>> {
+        V6PollRun::new(self, worker, out)
     }
 
     /// Reserves room for one poll or park record (with a worker switch and
@@ -863,18 +853,29 @@ impl V6Encoder {
     }
 }
 
+/// Bytes a [`V6PollRun`] collects before it appends them to the output.
+const RUN_BYTES: usize = 512;
+/// The longest record a run writes: tag, queue (5), time (10), task (10).
+const RUN_RECORD_LEN: usize = 26;
+
 /// PollStart and PollEnd records of one worker, encoded with the worker's
 /// state in local variables (registers, in a loop the caller inlines)
-/// instead of the encoder's tables: the same bytes as
+/// instead of the encoder's tables, into a local array appended to the
+/// output every [`RUN_BYTES`] and when the run is dropped (no vector
+/// length or capacity to load and store per byte): the same bytes as
 /// [`V6Encoder::poll_start`] and [`V6Encoder::poll_end`] give, for the
 /// cases that need nothing but the record itself (same worker, same spawn
 /// location as the worker's previous PollStart, time not going back). A
 /// record of any other case is refused (`false`, nothing written), for
-/// the caller to encode the ordinary way. The state goes back to the
-/// encoder when the run is dropped.
+/// the caller to encode the ordinary way once the run is dropped. The
+/// state goes back to the encoder when the run is dropped.
 #[derive(Debug)]
 pub(crate) struct V6PollRun<'a> {
     encoder: &'a mut V6Encoder,
+    out: &'a mut Vec<u8>,
+    bytes: [u8; RUN_BYTES],
+    /// Bytes of `bytes` written, not yet appended to `out`.
+    len: usize,
     slot: usize,
     shift: u32,
     prev_ticks: u64,
@@ -884,7 +885,59 @@ pub(crate) struct V6PollRun<'a> {
     location: usize,
 }
 
-impl V6PollRun<'_> {
+impl<'a> V6PollRun<'a> {
+    #[inline(always)]
+    fn new(encoder: &'a mut V6Encoder, worker: u32, out: &'a mut Vec<u8>) -> Option<Self> {
+        let shift = encoder.unit_shift?;
+        let (current, slot) = encoder.current?;
+        let state = *encoder.workers.get(slot)?;
+        if current != worker || state.last_location == 0 {
+            return None;
+        }
+        Some(V6PollRun {
+            encoder,
+            out,
+            bytes: [0; RUN_BYTES],
+            len: 0,
+            slot,
+            shift,
+            prev_ticks: state.prev_ticks,
+            prev_task: state.prev_task,
+            prev_local_queue: state.prev_local_queue,
+            location: state.last_location,
+        })
+    }
+
+    /// The output's length with what the run holds.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.out.len() + self.len
+    }
+
+    /// Makes room for a record in `bytes`.
+    #[inline(always)]
+    fn room(&mut self) {
+        if self.len > RUN_BYTES - RUN_RECORD_LEN {
+            self.out.extend_from_slice(&self.bytes[..self.len]);
+            self.len = 0;
+        }
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, mut value: u64) {
+        while value >= 0x80 {
+            self.byte((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.byte(value as u8);
+    }
+
     /// Appends a PollStart, or returns `false` (nothing written) if its
     /// location or time needs more than the record.
     #[inline(always)]
@@ -894,7 +947,6 @@ impl V6PollRun<'_> {
         local_queue: u32,
         task_id: u64,
         spawned_at: SpawnLocation,
-        out: &mut Vec<u8>,
     ) -> bool {
         let ticks = timestamp_nanos >> self.shift;
         if ticks < self.prev_ticks || spawned_at.addr() != self.location {
@@ -909,27 +961,20 @@ impl V6PollRun<'_> {
             local_queue,
             POLL_START_QUEUE_BITS,
         );
-        // Tag, queue (5), time (10), task (10): 26 bytes.
-        let mut record = Record::new(out, 26);
-        record.byte(TAG_POLL_START | queue_code);
+        self.room();
+        self.byte(TAG_POLL_START | queue_code);
         if queue_code == POLL_START_QUEUE_BITS {
-            record.varint(local_queue.into());
+            self.varint(local_queue.into());
         }
-        record.varint(dt);
-        record.zigzag(task_delta);
-        record.finish();
+        self.varint(dt);
+        self.varint(zigzag(task_delta));
         true
     }
 
     /// Appends a PollEnd, or returns `false` (nothing written) if its time
     /// goes back (it needs a set-time record first).
     #[inline(always)]
-    pub(crate) fn poll_end(
-        &mut self,
-        timestamp_nanos: u64,
-        local_queue: u32,
-        out: &mut Vec<u8>,
-    ) -> bool {
+    pub(crate) fn poll_end(&mut self, timestamp_nanos: u64, local_queue: u32) -> bool {
         let ticks = timestamp_nanos >> self.shift;
         if ticks < self.prev_ticks {
             return false;
@@ -937,14 +982,12 @@ impl V6PollRun<'_> {
         let dt = ticks - self.prev_ticks;
         self.prev_ticks = ticks;
         let queue_code = queue_change(&mut self.prev_local_queue, local_queue, POLL_END_QUEUE_BITS);
-        // Tag, queue (5), time (10): 16 bytes.
-        let mut record = Record::new(out, 16);
-        record.byte(TAG_POLL_END | queue_code);
+        self.room();
+        self.byte(TAG_POLL_END | queue_code);
         if queue_code == POLL_END_QUEUE_BITS {
-            record.varint(local_queue.into());
+            self.varint(local_queue.into());
         }
-        record.varint(dt);
-        record.finish();
+        self.varint(dt);
         true
     }
 }
@@ -952,6 +995,7 @@ impl V6PollRun<'_> {
 impl Drop for V6PollRun<'_> {
     #[inline(always)]
     fn drop(&mut self) {
+        self.out.extend_from_slice(&self.bytes[..self.len]);
         if let Some(state) = self.encoder.workers.get_mut(self.slot) {
             state.prev_ticks = self.prev_ticks;
             state.prev_task = self.prev_task;

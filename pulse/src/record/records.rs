@@ -414,13 +414,13 @@ impl Records<'_> {
         if self.pending.is_some() || self.at < self.from {
             return 0;
         }
-        let Some(mut run) = encoder.poll_run(self.state.worker) else {
+        let Some(mut run) = encoder.poll_run(self.state.worker, out) else {
             return 0;
         };
         let words = self.words;
         let (mut at, mut time, mut location) = (self.at, self.state.time, self.state.location);
         let mut count = 0;
-        while out.len() < limit {
+        while run.len() < limit {
             let Some(&head) = words.get(at) else {
                 break;
             };
@@ -428,16 +428,16 @@ impl Records<'_> {
             let queue = (head >> 8) as u32;
             let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
             let len = match head & 0xFF {
-                POLL_END if run.poll_end(next, queue, out) => 1,
+                POLL_END if run.poll_end(next, queue) => 1,
                 POLL_START
                     if location != 0
-                        && run.poll_start(next, queue, word(1), spawn_location(location), out) =>
+                        && run.poll_start(next, queue, word(1), spawn_location(location)) =>
                 {
                     2
                 }
                 tag if tag == POLL_START | NEW_LOCATION
                     && word(2) != 0
-                    && run.poll_start(next, queue, word(1), spawn_location(word(2)), out) =>
+                    && run.poll_start(next, queue, word(1), spawn_location(word(2))) =>
                 {
                     location = word(2);
                     3
