@@ -624,6 +624,11 @@ pub struct PollRun<'a> {
 }
 
 impl PollRun<'_> {
+    /// The most bytes one record of a run takes: a writer that must not
+    /// pass a size (a rotating file's) can stop the run that much before
+    /// it.
+    pub const MAX_RECORD_LEN: usize = v6::RUN_RECORD_LEN;
+
     /// Appends the run's worker's PollStart (task id 0: unknown), or
     /// returns `false` and writes nothing if it needs more than the record
     /// (another spawn location, an earlier time).

@@ -856,7 +856,7 @@ impl V6Encoder {
 /// Bytes a [`V6PollRun`] collects before it appends them to the output.
 const RUN_BYTES: usize = 512;
 /// The longest record a run writes: tag, queue (5), time (10), task (10).
-const RUN_RECORD_LEN: usize = 26;
+pub(crate) const RUN_RECORD_LEN: usize = 26;
 
 /// PollStart and PollEnd records of one worker, encoded with the worker's
 /// state in local variables (registers, in a loop the caller inlines)

@@ -410,7 +410,12 @@ impl Records<'_> {
     /// [`encode_next`](Self::encode_next) gives: the run refuses what it
     /// would encode differently.
     #[inline(always)]
-    fn encode_polls(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>, limit: usize) -> u64 {
+    pub(crate) fn encode_polls(
+        &mut self,
+        encoder: &mut Encoder,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> u64 {
         if self.pending.is_some() || self.at < self.from {
             return 0;
         }
