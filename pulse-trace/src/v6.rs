@@ -8,7 +8,7 @@ use crate::event::{RecordedEvent, SpawnLocation};
 use crate::span::{SpanId, TextId, TextRegistry, OVERFLOW_TEXT};
 use crate::stack::{Stack, StackFrame, StackId, StackKind, StackModule, StackRegistry};
 use crate::varint::{
-    put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, Record, MAX_VARINT_LEN,
+    put_str, put_varint, put_zigzag, unzigzag, zigzag, Cursor, ReadError, MAX_VARINT_LEN,
 };
 use crate::{
     EndReason, TraceEnd, TraceMetadata, MAX_LOCATIONS, MAX_RECORD_LEN, MAX_WORKERS_PER_FILE,
@@ -494,13 +494,7 @@ impl V6Encoder {
     ) {
         let slot = self.select_worker(worker, out);
         let dt = self.advance(slot, timestamp_nanos, out);
-        // Mostly the previous PollStart's location: checked here, the
-        // rest (an id, maybe a definition) out of line.
-        let new_location = if self.workers[slot].last_location == spawned_at.addr() {
-            None
-        } else {
-            self.new_location(slot, spawned_at, out)
-        };
+        let new_location = self.new_location(slot, spawned_at, out);
         let state = &mut self.workers[slot];
         let task_delta = task_id.wrapping_sub(state.prev_task) as i64;
         state.prev_task = task_id;
@@ -514,18 +508,15 @@ impl V6Encoder {
         } else {
             0
         };
-        // Tag, queue (5), time (10), task (10), location (5): 31 bytes.
-        let mut record = Record::new(out, 31);
-        record.byte(TAG_POLL_START | location_bit | queue_code);
+        out.push(TAG_POLL_START | location_bit | queue_code);
         if queue_code == POLL_START_QUEUE_BITS {
-            record.varint(local_queue.into());
+            put_varint(out, local_queue.into());
         }
-        record.varint(dt);
-        record.zigzag(task_delta);
+        put_varint(out, dt);
+        put_zigzag(out, task_delta);
         if let Some(id) = new_location {
-            record.varint(id.into());
+            put_varint(out, id.into());
         }
-        record.finish();
     }
 
     /// A PollEnd record (room reserved by the caller).
@@ -545,14 +536,11 @@ impl V6Encoder {
             local_queue,
             POLL_END_QUEUE_BITS,
         );
-        // Tag, queue (5), time (10): 16 bytes.
-        let mut record = Record::new(out, 16);
-        record.byte(TAG_POLL_END | queue_code);
+        out.push(TAG_POLL_END | queue_code);
         if queue_code == POLL_END_QUEUE_BITS {
-            record.varint(local_queue.into());
+            put_varint(out, local_queue.into());
         }
-        record.varint(dt);
-        record.finish();
+        put_varint(out, dt);
     }
 
     /// A run of the current worker's PollStart and PollEnd records
@@ -747,14 +735,11 @@ impl V6Encoder {
         let run_delay_delta = run_delay_nanos.wrapping_sub(state.prev_run_delay) as i64;
         state.prev_cpu = cpu_nanos;
         state.prev_run_delay = run_delay_nanos;
-        // Tag, time (10), queue (5), CPU (10), run-queue wait (10): 36.
-        let mut record = Record::new(out, 36);
-        record.byte(tag);
-        record.varint(dt);
-        record.varint(local_queue.into());
-        record.zigzag(cpu_delta);
-        record.zigzag(run_delay_delta);
-        record.finish();
+        out.push(tag);
+        put_varint(out, dt);
+        put_varint(out, local_queue.into());
+        put_zigzag(out, cpu_delta);
+        put_zigzag(out, run_delay_delta);
     }
 
     /// The slot of `worker`'s state, appending a worker switch if the
@@ -798,7 +783,7 @@ impl V6Encoder {
     /// The id of `location` if it differs from the one of this worker's
     /// previous PollStart in this file (`None` if it is the same),
     /// appending its definition if this file has not defined it yet.
-    #[inline(never)]
+    #[inline]
     fn new_location(
         &mut self,
         slot: usize,

@@ -19,63 +19,6 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-/// A record being appended to a `Vec<u8>`: its bytes (a tag, then
-/// varints) go straight into the vector's spare capacity, reserved once,
-/// and the length is set once, by [`finish`](Self::finish). No
-/// `Vec::push` per byte (a capacity check, a possible grow call and a
-/// length store each), and no staging array either: bytes stored one at a
-/// time and then copied with a wide load stall the CPU on store
-/// forwarding.
-#[derive(Debug)]
-pub(crate) struct Record<'a> {
-    out: &'a mut Vec<u8>,
-    /// Bytes written so far, after `out`'s length.
-    len: usize,
-}
-
-impl<'a> Record<'a> {
-    /// Starts a record of at most `max_len` bytes at the end of `out`.
-    #[inline(always)]
-    pub(crate) fn new(out: &'a mut Vec<u8>, max_len: usize) -> Self {
-        out.reserve(max_len);
-        Record { out, len: 0 }
-    }
-
-    /// Appends one byte (past the reserved room, this panics: a record's
-    /// `max_len` is its longest form).
-    #[inline(always)]
-    pub(crate) fn byte(&mut self, byte: u8) {
-        self.out.spare_capacity_mut()[self.len].write(byte);
-        self.len += 1;
-    }
-
-    /// Appends `value` as an unsigned LEB128 varint.
-    #[inline(always)]
-    pub(crate) fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.byte((value as u8) | 0x80);
-            value >>= 7;
-        }
-        self.byte(value as u8);
-    }
-
-    /// Appends `value` as a zigzag varint.
-    #[inline(always)]
-    pub(crate) fn zigzag(&mut self, value: i64) {
-        self.varint(zigzag(value));
-    }
-
-    /// Adds the record's bytes to the vector's length.
-    #[inline(always)]
-    pub(crate) fn finish(self) {
-        let len = self.out.len() + self.len;
-        // SAFETY: `byte` wrote the first `self.len` bytes of the spare
-        // capacity, in order (it writes index `len`, then counts it), and
-        // nothing else touched the vector since (`self` borrows it).
-        unsafe { self.out.set_len(len) };
-    }
-}
-
 /// Appends `value` as a zigzag varint.
 #[inline]
 pub(crate) fn put_zigzag(out: &mut Vec<u8>, value: i64) {
@@ -238,34 +181,6 @@ mod tests {
             let mut cursor = Cursor::new(&bytes);
             assert_eq!(cursor.varint(), Ok(value));
             assert_eq!(cursor.remaining(), 0);
-        }
-    }
-
-    /// An appended record is the bytes `push`, `put_varint` and
-    /// `put_zigzag` append, after what `out` held, whatever its spare
-    /// capacity.
-    #[test]
-    fn appended_records_are_the_pushed_bytes() {
-        let values = [0, 1, 127, 128, 300, 16_384, u64::from(u32::MAX), u64::MAX];
-        for &a in &values {
-            for &b in &values {
-                let mut pushed = vec![9];
-                pushed.push(0x20);
-                put_varint(&mut pushed, a);
-                put_zigzag(&mut pushed, b as i64);
-                put_varint(&mut pushed, a ^ b);
-                for mut out in [vec![9], Vec::with_capacity(1), Vec::with_capacity(64)] {
-                    out.clear();
-                    out.push(9);
-                    let mut record = Record::new(&mut out, 31);
-                    record.byte(0x20);
-                    record.varint(a);
-                    record.zigzag(b as i64);
-                    record.varint(a ^ b);
-                    record.finish();
-                    assert_eq!(out, pushed, "{a} {b}");
-                }
-            }
         }
     }
 
