@@ -908,19 +908,19 @@ impl<'a> V6PollRun<'a> {
         }
     }
 
+    /// Writes `value` as a varint at `at` in `bytes`; returns the index
+    /// after it. (The index is a local, not the run's field: stores into
+    /// the array would otherwise make the compiler reload and store that
+    /// field per byte.)
     #[inline(always)]
-    fn byte(&mut self, byte: u8) {
-        self.bytes[self.len] = byte;
-        self.len += 1;
-    }
-
-    #[inline(always)]
-    fn varint(&mut self, mut value: u64) {
+    fn varint(bytes: &mut [u8; RUN_BYTES], mut at: usize, mut value: u64) -> usize {
         while value >= 0x80 {
-            self.byte((value as u8) | 0x80);
+            bytes[at] = (value as u8) | 0x80;
+            at += 1;
             value >>= 7;
         }
-        self.byte(value as u8);
+        bytes[at] = value as u8;
+        at + 1
     }
 
     /// Appends a PollStart, or returns `false` (nothing written) if its
@@ -947,12 +947,15 @@ impl<'a> V6PollRun<'a> {
             POLL_START_QUEUE_BITS,
         );
         self.room();
-        self.byte(TAG_POLL_START | queue_code);
+        let bytes = &mut self.bytes;
+        let mut at = self.len;
+        bytes[at] = TAG_POLL_START | queue_code;
+        at += 1;
         if queue_code == POLL_START_QUEUE_BITS {
-            self.varint(local_queue.into());
+            at = Self::varint(bytes, at, local_queue.into());
         }
-        self.varint(dt);
-        self.varint(zigzag(task_delta));
+        at = Self::varint(bytes, at, dt);
+        self.len = Self::varint(bytes, at, zigzag(task_delta));
         true
     }
 
@@ -968,11 +971,14 @@ impl<'a> V6PollRun<'a> {
         self.prev_ticks = ticks;
         let queue_code = queue_change(&mut self.prev_local_queue, local_queue, POLL_END_QUEUE_BITS);
         self.room();
-        self.byte(TAG_POLL_END | queue_code);
+        let bytes = &mut self.bytes;
+        let mut at = self.len;
+        bytes[at] = TAG_POLL_END | queue_code;
+        at += 1;
         if queue_code == POLL_END_QUEUE_BITS {
-            self.varint(local_queue.into());
+            at = Self::varint(bytes, at, local_queue.into());
         }
-        self.varint(dt);
+        self.len = Self::varint(bytes, at, dt);
         true
     }
 }
