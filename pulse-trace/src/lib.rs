@@ -616,8 +616,38 @@ impl Encoder {
 }
 
 /// A run of one worker's PollStart and PollEnd records
-/// ([`Encoder::poll_run`]). The worker's state goes back to the encoder
-/// when the run is dropped.
+/// ([`Encoder::poll_run`]). The worker's state goes back to the encoder,
+/// and the bytes the run holds to the output, when the run is dropped.
+///
+/// # Examples
+///
+/// A loop that stops the run at a byte budget (a writer's chunk, a
+/// file's limit less [`PollRun::MAX_RECORD_LEN`]):
+///
+/// ```
+/// use pulse_trace::{Encoder, FormatVersion, PollRun, SpawnLocation, TraceMetadata};
+///
+/// let here = SpawnLocation(std::panic::Location::caller());
+/// let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+/// let mut out = Vec::new();
+/// encoder.begin_file(0, &mut out);
+/// encoder.encode_poll_start(0, 0, 0, Some(1), here, &mut out);
+/// let budget = out.len() + 100;
+/// let mut run = encoder.poll_run(0, &mut out).unwrap();
+/// let mut records = 0u64;
+/// while run.len() + PollRun::MAX_RECORD_LEN <= budget {
+///     let time = 100 * (records + 1);
+///     let taken = if records % 2 == 0 {
+///         run.poll_end(time, 0)
+///     } else {
+///         run.poll_start(time, 0, 1 + records % 4, here)
+///     };
+///     assert!(taken, "same worker and location, time going forward");
+///     records += 1;
+/// }
+/// drop(run);
+/// assert!(records > 0 && out.len() <= budget);
+/// ```
 #[derive(Debug)]
 pub struct PollRun<'a> {
     run: V6PollRun<'a>,
