@@ -73,7 +73,7 @@ pub use scan::{FileInfo, TraceScan};
 pub use set::{SetError, TraceSet};
 pub use span::{SpanId, TextId, TextRegistry};
 pub use stack::{Stack, StackFrame, StackId, StackKind, StackModule, StackRegistry};
-use v6::V6Encoder;
+use v6::{V6Encoder, V6PollRun};
 
 /// File magic shared by every version.
 pub const MAGIC: &[u8; 8] = b"TOKIOTRC";
@@ -514,6 +514,57 @@ impl Encoder {
         self.v6.poll_end(timestamp_nanos, worker, local_queue, out);
     }
 
+    /// A run of `worker`'s PollStart and PollEnd records appended to `out`,
+    /// encoded with the worker's state held in local variables: for a loop over events held
+    /// in another form (pulse's compact thread records) that encodes most
+    /// of them this way and falls back to
+    /// [`encode_poll_start`](Self::encode_poll_start) and the others when
+    /// the run refuses one. The bytes are the same as those methods give.
+    ///
+    /// `None` when a run cannot start: not a v6 encoder, no file begun,
+    /// `worker` is not the worker of the previous record, it had no
+    /// PollStart yet in this file, or the time unit is not a power of two.
+    /// The run refuses a record (returns `false`, writes nothing) whose
+    /// spawn location differs from the worker's previous PollStart's or
+    /// whose time is earlier than the worker's previous record's: encode
+    /// that one with the ordinary methods, after dropping the run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pulse_trace::{Encoder, FormatVersion, SpawnLocation, TraceMetadata};
+    ///
+    /// let here = SpawnLocation(std::panic::Location::caller());
+    /// let elsewhere = SpawnLocation(std::panic::Location::caller());
+    /// let mut by_run = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut out = Vec::new();
+    /// by_run.begin_file(0, &mut out);
+    /// assert!(by_run.poll_run(0, &mut out).is_none(), "no record of worker 0 yet");
+    /// by_run.encode_poll_start(1_000, 0, 2, Some(7), here, &mut out);
+    /// let mut run = by_run.poll_run(0, &mut out).expect("worker 0 polled at `here`");
+    /// assert!(run.poll_end(2_000, 1));
+    /// assert!(run.poll_start(3_000, 1, 8, here));
+    /// assert!(!run.poll_start(4_000, 1, 9, elsewhere), "a new location");
+    /// drop(run);
+    /// by_run.encode_poll_start(4_000, 0, 1, Some(9), elsewhere, &mut out);
+    ///
+    /// let mut one_by_one = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+    /// let mut expected = Vec::new();
+    /// one_by_one.begin_file(0, &mut expected);
+    /// one_by_one.encode_poll_start(1_000, 0, 2, Some(7), here, &mut expected);
+    /// one_by_one.encode_poll_end(2_000, 0, 1, &mut expected);
+    /// one_by_one.encode_poll_start(3_000, 0, 1, Some(8), here, &mut expected);
+    /// one_by_one.encode_poll_start(4_000, 0, 1, Some(9), elsewhere, &mut expected);
+    /// assert_eq!(out, expected);
+    /// ```
+    #[inline(always)]
+    pub fn poll_run<'a>(&'a mut self, worker: u32, out: &'a mut Vec<u8>) -> Option<PollRun<'a>> {
+        if !self.started || self.version != FormatVersion::V6 {
+            return None;
+        }
+        self.v6.poll_run(worker, out).map(|run| PollRun { run })
+    }
+
     /// Appends the events `events` yields, in order, exactly as
     /// [`encode`](Self::encode) called for each would; returns how many.
     ///
@@ -561,5 +612,81 @@ impl Encoder {
             }
             FormatVersion::V6 => self.v6.encode_iter(events, out),
         }
+    }
+}
+
+/// A run of one worker's PollStart and PollEnd records
+/// ([`Encoder::poll_run`]). The worker's state goes back to the encoder,
+/// and the bytes the run holds to the output, when the run is dropped.
+///
+/// # Examples
+///
+/// A loop that stops the run at a byte budget (a writer's chunk, a
+/// file's limit less [`PollRun::MAX_RECORD_LEN`]):
+///
+/// ```
+/// use pulse_trace::{Encoder, FormatVersion, PollRun, SpawnLocation, TraceMetadata};
+///
+/// let here = SpawnLocation(std::panic::Location::caller());
+/// let mut encoder = Encoder::new(FormatVersion::V6, TraceMetadata::default());
+/// let mut out = Vec::new();
+/// encoder.begin_file(0, &mut out);
+/// encoder.encode_poll_start(0, 0, 0, Some(1), here, &mut out);
+/// let budget = out.len() + 100;
+/// let mut run = encoder.poll_run(0, &mut out).unwrap();
+/// let mut records = 0u64;
+/// while run.len() + PollRun::MAX_RECORD_LEN <= budget {
+///     let time = 100 * (records + 1);
+///     let taken = if records % 2 == 0 {
+///         run.poll_end(time, 0)
+///     } else {
+///         run.poll_start(time, 0, 1 + records % 4, here)
+///     };
+///     assert!(taken, "same worker and location, time going forward");
+///     records += 1;
+/// }
+/// drop(run);
+/// assert!(records > 0 && out.len() <= budget);
+/// ```
+#[derive(Debug)]
+pub struct PollRun<'a> {
+    run: V6PollRun<'a>,
+}
+
+impl PollRun<'_> {
+    /// The most bytes one record of a run takes: a writer that must not
+    /// pass a size (a rotating file's) can stop the run that much before
+    /// it.
+    pub const MAX_RECORD_LEN: usize = v6::RUN_RECORD_LEN;
+
+    /// Appends the run's worker's PollStart (task id 0: unknown), or
+    /// returns `false` and writes nothing if it needs more than the record
+    /// (another spawn location, an earlier time).
+    #[inline(always)]
+    pub fn poll_start(
+        &mut self,
+        timestamp_nanos: u64,
+        local_queue: u32,
+        task_id: u64,
+        spawned_at: SpawnLocation,
+    ) -> bool {
+        self.run
+            .poll_start(timestamp_nanos, local_queue, task_id, spawned_at)
+    }
+
+    /// Appends the run's worker's PollEnd, or returns `false` and writes
+    /// nothing if its time is earlier than the worker's previous record's.
+    #[inline(always)]
+    pub fn poll_end(&mut self, timestamp_nanos: u64, local_queue: u32) -> bool {
+        self.run.poll_end(timestamp_nanos, local_queue)
+    }
+
+    /// The output's length, counting what the run holds: the run collects
+    /// records in a small array and appends them to the output when it is
+    /// full and when the run is dropped.
+    #[inline(always)]
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.run.len()
     }
 }

@@ -498,7 +498,11 @@ impl V6Encoder {
         let state = &mut self.workers[slot];
         let task_delta = task_id.wrapping_sub(state.prev_task) as i64;
         state.prev_task = task_id;
-        let queue_code = queue_change(state, local_queue, POLL_START_QUEUE_BITS);
+        let queue_code = queue_change(
+            &mut state.prev_local_queue,
+            local_queue,
+            POLL_START_QUEUE_BITS,
+        );
         let location_bit = if new_location.is_some() {
             NEW_LOCATION
         } else {
@@ -527,12 +531,29 @@ impl V6Encoder {
         let slot = self.select_worker(worker, out);
         let dt = self.advance(slot, timestamp_nanos, out);
         let state = &mut self.workers[slot];
-        let queue_code = queue_change(state, local_queue, POLL_END_QUEUE_BITS);
+        let queue_code = queue_change(
+            &mut state.prev_local_queue,
+            local_queue,
+            POLL_END_QUEUE_BITS,
+        );
         out.push(TAG_POLL_END | queue_code);
         if queue_code == POLL_END_QUEUE_BITS {
             put_varint(out, local_queue.into());
         }
         put_varint(out, dt);
+    }
+
+    /// A run of the current worker's PollStart and PollEnd records
+    /// ([`V6PollRun`]) appending to `out`, or `None` if `worker` is not the
+    /// worker the last switch selected, it has no previous PollStart in
+    /// this file, or the time unit is not a power of two.
+    #[inline(always)]
+    pub(crate) fn poll_run<'a>(
+        &'a mut self,
+        worker: u32,
+        out: &'a mut Vec<u8>,
+    ) -> Option<V6PollRun<'a>> {
+        V6PollRun::new(self, worker, out)
     }
 
     /// Reserves room for one poll or park record (with a worker switch and
@@ -817,14 +838,171 @@ impl V6Encoder {
     }
 }
 
+/// Bytes a [`V6PollRun`] collects before it appends them to the output.
+const RUN_BYTES: usize = 512;
+/// The longest record a run writes: tag, queue (5), time (10), task (10).
+pub(crate) const RUN_RECORD_LEN: usize = 26;
+
+/// PollStart and PollEnd records of one worker, encoded with the worker's
+/// state in local variables (registers, in a loop the caller inlines)
+/// instead of the encoder's tables, into a local array appended to the
+/// output every [`RUN_BYTES`] and when the run is dropped (no vector
+/// length or capacity to load and store per byte): the same bytes as
+/// [`V6Encoder::poll_start`] and [`V6Encoder::poll_end`] give, for the
+/// cases that need nothing but the record itself (same worker, same spawn
+/// location as the worker's previous PollStart, time not going back). A
+/// record of any other case is refused (`false`, nothing written), for
+/// the caller to encode the ordinary way once the run is dropped. The
+/// state goes back to the encoder when the run is dropped.
+#[derive(Debug)]
+pub(crate) struct V6PollRun<'a> {
+    encoder: &'a mut V6Encoder,
+    out: &'a mut Vec<u8>,
+    bytes: [u8; RUN_BYTES],
+    /// Bytes of `bytes` written, not yet appended to `out`.
+    len: usize,
+    slot: usize,
+    shift: u32,
+    prev_ticks: u64,
+    prev_task: u64,
+    prev_local_queue: u32,
+    /// The address of the worker's previous PollStart's spawn location.
+    location: usize,
+}
+
+impl<'a> V6PollRun<'a> {
+    #[inline(always)]
+    fn new(encoder: &'a mut V6Encoder, worker: u32, out: &'a mut Vec<u8>) -> Option<Self> {
+        let shift = encoder.unit_shift?;
+        let (current, slot) = encoder.current?;
+        let state = *encoder.workers.get(slot)?;
+        if current != worker || state.last_location == 0 {
+            return None;
+        }
+        Some(V6PollRun {
+            encoder,
+            out,
+            bytes: [0; RUN_BYTES],
+            len: 0,
+            slot,
+            shift,
+            prev_ticks: state.prev_ticks,
+            prev_task: state.prev_task,
+            prev_local_queue: state.prev_local_queue,
+            location: state.last_location,
+        })
+    }
+
+    /// The output's length with what the run holds.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.out.len() + self.len
+    }
+
+    /// Makes room for a record in `bytes`.
+    #[inline(always)]
+    fn room(&mut self) {
+        if self.len > RUN_BYTES - RUN_RECORD_LEN {
+            self.out.extend_from_slice(&self.bytes[..self.len]);
+            self.len = 0;
+        }
+    }
+
+    /// Writes `value` as a varint at `at` in `bytes`; returns the index
+    /// after it. (The index is a local, not the run's field: stores into
+    /// the array would otherwise make the compiler reload and store that
+    /// field per byte.)
+    #[inline(always)]
+    fn varint(bytes: &mut [u8; RUN_BYTES], mut at: usize, mut value: u64) -> usize {
+        while value >= 0x80 {
+            bytes[at] = (value as u8) | 0x80;
+            at += 1;
+            value >>= 7;
+        }
+        bytes[at] = value as u8;
+        at + 1
+    }
+
+    /// Appends a PollStart, or returns `false` (nothing written) if its
+    /// location or time needs more than the record.
+    #[inline(always)]
+    pub(crate) fn poll_start(
+        &mut self,
+        timestamp_nanos: u64,
+        local_queue: u32,
+        task_id: u64,
+        spawned_at: SpawnLocation,
+    ) -> bool {
+        let ticks = timestamp_nanos >> self.shift;
+        if ticks < self.prev_ticks || spawned_at.addr() != self.location {
+            return false;
+        }
+        let dt = ticks - self.prev_ticks;
+        self.prev_ticks = ticks;
+        let task_delta = task_id.wrapping_sub(self.prev_task) as i64;
+        self.prev_task = task_id;
+        let queue_code = queue_change(
+            &mut self.prev_local_queue,
+            local_queue,
+            POLL_START_QUEUE_BITS,
+        );
+        self.room();
+        let bytes = &mut self.bytes;
+        let mut at = self.len;
+        bytes[at] = TAG_POLL_START | queue_code;
+        at += 1;
+        if queue_code == POLL_START_QUEUE_BITS {
+            at = Self::varint(bytes, at, local_queue.into());
+        }
+        at = Self::varint(bytes, at, dt);
+        self.len = Self::varint(bytes, at, zigzag(task_delta));
+        true
+    }
+
+    /// Appends a PollEnd, or returns `false` (nothing written) if its time
+    /// goes back (it needs a set-time record first).
+    #[inline(always)]
+    pub(crate) fn poll_end(&mut self, timestamp_nanos: u64, local_queue: u32) -> bool {
+        let ticks = timestamp_nanos >> self.shift;
+        if ticks < self.prev_ticks {
+            return false;
+        }
+        let dt = ticks - self.prev_ticks;
+        self.prev_ticks = ticks;
+        let queue_code = queue_change(&mut self.prev_local_queue, local_queue, POLL_END_QUEUE_BITS);
+        self.room();
+        let bytes = &mut self.bytes;
+        let mut at = self.len;
+        bytes[at] = TAG_POLL_END | queue_code;
+        at += 1;
+        if queue_code == POLL_END_QUEUE_BITS {
+            at = Self::varint(bytes, at, local_queue.into());
+        }
+        self.len = Self::varint(bytes, at, dt);
+        true
+    }
+}
+
+impl Drop for V6PollRun<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.out.extend_from_slice(&self.bytes[..self.len]);
+        if let Some(state) = self.encoder.workers.get_mut(self.slot) {
+            state.prev_ticks = self.prev_ticks;
+            state.prev_task = self.prev_task;
+            state.prev_local_queue = self.prev_local_queue;
+        }
+    }
+}
+
 /// The tag bits for a poll record's local queue depth: the zigzag change
 /// from the worker's previous depth if it fits below `escape`, otherwise
 /// `escape` (and the caller writes the depth as a varint). Records the
 /// depth as the worker's previous one.
-#[inline]
-fn queue_change(state: &mut EncoderWorker, local_queue: u32, escape: u8) -> u8 {
-    let change = i64::from(local_queue) - i64::from(state.prev_local_queue);
-    state.prev_local_queue = local_queue;
+#[inline(always)]
+fn queue_change(previous: &mut u32, local_queue: u32, escape: u8) -> u8 {
+    let change = i64::from(local_queue) - i64::from(*previous);
+    *previous = local_queue;
     let code = zigzag(change);
     if code < u64::from(escape) {
         code as u8

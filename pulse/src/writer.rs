@@ -8,7 +8,7 @@
 use crate::error::Error;
 use crate::record::records::Records;
 use pulse_trace::RecordedEvent;
-use pulse_trace::{Encoder, FormatVersion, TraceEnd, TraceMetadata};
+use pulse_trace::{Encoder, FormatVersion, PollRun, TraceEnd, TraceMetadata};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -233,6 +233,24 @@ impl<'a> CompactEvents<'a> {
         count
     }
 
+    /// Encodes events as [`encode_into`](Self::encode_into) does until
+    /// `out` holds at least `limit` bytes; `false` once every event was
+    /// taken.
+    #[inline]
+    fn encode_until(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>, limit: usize) -> bool {
+        let (count, more) = self.records.encode_until(encoder, out, limit);
+        self.taken += count;
+        more
+    }
+
+    /// Encodes the runs of PollStart and PollEnd records from here on
+    /// (`Records::encode_polls`) while `out` holds less than `limit` bytes;
+    /// stops at the first other record.
+    #[inline]
+    fn encode_polls(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>, limit: usize) {
+        self.taken += self.records.encode_polls(encoder, out, limit);
+    }
+
     /// Encodes the next event as [`encode_into`](Self::encode_into) does,
     /// returning the position before it (for [`rewind`](Self::rewind)),
     /// or `None` once every event was taken.
@@ -449,12 +467,10 @@ impl TraceWriter for SimpleBinaryWriter {
         let encoder = self.encoder.as_mut().expect("initialised above");
         // Written every CHUNK_BYTES, so the encoded bytes held stay within
         // that whatever the batch.
-        while events.encode_next(encoder, &mut self.scratch).is_some() {
-            if self.scratch.len() >= CHUNK_BYTES {
-                let result = self.file.write_all(&self.scratch);
-                self.scratch.clear();
-                result.map_err(|e| with_path(&self.path, e))?;
-            }
+        while events.encode_until(encoder, &mut self.scratch, CHUNK_BYTES) {
+            let result = self.file.write_all(&self.scratch);
+            self.scratch.clear();
+            result.map_err(|e| with_path(&self.path, e))?;
         }
         self.write_scratch()
     }
@@ -734,6 +750,18 @@ impl TraceWriter for RotatingWriter {
         // As `write_events`, with the polls encoded straight from pulse's
         // compact records.
         loop {
+            // Runs of polls while the file has room for the longest poll
+            // record: the run stops before the file's limit, and the
+            // record that follows goes the one-by-one way below, which
+            // ends the file where it always does.
+            self.start_file_if_needed();
+            let room = self.max_file_size.saturating_sub(self.pending_len());
+            let limit = (self.scratch.len() as u64 + room)
+                .saturating_sub(PollRun::MAX_RECORD_LEN as u64)
+                .min(CHUNK_BYTES as u64) as usize;
+            let mut scratch = std::mem::take(&mut self.scratch);
+            events.encode_polls(self.encoder(), &mut scratch, limit);
+            self.scratch = scratch;
             // Encoded again for the next file: from where it started.
             let mut started = None;
             let encoded = self.encode_fitting(|encoder, out| {
@@ -1408,13 +1436,22 @@ mod compact_tests {
     /// for byte, as taking their events.
     #[test]
     fn rotating_files_are_the_same_from_compact_records() {
+        // Mixed records, and long runs of polls (a yield storm's: one
+        // spawn site, no latency), which the writer encodes as runs.
+        rotating_files_match(7, 5);
+        rotating_files_match(u64::MAX, u64::MAX);
+    }
+
+    /// One site in `site_every` polls and one latency in `latency_every`.
+    fn rotating_files_match(site_every: u64, latency_every: u64) {
         let shared = Arc::new(Shared::new(&Config::new().buffer_events(512)));
         let sites = [Location::caller(), Location::caller()];
         for task in 0..40_000u64 {
             let worker = u32::from(task % 3000 < 1000);
-            let site = SpawnLocation(sites[(task % 7 == 0) as usize]);
+            let site = SpawnLocation(sites[(task % site_every == 0) as usize]);
             // Some polls carry their task's schedule latency (0x8C).
-            record_poll_start(&shared, worker, task, site, (task % 5 == 0).then_some(task));
+            let latency = (task % latency_every == 0).then_some(task);
+            record_poll_start(&shared, worker, task, site, latency);
             record_poll_end(&shared, worker);
             if task % 100 == 0 {
                 record_park(&shared, worker);

@@ -21,6 +21,7 @@
 
 use crate::record::collector::CentralCollector;
 pub(crate) use crate::record::records::*;
+#[cfg(test)]
 use pulse_trace::RecordedEvent;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -57,7 +58,8 @@ impl Drained {
 }
 
 /// Whether a thread is inside a poll after `event`, given whether (and
-/// since when) it was before.
+/// since when) it was before: the witness [`scan`] is tested against.
+#[cfg(test)]
 fn open_poll_after(open: Option<u64>, event: RecordedEvent) -> Option<u64> {
     match event {
         RecordedEvent::PollStart {
@@ -231,10 +233,9 @@ impl ThreadSlot {
             (drained.consumed, drained.state, drained.open_poll)
         };
         let from = from.min(len);
-        let mut records = Records::new(self.published(from, len), 0, state);
-        let open = records.by_ref().fold(open, open_poll_after);
+        let (state, open) = scan(self.published(from, len), state, open);
         drained.peeked = len;
-        drained.peek_state = records.state();
+        drained.peek_state = state;
         drained.peek_open = open;
         open
     }
@@ -326,10 +327,7 @@ impl ThreadSlot {
         if len > drained.consumed {
             let words = self.published(drained.consumed, len);
             collector.accept(drained.state, words);
-            let mut records = Records::new(words, 0, drained.state);
-            let open_poll = records.by_ref().fold(drained.open_poll, open_poll_after);
-            drained.state = records.state();
-            drained.open_poll = open_poll;
+            (drained.state, drained.open_poll) = scan(words, drained.state, drained.open_poll);
             drained.consumed = len;
         }
     }
@@ -531,6 +529,56 @@ pub(crate) mod tests {
         );
         let open = Records::new(&words, 0, Stream::START).fold(None, open_poll_after);
         assert_eq!(open, Some(1_000), "still inside the poll");
+    }
+
+    /// `scan` gives the state and the open poll that decoding every
+    /// record and folding the events with `open_poll_after` gives, after
+    /// every whole record of a stream holding every kind, flag and
+    /// `SET_*` record.
+    #[test]
+    fn scan_agrees_with_decoding() {
+        let here = location_word(SpawnLocation(Location::caller()));
+        let there = location_word(SpawnLocation(Location::caller()));
+        let records: Vec<Vec<u64>> = vec![
+            vec![SET_WORKER | (3 << 32)],
+            vec![SET_TIME, 1_000],
+            vec![head(POLL_START | NEW_LOCATION, 5, 2), 7, here],
+            vec![head(SPAN_ENTER, 1, 0), 1 << 50, 3 | (4 << 32)],
+            vec![head(MARK | HAS_VALUE, 1, 0), 9, 42],
+            vec![head(MARK, 1, 0), 9],
+            vec![WORKER_THREAD | (2 << 8) | (77 << 32), 4, 9],
+            vec![WORKER_THREAD | (200 << 8) | (77 << 32), 4, 9],
+            vec![head(SPAN_EXIT, 1, 0), 1 << 50],
+            vec![head(SPAN_CLOSE, 1, 0), 1 << 50],
+            vec![head(POLL_END, 100, 1)],
+            vec![head(PARK | HAS_CPU | HAS_RUN_DELAY, 10, 0), 11, 12],
+            vec![head(UNPARK | HAS_CPU, MAX_DELTA, 0), 13],
+            vec![head(POLL_START | HAS_LATENCY, 3, 0), 8, 500],
+            vec![head(POLL_END, 1, 0)],
+            vec![SET_LOCATION, there],
+            vec![
+                head(POLL_START | NEW_LOCATION | HAS_LATENCY, 2, 0),
+                9,
+                here,
+                600,
+            ],
+            vec![head(PARK, 1, 0)],
+            vec![head(UNPARK, 1, 0)],
+            vec![SET_WORKER | (4 << 32)],
+            vec![head(POLL_START, 1, 0), 10],
+        ];
+        for start in [None, Some(17)] {
+            for end in 0..=records.len() {
+                let words = records[..end].concat();
+                let mut decoded = Records::new(&words, 0, Stream::START);
+                let open = decoded.by_ref().fold(start, open_poll_after);
+                assert_eq!(
+                    scan(&words, Stream::START, start),
+                    (decoded.state(), open),
+                    "after {end} records, open before {start:?}"
+                );
+            }
+        }
     }
 
     #[test]

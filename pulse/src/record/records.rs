@@ -173,6 +173,7 @@ impl<'a> Records<'a> {
     }
 
     /// The state after the records read so far.
+    #[cfg(test)]
     pub(crate) fn state(&self) -> Stream {
         self.state
     }
@@ -374,10 +375,88 @@ impl Records<'_> {
     /// its event by [`step`](Self::step), the one place that knows every
     /// kind. Returns how many events were encoded.
     pub(crate) fn encode_into(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>) -> u64 {
+        self.encode_until(encoder, out, usize::MAX).0
+    }
+
+    /// Encodes events as [`encode_into`](Self::encode_into) does until
+    /// `out` holds at least `limit` bytes or the records are exhausted.
+    /// Runs of PollStart and PollEnd records go through
+    /// [`encode_polls`](Self::encode_polls), the rest one by one. Returns
+    /// how many events were encoded and whether records remain.
+    pub(crate) fn encode_until(
+        &mut self,
+        encoder: &mut Encoder,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> (u64, bool) {
         let mut count = 0;
-        while self.encode_next(encoder, out) {
+        loop {
+            count += self.encode_polls(encoder, out, limit);
+            if out.len() >= limit {
+                return (count, true);
+            }
+            if !self.encode_next(encoder, out) {
+                return (count, false);
+            }
             count += 1;
         }
+    }
+
+    /// Encodes the PollStart and PollEnd records from here on through an
+    /// [`Encoder::poll_run`], with the decoding state in local variables,
+    /// until a record the run does not take (another kind, a new spawn
+    /// location, a schedule latency, time going back), the end, or `out`
+    /// holding `limit` bytes; returns how many. The bytes are those
+    /// [`encode_next`](Self::encode_next) gives: the run refuses what it
+    /// would encode differently.
+    #[inline(always)]
+    pub(crate) fn encode_polls(
+        &mut self,
+        encoder: &mut Encoder,
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> u64 {
+        if self.pending.is_some() || self.at < self.from {
+            return 0;
+        }
+        let Some(mut run) = encoder.poll_run(self.state.worker, out) else {
+            return 0;
+        };
+        let words = self.words;
+        let (mut at, mut time, mut location) = (self.at, self.state.time, self.state.location);
+        let mut count = 0;
+        while run.len() < limit {
+            let Some(&head) = words.get(at) else {
+                break;
+            };
+            let next = time.wrapping_add(head >> 40);
+            let queue = (head >> 8) as u32;
+            let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
+            let len = match head & 0xFF {
+                POLL_END if run.poll_end(next, queue) => 1,
+                POLL_START
+                    if location != 0
+                        && run.poll_start(next, queue, word(1), spawn_location(location)) =>
+                {
+                    2
+                }
+                tag if tag == POLL_START | NEW_LOCATION
+                    && word(2) != 0
+                    && run.poll_start(next, queue, word(1), spawn_location(word(2))) =>
+                {
+                    location = word(2);
+                    3
+                }
+                _ => break,
+            };
+            at += len;
+            time = next;
+            count += 1;
+        }
+        drop(run);
+        self.at = at;
+        self.state.time = time;
+        self.state.location = location;
         count
     }
 
@@ -436,6 +515,78 @@ impl Records<'_> {
             }
         }
     }
+}
+
+/// The decoding state after `words` (which decode from `state`) and the
+/// start of the poll they end inside, if they do, given `open`, the poll
+/// open before them: what decoding them with [`Records`] and following
+/// each event's effect on the open poll gives, from the heads, the `SET_*`
+/// records and the location words alone, without building an event.
+/// PollStart opens a poll; PollEnd, park and unpark close it; the other
+/// records (worker thread, span, mark, `SET_*`) leave it as it was.
+pub(crate) fn scan(
+    words: &[u64],
+    mut state: Stream,
+    mut open: Option<u64>,
+) -> (Stream, Option<u64>) {
+    let mut at = 0;
+    while let Some(&head) = words.get(at) {
+        let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
+        let tag = head & 0x0F;
+        let flags = head & 0xF0;
+        let time = state.time.wrapping_add(head >> 40);
+        let len = match tag {
+            POLL_END | PARK | UNPARK => {
+                state.time = time;
+                open = None;
+                if tag == POLL_END {
+                    1
+                } else {
+                    1 + usize::from(flags & HAS_CPU != 0) + usize::from(flags & HAS_RUN_DELAY != 0)
+                }
+            }
+            POLL_START => {
+                let location = if flags & NEW_LOCATION != 0 {
+                    word(2)
+                } else {
+                    state.location
+                };
+                if location == 0 {
+                    // Where `Records` stops (a PollStart without a location).
+                    break;
+                }
+                state.time = time;
+                state.location = location;
+                open = Some(time);
+                2 + usize::from(flags & NEW_LOCATION != 0) + usize::from(flags & HAS_LATENCY != 0)
+            }
+            SPAN_ENTER | SPAN_EXIT | SPAN_CLOSE | MARK => {
+                state.time = time;
+                match tag {
+                    SPAN_ENTER => 3,
+                    MARK => 2 + usize::from(flags & HAS_VALUE != 0),
+                    _ => 2,
+                }
+            }
+            WORKER_THREAD => 3,
+            SET_TIME => {
+                state.time = word(1);
+                2
+            }
+            SET_WORKER => {
+                state.worker = (head >> 32) as u32;
+                1
+            }
+            SET_LOCATION => {
+                state.location = word(1);
+                2
+            }
+            // Where `Records` stops (not written by the owner).
+            _ => break,
+        };
+        at += len;
+    }
+    (state, open)
 }
 
 /// The spawn location whose address a record holds (not 0).
