@@ -69,7 +69,7 @@ fn report(hot: HotPath) {
 fn poll_pair(hot: &HotPath, worker: &mut Worker) {
     worker.task += 1;
     hot.poll_start(worker.index, worker.task, Location::caller());
-    hot.poll_end(worker.index);
+    hot.poll_end();
 }
 
 #[pulse::bench(

@@ -214,7 +214,7 @@ fn poll_event(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 batched(iters, |task| {
                     hot.poll_start(black_box(0), black_box(task), here);
-                    hot.poll_end(black_box(0));
+                    hot.poll_end();
                 })
             })
         });
@@ -231,15 +231,16 @@ fn poll_event(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 batched(iters, |task| {
                     hot.poll_start_with_latency(black_box(0), black_box(task), here, task & 0xFFFF);
-                    hot.poll_end(black_box(0));
+                    hot.poll_end();
                 })
             })
         },
     );
     finish("poll_event/pair_with_latency", ran, hot);
 
-    // What the poll hooks run, on a worker thread: the worker index from
-    // Tokio, then the recording (with that runtime's local queue depth).
+    // What the poll hooks run, on a worker thread: before the poll, the
+    // worker index from Tokio, then the recording (with that runtime's
+    // local queue depth); after it, the recording alone.
     let one_worker = benches::multi_thread(1).build().expect("runtime");
     let hot = Arc::new(poll_recording(Config::new()).with_runtime_metrics(one_worker.metrics()));
     let id = BenchmarkId::from_parameter("pair_hook_in_worker");
@@ -252,9 +253,7 @@ fn poll_event(c: &mut Criterion) {
                         if let Some(worker) = tokio::runtime::worker_index() {
                             hot.poll_start(worker as u32, black_box(task), here);
                         }
-                        if let Some(worker) = tokio::runtime::worker_index() {
-                            hot.poll_end(worker as u32);
-                        }
+                        hot.poll_end();
                     })
                 })
                 .await
@@ -279,7 +278,7 @@ fn poll_flush(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 batched(iters, |task| {
                     hot.poll_start(black_box(0), black_box(task), here);
-                    hot.poll_end(black_box(0));
+                    hot.poll_end();
                 })
             })
         });

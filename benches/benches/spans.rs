@@ -58,7 +58,7 @@ fn span_pair(c: &mut Criterion) {
     let hot = recording();
     // The bench thread becomes worker 0 of the recording.
     hot.poll_start(0, 1, Location::caller());
-    hot.poll_end(0);
+    hot.poll_end();
     let timed = pair(&with_pulse);
     group.bench_function("pulse_layer_recording", |b| {
         b.iter_custom(|iters| tracing::dispatcher::with_default(&with_pulse, || timed(iters)))
@@ -76,7 +76,7 @@ fn mark(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let hot = recording();
     hot.poll_start(0, 1, Location::caller());
-    hot.poll_end(0);
+    hot.poll_end();
     group.bench_function("name", |b| {
         b.iter_custom(|iters| batched(iters, |_| pulse::mark!("cache miss")))
     });

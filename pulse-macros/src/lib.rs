@@ -407,7 +407,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// )]
 /// fn poll_pair(hot: &HotPath, worker: &mut u32) {
 ///     hot.poll_start(*worker, 0, Location::caller());
-///     hot.poll_end(*worker);
+///     hot.poll_end();
 /// }
 ///
 /// pulse::bench_main!(poll_pair);

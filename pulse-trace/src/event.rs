@@ -333,7 +333,9 @@ pub enum Event<L> {
         timestamp_nanos: u64,
         /// The worker's index.
         worker: u32,
-        /// Tasks in this worker's local run queue.
+        /// Tasks in this worker's local run queue. pulse's recorder reads
+        /// it again only after a poll of 1 µs or more; a shorter poll's
+        /// PollEnd repeats its PollStart's depth.
         local_queue: u32,
     },
     /// See [`EventType::WorkerPark`].

@@ -89,7 +89,7 @@ pub const MAX_WORKERS: usize = 64;
 /// let here = std::panic::Location::caller();
 /// for task in 0..10_000 {
 ///     hot.poll_start(0, task, here);
-///     hot.poll_end(0);
+///     hot.poll_end();
 /// }
 /// hot.park(0);
 /// hot.unpark(0);
@@ -146,7 +146,7 @@ impl HotPath {
     /// let hot = HotPath::new(&Config::new().schedule_latency(true))?;
     /// let here = std::panic::Location::caller();
     /// hot.poll_start_with_latency(0, 1, here, 12_000);
-    /// hot.poll_end(0);
+    /// hot.poll_end();
     /// let summary = hot.finish()?;
     /// // PollStart, ScheduleLatency, PollEnd and the worker's thread record.
     /// assert_eq!(summary.events_written + summary.dropped_events, 4);
@@ -169,10 +169,11 @@ impl HotPath {
         );
     }
 
-    /// Records what `on_after_task_poll` records.
+    /// Records what `on_after_task_poll` records: the end of the poll this
+    /// thread started, for the worker it started on.
     #[inline]
-    pub fn poll_end(&self, worker: u32) {
-        hooks::record_poll_end(&self.shared, worker);
+    pub fn poll_end(&self) {
+        hooks::record_poll_end(&self.shared);
     }
 
     /// Records what `on_thread_park` records (and hands the buffer over).
@@ -236,7 +237,7 @@ impl RecordedBatches {
         for i in 0..polls {
             let worker = u32::from(i >= polls / 2);
             hooks::record_poll_start(&shared, worker, 1 + i % 64, here, None);
-            hooks::record_poll_end(&shared, worker);
+            hooks::record_poll_end(&shared);
         }
         hooks::flush_current_thread(&shared);
         let mut batches = Vec::new();
@@ -370,7 +371,7 @@ impl MetricsWorker {
     pub fn poll(&mut self, metrics: &MetricsHotPath, started: u64, ended: u64, local_queue: u32) {
         self.batch.poll_start(started, local_queue);
         self.batch
-            .poll_end(ended.max(started), local_queue, &metrics.shared);
+            .poll_end(ended.saturating_sub(started), local_queue, &metrics.shared);
     }
 
     /// Counts a park, as the park hook does (which always submits).

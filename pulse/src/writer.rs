@@ -1400,7 +1400,7 @@ mod compact_tests {
                 match *op {
                     Op::Poll { worker, task, site, latency } => {
                         record_poll_start(&shared, worker, task, SpawnLocation(sites[site]), latency);
-                        record_poll_end(&shared, worker);
+                        record_poll_end(&shared);
                     }
                     Op::Park { worker } => {
                         record_park(&shared, worker);
@@ -1452,7 +1452,7 @@ mod compact_tests {
             // Some polls carry their task's schedule latency (0x8C).
             let latency = (task % latency_every == 0).then_some(task);
             record_poll_start(&shared, worker, task, site, latency);
-            record_poll_end(&shared, worker);
+            record_poll_end(&shared);
             if task % 100 == 0 {
                 record_park(&shared, worker);
                 record_unpark(&shared, worker);
@@ -1503,7 +1503,7 @@ mod compact_tests {
         let here = SpawnLocation(Location::caller());
         for task in 0..3000 {
             record_poll_start(&shared, 0, task, here, None);
-            record_poll_end(&shared, 0);
+            record_poll_end(&shared);
         }
         flush_current_thread(&shared);
         let mut batches = Vec::new();

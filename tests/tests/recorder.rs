@@ -251,6 +251,60 @@ fn poll_start_carries_task_id_and_spawn_location() {
     }
 }
 
+/// A poll of 1 µs or more ends with Tokio's local queue depth at its end
+/// (the witness: Tokio's own metric, read by the task just before it
+/// returns), not its start's: the task queued 20 tasks.
+#[test]
+fn poll_ends_carry_tokios_local_queue_depth() {
+    let capture = Capture::default();
+    let (runtime, guard) = Recorder::build(multi_thread(1), Box::new(capture.clone())).unwrap();
+    let witnessed = runtime.block_on(async {
+        let spawner_line = line!() + 1;
+        let spawner = tokio::spawn(async {
+            // One worker: nobody steals, so the depth the task reads last
+            // is the one the hook reads right after the poll.
+            let spawned: Vec<_> = (0..20).map(|_| tokio::spawn(async {})).collect();
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_micros(200) {
+                std::hint::spin_loop();
+            }
+            let depth = tokio::runtime::Handle::current()
+                .metrics()
+                .worker_local_queue_depth(0);
+            (depth, spawned)
+        });
+        (spawner.await.unwrap(), spawner_line)
+    });
+    let ((witnessed, spawned), spawner_line) = witnessed;
+    runtime.block_on(async {
+        for task in spawned {
+            task.await.unwrap();
+        }
+    });
+    drop(runtime);
+    drop(guard);
+
+    let events = capture.events();
+    let polls = by_worker(&events).remove(&0).expect("worker 0 polled");
+    let spawner_end = polls.windows(2).find_map(|pair| match (pair[0], pair[1]) {
+        (
+            RecordedEvent::PollStart {
+                local_queue: 0,
+                spawned_at,
+                ..
+            },
+            RecordedEvent::PollEnd { local_queue, .. },
+        ) if spawned_at.0.line() == spawner_line
+            && spawned_at.0.file().ends_with("recorder.rs") =>
+        {
+            Some(local_queue)
+        }
+        _ => None,
+    });
+    assert!(witnessed >= 19, "Tokio saw {witnessed} tasks queued");
+    assert_eq!(spawner_end, Some(witnessed as u32));
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn park_and_unpark_carry_run_queue_wait_on_linux() {

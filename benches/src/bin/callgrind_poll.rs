@@ -23,7 +23,7 @@ fn record_pairs(hot: &HotPath, pairs: u64) {
     let (worker, here) = black_box((0, Location::caller()));
     for task in 0..pairs {
         hot.poll_start(worker, task, here);
-        hot.poll_end(worker);
+        hot.poll_end();
     }
 }
 

@@ -4,7 +4,10 @@
 //! **A poll** (PollStart + PollEnd) costs two timestamps and two stores:
 //! each hook reads the timestamp clock (`clock`: one `rdtsc`, scaled, where
 //! the TSC is invariant), keeps it from going backwards on this thread,
-//! counts the live metrics in thread-local fields, and writes one compact
+//! reads the worker's local queue depth from Tokio's metrics (the PollEnd
+//! only after a poll of 1 µs or more: a shorter one repeats its start's,
+//! [`QUEUE_AT_END_NS`]), counts the live metrics in thread-local fields,
+//! and writes one compact
 //! record into this thread's buffer (`buffer.rs`: a PollEnd is one 8-byte
 //! word, a PollStart two, three when its task's spawn location differs
 //! from the previous PollStart's, one more with `schedule_latency` on (the
@@ -65,6 +68,9 @@ struct Local {
     /// The last PollStart was recorded, so its PollEnd must be too (keeps
     /// start/end paired when recording is toggled mid-poll).
     in_poll: bool,
+    /// The local queue depth the poll in progress started with, which a
+    /// short poll's PollEnd repeats ([`QUEUE_AT_END_NS`]).
+    poll_queue: u32,
     /// The last park was recorded, so its unpark must be too.
     parked: bool,
     /// Last worker index seen, mirrored into `slot.worker` on change.
@@ -106,6 +112,7 @@ impl Local {
             slot,
             schedstat,
             in_poll: false,
+            poll_queue: 0,
             parked: false,
             worker: NO_WORKER,
             metrics: MetricsBatch::new(),
@@ -447,6 +454,7 @@ pub(crate) fn record_poll_start(
         let local_queue = local.shared.local_queue(worker as usize);
         let timestamp_nanos = local.now();
         local.in_poll = true;
+        local.poll_queue = local_queue;
         local.metrics.poll_start(timestamp_nanos, local_queue);
         // The location only when it differs from the previous PollStart's
         // (decided without a branch: three words written, two or three
@@ -482,53 +490,64 @@ pub(crate) fn record_poll_start(
     });
 }
 
+/// The end of the poll this thread started, recorded for the worker its
+/// PollStart was (so the two stay paired). Tokio runs the after-poll hook
+/// on the thread that ran the poll, in that worker's context, also after
+/// `block_in_place` handed the worker to another thread (its
+/// `worker_index()` then still names the same worker), so the hook asks
+/// Tokio nothing: a poll that lost its worker is found by its length
+/// ([`DETACH_CHECK_NS`]). A thread with no recorded start records nothing.
 #[inline]
-pub(crate) fn record_poll_end(shared: &Arc<Shared>, worker: u32) {
-    with_local(shared, |local| end_poll(local, worker, false));
-}
-
-/// Polls at least this long are checked for having ended on a thread that
-/// no longer runs their worker (`block_in_place`).
-const DETACH_CHECK_NS: u64 = 1_000_000;
-
-/// Ends the thread's poll; `off_worker`: Tokio no longer counts this
-/// thread as a worker. The PollEnd is recorded for the worker its
-/// PollStart was (the thread's, `local.worker`), so the two stay paired;
-/// `worker` (Tokio's index now, the same while a thread runs a poll) says
-/// whose local queue to read.
-#[inline]
-fn end_poll(local: &mut Local, worker: u32, off_worker: bool) {
-    if !std::mem::take(&mut local.in_poll) {
-        return;
-    }
-    let local_queue = local.shared.local_queue(worker as usize);
-    let timestamp_nanos = local.now();
-    let took = local
-        .metrics
-        .poll_end(timestamp_nanos, local_queue, &local.shared.metrics_totals);
-    if off_worker || (took >= DETACH_CHECK_NS && local.lost_worker(worker)) {
-        local.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
-    }
-    // A full buffer is handed over here, after the poll's end.
-    let head = local.head(POLL_END, timestamp_nanos, local_queue);
-    local.push([head]);
-}
-
-/// The end of a poll on a thread that Tokio no longer counts as a worker
-/// (after `block_in_place`, in some Tokio versions): if this thread
-/// recorded the poll's start, record its end too, as the worker it began
-/// on, so the trace stays paired.
-fn record_poll_end_off_worker(shared: &Arc<Shared>) {
+pub(crate) fn record_poll_end(shared: &Arc<Shared>) {
     // Never set up a buffer here: only a thread that recorded a start has
     // an end to record.
     // SAFETY: see `with_local`.
     let Some(local) = (unsafe { LOCAL.get().as_mut() }) else {
         return;
     };
-    if Arc::ptr_eq(&local.shared, shared) && local.in_poll && local.worker != NO_WORKER {
-        let worker = local.worker;
-        end_poll(local, worker, true);
+    if Arc::ptr_eq(&local.shared, shared) {
+        end_poll(local);
     }
+}
+
+/// Polls at least this long are checked for having ended on a thread that
+/// no longer runs their worker (`block_in_place`).
+const DETACH_CHECK_NS: u64 = 1_000_000;
+
+/// Polls at least this long read their worker's local queue depth again
+/// at their end; a shorter poll's PollEnd repeats the depth its PollStart
+/// read (what the poll queued shows at the next PollStart, which follows
+/// within the scheduler's few tens of nanoseconds). Spares a shortest
+/// poll one of its two reads of Tokio's metric.
+const QUEUE_AT_END_NS: u64 = 1_000;
+
+/// Ends the thread's poll, if it recorded one's start.
+#[inline]
+fn end_poll(local: &mut Local) {
+    if !std::mem::take(&mut local.in_poll) {
+        return;
+    }
+    let worker = local.worker;
+    let timestamp_nanos = local.now();
+    let started = local.metrics.poll_started_at();
+    // The thread's timestamps never go backwards, and the poll started at
+    // one of them.
+    debug_assert!(timestamp_nanos >= started);
+    let took = timestamp_nanos.wrapping_sub(started);
+    let local_queue = if took >= QUEUE_AT_END_NS {
+        local.shared.local_queue(worker as usize)
+    } else {
+        local.poll_queue
+    };
+    local
+        .metrics
+        .poll_end(took, local_queue, &local.shared.metrics_totals);
+    if took >= DETACH_CHECK_NS && local.lost_worker(worker) {
+        local.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
+    }
+    // A full buffer is handed over here, after the poll's end.
+    let head = local.head(POLL_END, timestamp_nanos, local_queue);
+    local.push([head]);
 }
 
 pub(crate) fn record_park(shared: &Arc<Shared>, worker: u32) {
@@ -739,10 +758,7 @@ pub(crate) fn install_hooks(builder: &mut Builder, shared: &Arc<Shared>) {
             }
         });
         let s = shared.clone();
-        builder.on_after_task_poll(move |_| match current_worker() {
-            Some(worker) => record_poll_end(&s, worker),
-            None => record_poll_end_off_worker(&s),
-        });
+        builder.on_after_task_poll(move |_| record_poll_end(&s));
     }
     let s = shared.clone();
     builder.on_thread_park(move || {
@@ -786,7 +802,7 @@ mod tests {
                 slot.pending() >= 1,
                 "poll {task}: its PollStart was handed over"
             );
-            record_poll_end(&shared, worker);
+            record_poll_end(&shared);
             if task % 7 == 0 {
                 record_park(&shared, worker);
                 record_unpark(&shared, worker);
@@ -883,7 +899,7 @@ mod tests {
             let worker = u32::from(task >= 150);
             let location = if task % 3 == 0 { there } else { here };
             record_poll_start(&shared, worker, task, location, None);
-            record_poll_end(&shared, worker);
+            record_poll_end(&shared);
             expected.push((0, worker, Some((task, location))));
             expected.push((1, worker, None));
             if task % 5 == 0 {
@@ -948,7 +964,7 @@ mod tests {
             let location = if task % 3 == 0 { there } else { here };
             let latency = (task % 4 != 0).then_some(task * 1_000 + 7);
             record_poll_start(&shared, 0, task, location, latency);
-            record_poll_end(&shared, 0);
+            record_poll_end(&shared);
             expected.push((0, task, location.addr() as u64));
             if let Some(latency) = latency {
                 expected.push((1, task, latency));
