@@ -274,6 +274,18 @@ impl Local {
         ]);
     }
 
+    /// After a long poll ending at `timestamp_nanos`: if Tokio now runs
+    /// the thread's worker on another thread (the poll called
+    /// `block_in_place`), says so before the PollEnd.
+    #[cold]
+    #[inline(never)]
+    fn check_detached(&mut self, timestamp_nanos: u64) {
+        let worker = self.worker;
+        if self.lost_worker(worker) {
+            self.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
+        }
+    }
+
     /// Whether Tokio now runs `worker` on another thread: a poll that
     /// called `block_in_place` ends on a thread that handed its worker
     /// over. Tokio's own record of the worker's thread decides.
@@ -527,7 +539,6 @@ fn end_poll(local: &mut Local) {
     if !std::mem::take(&mut local.in_poll) {
         return;
     }
-    let worker = local.worker;
     let timestamp_nanos = local.now();
     let started = local.metrics.poll_started_at();
     // The thread's timestamps never go backwards, and the poll started at
@@ -535,15 +546,15 @@ fn end_poll(local: &mut Local) {
     debug_assert!(timestamp_nanos >= started);
     let took = timestamp_nanos.wrapping_sub(started);
     let local_queue = if took >= QUEUE_AT_END_NS {
-        local.shared.local_queue(worker as usize)
+        local.shared.local_queue(local.worker as usize)
     } else {
         local.poll_queue
     };
     local
         .metrics
         .poll_end(took, local_queue, &local.shared.metrics_totals);
-    if took >= DETACH_CHECK_NS && local.lost_worker(worker) {
-        local.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
+    if took >= DETACH_CHECK_NS {
+        local.check_detached(timestamp_nanos);
     }
     // A full buffer is handed over here, after the poll's end.
     let head = local.head(POLL_END, timestamp_nanos, local_queue);
