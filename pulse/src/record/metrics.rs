@@ -377,7 +377,6 @@ impl SharedMetrics {
                 counter.fetch_add(value, Ordering::Relaxed);
             }
         };
-        add(&counters.polls, batch.polls());
         add(&counters.busy_nanos, batch.busy_nanos);
         add(&counters.parks, batch.parks);
         add(&counters.park_unparks, batch.park_unparks);
@@ -386,11 +385,17 @@ impl SharedMetrics {
             .local_queue_max
             .fetch_max(u64::from(batch.local_queue_max), Ordering::Relaxed);
         // Durations with more bits than the last bucket's lower edge are
-        // all in the last bucket.
+        // all in the last bucket; every poll is in one entry.
         let last = self.layout.buckets() - 1;
-        for (bits, &value) in batch.by_bits.iter().enumerate() {
-            add(&counters.histogram[bits.min(last)], value);
+        let (buckets, beyond) = batch.by_bits.split_at(last);
+        let beyond: u64 = beyond.iter().sum();
+        let mut polls = beyond;
+        for (counter, &value) in counters.histogram.iter().zip(buckets) {
+            polls += value;
+            add(counter, value);
         }
+        add(&counters.histogram[last], beyond);
+        add(&counters.polls, polls);
         counters.seq.store(seq + 2, Ordering::Release);
         batch.clear();
     }
@@ -406,12 +411,13 @@ pub(crate) struct MetricsBatch {
     noop_unparks: u64,
     local_queue_max: u32,
     /// Polls by the number of significant bits of their duration in the
-    /// layout's first-bucket units (0 for the first bucket's, 64 entries:
-    /// every `u64`): the layout's buckets without the clamp to the last
-    /// one, which [`SharedMetrics::submit`] applies. Spares the clamp per
-    /// poll; their sum is the batch's poll count, which therefore costs
-    /// nothing per poll.
-    by_bits: [u64; 64],
+    /// layout's first-bucket units (0 for the first bucket's), up to
+    /// [`MAX_HISTOGRAM_BUCKETS`] − 1: the layout's buckets before the clamp
+    /// to its own last one, which [`SharedMetrics::submit`] applies (the
+    /// clamp per poll is to a constant, not to the layout's count). Their
+    /// sum is the batch's poll count, which therefore costs nothing per
+    /// poll.
+    by_bits: [u64; MAX_HISTOGRAM_BUCKETS],
     /// When the poll in progress started.
     poll_started_at: u64,
     /// `until_submit` at the last unpark (so equal at a park if no poll
@@ -436,17 +442,12 @@ impl MetricsBatch {
             park_unparks: 0,
             noop_unparks: 0,
             local_queue_max: 0,
-            by_bits: [0; 64],
+            by_bits: [0; MAX_HISTOGRAM_BUCKETS],
             poll_started_at: 0,
             polls_at_unpark: NOT_UNPARKED,
             // The first poll submits, which sets the real count.
             until_submit: 1,
         }
-    }
-
-    /// Polls counted since the last submission.
-    fn polls(&self) -> u64 {
-        self.by_bits.iter().sum()
     }
 
     /// Whether anything was counted since the last submission.
@@ -460,7 +461,7 @@ impl MetricsBatch {
         self.park_unparks = 0;
         self.noop_unparks = 0;
         self.local_queue_max = 0;
-        self.by_bits = [0; 64];
+        self.by_bits = [0; MAX_HISTOGRAM_BUCKETS];
         self.polls_at_unpark = NOT_UNPARKED;
     }
 
@@ -492,9 +493,10 @@ impl MetricsBatch {
     #[inline]
     pub(crate) fn poll_end(&mut self, took: u64, local_queue: u32, shared: &SharedMetrics) {
         self.busy_nanos += took;
-        // `& 63` changes nothing (`significant_bits` is below 64) but
-        // spares the bounds check.
-        self.by_bits[shared.layout.significant_bits(took) & 63] += 1;
+        // The last entry holds every longer poll (the layout's last
+        // bucket is at most this one).
+        let bits = shared.layout.significant_bits(took);
+        self.by_bits[bits.min(MAX_HISTOGRAM_BUCKETS - 1)] += 1;
         self.local_queue_max = self.local_queue_max.max(local_queue);
         self.until_submit -= 1;
         if self.until_submit == 0 {
