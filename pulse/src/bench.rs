@@ -364,14 +364,15 @@ impl MetricsWorker {
     }
 
     /// Counts a poll from `started` to `ended` (nanoseconds on any clock)
-    /// with `local_queue` tasks queued, as the poll hooks do, submitting
-    /// when the batch is due. An `ended` before `started` counts as a
-    /// poll of 0 ns (the hooks' clock never goes backwards).
+    /// with `local_queue` tasks queued, as the poll hooks do for a short
+    /// poll (one depth, read at its start), submitting when the batch is
+    /// due. An `ended` before `started` counts as a poll of 0 ns, as in
+    /// the hooks.
     #[inline]
     pub fn poll(&mut self, metrics: &MetricsHotPath, started: u64, ended: u64, local_queue: u32) {
         self.batch.poll_start(started, local_queue);
         self.batch
-            .poll_end(ended.saturating_sub(started), local_queue, &metrics.shared);
+            .poll_end(ended.saturating_sub(started), &metrics.shared);
     }
 
     /// Counts a park, as the park hook does (which always submits).

@@ -3,17 +3,18 @@
 //!
 //! **A poll** (PollStart + PollEnd) costs two timestamps and two stores:
 //! each hook reads the timestamp clock (`clock`: one `rdtsc`, scaled, where
-//! the TSC is invariant), keeps it from going backwards on this thread,
-//! reads the worker's local queue depth from Tokio's metrics (the PollEnd
-//! only after a poll of 1 µs or more: a shorter one repeats its start's,
+//! the TSC is invariant; a record's time never goes back on this thread,
+//! which costs nothing until it would: `Local::head`), reads the worker's
+//! local queue depth from Tokio's metrics (the PollEnd only after a poll
+//! of 1 µs or more: a shorter one repeats its start's,
 //! [`QUEUE_AT_END_NS`]), counts the live metrics in thread-local fields,
-//! and writes one compact
-//! record into this thread's buffer (`buffer.rs`: a PollEnd is one 8-byte
-//! word, a PollStart two, three when its task's spawn location differs
-//! from the previous PollStart's, one more with `schedule_latency` on (the
-//! task's schedule latency, which Tokio measured); the time is a delta from the buffer's
-//! previous record and the worker is implicit; plain stores and a release
-//! store of the length). No lock, allocation, system call, hash or `dyn`.
+//! and writes one compact record into this thread's buffer (`buffer.rs`: a
+//! PollEnd is one 8-byte word, a PollStart two, three when its task's
+//! spawn location differs from the previous PollStart's, one more with
+//! `schedule_latency` on (the task's schedule latency, which Tokio
+//! measured); the time is a delta from the buffer's previous record and
+//! the worker is implicit; plain stores and a release store of the
+//! length). No lock, allocation, system call, hash or `dyn`.
 //!
 //! **A full buffer** is handed to the collector whole, by pointer, and the
 //! thread continues in a recycled empty buffer: one uncontended mutex (the
@@ -77,12 +78,11 @@ struct Local {
     worker: u32,
     /// This thread's unsubmitted metric counts.
     metrics: MetricsBatch,
-    /// This thread's latest timestamp: the next one is never earlier.
-    last_timestamp: u64,
     /// A park or unpark at or after this time takes a reading.
     next_reading_at: u64,
     /// The time of this buffer's previous timed record, which the next
-    /// one's delta counts from (0 in a fresh buffer).
+    /// one's delta counts from. In a fresh buffer, [`FRESH`] plus this
+    /// thread's latest recorded time (see [`head`](Self::head)).
     stream_time: u64,
     /// The spawn location of this buffer's previous PollStart (0: none).
     stream_location: u64,
@@ -92,6 +92,12 @@ struct Local {
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     open_spans: u32,
 }
+
+/// Marks a fresh buffer's `Local::stream_time` (whose other bits are the
+/// thread's latest time): any timestamp's delta from it is then over
+/// [`MAX_DELTA`], so the buffer's first timed record sets the time.
+/// Trace times stay below it (2^63 ns is 292 years).
+const FRESH: u64 = 1 << 63;
 
 /// One CPU/run-queue reading of this thread: `(cpu_nanos, run_delay_nanos)`.
 type Reading = (Option<u64>, Option<u64>);
@@ -116,7 +122,6 @@ impl Local {
             parked: false,
             worker: NO_WORKER,
             metrics: MetricsBatch::new(),
-            last_timestamp: 0,
             next_reading_at: 0,
             stream_time: 0,
             stream_location: 0,
@@ -124,13 +129,23 @@ impl Local {
         }
     }
 
-    /// Nanoseconds since the trace started, never earlier than this
-    /// thread's previous timestamp.
+    /// Nanoseconds since the trace started, as read: a record made with
+    /// it is kept from going backwards by [`head`](Self::head).
     #[inline]
-    fn now(&mut self) -> u64 {
-        let now = self.shared.now().max(self.last_timestamp);
-        self.last_timestamp = now;
-        now
+    fn now(&self) -> u64 {
+        self.shared.now()
+    }
+
+    /// The latest time this thread recorded (0 before its first record).
+    fn latest_time(&self) -> u64 {
+        self.stream_time & !FRESH
+    }
+
+    /// [`now`](Self::now), never earlier than this thread's latest
+    /// recorded time: for records that carry their time whole instead of
+    /// going through [`head`](Self::head) (rare ones).
+    fn now_monotonic(&self) -> u64 {
+        self.now().max(self.latest_time())
     }
 
     /// The head word of a compact record (`buffer.rs`): `tag`, the local
@@ -138,6 +153,14 @@ impl Local {
     /// When that is 16.8 ms or more (or the buffer is fresh), it first
     /// writes the `SET_TIME` record the head relies on, which never hands
     /// over: the reserve holds it.
+    ///
+    /// This is also where the thread's record times are kept from going
+    /// backwards (the TSC of the CPU a thread moved to may be a few ticks
+    /// behind the previous one's), at no cost in the common case: an
+    /// earlier `timestamp` makes the wrapping delta huge, and the out-of-
+    /// line [`set_time`](Self::set_time) then records the previous time
+    /// again. A fresh buffer's `stream_time` is [`FRESH`] plus the
+    /// thread's latest time, so the same check covers hand-overs.
     ///
     /// The record's worker is this thread's (`self.worker`), which the
     /// buffer already says: [`change_worker`](Self::change_worker) writes a
@@ -149,17 +172,26 @@ impl Local {
         let mut delta = timestamp.wrapping_sub(self.stream_time);
         if delta > MAX_DELTA {
             delta = self.set_time(timestamp);
+        } else {
+            self.stream_time = timestamp;
         }
-        self.stream_time = timestamp;
         buffer::head(tag, delta, local_queue)
     }
 
-    /// Writes a `SET_TIME` record for `timestamp`; returns the delta the
-    /// next head has (0).
+    /// A head's time is 16.8 ms or more after the previous record's, the
+    /// buffer is fresh, or the time went back: sets the stream's time to
+    /// `timestamp`, or to the thread's latest time if that is later
+    /// (writing a `SET_TIME` record unless it stays); returns the delta
+    /// the head has (0).
     #[cold]
     #[inline(never)]
     fn set_time(&mut self, timestamp: u64) -> u64 {
-        self.write([SET_TIME, timestamp]);
+        let fresh = self.stream_time & FRESH != 0;
+        let time = timestamp.max(self.latest_time());
+        if fresh || time != self.stream_time {
+            self.write([SET_TIME, time]);
+        }
+        self.stream_time = time;
         0
     }
 
@@ -212,9 +244,10 @@ impl Local {
     }
 
     /// The next record starts a fresh buffer, whose only record (if any)
-    /// says the worker.
+    /// says the worker; its first timed record sets the time (no earlier
+    /// than this thread's latest).
     fn reset_stream(&mut self) {
-        self.stream_time = 0;
+        self.stream_time = FRESH | self.latest_time();
         self.stream_location = 0;
     }
 
@@ -258,7 +291,7 @@ impl Local {
         self.write([buffer::set_worker(worker)]);
         self.slot.worker.store(worker, Ordering::Relaxed);
         self.metrics.set_worker(worker, &self.shared.metrics_totals);
-        let now = self.now();
+        let now = self.now_monotonic();
         self.push_worker_thread(worker, now, WorkerThreadKind::Runs);
     }
 
@@ -282,6 +315,7 @@ impl Local {
     fn check_detached(&mut self, timestamp_nanos: u64) {
         let worker = self.worker;
         if self.lost_worker(worker) {
+            let timestamp_nanos = timestamp_nanos.max(self.latest_time());
             self.push_worker_thread(worker, timestamp_nanos, WorkerThreadKind::PollDetached);
         }
     }
@@ -540,19 +574,18 @@ fn end_poll(local: &mut Local) {
         return;
     }
     let timestamp_nanos = local.now();
-    let started = local.metrics.poll_started_at();
-    // The thread's timestamps never go backwards, and the poll started at
-    // one of them.
-    debug_assert!(timestamp_nanos >= started);
-    let took = timestamp_nanos.wrapping_sub(started);
+    // Saturating: a clock that went back (the TSC of the CPU the thread
+    // moved to) makes a poll of 0 ns (its record's time is kept in order
+    // by `head`).
+    let took = timestamp_nanos.saturating_sub(local.metrics.poll_started_at());
     let local_queue = if took >= QUEUE_AT_END_NS {
-        local.shared.local_queue(local.worker as usize)
+        let depth = local.shared.local_queue(local.worker as usize);
+        local.metrics.queue_at_end(depth);
+        depth
     } else {
         local.poll_queue
     };
-    local
-        .metrics
-        .poll_end(took, local_queue, &local.shared.metrics_totals);
+    local.metrics.poll_end(took, &local.shared.metrics_totals);
     if took >= DETACH_CHECK_NS {
         local.check_detached(timestamp_nanos);
     }
@@ -894,6 +927,55 @@ mod tests {
         for pair in read.windows(2) {
             assert!(pair[1].0 - pair[0].0 >= READING_INTERVAL_NANOS);
         }
+    }
+
+    /// A thread's record times never go back, although its clock may (the
+    /// TSC of a CPU the thread moved to can be a few ticks behind): an
+    /// earlier time is recorded as the thread's latest, within a buffer,
+    /// after gaps of more than a head's delta and across hand-overs (tiny
+    /// buffers: a hand-over every few records).
+    #[test]
+    fn record_times_never_go_back_on_a_thread() {
+        let shared = Arc::new(Shared::new(&Config::new().buffer_events(2)));
+        // Steps forward, back a little, back across a hand-over, forward
+        // by more than a head's delta and back again.
+        let mut times = Vec::new();
+        let mut t = 1_000u64;
+        for i in 0..400u64 {
+            t = match i % 11 {
+                3 => t - 7,
+                6 => t + 2 * MAX_DELTA,
+                7 => t - MAX_DELTA - 5,
+                9 => t - 1,
+                _ => t + 40 + i % 5,
+            };
+            times.push(t);
+        }
+        with_local(&shared, |local| {
+            local.note_worker(0);
+            for &time in &times {
+                let head = local.head(POLL_END, time, 0);
+                local.push([head]);
+            }
+        });
+        flush_current_thread(&shared);
+        let mut batches = Vec::new();
+        shared.collector.drain(&mut batches);
+        assert!(batches.len() > 10, "hand-overs happened");
+        let got: Vec<u64> = batches
+            .iter()
+            .flat_map(Batch::records)
+            .filter(|e| matches!(e, RecordedEvent::PollEnd { .. }))
+            .map(|e| e.timestamp_nanos())
+            .collect();
+        let expected: Vec<u64> = times
+            .iter()
+            .scan(0, |latest: &mut u64, &time| {
+                *latest = time.max(*latest);
+                Some(*latest)
+            })
+            .collect();
+        assert_eq!(got, expected);
     }
 
     /// What the hooks record decodes to the events they stand for, across

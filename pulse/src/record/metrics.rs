@@ -372,18 +372,23 @@ impl SharedMetrics {
                 Err(current) => seq = current,
             }
         }
+        // Holding the odd `seq` makes this the counters' only writer, so
+        // an addition is a plain load and store: no locked instruction
+        // but the `seq` exchange above (a park submits every time).
         let add = |counter: &AtomicU64, value: u64| {
             if value != 0 {
-                counter.fetch_add(value, Ordering::Relaxed);
+                let total = counter.load(Ordering::Relaxed).wrapping_add(value);
+                counter.store(total, Ordering::Relaxed);
             }
         };
         add(&counters.busy_nanos, batch.busy_nanos);
         add(&counters.parks, batch.parks);
         add(&counters.park_unparks, batch.park_unparks);
         add(&counters.noop_unparks, batch.noop_unparks);
-        counters
-            .local_queue_max
-            .fetch_max(u64::from(batch.local_queue_max), Ordering::Relaxed);
+        let queue_max = u64::from(batch.local_queue_max);
+        if queue_max > counters.local_queue_max.load(Ordering::Relaxed) {
+            counters.local_queue_max.store(queue_max, Ordering::Relaxed);
+        }
         // Durations with more bits than the last bucket's lower edge are
         // all in the last bucket; every poll is in one entry.
         let last = self.layout.buckets() - 1;
@@ -489,15 +494,21 @@ impl MetricsBatch {
         self.poll_started_at
     }
 
+    /// A local queue depth read at a poll's end (the start's depth is
+    /// already counted by [`poll_start`](Self::poll_start)).
+    #[inline]
+    pub(crate) fn queue_at_end(&mut self, local_queue: u32) {
+        self.local_queue_max = self.local_queue_max.max(local_queue);
+    }
+
     /// Counts a poll that took `took` nanoseconds.
     #[inline]
-    pub(crate) fn poll_end(&mut self, took: u64, local_queue: u32, shared: &SharedMetrics) {
+    pub(crate) fn poll_end(&mut self, took: u64, shared: &SharedMetrics) {
         self.busy_nanos += took;
         // The last entry holds every longer poll (the layout's last
         // bucket is at most this one).
         let bits = shared.layout.significant_bits(took);
         self.by_bits[bits.min(MAX_HISTOGRAM_BUCKETS - 1)] += 1;
-        self.local_queue_max = self.local_queue_max.max(local_queue);
         self.until_submit -= 1;
         if self.until_submit == 0 {
             shared.submit(self);
@@ -600,7 +611,7 @@ mod tests {
         let mut poll = |batch: &mut MetricsBatch, nanos: u64| {
             batch.poll_start(time, 0);
             time += nanos;
-            batch.poll_end(nanos, 0, &shared);
+            batch.poll_end(nanos, &shared);
         };
         // The first poll submits (the count starts then), then every third.
         poll(&mut batch, 10);
@@ -632,7 +643,8 @@ mod tests {
         let mut batch = MetricsBatch::new();
         batch.set_worker(1, &shared);
         batch.poll_start(0, 3);
-        batch.poll_end(2_000, 1, &shared);
+        batch.queue_at_end(1);
+        batch.poll_end(2_000, &shared);
         // Not yet submitted, and no counters before `init`: kept.
         shared.init(2);
         let before = shared.snapshot();
