@@ -26,7 +26,8 @@
 //! Run: `cargo bench -p benches --bench integration` (7 rounds; set
 //! `PULSE_BENCH_ROUNDS`; `PULSE_BENCH_QUICK=1` for 3 short rounds; name
 //! workloads to run only those, e.g. `-- resp drop`). `PULSE_*` variables
-//! configure the traced runs (e.g. `PULSE_RUN_QUEUE_WAIT=off`);
+//! configure the traced runs (e.g. `PULSE_RUN_QUEUE_WAIT=off`; the trace
+//! goes to a file unless `PULSE_WRITER` is `memory` or `null`);
 //! `PULSE_BENCH_VARIANT="PULSE_STACKS=off"` adds a third run to each round,
 //! traced with those settings on top, and its own ratios and medians.
 //! `cargo bench` passes `--bench`; `-- --test` runs one short round.
@@ -193,14 +194,24 @@ fn system(tracing: Tracing, name: &str) -> System {
             .map(|(_, v)| v.into())
             .or_else(|| std::env::var_os(name))
     };
-    let config = pulse::config::env::apply_with(Config::new(), lookup)
-        .expect("valid PULSE_* variables")
-        .writer(WriterConfig::File { path: path.clone() });
+    // The flight recorder and the null writer write no file: kept as the
+    // variables say (`PULSE_BENCH_VARIANT="PULSE_WRITER=memory"`).
+    let in_memory = lookup("PULSE_WRITER").is_some_and(|v| v == "memory" || v == "null");
+    let config =
+        pulse::config::env::apply_with(Config::new(), lookup).expect("valid PULSE_* variables");
+    let (config, trace) = if in_memory {
+        (config, None)
+    } else {
+        (
+            config.writer(WriterConfig::File { path: path.clone() }),
+            Some(path),
+        )
+    };
     let (runtime, guard) = Recorder::from_config(builder(), &config).expect("traced runtime");
     System {
         runtime,
         guard: Some(guard),
-        trace: Some(path),
+        trace,
     }
 }
 
@@ -208,9 +219,12 @@ fn system(tracing: Tracing, name: &str) -> System {
 fn finish(system: System) -> Option<(u64, u64, u64)> {
     drop(system.runtime);
     let summary = system.guard?.finish().expect("trace written");
-    let path = system.trace?;
-    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let _ = std::fs::remove_file(&path);
+    // No file (the flight recorder's window is dropped): 0 bytes.
+    let bytes = system.trace.map_or(0, |path| {
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let _ = std::fs::remove_file(&path);
+        bytes
+    });
     Some((summary.events_written, summary.dropped_events, bytes))
 }
 

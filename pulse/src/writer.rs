@@ -244,11 +244,32 @@ impl<'a> CompactEvents<'a> {
     }
 
     /// Encodes the runs of PollStart and PollEnd records from here on
-    /// (`Records::encode_polls`) while `out` holds less than `limit` bytes;
-    /// stops at the first other record.
+    /// (`Records::encode_polls`) while `out` holds less than `limit` bytes
+    /// and their times are at most `until` (ns); stops at the first other
+    /// record. Returns how many events were encoded.
     #[inline]
-    fn encode_polls(&mut self, encoder: &mut Encoder, out: &mut Vec<u8>, limit: usize) {
-        self.taken += self.records.encode_polls(encoder, out, limit);
+    fn encode_polls(
+        &mut self,
+        encoder: &mut Encoder,
+        out: &mut Vec<u8>,
+        limit: usize,
+        until: u64,
+    ) -> u64 {
+        let count = self.records.encode_polls(encoder, out, limit, until);
+        self.taken += count;
+        count
+    }
+
+    /// The time of the next event if it is a poll's start or end, which
+    /// [`encode_polls`](Self::encode_polls) may take.
+    fn next_poll_time(&self) -> Option<u64> {
+        self.records.next_poll_time()
+    }
+
+    /// The time of the latest event taken (of those with a time in the
+    /// thread's stream).
+    fn time(&self) -> u64 {
+        self.records.time()
     }
 
     /// Encodes the next event as [`encode_into`](Self::encode_into) does,
@@ -760,7 +781,7 @@ impl TraceWriter for RotatingWriter {
                 .saturating_sub(PollRun::MAX_RECORD_LEN as u64)
                 .min(CHUNK_BYTES as u64) as usize;
             let mut scratch = std::mem::take(&mut self.scratch);
-            events.encode_polls(self.encoder(), &mut scratch, limit);
+            events.encode_polls(self.encoder(), &mut scratch, limit, u64::MAX);
             self.scratch = scratch;
             // Encoded again for the next file: from where it started.
             let mut started = None;
@@ -1130,6 +1151,36 @@ impl TraceWriter for MemoryWriter {
         Ok(())
     }
 
+    fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
+        // As `write_batch`, with the polls encoded straight from pulse's
+        // compact records: runs of them while the chunk has room and their
+        // times stay within the chunk's span, then one event the ordinary
+        // way (which starts the next chunk where `write_batch` would).
+        if self.encoder.is_none() {
+            self.start_chunk();
+        }
+        loop {
+            if let (Some(next), Some(encoder)) = (events.next_poll_time(), self.encoder.as_mut()) {
+                let (first, last) = self.current_span;
+                let first = first.min(next);
+                let before = self.current.len();
+                let until = first.saturating_add(self.chunk_nanos);
+                if events.encode_polls(encoder, &mut self.current, self.chunk_size, until) > 0 {
+                    // A thread's records are in time order: the run's
+                    // last is its latest.
+                    let latest = events.time();
+                    self.current_span = (first, last.max(latest));
+                    self.total += (self.current.len() - before) as u64;
+                    self.newest_ns = self.newest_ns.max(latest);
+                }
+            }
+            let Some(event) = events.next() else {
+                return Ok(());
+            };
+            self.write_batch(std::slice::from_ref(&event))?;
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -1274,6 +1325,10 @@ mod compact_tests {
         fn check(&self) -> usize {
             assert_eq!(self.sliced_bytes, self.iterated_bytes);
             assert_eq!(self.sliced_bytes, self.direct_bytes);
+            if self.direct_bytes.is_empty() {
+                // Nothing was recorded (no file either way).
+                return 0;
+            }
             TraceReader::from_reader(&self.direct_bytes[..], "direct.bin")
                 .expect("a trace")
                 .collect::<Result<Vec<_>, _>>()
@@ -1442,8 +1497,10 @@ mod compact_tests {
         rotating_files_match(u64::MAX, u64::MAX);
     }
 
-    /// One site in `site_every` polls and one latency in `latency_every`.
-    fn rotating_files_match(site_every: u64, latency_every: u64) {
+    /// What the hooks hand over for 40,000 polls on two workers (one site
+    /// in `site_every` and one latency in `latency_every`), and a park
+    /// every 100 polls.
+    fn recorded_batches(site_every: u64, latency_every: u64) -> Vec<Batch> {
         let shared = Arc::new(Shared::new(&Config::new().buffer_events(512)));
         let sites = [Location::caller(), Location::caller()];
         for task in 0..40_000u64 {
@@ -1461,6 +1518,12 @@ mod compact_tests {
         flush_current_thread(&shared);
         let mut batches = Vec::new();
         shared.collector.drain(&mut batches);
+        batches
+    }
+
+    /// One site in `site_every` polls and one latency in `latency_every`.
+    fn rotating_files_match(site_every: u64, latency_every: u64) {
+        let batches = recorded_batches(site_every, latency_every);
         let dir = tempfile::tempdir().unwrap();
         let metadata = TraceMetadata::default();
         let write = |name: &str, compact: bool| {
@@ -1493,6 +1556,58 @@ mod compact_tests {
             sliced.len()
         );
         assert_eq!(sliced, compact);
+    }
+
+    /// The flight recorder cuts a chunk where the next event would pass its
+    /// size or its time span, and evicts the oldest chunks; taking compact
+    /// records it holds the same chunks, byte for byte and with the same
+    /// spans, as taking their events.
+    #[test]
+    fn memory_chunks_are_the_same_from_compact_records() {
+        for (site_every, latency_every) in [(7, 5), (u64::MAX, u64::MAX)] {
+            let batches = recorded_batches(site_every, latency_every);
+            // Chunks cut by size (2 KiB), then by time (10 µs).
+            for (chunk_size, chunk_nanos) in [(2048, u64::MAX), (1 << 20, 10_000)] {
+                let hold = |compact: bool| {
+                    let mut writer = MemoryWriter::new(MIN_MEMORY_SIZE, 3600).unwrap();
+                    writer.chunk_size = chunk_size;
+                    writer.chunk_nanos = chunk_nanos;
+                    writer.begin(&TraceMetadata::default()).unwrap();
+                    let mut chunk = Vec::new();
+                    for batch in &batches {
+                        if compact {
+                            let mut events = CompactEvents::new(batch.records(), &mut chunk);
+                            writer.write_compact(&mut events).unwrap();
+                            assert_eq!(events.taken(), batch.records().count() as u64);
+                        } else {
+                            let events: Vec<_> = batch.records().collect();
+                            writer.write_batch(&events).unwrap();
+                        }
+                    }
+                    let chunks: Vec<_> = writer
+                        .sealed
+                        .iter()
+                        .map(|c| (c.bytes.to_vec(), c.body, c.first_ns, c.last_ns))
+                        .collect();
+                    let current = (writer.current.clone(), writer.current_span);
+                    let counts = (writer.total, writer.newest_ns, writer.next_index);
+                    (chunks, current, counts, writer.window())
+                };
+                let sliced = hold(false);
+                let compact = hold(true);
+                let (chunks, _, (_, _, made), _) = &sliced;
+                assert!(
+                    chunks.len() >= 3,
+                    "{} chunks: cutting not exercised",
+                    chunks.len()
+                );
+                assert!(*made > chunks.len() as u64 + 1, "no chunk was evicted");
+                assert!(
+                    sliced == compact,
+                    "the chunks differ ({chunk_size} B, {chunk_nanos} ns)"
+                );
+            }
+        }
     }
 
     /// `next_chunk` gives every event once, in order, in slices of at most

@@ -172,6 +172,23 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// The time of the next record if it is a PollStart or PollEnd that
+    /// [`encode_polls`](Self::encode_polls) may take.
+    pub(crate) fn next_poll_time(&self) -> Option<u64> {
+        if self.pending.is_some() || self.at < self.from {
+            return None;
+        }
+        let head = *self.words.get(self.at)?;
+        let tag = head & 0xFF;
+        (tag == POLL_END || tag == POLL_START || tag == POLL_START | NEW_LOCATION)
+            .then(|| self.state.time.wrapping_add(head >> 40))
+    }
+
+    /// The time of the latest timed record read so far.
+    pub(crate) fn time(&self) -> u64 {
+        self.state.time
+    }
+
     /// The state after the records read so far.
     #[cfg(test)]
     pub(crate) fn state(&self) -> Stream {
@@ -391,7 +408,7 @@ impl Records<'_> {
     ) -> (u64, bool) {
         let mut count = 0;
         loop {
-            count += self.encode_polls(encoder, out, limit);
+            count += self.encode_polls(encoder, out, limit, u64::MAX);
             if out.len() >= limit {
                 return (count, true);
             }
@@ -405,8 +422,9 @@ impl Records<'_> {
     /// Encodes the PollStart and PollEnd records from here on through an
     /// [`Encoder::poll_run`], with the decoding state in local variables,
     /// until a record the run does not take (another kind, a new spawn
-    /// location, a schedule latency, time going back), the end, or `out`
-    /// holding `limit` bytes; returns how many. The bytes are those
+    /// location, a schedule latency, time going back), a record later than
+    /// `until` (ns), the end, or `out` holding `limit` bytes; returns how
+    /// many. The bytes are those
     /// [`encode_next`](Self::encode_next) gives: the run refuses what it
     /// would encode differently.
     #[inline(always)]
@@ -415,6 +433,7 @@ impl Records<'_> {
         encoder: &mut Encoder,
         out: &mut Vec<u8>,
         limit: usize,
+        until: u64,
     ) -> u64 {
         if self.pending.is_some() || self.at < self.from {
             return 0;
@@ -430,6 +449,9 @@ impl Records<'_> {
                 break;
             };
             let next = time.wrapping_add(head >> 40);
+            if next > until {
+                break;
+            }
             let queue = (head >> 8) as u32;
             let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
             let len = match head & 0xFF {
