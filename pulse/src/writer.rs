@@ -1274,6 +1274,7 @@ mod compact_tests {
         flush_current_thread, record_park, record_poll_end, record_poll_start, record_unpark,
     };
     use crate::record::shared::Shared;
+    use crate::record::triggers::Watched;
     use proptest::prelude::*;
     use pulse_trace::{SpawnLocation, TraceReader};
     use std::panic::Location;
@@ -1441,9 +1442,10 @@ mod compact_tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// Whatever the hooks record (workers changing, locations
-        /// changing, schedule latencies, parks with and without readings, hand-overs and
-        /// copies at any point), encoding the compact records directly
-        /// gives the bytes decoding and encoding gives.
+        /// changing, schedule latencies, parks with and without readings,
+        /// hand-overs and copies at any point), encoding the compact
+        /// records directly gives the bytes decoding and encoding gives,
+        /// and `dump_on`'s watch reads the same in both.
         #[test]
         fn compact_records_encode_like_their_events(
             ops in proptest::collection::vec(op(), 1..400),
@@ -1477,6 +1479,11 @@ mod compact_tests {
             let mut chunk = Vec::new();
             let mut events = 0;
             for batch in &batches {
+                // What `dump_on`'s watch reads, found without the events.
+                let mut watched = Vec::new();
+                batch.records().watched(|w| watched.push(w));
+                let expected: Vec<Watched> = batch.records().filter_map(|e| Watched::of(&e)).collect();
+                prop_assert_eq!(watched, expected);
                 events += both.compact(&mut CompactEvents::new(batch.records(), &mut chunk));
             }
             let expected: usize = batches.iter().map(|b: &Batch| b.records().count()).sum();

@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Compact records are decoded (for writers that take slices, and for
-/// `dump_on` triggers) this many events at a time, so decoding needs only
-/// this much memory (56 KiB) whatever the backlog.
+/// Compact records are decoded (for writers that take slices) this many
+/// events at a time, so decoding needs only this much memory (56 KiB)
+/// whatever the backlog.
 const DECODE_CHUNK: usize = COMPACT_CHUNK;
 
 /// What the flusher did, returned when it exits.
@@ -263,21 +263,18 @@ impl Flusher {
 
     /// Feeds `dump_on` the events about to be written; a trigger schedules
     /// a dump `dump_after` from now (cooldown and hourly cap permitting).
-    fn watch_for_triggers<'a>(&mut self, batches: impl Iterator<Item = &'a [RecordedEvent]>) {
-        for batch in batches {
-            let Some(fired) = self.watch.observe(batch) else {
-                continue;
-            };
-            if self.pending_dump.is_some() || self.failed {
-                continue;
-            }
-            let what = match fired.trigger.when {
-                crate::config::DumpWhen::Poll => "poll",
-                crate::config::DumpWhen::Descheduled => "descheduled",
-            };
-            if let Some(path) = self.control.auto_dump_path(what) {
-                self.pending_dump = Some((path, Instant::now() + self.dump_after, fired));
-            }
+    /// Schedules the dump a `dump_on` trigger asks for (unless one is
+    /// pending or writing failed).
+    fn triggered(&mut self, fired: Fired) {
+        if self.pending_dump.is_some() || self.failed {
+            return;
+        }
+        let what = match fired.trigger.when {
+            crate::config::DumpWhen::Poll => "poll",
+            crate::config::DumpWhen::Descheduled => "descheduled",
+        };
+        if let Some(path) = self.control.auto_dump_path(what) {
+            self.pending_dump = Some((path, Instant::now() + self.dump_after, fired));
         }
     }
 
@@ -417,8 +414,8 @@ impl Flusher {
         slots.retain(|slot| Arc::strong_count(slot) > 1 || slot.pending() > 0);
     }
 
-    /// Writes the samples and the batches (decoded [`DECODE_CHUNK`] events
-    /// at a time, each chunk shown to the `dump_on` triggers first) and
+    /// Writes the samples and the batches (each shown to the `dump_on`
+    /// triggers first, then given to the writer as compact records) and
     /// flushes the writer; on failure returns the error and how many events
     /// were not confirmed written (those written since the last successful
     /// flush count as lost: they may sit in a buffer that never reached the
@@ -449,12 +446,12 @@ impl Flusher {
             return Ok(());
         }
         let mut decoded = std::mem::take(&mut self.decoded);
-        let result = self.write_decoded(samples, &mut batches, &mut decoded, &discard);
+        let result = self.write_batches(samples, &mut batches, &mut decoded, &discard);
         self.decoded = decoded;
         result
     }
 
-    fn write_decoded(
+    fn write_batches(
         &mut self,
         samples: &[RecordedEvent],
         batches: &mut dyn Iterator<Item = Batch>,
@@ -463,8 +460,8 @@ impl Flusher {
     ) -> Result<(), (io::Error, u64)> {
         let mut unflushed = 0u64;
         if !samples.is_empty() {
-            if !self.watch.is_empty() {
-                self.watch_for_triggers(std::iter::once(samples));
+            if let Some(fired) = self.watch.observe(samples) {
+                self.triggered(fired);
             }
             let writer = &mut self.writer;
             if let Err(err) = guarded(|| writer.write_batch(samples)) {
@@ -473,47 +470,37 @@ impl Flusher {
             unflushed += samples.len() as u64;
         }
         while let Some(batch) = batches.next() {
-            if self.watch.is_empty() {
-                // Nothing watches the events: the writer takes the compact
-                // records (pulse's file writers encode them straight into
-                // the trace).
-                let mut events = CompactEvents::new(batch.records(), decoded);
-                let writer = &mut self.writer;
-                let written = guarded(|| writer.write_compact(&mut events));
-                let taken = events.taken();
-                if let Err(err) = written {
-                    // What was taken may sit in a buffer that never
-                    // reaches the disk: the whole batch counts as lost.
-                    let rest = batch.records().count() as u64;
-                    self.shared.collector.recycle_one(batch);
-                    return Err((err, unflushed + rest + discard(batches)));
+            if !self.watch.is_empty() {
+                // What the triggers read, found in the compact records
+                // without building the events.
+                let mut fired = None;
+                let watch = &mut self.watch;
+                batch.records().watched(|watched| {
+                    let hit = watch.observe_one(watched);
+                    fired = fired.or(hit);
+                });
+                if let Some(fired) = fired {
+                    self.triggered(fired);
                 }
-                // A writer that left events untaken lost them: counted.
-                let untaken = events.count() as u64;
-                self.shared.collector.add_dropped(untaken);
-                unflushed += taken;
+            }
+            // The writer takes the compact records (pulse's writers encode
+            // them straight into the trace; others get them decoded
+            // `DECODE_CHUNK` events at a time).
+            let mut events = CompactEvents::new(batch.records(), decoded);
+            let writer = &mut self.writer;
+            let written = guarded(|| writer.write_compact(&mut events));
+            let taken = events.taken();
+            if let Err(err) = written {
+                // What was taken may sit in a buffer that never reaches
+                // the disk: the whole batch counts as lost.
+                let rest = batch.records().count() as u64;
                 self.shared.collector.recycle_one(batch);
-                continue;
+                return Err((err, unflushed + rest + discard(batches)));
             }
-            let mut records = batch.records();
-            let mut more = true;
-            while more {
-                decoded.clear();
-                more = records.decode_into(decoded, DECODE_CHUNK);
-                if decoded.is_empty() {
-                    continue;
-                }
-                if !self.watch.is_empty() {
-                    self.watch_for_triggers(std::iter::once(decoded.as_slice()));
-                }
-                let writer = &mut self.writer;
-                if let Err(err) = guarded(|| writer.write_batch(decoded)) {
-                    let rest = decoded.len() as u64 + records.count() as u64;
-                    self.shared.collector.recycle_one(batch);
-                    return Err((err, unflushed + rest + discard(batches)));
-                }
-                unflushed += decoded.len() as u64;
-            }
+            // A writer that left events untaken lost them: counted.
+            let untaken = events.count() as u64;
+            self.shared.collector.add_dropped(untaken);
+            unflushed += taken;
             self.shared.collector.recycle_one(batch);
         }
         let writer = &mut self.writer;

@@ -40,6 +40,7 @@
 //! the point copying resumes, which the copier keeps ([`Stream`]) and writes
 //! in front of each copy as `SET_*` records.
 
+use crate::record::triggers::Watched;
 use pulse_trace::{Encoder, RecordedEvent, SpanId, SpawnLocation, TextId, WorkerThreadKind};
 use std::panic::Location;
 
@@ -187,6 +188,96 @@ impl<'a> Records<'a> {
     /// The time of the latest timed record read so far.
     pub(crate) fn time(&self) -> u64 {
         self.state.time
+    }
+
+    /// Calls `f` with what `dump_on`'s watch reads ([`Watched::of`]) of
+    /// each event from here on, in order, found from the records without
+    /// building the events (for a yield storm, a few instructions per
+    /// record instead of a decode); `self` is left where it is. The
+    /// decoding rules are [`scan`]'s and `step`'s: a test holds the three
+    /// together.
+    #[inline(always)]
+    pub(crate) fn watched(&self, mut f: impl FnMut(Watched)) {
+        let (words, from) = (self.words, self.from);
+        let mut state = self.state;
+        let mut at = self.at;
+        while let Some(&head) = words.get(at) {
+            let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
+            let tag = head & 0x0F;
+            let flags = head & 0xF0;
+            let time = state.time.wrapping_add(head >> 40);
+            let worker = state.worker;
+            let (len, watched) = match tag {
+                POLL_END => {
+                    state.time = time;
+                    let end = Watched::PollEnd {
+                        timestamp_nanos: time,
+                        worker,
+                    };
+                    (1, Some(end))
+                }
+                PARK | UNPARK => {
+                    state.time = time;
+                    let cpu = usize::from(flags & HAS_CPU != 0);
+                    let run_delay = flags & HAS_RUN_DELAY != 0;
+                    let reading = run_delay.then(|| Watched::RunDelay {
+                        timestamp_nanos: time,
+                        worker,
+                        run_delay_nanos: word(1 + cpu),
+                    });
+                    (1 + cpu + usize::from(run_delay), reading)
+                }
+                POLL_START => {
+                    let location = if flags & NEW_LOCATION != 0 {
+                        word(2)
+                    } else {
+                        state.location
+                    };
+                    if location == 0 {
+                        // Where `Records` stops (a PollStart without a location).
+                        break;
+                    }
+                    state.time = time;
+                    state.location = location;
+                    let len = 2
+                        + usize::from(flags & NEW_LOCATION != 0)
+                        + usize::from(flags & HAS_LATENCY != 0);
+                    let start = Watched::PollStart {
+                        timestamp_nanos: time,
+                        worker,
+                    };
+                    (len, Some(start))
+                }
+                SPAN_ENTER | SPAN_EXIT | SPAN_CLOSE | MARK => {
+                    state.time = time;
+                    let len = match tag {
+                        SPAN_ENTER => 3,
+                        MARK => 2 + usize::from(flags & HAS_VALUE != 0),
+                        _ => 2,
+                    };
+                    (len, None)
+                }
+                WORKER_THREAD => (3, None),
+                SET_TIME => {
+                    state.time = word(1);
+                    (2, None)
+                }
+                SET_WORKER => {
+                    state.worker = (head >> 32) as u32;
+                    (1, None)
+                }
+                SET_LOCATION => {
+                    state.location = word(1);
+                    (2, None)
+                }
+                // Where `Records` stops (not written by the owner).
+                _ => break,
+            };
+            if let Some(watched) = watched.filter(|_| at >= from) {
+                f(watched);
+            }
+            at += len;
+        }
     }
 
     /// The state after the records read so far.

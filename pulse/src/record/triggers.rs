@@ -8,6 +8,74 @@ use crate::config::{DumpTrigger, DumpWhen};
 use pulse_trace::RecordedEvent;
 use std::collections::HashMap;
 
+/// What the watch reads of an event: the flusher finds these in pulse's
+/// compact records without building the events (`Records::watched`), and
+/// [`Watched::of`] takes them from events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watched {
+    PollStart {
+        timestamp_nanos: u64,
+        worker: u32,
+    },
+    PollEnd {
+        timestamp_nanos: u64,
+        worker: u32,
+    },
+    /// A park's, unpark's or sample's cumulative run-queue wait.
+    RunDelay {
+        timestamp_nanos: u64,
+        worker: u32,
+        run_delay_nanos: u64,
+    },
+}
+
+impl Watched {
+    /// What the watch reads of `event`, if anything.
+    pub(crate) fn of(event: &RecordedEvent) -> Option<Watched> {
+        match *event {
+            RecordedEvent::PollStart {
+                timestamp_nanos,
+                worker,
+                ..
+            } => Some(Watched::PollStart {
+                timestamp_nanos,
+                worker,
+            }),
+            RecordedEvent::PollEnd {
+                timestamp_nanos,
+                worker,
+                ..
+            } => Some(Watched::PollEnd {
+                timestamp_nanos,
+                worker,
+            }),
+            RecordedEvent::WorkerPark {
+                timestamp_nanos,
+                worker,
+                run_delay_nanos: Some(run_delay_nanos),
+                ..
+            }
+            | RecordedEvent::WorkerUnpark {
+                timestamp_nanos,
+                worker,
+                run_delay_nanos: Some(run_delay_nanos),
+                ..
+            }
+            | RecordedEvent::WorkerSample {
+                timestamp_nanos,
+                worker,
+                run_delay_nanos: Some(run_delay_nanos),
+                ..
+            } => Some(Watched::RunDelay {
+                timestamp_nanos,
+                worker,
+                run_delay_nanos,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// One worker's last reading, for `descheduled>`.
 #[derive(Debug, Clone, Copy, Default)]
 struct Reading {
@@ -22,9 +90,18 @@ struct Reading {
 #[derive(Debug, Default)]
 pub(crate) struct Watch {
     triggers: Vec<DumpTrigger>,
-    poll_started: HashMap<u32, u64>,
+    /// Per worker index, the start of its poll in progress (a vector:
+    /// looked up at every poll).
+    poll_started: Vec<Option<u64>>,
+    /// The shortest poll a trigger fires on (ns; `u64::MAX` without poll
+    /// triggers): most polls are shorter, and stop at one comparison.
+    shortest_firing_poll: u64,
     readings: HashMap<u32, Reading>,
 }
+
+/// Workers with a higher index are not watched for long polls (Tokio's
+/// worker indices are below the worker count).
+const MAX_WATCHED_WORKERS: usize = 1 << 16;
 
 /// A trigger that fired, and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +114,15 @@ pub(crate) struct Fired {
 
 impl Watch {
     pub(crate) fn new(triggers: Vec<DumpTrigger>) -> Watch {
+        let shortest_firing_poll = triggers
+            .iter()
+            .filter(|t| t.when == DumpWhen::Poll)
+            .map(|t| t.threshold_ms.saturating_mul(1_000_000))
+            .min()
+            .unwrap_or(u64::MAX);
         Watch {
             triggers,
+            shortest_firing_poll,
             ..Watch::default()
         }
     }
@@ -51,60 +135,67 @@ impl Watch {
     /// trigger they fire.
     pub(crate) fn observe(&mut self, events: &[RecordedEvent]) -> Option<Fired> {
         let mut fired = None;
-        for event in events {
-            let hit = match *event {
-                RecordedEvent::PollStart {
-                    timestamp_nanos,
-                    worker,
-                    ..
-                } => {
-                    self.poll_started.insert(worker, timestamp_nanos);
-                    None
-                }
-                RecordedEvent::PollEnd {
-                    timestamp_nanos,
-                    worker,
-                    ..
-                } => self
-                    .poll_started
-                    .remove(&worker)
-                    .map(|start| {
-                        (
-                            worker,
-                            timestamp_nanos,
-                            timestamp_nanos.saturating_sub(start),
-                        )
-                    })
-                    .and_then(|(worker, at, took)| self.check(DumpWhen::Poll, worker, at, took)),
-                RecordedEvent::WorkerPark {
-                    timestamp_nanos,
-                    worker,
-                    run_delay_nanos: Some(run_delay),
-                    ..
-                }
-                | RecordedEvent::WorkerUnpark {
-                    timestamp_nanos,
-                    worker,
-                    run_delay_nanos: Some(run_delay),
-                    ..
-                }
-                | RecordedEvent::WorkerSample {
-                    timestamp_nanos,
-                    worker,
-                    run_delay_nanos: Some(run_delay),
-                    ..
-                } => self
-                    .reading(worker, timestamp_nanos, run_delay)
-                    .and_then(|waited| {
-                        self.check(DumpWhen::Descheduled, worker, timestamp_nanos, waited)
-                    }),
-                _ => None,
-            };
-            if fired.is_none() {
-                fired = hit;
-            }
+        for watched in events.iter().filter_map(Watched::of) {
+            let hit = self.observe_one(watched);
+            fired = fired.or(hit);
         }
         fired
+    }
+
+    /// Looks at one event's [`Watched`] facts; returns the trigger it
+    /// fires, if any.
+    #[inline(always)]
+    pub(crate) fn observe_one(&mut self, watched: Watched) -> Option<Fired> {
+        match watched {
+            Watched::PollStart {
+                timestamp_nanos,
+                worker,
+            } => {
+                if let Some(started) = self.poll_started_mut(worker) {
+                    *started = Some(timestamp_nanos);
+                }
+                None
+            }
+            Watched::PollEnd {
+                timestamp_nanos,
+                worker,
+            } => {
+                let start = self.poll_started_mut(worker)?.take()?;
+                let took = timestamp_nanos.saturating_sub(start);
+                if took < self.shortest_firing_poll {
+                    return None;
+                }
+                self.check(DumpWhen::Poll, worker, timestamp_nanos, took)
+            }
+            Watched::RunDelay {
+                timestamp_nanos,
+                worker,
+                run_delay_nanos,
+            } => self
+                .reading(worker, timestamp_nanos, run_delay_nanos)
+                .and_then(|waited| {
+                    self.check(DumpWhen::Descheduled, worker, timestamp_nanos, waited)
+                }),
+        }
+    }
+
+    /// The start of `worker`'s poll in progress.
+    #[inline(always)]
+    fn poll_started_mut(&mut self, worker: u32) -> Option<&mut Option<u64>> {
+        let index = worker as usize;
+        if index >= self.poll_started.len() {
+            self.watch_worker(index);
+        }
+        self.poll_started.get_mut(index)
+    }
+
+    /// Makes room for worker index `index` (below [`MAX_WATCHED_WORKERS`]).
+    #[cold]
+    #[inline(never)]
+    fn watch_worker(&mut self, index: usize) {
+        if index < MAX_WATCHED_WORKERS {
+            self.poll_started.resize(index + 1, None);
+        }
     }
 
     /// Notes a run-queue reading; returns the wait accumulated so far when
