@@ -193,91 +193,37 @@ impl<'a> Records<'a> {
     /// Calls `f` with what `dump_on`'s watch reads ([`Watched::of`]) of
     /// each event from here on, in order, found from the records without
     /// building the events (for a yield storm, a few instructions per
-    /// record instead of a decode); `self` is left where it is. The
-    /// decoding rules are [`scan`]'s and `step`'s: a test holds the three
-    /// together.
+    /// record instead of a decode: [`walk`], as [`scan`] does); `self` is
+    /// left where it is. A proptest holds it to the events `step` decodes
+    /// (`writer::compact_tests`).
     #[inline(always)]
     pub(crate) fn watched(&self, mut f: impl FnMut(Watched)) {
-        let (words, from) = (self.words, self.from);
-        let mut state = self.state;
-        let mut at = self.at;
-        while let Some(&head) = words.get(at) {
-            let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
-            let tag = head & 0x0F;
-            let flags = head & 0xF0;
-            let time = state.time.wrapping_add(head >> 40);
-            let worker = state.worker;
-            let (len, watched) = match tag {
-                POLL_END => {
-                    state.time = time;
-                    let end = Watched::PollEnd {
-                        timestamp_nanos: time,
-                        worker,
-                    };
-                    (1, Some(end))
-                }
-                PARK | UNPARK => {
-                    state.time = time;
-                    let cpu = usize::from(flags & HAS_CPU != 0);
-                    let run_delay = flags & HAS_RUN_DELAY != 0;
-                    let reading = run_delay.then(|| Watched::RunDelay {
-                        timestamp_nanos: time,
-                        worker,
-                        run_delay_nanos: word(1 + cpu),
-                    });
-                    (1 + cpu + usize::from(run_delay), reading)
-                }
-                POLL_START => {
-                    let location = if flags & NEW_LOCATION != 0 {
-                        word(2)
-                    } else {
-                        state.location
-                    };
-                    if location == 0 {
-                        // Where `Records` stops (a PollStart without a location).
-                        break;
-                    }
-                    state.time = time;
-                    state.location = location;
-                    let len = 2
-                        + usize::from(flags & NEW_LOCATION != 0)
-                        + usize::from(flags & HAS_LATENCY != 0);
-                    let start = Watched::PollStart {
-                        timestamp_nanos: time,
-                        worker,
-                    };
-                    (len, Some(start))
-                }
-                SPAN_ENTER | SPAN_EXIT | SPAN_CLOSE | MARK => {
-                    state.time = time;
-                    let len = match tag {
-                        SPAN_ENTER => 3,
-                        MARK => 2 + usize::from(flags & HAS_VALUE != 0),
-                        _ => 2,
-                    };
-                    (len, None)
-                }
-                WORKER_THREAD => (3, None),
-                SET_TIME => {
-                    state.time = word(1);
-                    (2, None)
-                }
-                SET_WORKER => {
-                    state.worker = (head >> 32) as u32;
-                    (1, None)
-                }
-                SET_LOCATION => {
-                    state.location = word(1);
-                    (2, None)
-                }
-                // Where `Records` stops (not written by the owner).
-                _ => break,
-            };
-            if let Some(watched) = watched.filter(|_| at >= from) {
-                f(watched);
+        let from = self.from;
+        walk(self.words, self.at, self.state, |seen| {
+            if seen.at < from {
+                return;
             }
-            at += len;
-        }
+            let (timestamp_nanos, worker) = (seen.time, seen.worker);
+            let watched = match seen.tag {
+                POLL_START => Watched::PollStart {
+                    timestamp_nanos,
+                    worker,
+                },
+                POLL_END => Watched::PollEnd {
+                    timestamp_nanos,
+                    worker,
+                },
+                _ => match seen.run_delay {
+                    Some(run_delay_nanos) => Watched::RunDelay {
+                        timestamp_nanos,
+                        worker,
+                        run_delay_nanos,
+                    },
+                    None => return,
+                },
+            };
+            f(watched);
+        });
     }
 
     /// The state after the records read so far.
@@ -637,26 +583,48 @@ impl Records<'_> {
 /// records and the location words alone, without building an event.
 /// PollStart opens a poll; PollEnd, park and unpark close it; the other
 /// records (worker thread, span, mark, `SET_*`) leave it as it was.
-pub(crate) fn scan(
-    words: &[u64],
-    mut state: Stream,
-    mut open: Option<u64>,
-) -> (Stream, Option<u64>) {
-    let mut at = 0;
+pub(crate) fn scan(words: &[u64], state: Stream, mut open: Option<u64>) -> (Stream, Option<u64>) {
+    let state = walk(words, 0, state, |seen| {
+        open = (seen.tag == POLL_START).then_some(seen.time);
+    });
+    (state, open)
+}
+
+/// A poll, park or unpark record as [`walk`] sees it.
+#[derive(Clone, Copy)]
+struct Seen {
+    /// The record's tag (without flags) and index.
+    tag: u64,
+    at: usize,
+    time: u64,
+    worker: u32,
+    /// A park's or unpark's run-queue wait.
+    run_delay: Option<u64>,
+}
+
+/// Follows the decoding state through `words` from index `at` (whose
+/// state is `state`), from the heads, the `SET_*` records and the
+/// location words alone, calling `f` for each poll, park and unpark
+/// record; returns the state where it stops: the end, or where `Records`
+/// stops (a record its owner does not write, a PollStart without a
+/// location). What [`scan`] and [`Records::watched`] share with `step`'s
+/// decoding.
+#[inline(always)]
+fn walk(words: &[u64], mut at: usize, mut state: Stream, mut f: impl FnMut(Seen)) -> Stream {
     while let Some(&head) = words.get(at) {
         let word = |i: usize| words.get(at + i).copied().unwrap_or(0);
         let tag = head & 0x0F;
         let flags = head & 0xF0;
         let time = state.time.wrapping_add(head >> 40);
+        let mut run_delay = None;
         let len = match tag {
-            POLL_END | PARK | UNPARK => {
-                state.time = time;
-                open = None;
-                if tag == POLL_END {
-                    1
-                } else {
-                    1 + usize::from(flags & HAS_CPU != 0) + usize::from(flags & HAS_RUN_DELAY != 0)
+            POLL_END => 1,
+            PARK | UNPARK => {
+                let cpu = usize::from(flags & HAS_CPU != 0);
+                if flags & HAS_RUN_DELAY != 0 {
+                    run_delay = Some(word(1 + cpu));
                 }
+                1 + cpu + usize::from(run_delay.is_some())
             }
             POLL_START => {
                 let location = if flags & NEW_LOCATION != 0 {
@@ -668,38 +636,51 @@ pub(crate) fn scan(
                     // Where `Records` stops (a PollStart without a location).
                     break;
                 }
-                state.time = time;
                 state.location = location;
-                open = Some(time);
                 2 + usize::from(flags & NEW_LOCATION != 0) + usize::from(flags & HAS_LATENCY != 0)
             }
             SPAN_ENTER | SPAN_EXIT | SPAN_CLOSE | MARK => {
                 state.time = time;
-                match tag {
+                at += match tag {
                     SPAN_ENTER => 3,
                     MARK => 2 + usize::from(flags & HAS_VALUE != 0),
                     _ => 2,
-                }
+                };
+                continue;
             }
-            WORKER_THREAD => 3,
+            WORKER_THREAD => {
+                at += 3;
+                continue;
+            }
             SET_TIME => {
                 state.time = word(1);
-                2
+                at += 2;
+                continue;
             }
             SET_WORKER => {
                 state.worker = (head >> 32) as u32;
-                1
+                at += 1;
+                continue;
             }
             SET_LOCATION => {
                 state.location = word(1);
-                2
+                at += 2;
+                continue;
             }
             // Where `Records` stops (not written by the owner).
             _ => break,
         };
+        state.time = time;
+        f(Seen {
+            tag,
+            at,
+            time,
+            worker: state.worker,
+            run_delay,
+        });
         at += len;
     }
-    (state, open)
+    state
 }
 
 /// The spawn location whose address a record holds (not 0).
