@@ -70,8 +70,9 @@ pub trait TraceWriter: Send {
     ///
     /// The default decodes them [`COMPACT_CHUNK`] at a time into a reused
     /// slice and passes each to [`write_batch`](Self::write_batch). pulse's
-    /// file writers encode them straight into the trace instead
-    /// ([`Encoder::encode_iter`]), which saves the flusher the slice.
+    /// file writers and flight recorder encode them straight into the
+    /// trace instead ([`Encoder::encode_iter`]), which saves the flusher
+    /// the slice.
     fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
         while let Some(chunk) = events.next_chunk() {
             self.write_batch(chunk)?;
@@ -1262,9 +1263,9 @@ fn write_dump(
     result
 }
 
-/// Issue 11: pulse's file writers encode compact records straight into v6
-/// (`write_compact`); the bytes must be the ones decoding them into events
-/// and encoding those gives (`write_batch`).
+/// Issue 11: pulse's file writers and flight recorder encode compact
+/// records straight into v6 (`write_compact`); the bytes must be the ones
+/// decoding them into events and encoding those gives (`write_batch`).
 #[cfg(test)]
 mod compact_tests {
     use super::*;
@@ -1528,6 +1529,21 @@ mod compact_tests {
         batches
     }
 
+    /// Gives `writer` every batch, as compact records or as their events.
+    fn feed(writer: &mut dyn TraceWriter, batches: &[Batch], compact: bool) {
+        let mut chunk = Vec::new();
+        for batch in batches {
+            if compact {
+                let mut events = CompactEvents::new(batch.records(), &mut chunk);
+                writer.write_compact(&mut events).unwrap();
+                assert_eq!(events.taken(), batch.records().count() as u64);
+            } else {
+                let events: Vec<_> = batch.records().collect();
+                writer.write_batch(&events).unwrap();
+            }
+        }
+    }
+
     /// One site in `site_every` polls and one latency in `latency_every`.
     fn rotating_files_match(site_every: u64, latency_every: u64) {
         let batches = recorded_batches(site_every, latency_every);
@@ -1537,17 +1553,7 @@ mod compact_tests {
             let path = dir.path().join(name).join("trace.bin");
             let mut writer = RotatingWriter::new(&path, MIN_ROTATING_FILE_SIZE, 1 << 30).unwrap();
             writer.begin(&metadata).unwrap();
-            let mut chunk = Vec::new();
-            for batch in &batches {
-                if compact {
-                    let mut events = CompactEvents::new(batch.records(), &mut chunk);
-                    writer.write_compact(&mut events).unwrap();
-                    assert_eq!(events.taken(), batch.records().count() as u64);
-                } else {
-                    let events: Vec<_> = batch.records().collect();
-                    writer.write_batch(&events).unwrap();
-                }
-            }
+            feed(&mut writer, &batches, compact);
             writer.finish().unwrap();
             writer
                 .files()
@@ -1580,17 +1586,7 @@ mod compact_tests {
                     writer.chunk_size = chunk_size;
                     writer.chunk_nanos = chunk_nanos;
                     writer.begin(&TraceMetadata::default()).unwrap();
-                    let mut chunk = Vec::new();
-                    for batch in &batches {
-                        if compact {
-                            let mut events = CompactEvents::new(batch.records(), &mut chunk);
-                            writer.write_compact(&mut events).unwrap();
-                            assert_eq!(events.taken(), batch.records().count() as u64);
-                        } else {
-                            let events: Vec<_> = batch.records().collect();
-                            writer.write_batch(&events).unwrap();
-                        }
-                    }
+                    feed(&mut writer, &batches, compact);
                     let chunks: Vec<_> = writer
                         .sealed
                         .iter()

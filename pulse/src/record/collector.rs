@@ -8,8 +8,8 @@
 //! copied batch while it has room, so memory follows the records held, not
 //! the number of copies. Batches hold the buffers' compact records
 //! (`records.rs`); the flusher hands them to the writer as they are
-//! (`TraceWriter::write_compact`: pulse's file writers encode them straight
-//! into the trace, other writers get them decoded).
+//! (`TraceWriter::write_compact`: pulse's file writers and flight recorder
+//! encode them straight into the trace, other writers get them decoded).
 //!
 //! It is bounded: the backlog (words waiting, counting a handed-over buffer
 //! at its full capacity, since that is the memory it holds) stays within

@@ -461,9 +461,8 @@ impl Records<'_> {
     /// until a record the run does not take (another kind, a new spawn
     /// location, a schedule latency, time going back), a record later than
     /// `until` (ns), the end, or `out` holding `limit` bytes; returns how
-    /// many. The bytes are those
-    /// [`encode_next`](Self::encode_next) gives: the run refuses what it
-    /// would encode differently.
+    /// many. The bytes are those [`encode_next`](Self::encode_next) gives:
+    /// the run refuses what it would encode differently.
     #[inline(always)]
     pub(crate) fn encode_polls(
         &mut self,
