@@ -261,10 +261,9 @@ impl Flusher {
         }
     }
 
-    /// Feeds `dump_on` the events about to be written; a trigger schedules
-    /// a dump `dump_after` from now (cooldown and hourly cap permitting).
-    /// Schedules the dump a `dump_on` trigger asks for (unless one is
-    /// pending or writing failed).
+    /// A `dump_on` trigger fired on events about to be written: schedules
+    /// a dump `dump_after` from now (cooldown and hourly cap permitting),
+    /// unless one is pending or writing failed.
     fn triggered(&mut self, fired: Fired) {
         if self.pending_dump.is_some() || self.failed {
             return;
@@ -460,8 +459,10 @@ impl Flusher {
     ) -> Result<(), (io::Error, u64)> {
         let mut unflushed = 0u64;
         if !samples.is_empty() {
-            if let Some(fired) = self.watch.observe(samples) {
-                self.triggered(fired);
+            if !self.watch.is_empty() {
+                if let Some(fired) = self.watch.observe(samples) {
+                    self.triggered(fired);
+                }
             }
             let writer = &mut self.writer;
             if let Err(err) = guarded(|| writer.write_batch(samples)) {
