@@ -567,6 +567,10 @@ const DETACH_CHECK_NS: u64 = 1_000_000;
 /// poll one of its two reads of Tokio's metric.
 const QUEUE_AT_END_NS: u64 = 1_000;
 
+// `end_poll` checks for a detached worker among the polls that read the
+// depth again.
+const _: () = assert!(DETACH_CHECK_NS >= QUEUE_AT_END_NS);
+
 /// Ends the thread's poll, if it recorded one's start.
 #[inline]
 fn end_poll(local: &mut Local) {
@@ -579,6 +583,11 @@ fn end_poll(local: &mut Local) {
     // by `head`).
     let took = timestamp_nanos.saturating_sub(local.metrics.poll_started_at());
     let local_queue = if took >= QUEUE_AT_END_NS {
+        // A longer poll (rare): Tokio's depth now, and whether the poll
+        // ended on a thread that lost its worker.
+        if took >= DETACH_CHECK_NS {
+            local.check_detached(timestamp_nanos);
+        }
         let depth = local.shared.local_queue(local.worker as usize);
         local.metrics.queue_at_end(depth);
         depth
@@ -586,9 +595,6 @@ fn end_poll(local: &mut Local) {
         local.poll_queue
     };
     local.metrics.poll_end(took, &local.shared.metrics_totals);
-    if took >= DETACH_CHECK_NS {
-        local.check_detached(timestamp_nanos);
-    }
     // A full buffer is handed over here, after the poll's end.
     let head = local.head(POLL_END, timestamp_nanos, local_queue);
     local.push([head]);
