@@ -637,6 +637,51 @@ mod tests {
         assert_eq!((worker.parks, worker.noop_unparks), (3, 1));
     }
 
+    /// Two threads submitting for one worker (a worker index briefly
+    /// shared after `block_in_place`) lose no count, and a reader never
+    /// sees half a batch: the sequence lock makes each submission the
+    /// counters' only writer (their additions are plain loads and stores).
+    #[test]
+    fn concurrent_submissions_for_one_worker_add_up() {
+        const BATCHES: u64 = 50_000;
+        let shared = SharedMetrics::new(HistogramLayout::default(), u32::MAX);
+        shared.init(1);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let submitters: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut batch = MetricsBatch::new();
+                        batch.set_worker(0, &shared);
+                        for _ in 0..BATCHES {
+                            // One 3 ns poll and one park per submission.
+                            batch.poll_start(0, 1);
+                            batch.poll_end(3, &shared);
+                            batch.park(2, &shared);
+                        }
+                    })
+                })
+                .collect();
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let w = &shared.snapshot().workers[0];
+                    assert_eq!(w.busy, Duration::from_nanos(3 * w.polls), "{w:?}");
+                    assert_eq!((w.parks, w.park_unparks), (w.polls, w.polls), "{w:?}");
+                    assert_eq!(w.poll_histogram.iter().sum::<u64>(), w.polls, "{w:?}");
+                }
+            });
+            for submitter in submitters {
+                submitter.join().unwrap();
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        let w = &shared.snapshot().workers[0];
+        assert_eq!(w.polls, 2 * BATCHES);
+        assert_eq!(w.parks, 2 * BATCHES);
+        assert_eq!(w.busy, Duration::from_nanos(6 * BATCHES));
+        assert_eq!(w.local_queue_max, 2);
+    }
+
     #[test]
     fn batches_reach_the_counters_and_deltas_subtract() {
         let shared = SharedMetrics::new(HistogramLayout::default(), 4);
