@@ -820,7 +820,10 @@ impl TraceWriter for RotatingWriter {
 }
 
 /// Discards every event; counts them. Use it to measure what recording
-/// costs without any I/O.
+/// costs without any I/O. It takes the events decoded (the default
+/// [`TraceWriter::write_compact`]), a step pulse's file writers and flight
+/// recorder skip: the flusher thread's cost measured with it is not
+/// theirs.
 ///
 /// # Examples
 ///
