@@ -820,8 +820,8 @@ impl TraceWriter for RotatingWriter {
 }
 
 /// Discards every event; counts them. Use it to measure what recording
-/// costs without any I/O. It takes the events decoded (the default
-/// [`TraceWriter::write_compact`]), a step pulse's file writers and flight
+/// costs without any I/O. It counts compact records by decoding them one
+/// by one (no slice, no encoding), a step pulse's file writers and flight
 /// recorder skip: the flusher thread's cost measured with it is not
 /// theirs.
 ///
@@ -861,6 +861,13 @@ impl NullWriter {
 impl TraceWriter for NullWriter {
     fn write_batch(&mut self, events: &[RecordedEvent]) -> io::Result<()> {
         self.events += events.len() as u64;
+        self.batches += 1;
+        Ok(())
+    }
+
+    fn write_compact(&mut self, events: &mut CompactEvents<'_>) -> io::Result<()> {
+        // Taken one by one, without the default's slice.
+        self.events += events.by_ref().count() as u64;
         self.batches += 1;
         Ok(())
     }
@@ -1614,6 +1621,22 @@ mod compact_tests {
                 );
             }
         }
+    }
+
+    /// The null writer counts compact records as it counts their events,
+    /// and takes every one.
+    #[test]
+    fn the_null_writer_counts_compact_records_as_events() {
+        let batches = recorded_batches(7, 5);
+        let count = |compact: bool| {
+            let mut writer = NullWriter::new();
+            feed(&mut writer, &batches, compact);
+            writer.events()
+        };
+        let events: u64 = batches.iter().map(|b| b.records().count() as u64).sum();
+        assert!(events > 80_000, "{events} events");
+        assert_eq!(count(true), events);
+        assert_eq!(count(false), events);
     }
 
     /// `next_chunk` gives every event once, in order, in slices of at most
