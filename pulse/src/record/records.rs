@@ -638,45 +638,38 @@ fn walk(words: &[u64], mut at: usize, mut state: Stream, mut f: impl FnMut(Seen)
                 state.location = location;
                 2 + usize::from(flags & NEW_LOCATION != 0) + usize::from(flags & HAS_LATENCY != 0)
             }
-            SPAN_ENTER | SPAN_EXIT | SPAN_CLOSE | MARK => {
-                state.time = time;
-                at += match tag {
-                    SPAN_ENTER => 3,
-                    MARK => 2 + usize::from(flags & HAS_VALUE != 0),
-                    _ => 2,
-                };
-                continue;
-            }
-            WORKER_THREAD => {
-                at += 3;
-                continue;
-            }
+            SPAN_ENTER => 3,
+            SPAN_EXIT | SPAN_CLOSE => 2,
+            MARK => 2 + usize::from(flags & HAS_VALUE != 0),
+            WORKER_THREAD => 3,
             SET_TIME => {
                 state.time = word(1);
-                at += 2;
-                continue;
+                2
             }
             SET_WORKER => {
                 state.worker = (head >> 32) as u32;
-                at += 1;
-                continue;
+                1
             }
             SET_LOCATION => {
                 state.location = word(1);
-                at += 2;
-                continue;
+                2
             }
             // Where `Records` stops (not written by the owner).
             _ => break,
         };
-        state.time = time;
-        f(Seen {
-            tag,
-            at,
-            time,
-            worker: state.worker,
-            run_delay,
-        });
+        let reported = matches!(tag, POLL_END | PARK | UNPARK | POLL_START);
+        if reported || matches!(tag, SPAN_ENTER | SPAN_EXIT | SPAN_CLOSE | MARK) {
+            state.time = time;
+        }
+        if reported {
+            f(Seen {
+                tag,
+                at,
+                time,
+                worker: state.worker,
+                run_delay,
+            });
+        }
         at += len;
     }
     state
