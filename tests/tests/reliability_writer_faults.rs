@@ -269,6 +269,20 @@ fn permission_denied_mid_run_stops_recording_once() {
     assert!(check_set_reads_back(&base) >= 2);
 }
 
+/// Removes `dir` while the paused program's flusher may still rotate a
+/// new file into it (its ticks go on): a file created during the removal
+/// makes it fail with "directory not empty", so it tries again.
+fn remove_dir_while_written(dir: &std::path::Path) {
+    for _ in 0..100 {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(err) if err.kind() == std::io::ErrorKind::DirectoryNotEmpty => {}
+            Err(err) => panic!("removing {}: {err}", dir.display()),
+        }
+    }
+    panic!("{} kept filling while being removed", dir.display());
+}
+
 #[test]
 fn trace_directory_deleted_mid_run_stops_recording_once() {
     let sandbox = Sandbox::new();
@@ -277,10 +291,7 @@ fn trace_directory_deleted_mid_run_stops_recording_once() {
     // The program runs in the sandbox's root: its working directory goes.
     command.current_dir(sandbox.root.path());
     command.arg(format!("rotating:{}:4096:100000000", base.display()));
-    let output = run(
-        command,
-        Some(&|| std::fs::remove_dir_all(&sandbox.dir).unwrap()),
-    );
+    let output = run(command, Some(&|| remove_dir_while_written(&sandbox.dir)));
     let line = output.check_carried_on(WRITE_FAILED);
     assert!(line.contains("No such file or directory"), "{line}");
     assert!(line.contains(&sandbox.dir.display().to_string()), "{line}");
