@@ -320,7 +320,10 @@ pub enum Event<L> {
         timestamp_nanos: u64,
         /// The worker's index (`tokio::runtime::worker_index()`).
         worker: u32,
-        /// Tasks in this worker's local run queue.
+        /// Tasks in this worker's local run queue. pulse's recorder reads
+        /// it again only when its thread's previous reading at a
+        /// PollStart is 1 µs old or more; a PollStart within 1 µs of that
+        /// reading repeats it.
         local_queue: u32,
         /// Tokio's task id (`None` when unknown, as in v5 files).
         task_id: Option<u64>,

@@ -365,12 +365,13 @@ impl MetricsWorker {
 
     /// Counts a poll from `started` to `ended` (nanoseconds on any clock)
     /// with `local_queue` tasks queued, as the poll hooks do for a short
-    /// poll (one depth, read at its start), submitting when the batch is
-    /// due. An `ended` before `started` counts as a poll of 0 ns, as in
-    /// the hooks.
+    /// poll that read the depth once (at its start), submitting when the
+    /// batch is due. An `ended` before `started` counts as a poll of 0 ns,
+    /// as in the hooks.
     #[inline]
     pub fn poll(&mut self, metrics: &MetricsHotPath, started: u64, ended: u64, local_queue: u32) {
-        self.batch.poll_start(started, local_queue);
+        self.batch.poll_start(started);
+        self.batch.queue_read(local_queue);
         self.batch
             .poll_end(ended.saturating_sub(started), &metrics.shared);
     }

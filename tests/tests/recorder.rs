@@ -305,6 +305,66 @@ fn poll_ends_carry_tokios_local_queue_depth() {
     assert_eq!(spawner_end, Some(witnessed as u32));
 }
 
+/// A PollStart 1 µs or more after its thread's previous reading carries
+/// Tokio's local queue depth at that start (the witness: Tokio's own
+/// metric, read by the task as its poll begins). Every task spins 2 µs, so
+/// every PollStart reads.
+#[test]
+fn poll_starts_carry_tokios_local_queue_depth() {
+    let capture = Capture::default();
+    let (runtime, guard) = Recorder::build(multi_thread(1), Box::new(capture.clone())).unwrap();
+    let tasks = runtime.block_on(async {
+        tokio::spawn(async {
+            // One worker: nobody steals, and nothing but these tasks
+            // changes its local queue.
+            (0..20)
+                .map(|_| {
+                    tokio::spawn(async {
+                        let depth = tokio::runtime::Handle::current()
+                            .metrics()
+                            .worker_local_queue_depth(0);
+                        let start = std::time::Instant::now();
+                        while start.elapsed() < Duration::from_micros(2) {
+                            std::hint::spin_loop();
+                        }
+                        depth
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap()
+    });
+    let witnessed: BTreeMap<u64, u32> = runtime.block_on(async {
+        let mut witnessed = BTreeMap::new();
+        for task in tasks {
+            let id = task.id().to_string().parse().unwrap();
+            witnessed.insert(id, task.await.unwrap() as u32);
+        }
+        witnessed
+    });
+    drop(runtime);
+    drop(guard);
+
+    let recorded: BTreeMap<u64, u32> = capture
+        .events()
+        .iter()
+        .filter_map(|event| match event {
+            RecordedEvent::PollStart {
+                task_id: Some(id),
+                local_queue,
+                ..
+            } if witnessed.contains_key(id) => Some((*id, *local_queue)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recorded, witnessed);
+    assert!(
+        witnessed.values().any(|&depth| depth >= 10),
+        "the tasks saw a queue: {witnessed:?}"
+    );
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn park_and_unpark_carry_run_queue_wait_on_linux() {

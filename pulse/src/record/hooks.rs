@@ -5,9 +5,10 @@
 //! each hook reads the timestamp clock (`clock`: one `rdtsc`, scaled, where
 //! the TSC is invariant; a record's time never goes back on this thread,
 //! which costs nothing until it would: `Local::head`), reads the worker's
-//! local queue depth from Tokio's metrics (the PollEnd only after a poll
-//! of 1 µs or more: a shorter one repeats its start's,
-//! [`QUEUE_AT_END_NS`]), counts the live metrics in thread-local fields,
+//! local queue depth from Tokio's metrics (a PollStart only when this
+//! thread's previous reading at a PollStart is 1 µs old, a PollEnd only
+//! after a poll of 1 µs or more: the others repeat a reading,
+//! [`QUEUE_REREAD_NS`]), counts the live metrics in thread-local fields,
 //! and writes one compact record into this thread's buffer (`buffer.rs`: a
 //! PollEnd is one 8-byte word, a PollStart two, three when its task's
 //! spawn location differs from the previous PollStart's, one more with
@@ -69,9 +70,12 @@ struct Local {
     /// The last PollStart was recorded, so its PollEnd must be too (keeps
     /// start/end paired when recording is toggled mid-poll).
     in_poll: bool,
-    /// The local queue depth the poll in progress started with, which a
-    /// short poll's PollEnd repeats ([`QUEUE_AT_END_NS`]).
-    poll_queue: u32,
+    /// The local queue depth of this thread's latest PollStart: what a
+    /// short poll's PollEnd, and a PollStart less than [`QUEUE_REREAD_NS`]
+    /// after `queue_read_at`, repeat.
+    queue: u32,
+    /// When the latest PollStart that read `queue` from Tokio did.
+    queue_read_at: u64,
     /// The last park was recorded, so its unpark must be too.
     parked: bool,
     /// Last worker index seen, mirrored into `slot.worker` on change.
@@ -118,7 +122,8 @@ impl Local {
             slot,
             schedstat,
             in_poll: false,
-            poll_queue: 0,
+            queue: 0,
+            queue_read_at: 0,
             parked: false,
             worker: NO_WORKER,
             metrics: MetricsBatch::new(),
@@ -292,7 +297,24 @@ impl Local {
         self.slot.worker.store(worker, Ordering::Relaxed);
         self.metrics.set_worker(worker, &self.shared.metrics_totals);
         let now = self.now_monotonic();
+        // The previous worker's depth is no reading of this one's: the
+        // next PollStart reads.
+        self.queue_read_at = now.wrapping_sub(QUEUE_REREAD_NS);
         self.push_worker_thread(worker, now, WorkerThreadKind::Runs);
+    }
+
+    /// The local queue depth for a PollStart at `now`: Tokio's, or the
+    /// thread's previous reading while that is less than
+    /// [`QUEUE_REREAD_NS`] old (read again if this thread's clock went
+    /// back).
+    #[inline]
+    fn start_queue(&mut self, now: u64) -> u32 {
+        if now.wrapping_sub(self.queue_read_at) >= QUEUE_REREAD_NS {
+            self.queue = self.shared.local_queue(self.worker as usize);
+            self.queue_read_at = now;
+            self.metrics.queue_read(self.queue);
+        }
+        self.queue
     }
 
     #[cold]
@@ -497,11 +519,10 @@ pub(crate) fn record_poll_start(
         // must not be later than this PollStart, and its set-up is not
         // poll time.
         local.note_worker(worker);
-        let local_queue = local.shared.local_queue(worker as usize);
         let timestamp_nanos = local.now();
+        let local_queue = local.start_queue(timestamp_nanos);
         local.in_poll = true;
-        local.poll_queue = local_queue;
-        local.metrics.poll_start(timestamp_nanos, local_queue);
+        local.metrics.poll_start(timestamp_nanos);
         // The location only when it differs from the previous PollStart's
         // (decided without a branch: three words written, two or three
         // published).
@@ -560,16 +581,25 @@ pub(crate) fn record_poll_end(shared: &Arc<Shared>) {
 /// no longer runs their worker (`block_in_place`).
 const DETACH_CHECK_NS: u64 = 1_000_000;
 
-/// Polls at least this long read their worker's local queue depth again
-/// at their end; a shorter poll's PollEnd repeats the depth its PollStart
-/// read (what the poll queued shows at the next PollStart, which follows
-/// within the scheduler's few tens of nanoseconds). Spares a shortest
-/// poll one of its two reads of Tokio's metric.
-const QUEUE_AT_END_NS: u64 = 1_000;
+/// How often a thread's polls read their worker's local queue depth from
+/// Tokio (`primitives/worker_local_queue_depth`, ~1.7 ns a read), so
+/// that a stream of short polls pays about one read per microsecond:
+///
+/// - A PollStart reads it when the reading of the thread's previous
+///   PollStart that read it is this old or more, and repeats that reading
+///   otherwise: a PollStart's depth is Tokio's as of at most 1 µs before
+///   it, for the same worker (a worker change makes the next PollStart
+///   read; what changed since shows at the next reading).
+/// - A PollEnd reads it after a poll this long or longer; a shorter poll's
+///   PollEnd repeats its PollStart's depth (what the poll queued shows at
+///   the next PollStart that reads).
+///
+/// Parks and unparks always read.
+const QUEUE_REREAD_NS: u64 = 1_000;
 
 // `end_poll` checks for a detached worker among the polls that read the
 // depth again.
-const _: () = assert!(DETACH_CHECK_NS >= QUEUE_AT_END_NS);
+const _: () = assert!(DETACH_CHECK_NS >= QUEUE_REREAD_NS);
 
 /// Ends the thread's poll, if it recorded one's start.
 #[inline]
@@ -582,17 +612,17 @@ fn end_poll(local: &mut Local) {
     // moved to) makes a poll of 0 ns (its record's time is kept in order
     // by `head`).
     let took = timestamp_nanos.saturating_sub(local.metrics.poll_started_at());
-    let local_queue = if took >= QUEUE_AT_END_NS {
+    let local_queue = if took >= QUEUE_REREAD_NS {
         // A longer poll (rare): Tokio's depth now, and whether the poll
         // ended on a thread that lost its worker.
         if took >= DETACH_CHECK_NS {
             local.check_detached(timestamp_nanos);
         }
         let depth = local.shared.local_queue(local.worker as usize);
-        local.metrics.queue_at_end(depth);
+        local.metrics.queue_read(depth);
         depth
     } else {
-        local.poll_queue
+        local.queue
     };
     local.metrics.poll_end(took, &local.shared.metrics_totals);
     // A full buffer is handed over here, after the poll's end.
@@ -933,6 +963,56 @@ mod tests {
         for pair in read.windows(2) {
             assert!(pair[1].0 - pair[0].0 >= READING_INTERVAL_NANOS);
         }
+    }
+
+    /// A PollStart reads its worker's local queue depth from Tokio when
+    /// the thread's previous reading is `QUEUE_REREAD_NS` old or more, or
+    /// its clock went back, or its worker changed, and repeats the reading
+    /// otherwise, although the depth changed (the witness: Tokio's own
+    /// metric, read by the task; times chosen, depths real).
+    #[test]
+    fn poll_starts_read_the_queue_depth_at_most_once_a_microsecond() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let shared = Arc::new(Shared::new(&Config::new()));
+        shared.set_runtime_metrics(runtime.metrics());
+        runtime.block_on(async move {
+            tokio::spawn(async move {
+                // One worker: nothing steals from its queue. A spawned task
+                // takes the LIFO slot and pushes the previous one into the
+                // queue: one more queued.
+                let queue_one = || drop(tokio::spawn(async {}));
+                let depth = || {
+                    let metrics = tokio::runtime::Handle::current().metrics();
+                    saturate_u32(metrics.worker_local_queue_depth(0))
+                };
+                queue_one();
+                with_local(&shared, |local| {
+                    local.note_worker(0);
+                    let t = 1_000_000;
+                    let read = local.start_queue(t);
+                    assert_eq!(read, depth());
+                    queue_one();
+                    queue_one();
+                    assert_eq!(depth(), read + 2);
+                    assert_eq!(local.start_queue(t + 1), read, "repeats");
+                    assert_eq!(local.start_queue(t + QUEUE_REREAD_NS - 1), read);
+                    let later = t + QUEUE_REREAD_NS;
+                    assert_eq!(local.start_queue(later), read + 2, "reads");
+                    queue_one();
+                    assert_eq!(local.start_queue(later + 10), read + 2);
+                    assert_eq!(local.start_queue(later - 1), read + 3, "clock back");
+                    queue_one();
+                    local.note_worker(7);
+                    local.note_worker(0);
+                    assert_eq!(local.start_queue(later - 1), read + 4, "worker change");
+                });
+            })
+            .await
+            .unwrap()
+        });
     }
 
     /// A thread's record times never go back, although its clock may (the

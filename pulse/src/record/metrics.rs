@@ -483,9 +483,8 @@ impl MetricsBatch {
     }
 
     #[inline]
-    pub(crate) fn poll_start(&mut self, now: u64, local_queue: u32) {
+    pub(crate) fn poll_start(&mut self, now: u64) {
         self.poll_started_at = now;
-        self.local_queue_max = self.local_queue_max.max(local_queue);
     }
 
     /// When the poll in progress started (a span record that fills the
@@ -494,10 +493,10 @@ impl MetricsBatch {
         self.poll_started_at
     }
 
-    /// A local queue depth read at a poll's end (the start's depth is
-    /// already counted by [`poll_start`](Self::poll_start)).
+    /// A local queue depth read from Tokio for a poll's record (a record
+    /// that repeats the thread's previous reading is not counted again).
     #[inline]
-    pub(crate) fn queue_at_end(&mut self, local_queue: u32) {
+    pub(crate) fn queue_read(&mut self, local_queue: u32) {
         self.local_queue_max = self.local_queue_max.max(local_queue);
     }
 
@@ -609,7 +608,7 @@ mod tests {
         batch.set_worker(0, &shared);
         let mut time = 0;
         let mut poll = |batch: &mut MetricsBatch, nanos: u64| {
-            batch.poll_start(time, 0);
+            batch.poll_start(time);
             time += nanos;
             batch.poll_end(nanos, &shared);
         };
@@ -655,7 +654,8 @@ mod tests {
                         batch.set_worker(0, &shared);
                         for _ in 0..BATCHES {
                             // One 3 ns poll and one park per submission.
-                            batch.poll_start(0, 1);
+                            batch.poll_start(0);
+                            batch.queue_read(1);
                             batch.poll_end(3, &shared);
                             batch.park(2, &shared);
                         }
@@ -687,8 +687,9 @@ mod tests {
         let shared = SharedMetrics::new(HistogramLayout::default(), 4);
         let mut batch = MetricsBatch::new();
         batch.set_worker(1, &shared);
-        batch.poll_start(0, 3);
-        batch.queue_at_end(1);
+        batch.poll_start(0);
+        batch.queue_read(3);
+        batch.queue_read(1);
         batch.poll_end(2_000, &shared);
         // Not yet submitted, and no counters before `init`: kept.
         shared.init(2);
