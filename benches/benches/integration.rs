@@ -1,7 +1,9 @@
 //! Whole-system overhead (issue 11, item 4): four workloads, each run
 //! untraced (`plain`) and traced with the default configuration writing a
-//! trace file (`pulse`), in interleaved rounds (plain, pulse, plain, pulse,
-//! …) so that a change in the machine's load hits both alike. Each round
+//! trace file (`pulse`), in interleaved rounds (plain, pulse, pulse, plain,
+//! plain, pulse, …: the order turns every round) so that a change in the
+//! machine's load, or whatever favours a round's first run, hits both
+//! alike. Each round
 //! gives a ratio traced ÷ untraced of the process's CPU time and of wall
 //! time (or of throughput, for the servers); the figure is the median of
 //! the rounds' ratios.
@@ -673,19 +675,30 @@ fn main() {
         let with_variant = !variant().is_empty();
         let (mut traced_series, mut variant_series) = (Series::default(), Series::default());
         for round in 0..rounds {
-            let plain = measure(Tracing::Plain, name, |rt| work(rt, sizes));
             // With a variant, its run and the default traced run swap places
             // every other round.
-            let (traced, variant_run) = if with_variant && round % 2 == 1 {
-                let v = measure(Tracing::Variant, name, |rt| work(rt, sizes));
-                (
-                    measure(Tracing::Traced, name, |rt| work(rt, sizes)),
-                    Some(v),
-                )
+            let traced_runs = || {
+                if with_variant && round % 2 == 1 {
+                    let v = measure(Tracing::Variant, name, |rt| work(rt, sizes));
+                    let t = measure(Tracing::Traced, name, |rt| work(rt, sizes));
+                    (t, Some(v))
+                } else {
+                    let t = measure(Tracing::Traced, name, |rt| work(rt, sizes));
+                    let v =
+                        with_variant.then(|| measure(Tracing::Variant, name, |rt| work(rt, sizes)));
+                    (t, v)
+                }
+            };
+            // The plain run goes first in even rounds and last in odd ones,
+            // so that whatever favours a round's first or second run (the
+            // host's state, caches, the previous run's trace being written
+            // back) falls on both sides of the median.
+            let (plain, (traced, variant_run)) = if round % 2 == 0 {
+                let plain = measure(Tracing::Plain, name, |rt| work(rt, sizes));
+                (plain, traced_runs())
             } else {
-                let t = measure(Tracing::Traced, name, |rt| work(rt, sizes));
-                let v = with_variant.then(|| measure(Tracing::Variant, name, |rt| work(rt, sizes)));
-                (t, v)
+                let traced = traced_runs();
+                (measure(Tracing::Plain, name, |rt| work(rt, sizes)), traced)
             };
             let mut line = format!(
                 "  {name} round {round}: plain cpu {:.3}s ({} switches) wall {:.3}s{}",
