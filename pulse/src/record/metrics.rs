@@ -652,6 +652,10 @@ mod tests {
                     scope.spawn(|| {
                         let mut batch = MetricsBatch::new();
                         batch.set_worker(0, &shared);
+                        // A new batch's first poll submits alone (to start
+                        // the countdown); here only parks submit, so that
+                        // every submission is one poll and one park.
+                        batch.until_submit = u32::MAX;
                         for _ in 0..BATCHES {
                             // One 3 ns poll and one park per submission.
                             batch.poll_start(0);
