@@ -31,7 +31,9 @@
 //! configure the traced runs (e.g. `PULSE_RUN_QUEUE_WAIT=off`; the trace
 //! goes to a file unless `PULSE_WRITER` is `memory` or `null`);
 //! `PULSE_BENCH_VARIANT="PULSE_STACKS=off"` adds a third run to each round,
-//! traced with those settings on top, and its own ratios and medians.
+//! traced with those settings on top, and its own ratios and medians;
+//! `PULSE_BENCH_VARIANT=untraced` makes that run untraced (an A/A test of
+//! the bench itself).
 //! `cargo bench` passes `--bench`; `-- --test` runs one short round.
 
 use pulse::{Config, Recorder, WriterConfig};
@@ -148,17 +150,27 @@ struct System {
     trace: Option<std::path::PathBuf>,
 }
 
+/// `PULSE_BENCH_VARIANT=untraced`: each round's third run is untraced
+/// too, so the ratio of two untraced runs in the same rounds shows the
+/// bench's own spread and bias (an A/A test) next to pulse's ratio.
+fn variant_untraced() -> bool {
+    std::env::var("PULSE_BENCH_VARIANT").is_ok_and(|v| v.trim() == "untraced")
+}
+
 /// `PULSE_BENCH_VARIANT`'s settings (`PULSE_X=value`, separated by spaces):
 /// each round then also runs a third time, traced with these settings on
 /// top of the environment's, so two configurations compare in one run.
 fn variant() -> Vec<(String, String)> {
+    if variant_untraced() {
+        return Vec::new();
+    }
     std::env::var("PULSE_BENCH_VARIANT")
         .unwrap_or_default()
         .split_whitespace()
         .map(|pair| {
-            let (name, value) = pair
-                .split_once('=')
-                .expect("PULSE_BENCH_VARIANT holds NAME=value pairs, e.g. PULSE_STACKS=off");
+            let (name, value) = pair.split_once('=').expect(
+                "PULSE_BENCH_VARIANT holds NAME=value pairs (e.g. PULSE_STACKS=off) or `untraced`",
+            );
             (name.to_owned(), value.to_owned())
         })
         .collect()
@@ -174,7 +186,7 @@ enum Tracing {
 }
 
 fn system(tracing: Tracing, name: &str) -> System {
-    if tracing == Tracing::Plain {
+    if tracing == Tracing::Plain || (tracing == Tracing::Variant && variant_untraced()) {
         return System {
             runtime: builder().build().expect("runtime"),
             guard: None,
@@ -672,7 +684,7 @@ fn main() {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
-        let with_variant = !variant().is_empty();
+        let with_variant = variant_untraced() || !variant().is_empty();
         let (mut traced_series, mut variant_series) = (Series::default(), Series::default());
         for round in 0..rounds {
             // With a variant, its run and the default traced run swap places
