@@ -3,10 +3,9 @@
 //! trace file (`pulse`), in interleaved rounds (plain, pulse, pulse, plain,
 //! plain, pulse, …: the order turns every round) so that a change in the
 //! machine's load, or whatever favours a round's first run, hits both
-//! alike. Each round
-//! gives a ratio traced ÷ untraced of the process's CPU time and of wall
-//! time (or of throughput, for the servers); the figure is the median of
-//! the rounds' ratios.
+//! alike. Each round gives a ratio traced ÷ untraced of the process's CPU
+//! time and of wall time (or of throughput, for the servers); the figure
+//! is the median of the rounds' ratios.
 //!
 //! - `yield_storm`: 64 tasks × 40,000 `yield_now` = 2.56 M polls on 2
 //!   workers: every poll is pure scheduler work, the worst case.

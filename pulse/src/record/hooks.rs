@@ -6,8 +6,8 @@
 //! the TSC is invariant; a record's time never goes back on this thread,
 //! which costs nothing until it would: `Local::head`), reads the worker's
 //! local queue depth from Tokio's metrics (a PollStart only when this
-//! thread's previous reading at a PollStart is 1 µs old, a PollEnd only
-//! after a poll of 1 µs or more: the others repeat a reading,
+//! thread's previous reading at a PollStart is 1 µs old or more, a PollEnd
+//! only after a poll of 1 µs or more: the others repeat a reading,
 //! [`QUEUE_REREAD_NS`]), counts the live metrics in thread-local fields,
 //! and writes one compact record into this thread's buffer (`buffer.rs`: a
 //! PollEnd is one 8-byte word, a PollStart two, three when its task's
