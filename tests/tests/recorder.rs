@@ -316,21 +316,27 @@ fn poll_starts_carry_tokios_local_queue_depth() {
     let tasks = runtime.block_on(async {
         tokio::spawn(async {
             // One worker: nobody steals, and nothing but these tasks
-            // changes its local queue.
-            (0..20)
+            // changes its local queue. Every poll, this one too, lasts
+            // 2 µs or more.
+            let spin = || {
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_micros(2) {
+                    std::hint::spin_loop();
+                }
+            };
+            let tasks = (0..20)
                 .map(|_| {
-                    tokio::spawn(async {
+                    tokio::spawn(async move {
                         let depth = tokio::runtime::Handle::current()
                             .metrics()
                             .worker_local_queue_depth(0);
-                        let start = std::time::Instant::now();
-                        while start.elapsed() < Duration::from_micros(2) {
-                            std::hint::spin_loop();
-                        }
+                        spin();
                         depth
                     })
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            spin();
+            tasks
         })
         .await
         .unwrap()
