@@ -516,12 +516,31 @@ impl Analyzer {
                 self.advance_sampler_clock(t);
                 return;
             }
-            let wall = t - prev.t;
             let waited = match (prev.run_delay, run_delay) {
                 (Some(a), Some(b)) => b.saturating_sub(a),
                 _ => 0,
             };
-            if waited > 0 && waited as f64 >= share * wall as f64 {
+            // The kernel credits a wait for a CPU when it ends, so an
+            // interval without a credited wait may hold the start of one
+            // still going on (after a slice on a CPU, or all of it), or
+            // sleep, or running. Inside a window, the next interval that
+            // credits a wait decides: the window goes on if that wait is
+            // the share of everything since the window's end, and closes
+            // (at its end) otherwise, the interval then counting on its
+            // own. Without this, a worker that got a slice of CPU every
+            // few tens of milliseconds (many threads per CPU) had its one
+            // stretch of waiting cut into pieces at each slice, and the
+            // pieces under `descheduled_min_wait` were lost.
+            if waited == 0 && state.window.is_some() {
+                push_capped(&mut state.samples, point);
+                self.advance_sampler_clock(t);
+                return;
+            }
+            let holds = |wall: u64| waited > 0 && waited as f64 >= share * wall as f64;
+            if state.window.as_ref().is_some_and(|w| !holds(t - w.end)) {
+                closed = state.window.take();
+            }
+            if holds(t - state.window.as_ref().map_or(prev.t, |w| w.end)) {
                 let window = state.window.get_or_insert(Window {
                     start: prev.t,
                     end: t,
@@ -535,8 +554,6 @@ impl Analyzer {
                 window.run_delay += waited;
                 window.samples += 1;
                 window.global_max = window.global_max.max(global);
-            } else {
-                closed = state.window.take();
             }
         }
         push_capped(&mut state.samples, point);

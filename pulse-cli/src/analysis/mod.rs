@@ -64,7 +64,11 @@
 //! - **descheduled by the OS** ([`Verdict::Descheduled`]): consecutive
 //!   sample intervals in which a worker was runnable but waiting for a CPU
 //!   for at least `descheduled_min_share` of the time, adding up to at
-//!   least `descheduled_min_wait`, and still waiting for that share once
+//!   least `descheduled_min_wait` (the kernel credits a wait when it ends,
+//!   so intervals that credit none, such as one holding a short slice on
+//!   a CPU between two waits, belong to the stretch when the next credited
+//!   wait is that share of everything since its last credit), and still
+//!   waiting for that share once
 //!   the worker's own park and unpark readings are in (a wait they show
 //!   was credited before the window's first sample is not the window's).
 //!   Traces without per-worker samples use active periods and wake-ups

@@ -405,6 +405,46 @@ fn adjacent_windows_merge_and_distant_ones_do_not() {
     );
 }
 
+/// A worker that gets a 4 ms slice of CPU every 20 ms and waits the rest
+/// (many threads per CPU): the kernel credits each 16 ms wait when the
+/// next slice begins, so the sample intervals alternate between one
+/// crediting a wait and one with a slice and nothing credited. That is one
+/// stretch of waiting, not pieces of 16 ms (each under
+/// `descheduled_min_wait`, which were all dropped).
+#[test]
+fn a_wait_cut_by_short_slices_is_one_window() {
+    // Slices at 0..4, 20..24, …; the wait before each slice is credited
+    // at its start (readings at 0, 10, 20, … see it at 20k ms).
+    let cpu = |ms: u64| (ms / 20 * 4 + (ms % 20).min(4)) * MS;
+    let waiting = |ms: u64| ms / 20 * 16 * MS;
+    let analysis = analyze(&samples(0, 0, 200, cpu, waiting));
+    let windows: Vec<(Verdict, u64, u64, Option<u64>)> = analysis
+        .findings
+        .iter()
+        .map(|f| {
+            let waited = f.cpu.and_then(|c| c.run_delay_ns).map(|w| w / MS);
+            (f.verdict, f.start_ns / MS, f.end_ns / MS, waited)
+        })
+        .collect();
+    assert_eq!(windows, [(Verdict::Descheduled, 10, 200, Some(160))]);
+}
+
+/// A window is not stretched over running: after 50 ms of waiting the
+/// worker runs for 250 ms (nothing credited) and then waits 1 ms; the
+/// window ends where the waiting did.
+#[test]
+fn a_window_ends_where_the_waiting_did() {
+    let cpu = |ms: u64| ms.clamp(50, 300).saturating_sub(50) * MS;
+    let waiting = |ms: u64| (ms.min(50) + u64::from(ms >= 310)) * MS;
+    let analysis = analyze(&samples(0, 0, 400, cpu, waiting));
+    let windows: Vec<(u64, u64)> = analysis
+        .findings
+        .iter()
+        .map(|f| (f.start_ns / MS, f.end_ns / MS))
+        .collect();
+    assert_eq!(windows, [(0, 50)]);
+}
+
 /// How long the scenario of [`streams`] lasts: longer than the analyzer's
 /// resolution lag, so joins are resolved both mid-stream and at the end.
 const END_MS: u64 = 5_000;
