@@ -67,12 +67,11 @@
 //!   least `descheduled_min_wait` (the kernel credits a wait when it ends,
 //!   so intervals that credit none, such as one holding a short slice on
 //!   a CPU between two waits, belong to the stretch when the next credited
-//!   wait is that share of everything since its last credit), and still
-//!   waiting for that share once
-//!   the worker's own park and unpark readings are in (a wait they show
-//!   was credited before the window's first sample is not the window's).
-//!   Traces without per-worker samples use active periods and wake-ups
-//!   instead.
+//!   wait is that share of everything since the stretch's last credit),
+//!   and still waiting for that share once the worker's own park and
+//!   unpark readings are in (a wait they show was credited before the
+//!   window's first sample is not the window's). Traces without
+//!   per-worker samples use active periods and wake-ups instead.
 //! - **blocked in a poll** ([`Verdict::BlockedInPoll`]) and **long
 //!   CPU-bound poll** ([`Verdict::CpuBoundPoll`]): a poll of at least
 //!   `long_poll`, whose CPU time and run-queue wait are estimated from the
