@@ -35,11 +35,12 @@ fn running_as_root() -> bool {
 }
 
 /// Copies of the test programs that any user can run (the build directory
-/// may not be open to `nobody`). Copied once, before any test starts a
+/// may not be open to `nobody`), made once, before any test starts a
 /// process: a child forked while a copy is still open for writing would
 /// keep it open and make running the copy fail with "text file busy".
+static PROGRAMS: OnceLock<tempfile::TempDir> = OnceLock::new();
+
 fn programs() -> &'static tempfile::TempDir {
-    static PROGRAMS: OnceLock<tempfile::TempDir> = OnceLock::new();
     PROGRAMS.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -47,6 +48,18 @@ fn programs() -> &'static tempfile::TempDir {
             let name = Path::new(program).file_name().unwrap();
             std::fs::copy(program, dir.path().join(name)).unwrap();
         }
+        // A static is never dropped: without this, every run of this file
+        // left its 130 MB of copies in the temporary directory (CI's disk
+        // filled up with them). The test harness returns from `main` when
+        // all tests are done, which runs `atexit` handlers.
+        extern "C" fn remove_programs() {
+            if let Some(dir) = PROGRAMS.get() {
+                let _ = std::fs::remove_dir_all(dir.path());
+            }
+        }
+        // SAFETY: `remove_programs` is a plain function that neither
+        // unwinds nor calls `exit`.
+        assert_eq!(unsafe { libc::atexit(remove_programs) }, 0);
         dir
     })
 }
