@@ -45,3 +45,32 @@ pub fn task_id() -> u64 {
         .parse()
         .expect("a task id is a number")
 }
+
+/// A new temporary directory that lasts until this test process exits, and
+/// is removed then: for a fixture that the tests of a file share through a
+/// static. (A `TempDir` kept in a static is never dropped, so it would stay
+/// on disk after every run.)
+///
+/// The test harness returns from `main` once every test is done, which runs
+/// the `atexit` handler that removes these directories; a process killed by
+/// a signal leaves them behind.
+pub fn process_temp_dir() -> std::path::PathBuf {
+    use std::sync::{Mutex, Once};
+    static DIRS: Mutex<Vec<tempfile::TempDir>> = Mutex::new(Vec::new());
+    static REGISTER: Once = Once::new();
+    extern "C" fn remove_dirs() {
+        // Dropping a `TempDir` removes it.
+        if let Ok(mut dirs) = DIRS.lock() {
+            dirs.clear();
+        }
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: `remove_dirs` is a plain function that neither unwinds
+        // (dropping a `TempDir` ignores errors) nor calls `exit`.
+        assert_eq!(unsafe { libc::atexit(remove_dirs) }, 0);
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().to_path_buf();
+    DIRS.lock().unwrap_or_else(|e| e.into_inner()).push(dir);
+    path
+}

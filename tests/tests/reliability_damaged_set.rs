@@ -71,14 +71,14 @@ fn read_set(base: &Path) -> (Vec<Read>, Vec<TraceError>) {
 }
 
 /// A rotated set as written: its directory, and each file's name and bytes.
-type Set = (tempfile::TempDir, Vec<(String, Vec<u8>)>);
+type Set = (PathBuf, Vec<(String, Vec<u8>)>);
 
 /// A rotated set written by a real runtime.
 fn recorded_set() -> &'static Set {
     static SET: OnceLock<Set> = OnceLock::new();
     SET.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("trace.bin");
+        let dir = tests::process_temp_dir();
+        let base = dir.join("trace.bin");
         let config = Config::new()
             .flush_ms(5)
             .writer(WriterConfig::rotating(&base, 4096, 1 << 30));
@@ -245,7 +245,7 @@ fn victim_index(victim: usize) -> u64 {
 /// File `index` of the recorded set, read on its own.
 fn intact_reading(index: usize) -> Vec<Read> {
     let (dir, files) = recorded_set();
-    let path = dir.path().join(&files[index].0);
+    let path = dir.join(&files[index].0);
     let mut reader = TraceReader::open(&path).unwrap();
     let mut out = Vec::new();
     while let Some(event) = reader.next_event().unwrap() {

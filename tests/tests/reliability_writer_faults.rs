@@ -38,28 +38,15 @@ fn running_as_root() -> bool {
 /// may not be open to `nobody`), made once, before any test starts a
 /// process: a child forked while a copy is still open for writing would
 /// keep it open and make running the copy fail with "text file busy".
-static PROGRAMS: OnceLock<tempfile::TempDir> = OnceLock::new();
-
-fn programs() -> &'static tempfile::TempDir {
+fn programs() -> &'static Path {
+    static PROGRAMS: OnceLock<PathBuf> = OnceLock::new();
     PROGRAMS.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = tests::process_temp_dir();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         for program in [APP, MAIN] {
             let name = Path::new(program).file_name().unwrap();
-            std::fs::copy(program, dir.path().join(name)).unwrap();
+            std::fs::copy(program, dir.join(name)).unwrap();
         }
-        // A static is never dropped: without this, every run of this file
-        // left its 130 MB of copies in the temporary directory (CI's disk
-        // filled up with them). The test harness returns from `main` when
-        // all tests are done, which runs `atexit` handlers.
-        extern "C" fn remove_programs() {
-            if let Some(dir) = PROGRAMS.get() {
-                let _ = std::fs::remove_dir_all(dir.path());
-            }
-        }
-        // SAFETY: `remove_programs` is a plain function that neither
-        // unwinds nor calls `exit`.
-        assert_eq!(unsafe { libc::atexit(remove_programs) }, 0);
         dir
     })
 }
@@ -87,7 +74,7 @@ impl Sandbox {
 
     fn command(&self, program: &str) -> Command {
         let name = Path::new(program).file_name().unwrap();
-        let mut command = Command::new(programs().path().join(name));
+        let mut command = Command::new(programs().join(name));
         command.current_dir(&self.dir).env_remove("RUST_BACKTRACE");
         for variable in pulse::config::env::VARIABLES {
             command.env_remove(variable);

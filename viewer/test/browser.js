@@ -125,7 +125,10 @@ async function main() {
       "--remote-debugging-pipe",
       "about:blank",
     ],
-    { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"] }
+    // Its temporary files (the singleton socket's directory) go in the
+    // profile, which is removed below: Chromium killed with SIGKILL never
+    // removes them itself.
+    { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"], env: { ...process.env, TMPDIR: profile } }
   );
   let stderr = "";
   proc.stdio[2].on("data", (d) => (stderr += d));
