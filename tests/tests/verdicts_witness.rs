@@ -264,7 +264,12 @@ impl Run {
 fn run(load: usize, scenario: impl FnOnce(&tokio::runtime::Runtime) -> Vec<(u64, u64)>) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("trace.bin");
-    let config = Config::new().writer(WriterConfig::file(&path));
+    // `PULSE_*` variables apply (e.g. `PULSE_SAMPLE_MS=50`), so the table
+    // can be measured for other settings; the trace goes to the file.
+    let config = Config::new()
+        .apply_env()
+        .expect("valid PULSE_* variables")
+        .writer(WriterConfig::file(&path));
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(WORKERS).enable_all();
     let stop = Arc::new(AtomicBool::new(false));

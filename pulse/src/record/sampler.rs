@@ -17,12 +17,21 @@ use pulse_trace::{RecordedEvent, WorkerThreadKind};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
+/// A worker thread's `schedstat` and the sampler's previous reading of it.
+#[derive(Debug)]
+struct ThreadReadings {
+    file: Option<SchedStatFile>,
+    /// `(cpu_nanos, run_delay_nanos)` of the previous sample.
+    previous: Option<(u64, Option<u64>)>,
+}
+
 /// The sampler's state, owned by the flusher thread.
 #[derive(Debug)]
 pub(crate) struct Sampler {
     read_run_delay: bool,
-    /// `schedstat` of each worker thread, by tid, opened on first sample.
-    schedstat: HashMap<i32, Option<SchedStatFile>>,
+    /// Each worker thread's `schedstat` (opened on first sample) and its
+    /// previous reading, by tid.
+    schedstat: HashMap<i32, ThreadReadings>,
     /// The worker each thread said it runs at the previous sample.
     seen: HashMap<i32, u32>,
     /// The thread whose readings are reported for each worker.
@@ -80,17 +89,31 @@ impl Sampler {
                 continue;
             };
             let read_run_delay = self.read_run_delay;
-            let run_delay_nanos = self
-                .schedstat
-                .entry(tid)
-                .or_insert_with(|| {
-                    read_run_delay
-                        .then(|| SchedStatFile::open_thread(tid).ok())
-                        .flatten()
-                })
-                .as_ref()
-                .and_then(|file| file.read().ok())
-                .map(|stat| stat.run_delay_nanos);
+            let readings = self.schedstat.entry(tid).or_insert_with(|| ThreadReadings {
+                file: read_run_delay
+                    .then(|| SchedStatFile::open_thread(tid).ok())
+                    .flatten(),
+                previous: None,
+            });
+            // A thread whose CPU time has not moved since the previous
+            // sample has not been on a CPU since, and the kernel credits a
+            // run-queue wait when the thread gets a CPU (or, rarely, when
+            // it is moved to another CPU's queue while waiting): the
+            // previous run-queue reading is repeated and the `pread`,
+            // most of a sample's cost after the wake-up (~12 µs here,
+            // cold), is skipped, so an idle runtime's parked workers cost
+            // no read. A wait credited by such a move shows at the
+            // thread's next sample after it ran, as a wait credited when
+            // it ends does, which the analysis carries back (`cpu::accrued`).
+            let run_delay_nanos = match readings.previous {
+                Some((cpu, run_delay)) if cpu == cpu_nanos => run_delay,
+                _ => readings
+                    .file
+                    .as_ref()
+                    .and_then(|file| file.read().ok())
+                    .map(|stat| stat.run_delay_nanos),
+            };
+            readings.previous = Some((cpu_nanos, run_delay_nanos));
             self.samples.push(RecordedEvent::WorkerSample {
                 timestamp_nanos: shared.now(),
                 worker,
