@@ -115,7 +115,7 @@ use proc_macro::TokenStream;
 /// | argument | values | default |
 /// |---|---|---|
 /// | `flush_ms` | integer ≥ 1: how often events are written | `250` |
-/// | `sample_ms` | integer ≥ 1: how often queue depths and worker CPU time are sampled | `10` |
+/// | `sample_ms` | integer ≥ 1: how often queue depths and worker CPU time are sampled; each sample wakes pulse's thread, which costs CPU also while the program idles (`pulse::Config::sample_ms` gives the figures) | `10` |
 /// | `buffer_events` | 1 to 1048576: events buffered per thread | `1024` |
 /// | `max_pending_events` | ≥ `buffer_events`: events waiting for the writer before new ones are dropped (and counted) | `65536` |
 /// | `format` | `"v6"`, `"v5"` | `"v6"` |
