@@ -167,3 +167,116 @@ impl Sampler {
         owners
     }
 }
+
+#[cfg(all(test, target_os = "linux", tokio_unstable))]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::record::buffer::ThreadSlot;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
+
+    fn run_delay_of(tid: i32) -> u64 {
+        SchedStatFile::open_thread(tid)
+            .and_then(|file| file.read())
+            .expect("schedstat readable")
+            .run_delay_nanos
+    }
+
+    /// Every sample's run-queue wait of a worker thread lies between what
+    /// its `schedstat` said just before and just after the sample (the
+    /// witness), whether the thread slept through it (its CPU time stands
+    /// still, and the sampler repeats its previous reading instead of
+    /// reading again) or ran (the sampler reads).
+    #[test]
+    fn repeated_run_queue_readings_match_schedstat() {
+        let shared = Shared::new(&Config::new());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        shared.set_runtime_metrics(runtime.metrics());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tids, receive) = mpsc::channel();
+        let threads: Vec<_> = [false, true]
+            .into_iter()
+            .map(|spins| {
+                let (stop, tids) = (stop.clone(), tids.clone());
+                std::thread::spawn(move || {
+                    tids.send((crate::record::clock::current_tid().unwrap(), spins))
+                        .unwrap();
+                    while !stop.load(Ordering::Relaxed) {
+                        if spins {
+                            std::hint::spin_loop();
+                        } else {
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut spinning = 0;
+        for worker in 0..2 {
+            let (tid, spins) = receive.recv().unwrap();
+            if spins {
+                spinning = tid;
+            }
+            let slot = ThreadSlot::new(64, Some(tid));
+            slot.worker.store(worker, Ordering::Relaxed);
+            shared.slots().push(Arc::new(slot));
+        }
+        let mut sampler = Sampler::new(true);
+        let mut seen = HashMap::<i32, Vec<(u64, u64)>>::new();
+        for _ in 0..20 {
+            let tids: Vec<i32> = shared.slots().iter().filter_map(|s| s.tid).collect();
+            let before: Vec<u64> = tids.iter().map(|&tid| run_delay_of(tid)).collect();
+            sampler.sample(&shared);
+            let after: Vec<u64> = tids.iter().map(|&tid| run_delay_of(tid)).collect();
+            for sample in sampler.samples.drain(..) {
+                let RecordedEvent::WorkerSample {
+                    worker,
+                    cpu_nanos,
+                    run_delay_nanos,
+                    ..
+                } = sample
+                else {
+                    continue;
+                };
+                let i = worker as usize;
+                let run_delay = run_delay_nanos.expect("run-queue wait read");
+                assert!(
+                    (before[i]..=after[i]).contains(&run_delay),
+                    "worker {worker}: sampled {run_delay}, schedstat {} then {}",
+                    before[i],
+                    after[i]
+                );
+                seen.entry(tids[i])
+                    .or_default()
+                    .push((cpu_nanos, run_delay));
+            }
+            let until = Instant::now() + Duration::from_millis(2);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        // Both kinds of samples happened: the sleeping thread's CPU time
+        // stood still (repeated readings), the spinning one's moved.
+        for (tid, readings) in &seen {
+            assert_eq!(readings.len(), 20);
+            let moved = readings.windows(2).filter(|w| w[1].0 != w[0].0).count();
+            if *tid == spinning {
+                assert!(moved > 0, "the spinning thread's CPU time moved");
+            } else {
+                assert!(
+                    moved <= 1,
+                    "the sleeping thread's CPU time stood still: {moved}"
+                );
+            }
+        }
+    }
+}
