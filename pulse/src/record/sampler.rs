@@ -97,14 +97,16 @@ impl Sampler {
             });
             // A thread whose CPU time has not moved since the previous
             // sample has not been on a CPU since, and the kernel credits a
-            // run-queue wait when the thread gets a CPU (or, rarely, when
-            // it is moved to another CPU's queue while waiting): the
-            // previous run-queue reading is repeated and the `pread`,
-            // most of a sample's cost after the wake-up (~12 µs here,
-            // cold), is skipped, so an idle runtime's parked workers cost
-            // no read. A wait credited by such a move shows at the
-            // thread's next sample after it ran, as a wait credited when
-            // it ends does, which the analysis carries back (`cpu::accrued`).
+            // run-queue wait when the thread gets a CPU (`sched_info`'s
+            // arrive), or when it leaves a queue without running (its
+            // dequeue: a migration, or EEVDF's delayed dequeue of a
+            // sleeping thread): the previous run-queue reading is
+            // repeated and the `pread`, most of a sample's cost after the
+            // wake-up (~12 µs here, cold), is skipped, so an idle
+            // runtime's parked workers cost no read. A wait credited at
+            // such a dequeue shows at the thread's next sample after it
+            // ran, as a wait credited when it ends does, which the
+            // analysis carries back (`cpu::accrued`).
             let run_delay_nanos = match readings.previous {
                 Some((cpu, run_delay)) if cpu == cpu_nanos => run_delay,
                 _ => readings
