@@ -127,27 +127,49 @@ async function main() {
     ],
     // Its temporary files (the singleton socket's directory) go in the
     // profile, which is removed below: Chromium killed with SIGKILL never
-    // removes them itself.
-    { stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"], env: { ...process.env, TMPDIR: profile } }
+    // removes them itself. Its own process group, so that the browser and
+    // every child it started (GPU, renderer, utility processes, which
+    // write into the profile too) are killed together before the profile
+    // is removed.
+    {
+      stdio: ["ignore", "ignore", "pipe", "pipe", "pipe"],
+      env: { ...process.env, TMPDIR: profile },
+      detached: true,
+    }
   );
-  let stderr = "";
-  proc.stdio[2].on("data", (d) => (stderr += d));
-  const killTimer = setTimeout(() => {
-    process.stderr.write("browser.js: timed out after " + args.timeout + " s\n" + stderr.slice(-4000));
-    proc.kill("SIGKILL");
-    process.exit(3);
-  }, args.timeout * 1000);
-  const exited = new Promise((resolve) => proc.on("exit", resolve));
-  const cleanup = async () => {
+  const killAll = () => {
     try {
-      proc.kill("SIGKILL");
-    } catch (_) {}
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      process.kill(-proc.pid, "SIGKILL");
+    } catch (_) {
+      try {
+        proc.kill("SIGKILL");
+      } catch (_) {}
+    }
+  };
+  // Removes the profile; once more if a process that outlived the kill
+  // wrote into it again.
+  const removeProfile = () => {
     try {
       fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     } catch (e) {
       process.stderr.write("browser.js: could not remove " + profile + ": " + e.message + "\n");
     }
+  };
+  let stderr = "";
+  proc.stdio[2].on("data", (d) => (stderr += d));
+  const killTimer = setTimeout(() => {
+    process.stderr.write("browser.js: timed out after " + args.timeout + " s\n" + stderr.slice(-4000));
+    killAll();
+    removeProfile();
+    process.exit(3);
+  }, args.timeout * 1000);
+  const exited = new Promise((resolve) => proc.on("exit", resolve));
+  const cleanup = async () => {
+    killAll();
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    removeProfile();
+    await new Promise((r) => setTimeout(r, 200));
+    if (fs.existsSync(profile)) removeProfile();
   };
 
   const result = { errors: [], console: [] };
