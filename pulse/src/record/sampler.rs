@@ -201,19 +201,21 @@ mod tests {
         shared.set_runtime_metrics(runtime.metrics());
         let stop = Arc::new(AtomicBool::new(false));
         let (tids, receive) = mpsc::channel();
+        // The sleeping thread blocks until `wake` is dropped.
+        let (wake, asleep) = mpsc::channel::<()>();
+        let mut asleep = Some(asleep);
         let threads: Vec<_> = [false, true]
             .into_iter()
             .map(|spins| {
-                let (stop, tids) = (stop.clone(), tids.clone());
+                let (stop, tids, asleep) = (stop.clone(), tids.clone(), asleep.take());
                 std::thread::spawn(move || {
                     tids.send((crate::record::clock::current_tid().unwrap(), spins))
                         .unwrap();
+                    if let Some(asleep) = asleep {
+                        let _ = asleep.recv();
+                    }
                     while !stop.load(Ordering::Relaxed) {
-                        if spins {
-                            std::hint::spin_loop();
-                        } else {
-                            std::thread::sleep(Duration::from_millis(500));
-                        }
+                        std::hint::spin_loop();
                     }
                 })
             })
@@ -263,6 +265,7 @@ mod tests {
             }
         }
         stop.store(true, Ordering::Relaxed);
+        drop(wake);
         for thread in threads {
             thread.join().unwrap();
         }
