@@ -100,28 +100,6 @@ fn process_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// CPU time so far of this process's live threads whose names start with
-/// `pulse` (the flusher, which also runs the sampler, and the stacks'
-/// symbolizer), from their `schedstat`.
-fn pulse_threads_cpu() -> Duration {
-    let mut nanos = 0;
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let path = task.path();
-        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.starts_with("pulse") {
-            nanos += std::fs::read_to_string(path.join("schedstat"))
-                .ok()
-                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    Duration::from_nanos(nanos)
-}
-
 /// Context switches of this process so far (voluntary + involuntary, all
 /// threads).
 fn context_switches() -> u64 {
@@ -260,12 +238,12 @@ struct Run {
 
 fn measure(tracing: Tracing, name: &str, work: impl FnOnce(&Runtime) -> Option<f64>) -> Run {
     let system = system(tracing, name);
-    let (cpu0, pulse0, wall0) = (process_cpu(), pulse_threads_cpu(), Instant::now());
+    let (cpu0, pulse0, wall0) = (process_cpu(), benches::threads_cpu("pulse"), Instant::now());
     let switches0 = context_switches();
     let rate = work(&system.runtime);
     let (cpu, wall) = (process_cpu() - cpu0, wall0.elapsed());
     let switches = context_switches() - switches0;
-    let pulse_cpu = pulse_threads_cpu().saturating_sub(pulse0);
+    let pulse_cpu = benches::threads_cpu("pulse").saturating_sub(pulse0);
     let recorded = finish(system);
     Run {
         cpu,

@@ -126,3 +126,34 @@ pub fn current_thread() -> tokio::runtime::Builder {
     builder.enable_all();
     builder
 }
+
+/// A thread's time on a CPU so far, from its `schedstat` file (the first
+/// field, in nanoseconds; `/proc/thread-self/schedstat` for the calling
+/// thread); zero if it cannot be read (the thread exited).
+pub fn schedstat_cpu(path: &std::path::Path) -> Duration {
+    let nanos = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(nanos)
+}
+
+/// CPU time so far of this process's live threads whose names start with
+/// `prefix` (`pulse`: all of pulse's threads; `pulse-flusher`: the flusher,
+/// which also runs the sampler; `pulse-stacks`: the stacks' symbolizer),
+/// from their `schedstat`.
+pub fn threads_cpu(prefix: &str) -> Duration {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.starts_with(prefix) {
+            total += schedstat_cpu(&path.join("schedstat"));
+        }
+    }
+    total
+}

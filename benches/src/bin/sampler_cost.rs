@@ -18,34 +18,10 @@
 //! traced runs (e.g. `PULSE_STACKS=off`), but for `sample_ms`, `flush_ms`
 //! and the writer.
 
+use benches::{schedstat_cpu, threads_cpu};
 use pulse::{Config, Recorder, WriterConfig};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-/// CPU time of this process's threads whose names start with `pulse`, in
-/// nanoseconds (from `schedstat`, whose first field is the thread's time
-/// on a CPU).
-fn pulse_threads_cpu_nanos() -> u64 {
-    let mut nanos = 0;
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.starts_with("pulse") {
-            nanos += schedstat_cpu(&task.path().join("schedstat"));
-        }
-    }
-    nanos
-}
-
-fn schedstat_cpu(path: &std::path::Path) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
 
 /// CPU nanoseconds a second of pulse's threads beside an idle traced
 /// runtime sampling every `sample_ms`, measured over `seconds` after the
@@ -66,9 +42,10 @@ fn idle_traced(sample_ms: u64, seconds: f64, dir: &std::path::Path) -> f64 {
     // The workers start, run nothing and park.
     runtime.block_on(async { tokio::task::yield_now().await });
     std::thread::sleep(Duration::from_millis(200));
-    let (cpu, start) = (pulse_threads_cpu_nanos(), Instant::now());
+    let (cpu, start) = (threads_cpu("pulse"), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(seconds));
-    let per_second = (pulse_threads_cpu_nanos() - cpu) as f64 / start.elapsed().as_secs_f64();
+    let per_second =
+        threads_cpu("pulse").saturating_sub(cpu).as_nanos() as f64 / start.elapsed().as_secs_f64();
     drop(runtime);
     drop(guard);
     per_second
@@ -87,7 +64,7 @@ fn bare_wake(seconds: f64) -> f64 {
             drop(wake.wait_timeout(guard, Duration::from_millis(10)));
             wakes += 1;
         }
-        (schedstat_cpu(path) - cpu) as f64 / wakes.max(1) as f64
+        schedstat_cpu(path).saturating_sub(cpu).as_nanos() as f64 / wakes.max(1) as f64
     })
     .join()
     .expect("the waking thread runs")

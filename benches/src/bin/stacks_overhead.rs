@@ -57,34 +57,6 @@ fn process_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// CPU time of this process's threads whose name starts with `prefix`
-/// (`pulse-flusher`: flusher and sampler; `pulse-stacks`: the
-/// symbolizer), from `/proc/self/task`.
-fn threads_cpu(prefix: &str) -> Duration {
-    let ticks = 100.0; // USER_HZ
-    let mut total = 0.0;
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let Some(after) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-            continue;
-        };
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of stat: 12 and 13 after ')'.
-        let utime: f64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0.0);
-        let stime: f64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0.0);
-        total += (utime + stime) / ticks;
-    }
-    Duration::from_secs_f64(total)
-}
-
 fn builder() -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(2).enable_all();
@@ -139,7 +111,10 @@ fn echo(
         tokio::time::sleep(Duration::from_millis(1000)).await;
         connections
     });
-    let bg0 = [threads_cpu("pulse-flusher"), threads_cpu("pulse-stacks")];
+    let bg0 = [
+        benches::threads_cpu("pulse-flusher"),
+        benches::threads_cpu("pulse-stacks"),
+    ];
     let (cpu0, wall0) = (process_cpu(), Instant::now());
     rt.block_on(async {
         let clients: Vec<_> = connections
@@ -160,8 +135,8 @@ fn echo(
     });
     let (cpu, wall) = (process_cpu() - cpu0, wall0.elapsed());
     let background = [
-        threads_cpu("pulse-flusher").saturating_sub(bg0[0]),
-        threads_cpu("pulse-stacks").saturating_sub(bg0[1]),
+        benches::threads_cpu("pulse-flusher").saturating_sub(bg0[0]),
+        benches::threads_cpu("pulse-stacks").saturating_sub(bg0[1]),
     ];
     drop(rt);
     drop(guard);
@@ -299,7 +274,7 @@ fn main() {
         );
     }
     println!(
-        "background threads' CPU during the echo phases (sum of all rounds, 10 ms ticks): pulse-flusher stacks off {:.0} ms, on {:.0} ms; pulse-stacks {:.0} ms",
+        "background threads' CPU during the echo phases (sum of all rounds): pulse-flusher stacks off {:.0} ms, on {:.0} ms; pulse-stacks {:.0} ms",
         echo_background[1][0].as_secs_f64() * 1e3,
         echo_background[2][0].as_secs_f64() * 1e3,
         echo_background[2][1].as_secs_f64() * 1e3,
