@@ -532,7 +532,7 @@ impl Config {
     /// whether the program is busy or idle. On the 2-vCPU KVM guest of
     /// BENCHMARKS.md ("Eleventh pass") a timed wake-up alone costs a
     /// thread 47–64 µs of CPU and a tick 63–83 µs with its sample, so an
-    /// idle traced runtime costs 0.6–0.8 % of a core at 10 ms, 0.16 % at
+    /// idle traced runtime costs 0.6–0.8 % of a core at 10 ms, 0.16–0.18 % at
     /// 50 ms and 0.03 % at 1000 ms (`benches/src/bin/sampler_cost.rs`
     /// measures your machine); on a busy RESP server, 50 ms instead of 10
     /// saved 0.6–1.1 % of its CPU per request. A longer interval costs the
