@@ -9,9 +9,11 @@
 //! - a traced 2-worker runtime with nothing to run, for each `sample_ms`
 //!   in 10, 50 and 1000 (`flush_ms` 250): the CPU time of pulse's threads
 //!   (`pulse-*`, from their `schedstat`) per second, and per wake-up;
-//! - a bare thread that waits on a condition variable with a 10 ms
-//!   timeout in a loop and does nothing else: the CPU time one timed
-//!   wake-up costs this machine, whatever the thread does after it.
+//! - a bare thread that waits on a condition variable with a timeout of
+//!   1, 2, 4 and 10 ms in a loop and does nothing else: the CPU time one
+//!   timed wake-up costs this machine, whatever the thread does after it.
+//!   On a virtual machine it grows with how long the CPU stayed idle
+//!   (BENCHMARKS.md, "Twelfth pass"), so it is measured at several waits.
 //!
 //! Usage: `sampler_cost [ROUNDS] [SECONDS]` (default 5 rounds of 2 s);
 //! prints each round, then the medians. `PULSE_*` variables configure the
@@ -52,8 +54,8 @@ fn idle_traced(sample_ms: u64, seconds: f64, dir: &std::path::Path) -> f64 {
 }
 
 /// CPU nanoseconds one timed wake-up costs a thread that does nothing
-/// else: a condition variable's 10 ms wait, `seconds` of them.
-fn bare_wake(seconds: f64) -> f64 {
+/// else: a condition variable's `wait_ms` wait, `seconds` of them.
+fn bare_wake(wait_ms: u64, seconds: f64) -> f64 {
     std::thread::spawn(move || {
         let (lock, wake) = (Mutex::new(()), Condvar::new());
         let path = std::path::Path::new("/proc/thread-self/schedstat");
@@ -61,7 +63,7 @@ fn bare_wake(seconds: f64) -> f64 {
         let mut wakes = 0u64;
         while start.elapsed().as_secs_f64() < seconds {
             let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-            drop(wake.wait_timeout(guard, Duration::from_millis(10)));
+            drop(wake.wait_timeout(guard, Duration::from_millis(wait_ms)));
             wakes += 1;
         }
         schedstat_cpu(path).saturating_sub(cpu).as_nanos() as f64 / wakes.max(1) as f64
@@ -86,17 +88,20 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("pulse-sampler-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     const SAMPLE_MS: [u64; 3] = [10, 50, 1000];
+    const WAIT_MS: [u64; 4] = [1, 2, 4, 10];
+    let runs = SAMPLE_MS.len() + WAIT_MS.len();
     let mut traced: Vec<Vec<f64>> = vec![Vec::new(); SAMPLE_MS.len()];
-    let mut bare = Vec::new();
+    let mut bare: Vec<Vec<f64>> = vec![Vec::new(); WAIT_MS.len()];
     for round in 0..rounds {
-        // Four runs a round, the first moving one place each round.
+        // Seven runs a round, the first moving one place each round.
         let mut line = format!("round {round}:");
-        for step in 0..=SAMPLE_MS.len() {
-            let which = (step + round) % (SAMPLE_MS.len() + 1);
-            if which == SAMPLE_MS.len() {
-                let nanos = bare_wake(seconds);
-                line += &format!(" bare wake {:.1} µs;", nanos / 1e3);
-                bare.push(nanos);
+        for step in 0..runs {
+            let which = (step + round) % runs;
+            if let Some(bare_index) = which.checked_sub(SAMPLE_MS.len()) {
+                let wait_ms = WAIT_MS[bare_index];
+                let nanos = bare_wake(wait_ms, seconds);
+                line += &format!(" bare {wait_ms} ms wake {:.1} µs;", nanos / 1e3);
+                bare[bare_index].push(nanos);
             } else {
                 let sample_ms = SAMPLE_MS[which];
                 let per_second = idle_traced(sample_ms, seconds, &dir);
@@ -107,11 +112,13 @@ fn main() {
         println!("{line}");
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let bare = median(&mut bare);
-    println!(
-        "median of {rounds} rounds: a bare timed wake-up costs {:.1} µs of CPU",
-        bare / 1e3
-    );
+    println!("median of {rounds} rounds:");
+    for (wait_ms, values) in WAIT_MS.iter().zip(&mut bare) {
+        println!(
+            "  a bare timed wake-up after {wait_ms} ms costs {:.1} µs of CPU",
+            median(values) / 1e3
+        );
+    }
     for (sample_ms, values) in SAMPLE_MS.iter().zip(&mut traced) {
         let per_second = median(values);
         // Distinct deadlines a second: the sample ticks and the flush
