@@ -38,6 +38,7 @@
 //! the bench itself).
 //! `cargo bench` passes `--bench`; `-- --test` runs one short round.
 
+use benches::median;
 use pulse::{Config, Recorder, WriterConfig};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -523,16 +524,6 @@ fn hog() -> Child {
 }
 
 // ---- main --------------------------------------------------------------------
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
 
 /// The median of `values` and an approximate 95 % confidence interval for
 /// it, as text: `1.023x [1.017, 1.032]`. The interval is distribution-free

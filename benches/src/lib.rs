@@ -157,3 +157,22 @@ pub fn threads_cpu(prefix: &str) -> Duration {
     }
     total
 }
+
+/// The median of `values` (sorted in place; the mean of the two middle
+/// values for an even count; NaN for none).
+///
+/// ```
+/// assert_eq!(benches::median(&mut [3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(benches::median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+/// ```
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}

@@ -20,7 +20,7 @@
 //! traced runs (e.g. `PULSE_STACKS=off`), but for `sample_ms`, `flush_ms`
 //! and the writer.
 
-use benches::{schedstat_cpu, threads_cpu};
+use benches::{median, schedstat_cpu, threads_cpu};
 use pulse::{Config, Recorder, WriterConfig};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -70,11 +70,6 @@ fn bare_wake(wait_ms: u64, seconds: f64) -> f64 {
     })
     .join()
     .expect("the waking thread runs")
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
 }
 
 fn main() {
