@@ -531,18 +531,17 @@ impl Config {
     /// Each sample wakes pulse's background thread, which costs CPU time
     /// whether the program is busy or idle. On the 2-vCPU KVM guest of
     /// BENCHMARKS.md ("Eleventh" and "Twelfth pass") a timed wake-up
-    /// alone costs a thread 43–64 µs of CPU after a 10 ms wait (20–27 µs after 1–2 ms:
-    /// the guest's price grows with how long the CPU idled) and a tick
-    /// 57–83 µs with its sample, so an idle traced runtime costs 0.6–0.8 %
-    /// of a core at 10 ms, 0.16–0.18 % at 50 ms and 0.03 % at 1000 ms
-    /// (`benches/src/bin/sampler_cost.rs` measures your machine); on a
-    /// busy RESP server, 50 ms instead of 10 saved 0.6–1.1 % of its CPU
-    /// per request. A longer interval costs the
-    /// analysis what the samples see: the global queue (the verdict
-    /// "parked while work queued" found 2 of 20 injected faults at 50 ms,
-    /// 7–13 of 20 at 10 ms, in VERDICTS.md's scenario; at 20 ms it found
-    /// as many, but 2 of its 146 findings were wrong) and the readings
-    /// inside long polls.
+    /// alone costs a thread 43–64 µs of CPU after a 10 ms wait (20–27 µs
+    /// after 1–2 ms: the guest's price grows with how long the CPU idled)
+    /// and a tick 57–83 µs with its sample, so an idle traced runtime
+    /// costs 0.6–0.8 % of a core at 10 ms, 0.16–0.18 % at 50 ms and
+    /// 0.03 % at 1000 ms (`benches/src/bin/sampler_cost.rs` measures your
+    /// machine); on a busy RESP server, 50 ms instead of 10 saved 0.6–1.1 %
+    /// of its CPU per request. A longer interval costs the analysis what
+    /// the samples see: the global queue (the verdict "parked while work
+    /// queued" found 2 of 20 injected faults at 50 ms, 7–13 of 20 at
+    /// 10 ms, in VERDICTS.md's scenario; at 20 ms it found as many, but 2
+    /// of its 146 findings were wrong) and the readings inside long polls.
     ///
     /// ```
     /// let config = pulse::Config::new().sample_ms(50);
